@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite: builds denoised (plain, and with AddressSanitizer and
+# UndefinedBehaviorSanitizer for the unit tests), runs every test, and prints
+# one closing line "N passed, N failed". Exits non-zero when anything failed.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+[ -x configure ] || autoreconf -fi >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+# count LOG: adds automake's summary counts from a test-suite.log.
+count() {
+	local log=$1 p f
+	if [ ! -f "$log" ]; then
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+	f=$(awk '/^# (FAIL|ERROR|XPASS):/ {s += $3} END {print s + 0}' "$log")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + f))
+}
+
+# suite NAME CONFIGURE-FLAGS...: configures build-NAME, runs `make check`.
+suite() {
+	local name=$1
+	shift
+	local dir="$top/build-$name"
+	mkdir -p "$dir"
+	echo "== $name: configure $*"
+	if ! (cd "$dir" && "$top/configure" -q "$@" >configure.out 2>&1); then
+		cat "$dir/configure.out"
+		failed=$((failed + 1))
+		return
+	fi
+	echo "== $name: make check"
+	(cd "$dir" && make -j"$jobs" check) || true
+	count "$dir/test-suite.log"
+	[ -f "$dir/test-suite.log" ] && grep -E '^(FAIL|ERROR):' "$dir/test-suite.log" || true
+}
+
+suite plain
+suite sanitizers --enable-sanitizers CFLAGS="-O1 -g"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
