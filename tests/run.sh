@@ -46,5 +46,20 @@ suite() {
 suite plain
 suite sanitizers --enable-sanitizers CFLAGS="-O1 -g"
 
+# Extra suites (fuzzing, service checks) are scripts tests/extra-*.sh; each
+# prints its own "N passed, N failed" line last.
+for extra in "$top"/tests/extra-*.sh; do
+	[ -f "$extra" ] || continue
+	echo "== $(basename "$extra")"
+	line=$(bash "$extra" 2>&1 | tee /dev/stderr | tail -1)
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+		failed=$((failed + BASH_REMATCH[2]))
+	else
+		echo "$(basename "$extra") printed no summary line"
+		failed=$((failed + 1))
+	fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
