@@ -18,7 +18,7 @@
 #include "core/safetensors.h"
 
 #define MODEL_FORMAT "denoised-model"
-#define MAX_META 64
+#define MAX_META     64
 
 struct dn_model {
 	dn_model_info info;
@@ -67,9 +67,10 @@ static int info_check(const dn_model_info *i, dn_error *err)
 		return DN_OK;
 	if (i->arch.in_channels != 1 || i->arch.out_channels != 1)
 		return dn_error_set(err, DN_EINVAL, "an audio model takes 1 channel in and out, not %d/%d",
-				    i->arch.in_channels, i->arch.out_channels);
+		                    i->arch.in_channels, i->arch.out_channels);
 	if (i->sample_rate < 4000 || i->sample_rate > 192000)
-		return dn_error_set(err, DN_EINVAL, "sample_rate %d Hz is outside 4000..192000", i->sample_rate);
+		return dn_error_set(err, DN_EINVAL, "sample_rate %d Hz is outside 4000..192000",
+		                    i->sample_rate);
 	if (i->n_fft < 16 || i->n_fft > 8192 || (i->n_fft & 1))
 		return dn_error_set(err, DN_EINVAL, "n_fft %d must be even and within 16..8192", i->n_fft);
 	if (i->hop < 1 || i->hop > i->n_fft)
@@ -116,14 +117,14 @@ static int info_to_meta(dn_model *m, dn_error *err)
 	const dn_model_info *i = &m->info;
 	char buf[32];
 	int rc = 0;
-#define PUT(k, v) \
-	if (!rc)  \
+#define PUT(k, v)                                                                                            \
+	if (!rc)                                                                                             \
 	rc = set_meta(m, k, v, err)
-#define PUTI(k, v)                                  \
-	snprintf(buf, sizeof buf, "%d", (int)(v)); \
+#define PUTI(k, v)                                                                                           \
+	snprintf(buf, sizeof buf, "%d", (int)(v));                                                           \
 	PUT(k, buf)
-#define PUTF(k, v)                               \
-	snprintf(buf, sizeof buf, "%.9g", (v)); \
+#define PUTF(k, v)                                                                                           \
+	snprintf(buf, sizeof buf, "%.9g", (v));                                                              \
 	PUT(k, buf)
 	PUT("format", MODEL_FORMAT);
 	PUT("name", i->name);
@@ -155,7 +156,8 @@ int dn_model_create(const dn_model_info *info, dn_unet *net, dn_model **out, dn_
 {
 	int rc = info_check(info, err);
 	if (!rc && memcmp(dn_unet_get_config(net), &info->arch, sizeof info->arch) != 0)
-		rc = dn_error_set(err, DN_EINVAL, "the network's configuration differs from the model info's");
+		rc =
+		    dn_error_set(err, DN_EINVAL, "the network's configuration differs from the model info's");
 	dn_model *m = rc ? NULL : calloc(1, sizeof *m);
 	if (!rc && !m)
 		rc = dn_error_set(err, DN_ENOMEM, "out of memory");
@@ -208,8 +210,9 @@ static int meta_int(const dn_st_file *f, const char *key, int lo, int hi, int *o
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi)
-		return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" = \"%s\" is not an integer in %d..%d", key,
-				    s, lo, hi);
+		return dn_error_set(err, DN_EFORMAT,
+		                    "model metadata \"%s\" = \"%s\" is not an integer in %d..%d", key, s, lo,
+		                    hi);
 	*out = (int)v;
 	return DN_OK;
 }
@@ -224,13 +227,14 @@ static int meta_float(const dn_st_file *f, const char *key, float *out, dn_error
 	errno = 0;
 	float v = strtof(s, &end);
 	if (errno || end == s || *end || v != v)
-		return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" = \"%s\" is not a number", key, s);
+		return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" = \"%s\" is not a number", key,
+		                    s);
 	*out = v;
 	return DN_OK;
 }
 
 static int meta_enum(const dn_st_file *f, const char *key, const char *const *names, int n, int *out,
-		     dn_error *err)
+                     dn_error *err)
 {
 	const char *s;
 	int rc = meta_str(f, key, &s, err);
@@ -241,7 +245,8 @@ static int meta_enum(const dn_st_file *f, const char *key, const char *const *na
 			*out = i;
 			return DN_OK;
 		}
-	return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" = \"%s\" is not one of the known values", key, s);
+	return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" = \"%s\" is not one of the known values",
+	                    key, s);
 }
 
 static int meta_copy(const dn_st_file *f, const char *key, char *dst, size_t cap, dn_error *err)
@@ -251,8 +256,8 @@ static int meta_copy(const dn_st_file *f, const char *key, char *dst, size_t cap
 	if (rc)
 		return rc;
 	if (strlen(s) >= cap)
-		return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" is longer than %zu characters", key,
-				    cap - 1);
+		return dn_error_set(err, DN_EFORMAT, "model metadata \"%s\" is longer than %zu characters",
+		                    key, cap - 1);
 	strcpy(dst, s);
 	return DN_OK;
 }
@@ -264,7 +269,8 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	if (rc)
 		return rc;
 	if (strcmp(fmt, MODEL_FORMAT) != 0)
-		return dn_error_set(err, DN_EFORMAT, "metadata \"format\" is \"%s\", not \"%s\"", fmt, MODEL_FORMAT);
+		return dn_error_set(err, DN_EFORMAT, "metadata \"format\" is \"%s\", not \"%s\"", fmt,
+		                    MODEL_FORMAT);
 	int kind = DN_MODEL_AUDIO;
 	if ((rc = meta_enum(f, "kind", kind_names, 2, &kind, err)))
 		return rc;
@@ -273,7 +279,8 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	if ((rc = meta_str(f, "arch", &arch, err)))
 		return rc;
 	if (strcmp(arch, "unet") != 0)
-		return dn_error_set(err, DN_EUNSUPPORTED, "architecture \"%s\" is not supported (only \"unet\")", arch);
+		return dn_error_set(err, DN_EUNSUPPORTED,
+		                    "architecture \"%s\" is not supported (only \"unet\")", arch);
 	if ((rc = meta_copy(f, "name", i->name, sizeof i->name, err)) ||
 	    (rc = meta_copy(f, "version", i->version, sizeof i->version, err)) ||
 	    (rc = meta_int(f, "in_channels", 1, 16, &i->arch.in_channels, err)) ||
@@ -284,15 +291,26 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	    (rc = meta_int(f, "residual", 0, 1, &i->arch.residual, err)) ||
 	    (rc = meta_float(f, "input_scale", &i->input_scale, err)))
 		return rc;
-	if (kind == DN_MODEL_AUDIO &&
-	    ((rc = meta_int(f, "sample_rate", 1, 1000000, &i->sample_rate, err)) ||
-	     (rc = meta_int(f, "n_fft", 1, 1 << 20, &i->n_fft, err)) ||
-	     (rc = meta_int(f, "hop", 1, 1 << 20, &i->hop, err)) ||
-	     (rc = meta_enum(f, "scaling", scaling_names, 3, &i->scaling, err)) ||
-	     (rc = meta_float(f, "power", &i->power, err)) ||
-	     (rc = meta_enum(f, "output", output_names, 2, &i->output, err))))
+	if (kind == DN_MODEL_AUDIO && ((rc = meta_int(f, "sample_rate", 1, 1000000, &i->sample_rate, err)) ||
+	                               (rc = meta_int(f, "n_fft", 1, 1 << 20, &i->n_fft, err)) ||
+	                               (rc = meta_int(f, "hop", 1, 1 << 20, &i->hop, err)) ||
+	                               (rc = meta_enum(f, "scaling", scaling_names, 3, &i->scaling, err)) ||
+	                               (rc = meta_float(f, "power", &i->power, err)) ||
+	                               (rc = meta_enum(f, "output", output_names, 2, &i->output, err))))
 		return rc;
 	return info_check(i, err);
+}
+
+/* Prefixes err's message with the file's path, unless it names it already. */
+static int with_path(int rc, const char *path, dn_error *err)
+{
+	if (err && rc != DN_ENOMEM && !strstr(err->msg, path)) {
+		char msg[DN_ERROR_MSG_MAX];
+		int plen = (int)strnlen(path, 120);
+		snprintf(msg, sizeof msg, "%.*s: %.*s", plen, path, (int)(sizeof msg) - plen - 3, err->msg);
+		memcpy(err->msg, msg, sizeof msg);
+	}
+	return rc;
 }
 
 int dn_model_load(const char *path, dn_model **out, dn_error *err)
@@ -300,7 +318,7 @@ int dn_model_load(const char *path, dn_model **out, dn_error *err)
 	dn_st_file *f;
 	int rc = dn_st_read_file(path, &f, err);
 	if (rc)
-		return rc;
+		return with_path(rc, path, err);
 	dn_model_info info;
 	dn_unet *net = NULL;
 	dn_model *m = NULL;
@@ -324,8 +342,8 @@ int dn_model_load(const char *path, dn_model **out, dn_error *err)
 			for (size_t j = 0; j < np && !known; j++)
 				known = strcmp(name, p[j].name) == 0;
 			if (!known)
-				rc = dn_error_set(err, DN_EFORMAT, "tensor \"%s\" is not part of a %s U-Net", name,
-						  info.kind == DN_MODEL_AUDIO ? "speech" : "frame");
+				rc = dn_error_set(err, DN_EFORMAT, "tensor \"%s\" is not part of a %s U-Net",
+				                  name, info.kind == DN_MODEL_AUDIO ? "speech" : "frame");
 		}
 	}
 	if (!rc) {
@@ -342,13 +360,7 @@ int dn_model_load(const char *path, dn_model **out, dn_error *err)
 	dn_st_free(f);
 	if (rc) {
 		dn_model_destroy(m);
-		if (err && rc != DN_ENOMEM) {
-			char msg[DN_ERROR_MSG_MAX];
-			int plen = (int)strnlen(path, 120);
-			snprintf(msg, sizeof msg, "%.*s: %.*s", plen, path, (int)(sizeof msg) - plen - 3, err->msg);
-			memcpy(err->msg, msg, sizeof msg);
-		}
-		return rc;
+		return with_path(rc, path, err);
 	}
 	*out = m;
 	return DN_OK;
