@@ -102,21 +102,37 @@ static double *resample_filter(size_t up, size_t down, size_t *len)
 }
 
 /* y[m] = Σ_i x[i]·h[m·down + c − i·up] for m < ceil(n·up/down), c the filter
- * centre: the zero-phase polyphase filter of scipy's resample_poly. */
-static void resample_apply(const float *x, size_t n, const double *h, size_t hlen, size_t up, size_t down,
-                           double *y, size_t nout)
+ * centre: the zero-phase polyphase filter of scipy's resample_poly, with
+ * samples outside x taken as zero. For pos = m·down + c, phase p = pos mod up
+ * and q = pos div up, y[m] = Σ_j x[q − j]·h[p + j·up]; each phase's taps are
+ * stored reversed and contiguous (ph + off[p]) so that the sum is a plain
+ * dot product with x[q − len_p + 1 .. q]. Both signals share the taps. */
+static void resample_apply(const double *xd, const double *yd, size_t n, const double *ph, const size_t *off,
+                           size_t up, size_t down, size_t c, double *xo, double *yo, size_t nout)
 {
-	long long c = (long long)(hlen / 2), lu = (long long)up, hl = (long long)hlen;
 	for (size_t m = 0; m < nout; m++) {
-		long long pos = (long long)m * (long long)down + c; /* tap index for i = 0 */
-		long long imax = pos / lu;
-		long long imin = pos - (hl - 1) <= 0 ? 0 : (pos - (hl - 1) + lu - 1) / lu;
-		if (imax > (long long)n - 1)
-			imax = (long long)n - 1;
-		double acc = 0.0;
-		for (long long i = imin; i <= imax; i++)
-			acc += (double)x[i] * h[pos - i * lu];
-		y[m] = acc;
+		size_t pos = m * down + c, p = pos % up, q = pos / up, len = off[p + 1] - off[p];
+		const double *g = ph + off[p];
+		/* x index of g[r] is q − len + 1 + r; keep 0 ≤ index < n. */
+		size_t r0 = q + 1 >= len ? 0 : len - (q + 1);
+		size_t r1 = q < n ? len : (q - n + 1 >= len ? 0 : len - (q - n + 1));
+		double ax[4] = {0, 0, 0, 0}, ay[4] = {0, 0, 0, 0};
+		size_t r = r0;
+		if (r1 > r0) {
+			const double *xs = xd + (q + 1 - len), *ys = yd + (q + 1 - len);
+			for (; r + 4 <= r1; r += 4) {
+				for (int k = 0; k < 4; k++) {
+					ax[k] += xs[r + k] * g[r + k];
+					ay[k] += ys[r + k] * g[r + k];
+				}
+			}
+			for (; r < r1; r++) {
+				ax[0] += xs[r] * g[r];
+				ay[0] += ys[r] * g[r];
+			}
+		}
+		xo[m] = (ax[0] + ax[1]) + (ax[2] + ax[3]);
+		yo[m] = (ay[0] + ay[1]) + (ay[2] + ay[3]);
 	}
 }
 
@@ -127,32 +143,56 @@ static int stoi_resample(const float *ref, const float *deg, size_t n, int rate,
 	size_t g = gcd_size(STOI_FS, (size_t)rate), up = STOI_FS / g, down = (size_t)rate / g;
 	size_t m = up == down ? n : (n * up + down - 1) / down;
 	double *x = malloc(m * sizeof *x), *y = malloc(m * sizeof *y);
-	if (!x || !y) {
-		free(x);
-		free(y);
-		return dn_error_set(err, DN_ENOMEM, "stoi: out of memory for %zu samples", m);
-	}
+	double *xd = NULL, *yd = NULL, *h = NULL, *ph = NULL;
+	size_t *off = NULL;
+	if (!x || !y)
+		goto nomem;
 	if (up == down) {
 		for (size_t i = 0; i < n; i++) {
 			x[i] = ref[i];
 			y[i] = deg[i];
 		}
 	} else {
-		size_t hlen;
-		double *h = resample_filter(up, down, &hlen);
-		if (!h) {
-			free(x);
-			free(y);
-			return dn_error_set(err, DN_ENOMEM, "stoi: out of memory for the resampling filter");
+		size_t hlen = 0;
+		h = resample_filter(up, down, &hlen);
+		xd = malloc(n * sizeof *xd);
+		yd = malloc(n * sizeof *yd);
+		ph = malloc(hlen * sizeof *ph);
+		off = malloc((up + 1) * sizeof *off);
+		if (!h || !xd || !yd || !ph || !off)
+			goto nomem;
+		for (size_t i = 0; i < n; i++) {
+			xd[i] = ref[i];
+			yd[i] = deg[i];
 		}
-		resample_apply(ref, n, h, hlen, up, down, x, m);
-		resample_apply(deg, n, h, hlen, up, down, y, m);
+		/* Phase p holds h[p], h[p + up], ... reversed. */
+		off[0] = 0;
+		for (size_t p = 0; p < up; p++) {
+			size_t len = p < hlen ? (hlen - p + up - 1) / up : 0;
+			for (size_t j = 0; j < len; j++)
+				ph[off[p] + len - 1 - j] = h[p + j * up];
+			off[p + 1] = off[p] + len;
+		}
+		resample_apply(xd, yd, n, ph, off, up, down, hlen / 2, x, y, m);
 		free(h);
+		free(xd);
+		free(yd);
+		free(ph);
+		free(off);
 	}
 	*xo = x;
 	*yo = y;
 	*nout = m;
 	return DN_OK;
+nomem:
+	free(x);
+	free(y);
+	free(h);
+	free(xd);
+	free(yd);
+	free(ph);
+	free(off);
+	return dn_error_set(err, DN_ENOMEM, "stoi: out of memory resampling %zu samples", n);
 }
 
 /* In-place iterative radix-2 FFT of n complex points (re, im), n a power of
