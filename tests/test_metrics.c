@@ -164,7 +164,11 @@ static void stoi_signals(int rate, float *clean, float *deg, size_t n)
 }
 
 /* STOI at rates other than the vectors' 16 kHz: the resampler's other
- * ratios (5/4, 1 = none, 200/441, 100/441, 5/24) against pystoi. */
+ * ratios (5/4, 1 = none, 200/441, 100/441, 5/24) against pystoi. Besides the
+ * README's ±0.005, these must agree to 1e-6: the implementation follows
+ * pystoi step by step, and slips such as an extra STFT frame at the end
+ * shift a 3-s result by far less than 0.005 but far more than 1e-6. */
+#define TOL_STOI_EXACT 1e-6
 static void test_stoi_rates(void)
 {
 	static const struct {
@@ -187,8 +191,8 @@ static void test_stoi_rates(void)
 			CHECK_RC(dn_metrics_stoi(x, y, n, ref[k].rate, 1, &e, &err), DN_OK);
 			printf("stoi at %5d Hz: %.6f (pystoi %.6f), estoi %.6f (pystoi %.6f)\n", ref[k].rate,
 			       d, ref[k].stoi, e, ref[k].estoi);
-			CHECK_NEAR(d, ref[k].stoi, TOL_STOI);
-			CHECK_NEAR(e, ref[k].estoi, TOL_STOI);
+			CHECK_NEAR(d, ref[k].stoi, TOL_STOI_EXACT);
+			CHECK_NEAR(e, ref[k].estoi, TOL_STOI_EXACT);
 		}
 		free(x);
 		free(y);
