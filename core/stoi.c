@@ -22,8 +22,13 @@
  * visible for an all-zero band row); here such a row stays zero instead, so
  * the result is deterministic.
  *
+ * Where pystoi warns and returns 1e-5 (fewer than 30 STFT frames left after
+ * silence removal) this returns DN_EINVAL with the frame count; an all-zero
+ * reference is DN_EINVAL too; a rate whose reduced ratio to 10 kHz exceeds
+ * 1000 (e.g. 16001 Hz: a filter of over a million taps) is DN_EUNSUPPORTED.
+ *
  * Everything is computed in double. The FFT is a small radix-2 one of our own
- * (a 512-point real transform), so there is no FFTW plan to guard and no shared state.
+ * (a 512-point real transform): no FFTW plan to guard, no shared state.
  */
 #include <math.h>
 #include <stdint.h>
