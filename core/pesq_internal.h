@@ -79,8 +79,9 @@ int pesq_irfft(pesq_fft_cache *c, float *x, long n);
 /* Smallest power of two >= x. */
 long pesq_nextpow2(long x);
 
-/* Cascade of second-order IIR sections (b0 b1 b2 a1 a2) over x, in place,
- * starting from zero state, in single precision as the reference does. */
+/* Cascade of at most PESQ_MAX_SOS second-order IIR sections (b0 b1 b2 a1 a2)
+ * over x, in place, from zero state, in single precision as the reference. */
+#define PESQ_MAX_SOS 12
 void pesq_iir(const float (*sos)[5], int n_sos, float *x, long n);
 
 /* Zero-phase filtering by a piecewise-linear dB curve, normalised to 0 dB at
