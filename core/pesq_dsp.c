@@ -19,7 +19,7 @@ struct pesq_fft_plan {
 	unsigned long used; /* cache age */
 	long *rev;          /* bit reversal of 0..m-1 */
 	double *split;      /* exp(-2πik/n), k < m, as (re, im); every other
-			     * one is a twiddle of the m-point FFT */
+	                     * one is a twiddle of the m-point FFT */
 	double *work;       /* m complex values */
 };
 
@@ -109,7 +109,7 @@ static struct pesq_fft_plan *plan_get(pesq_fft_cache *c, long n)
  * over z[0..count) complex values. The twiddle of index j at length len
  * is exp(∓2πij/len) = split[2·j·(n/len)] with n = 2m. */
 static void stages(const struct pesq_fft_plan *pl, double *restrict z, long count, long len_from, long len_to,
-		   int sign)
+                   int sign)
 {
 	const long m = pl->n / 2;
 	const double *restrict w = pl->split;
@@ -273,7 +273,7 @@ static float curve_at(float freq, const double (*curve)[2])
 }
 
 int pesq_curve_filter(pesq_fft_cache *c, const pesq_params *p, float *data, long n_signal,
-		      const double (*curve)[2])
+                      const double (*curve)[2])
 {
 	long sb = PESQ_SEARCHBUFFER * p->downsample;
 	long n = n_signal - 2 * sb + PESQ_DATAPADDING_MS * (p->fs / 1000);
