@@ -420,8 +420,9 @@ static size_t soft_limit(float *x, size_t n)
 		float a = fabsf(x[i]);
 		if (a > k) {
 			float y = k + r * tanhf((a - k) / r);
-			x[i] = x[i] < 0 ? -y : y;
-			changed++;
+			y = x[i] < 0 ? -y : y;
+			changed += y != x[i];
+			x[i] = y;
 		}
 	}
 	return changed;
