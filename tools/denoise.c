@@ -17,6 +17,7 @@ typedef struct tools_cmd {
 static const tools_cmd commands[] = {
     {"audio", cmd_audio,
      "denoise a sound file: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac]"},
+    {"metrics", cmd_metrics, "speech quality of DEGRADED against CLEAN as JSON: denoise metrics CLEAN DEGRADED"},
     {"model-init", cmd_model_init, "write a randomly initialised model file (until trained ones exist)"},
 };
 
