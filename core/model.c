@@ -405,6 +405,22 @@ dn_unet *dn_model_unet(dn_model *m)
 	return m->net;
 }
 
+int dn_model_refresh(dn_model *m, dn_error *err)
+{
+	dn_unet_infer *inf;
+	int rc = dn_unet_infer_create(m->net, &inf, err);
+	if (rc)
+		return rc;
+	dn_unet_infer_destroy(m->infer);
+	m->infer = inf;
+	return DN_OK;
+}
+
+int dn_model_set_metadata(dn_model *m, const char *key, const char *value, dn_error *err)
+{
+	return set_meta(m, key, value, err);
+}
+
 const char *dn_model_metadata(const dn_model *m, const char *key)
 {
 	for (size_t i = 0; i < m->nmeta; i++)

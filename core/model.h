@@ -54,6 +54,11 @@ const dn_model_info *dn_model_get_info(const dn_model *m);
 const dn_unet_infer *dn_model_infer(const dn_model *m);
 /* The trainable network (for further training); owned by the model. */
 dn_unet *dn_model_unet(dn_model *m);
+/* Rebuilds the folded snapshot from the network's current weights (after
+ * training). Not safe while other threads use dn_model_infer(m). */
+int dn_model_refresh(dn_model *m, dn_error *err);
+/* Sets a metadata string (provenance, metrics) saved with the model. */
+int dn_model_set_metadata(dn_model *m, const char *key, const char *value, dn_error *err);
 /* Any metadata value read from the file or set by save (NULL if absent). */
 const char *dn_model_metadata(const dn_model *m, const char *key);
 size_t dn_model_metadata_count(const dn_model *m);

@@ -51,7 +51,7 @@ suite sanitizers --enable-sanitizers CFLAGS="-O1 -g"
 for extra in "$top"/tests/extra-*.sh; do
 	[ -f "$extra" ] || continue
 	echo "== $(basename "$extra")"
-	line=$(bash "$extra" 2>&1 | tee /dev/stderr | tail -1)
+	line=$(bash "$extra" 2>&1 | tee >(cat >&2) | tail -1)
 	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
 		passed=$((passed + BASH_REMATCH[1]))
 		failed=$((failed + BASH_REMATCH[2]))
