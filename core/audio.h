@@ -35,7 +35,10 @@ int dn_audio_format_parse(const char *name);
 const char *dn_audio_format_mime(int format);
 
 /* Decodes bytes[0..len). DN_EFORMAT (empty, truncated, not audio, zero
- * channels), DN_ELIMIT (over lim), DN_ENOMEM. out is owned by the caller. */
+ * channels), DN_ELIMIT (over lim), DN_ENOMEM. out is owned by the caller.
+ * A file cut short inside its sample data decodes to the frames present (as
+ * players do); one with no frames at all (a header alone) is DN_EFORMAT, and
+ * so is a NaN or infinite sample. lim NULL: dn_audio_default_limits(). */
 int dn_audio_decode(const void *bytes, size_t len, const dn_audio_limits *lim, dn_audio *out, dn_error *err);
 int dn_audio_read_file(const char *path, const dn_audio_limits *lim, dn_audio *out, dn_error *err);
 

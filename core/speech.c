@@ -50,6 +50,7 @@ struct dn_speech {
 	dn_unet_ws *ws;
 	int n, hop, half, bins;
 	float mag_cap; /* largest magnitude the pipeline lets out of the network */
+	float log_cap; /* logf(mag_cap) */
 	float *xwin;   /* model-rate input window */
 	size_t xwin_cap;
 	float *acc; /* overlap-add accumulator */
@@ -153,6 +154,7 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	/* A full-scale signal's magnitude is at most sum(window) = n/2; 64 times
 	 * that bounds an untrained network's output without changing a real one. */
 	s->mag_cap = 32.0f * (float)s->n;
+	s->log_cap = logf(s->mag_cap);
 	size_t C = (size_t)prm.chunk_frames, B = (size_t)s->bins, O = (size_t)prm.overlap_frames;
 	s->xwin_cap = (C - 1) * (size_t)s->hop + (size_t)s->n + 2;
 	s->acc_cap = (C - 1) * (size_t)s->hop + (size_t)s->n;
@@ -200,6 +202,13 @@ typedef struct chan {
 	size_t out_pos; /* output frames written */
 } chan;
 
+/* A NaN or infinity in the input would spread over a whole chunk (every
+ * STFT bin it touches, then the network's receptive field): it becomes 0. */
+static inline float finite_or_zero(float v)
+{
+	return isfinite(v) ? v : 0.0f;
+}
+
 /* Makes the input window hold model-rate samples [lo, hi). */
 static int source_fill(dn_speech *s, chan *ch, size_t lo, size_t hi, dn_error *err)
 {
@@ -213,22 +222,22 @@ static int source_fill(dn_speech *s, chan *ch, size_t lo, size_t hi, dn_error *e
 	ch->x_off += drop;
 	ch->x_count -= drop;
 	const int nc = ch->in->channels;
+	int stalls = 0;
 	while (ch->x_off + ch->x_count < hi) {
 		size_t produced = ch->x_off + ch->x_count;
 		size_t room = s->xwin_cap - ch->x_count;
 		if (room > ch->M - produced)
 			room = ch->M - produced;
 		float *dst = s->xwin + ch->x_count;
-		size_t done = 0;
+		size_t done = 0, used = 0;
 		if (!ch->rin) {
 			/* same rate: M == N, sample i is input frame i */
 			for (; done < room; done++)
-				dst[done] = ch->in->data[(produced + done) * nc + ch->c];
+				dst[done] = finite_or_zero(ch->in->data[(produced + done) * nc + ch->c]);
 		} else if (ch->in_pos < ch->N) {
 			size_t n = ch->N - ch->in_pos < BLK ? ch->N - ch->in_pos : BLK;
 			for (size_t i = 0; i < n; i++)
-				s->blk[i] = ch->in->data[(ch->in_pos + i) * nc + ch->c];
-			size_t used = 0;
+				s->blk[i] = finite_or_zero(ch->in->data[(ch->in_pos + i) * nc + ch->c]);
 			int rc = dn_resampler_process(ch->rin, s->blk, n, &used, dst, room, &done, err);
 			if (rc != DN_OK)
 				return rc;
@@ -244,6 +253,10 @@ static int source_fill(dn_speech *s, chan *ch, size_t lo, size_t hi, dn_error *e
 			done = room;
 		}
 		ch->x_count += done;
+		/* soxr always makes progress; this only guards against a hang */
+		stalls = done || used ? 0 : stalls + 1;
+		if (stalls > 1000)
+			return dn_error_set(err, DN_EINVAL, "internal: the resampler stopped producing");
 	}
 	return DN_OK;
 }
@@ -313,7 +326,7 @@ static float scale_out(const dn_speech *s, float v, float m)
 	} else {
 		v = fminf(fmaxf(v / mi->input_scale, 0.0f), s->mag_cap);
 		switch (mi->scaling) {
-		case DN_SCALE_LOG1P: r = expm1f(fminf(v, logf(s->mag_cap))); break;
+		case DN_SCALE_LOG1P: r = expm1f(fminf(v, s->log_cap)); break;
 		case DN_SCALE_POWER: r = powf(v, 1.0f / mi->power); break;
 		default: r = v; break;
 		}

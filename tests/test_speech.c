@@ -305,6 +305,24 @@ static void test_identity(void)
 	dn_model_destroy(m);
 }
 
+/* NaN and infinity in the input (a caller's buffer, not a decoded file,
+ * which dn_audio_decode refuses) do not poison the output. */
+static void test_nonfinite(const dn_model *m)
+{
+	dn_audio in = make_audio(16000, 1, 22050, 0.5), out;
+	in.data[100] = NAN;
+	in.data[5000] = INFINITY;
+	in.data[9000] = -INFINITY;
+	if (run(m, 64, 16, 1, &in, &out, NULL))
+		return;
+	size_t bad = 0;
+	for (size_t i = 0; i < out.frames; i++)
+		bad += !isfinite(out.data[i]);
+	CHECK_MSG(bad == 0, "%zu non-finite output samples", bad);
+	dn_audio_free(&out);
+	dn_audio_free(&in);
+}
+
 static void test_errors(const dn_model *m)
 {
 	dn_error err;
@@ -347,6 +365,7 @@ int main(void)
 	test_stereo(m);
 	test_rates(m);
 	test_identity();
+	test_nonfinite(m);
 	test_errors(m);
 	dn_model_destroy(m);
 	return check_status();
