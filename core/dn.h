@@ -34,8 +34,7 @@ typedef struct dn_error {
 
 /* Records code and a printf-style message in err (if not NULL); returns code,
  * so that callers can write `return dn_error_set(err, DN_EINVAL, "...")`. */
-int dn_error_set(dn_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int dn_error_set(dn_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Clears err to DN_OK with an empty message. */
 void dn_error_clear(dn_error *err);

@@ -22,7 +22,7 @@ int dn_metrics_seg_snr(const float *ref, const float *deg, size_t n, double *out
 int dn_metrics_si_sdr(const float *ref, const float *deg, size_t n, double *out, dn_error *err);
 /* STOI (Taal et al. 2011) and extended STOI (Jensen & Taal 2016). */
 int dn_metrics_stoi(const float *ref, const float *deg, size_t n, int rate, int extended, double *out,
-		    dn_error *err);
+                    dn_error *err);
 
 /* 2-D measures over h x w arrays (row-major). PSNR uses `peak` as the
  * maximum value; SSIM uses an 11x11 Gaussian window, σ 1.5, with constants
@@ -37,13 +37,13 @@ enum dn_pesq_mode { DN_PESQ_NB = 0, DN_PESQ_WB = 1 };
  * (wide-band). rate 8000 or 16000 (wide-band needs 16000). Lengths may
  * differ (PESQ aligns them). */
 int dn_metrics_pesq(const float *ref, size_t n_ref, const float *deg, size_t n_deg, int rate, int mode,
-		    double *out, dn_error *err);
+                    double *out, dn_error *err);
 
 /* All waveform metrics at once, for `denoise metrics` and evaluation. */
 typedef struct dn_speech_metrics {
 	double pesq_wb, pesq_nb, stoi, estoi, si_sdr_db, snr_db, seg_snr_db;
 } dn_speech_metrics;
 int dn_metrics_speech(const float *ref, const float *deg, size_t n, int rate, dn_speech_metrics *out,
-		      dn_error *err);
+                      dn_error *err);
 
 #endif

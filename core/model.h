@@ -20,9 +20,9 @@ enum dn_scaling { DN_SCALE_NONE = 0, DN_SCALE_LOG1P = 1, DN_SCALE_POWER = 2 };
 enum dn_output { DN_OUTPUT_MAGNITUDE = 0, DN_OUTPUT_MASK = 1 };
 
 typedef struct dn_model_info {
-	int kind;          /* enum dn_model_kind */
-	char name[64];     /* "speech-unet", ... */
-	char version[32];  /* "1", "2026-11-25", ... */
+	int kind;         /* enum dn_model_kind */
+	char name[64];    /* "speech-unet", ... */
+	char version[32]; /* "1", "2026-11-25", ... */
 	dn_unet_config arch;
 	/* audio */
 	int sample_rate;   /* Hz, 16000 by default */

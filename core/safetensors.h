@@ -21,7 +21,7 @@
 #include "core/dn.h"
 
 #define DN_ST_MAX_HEADER (16u << 20) /* bytes of JSON header accepted */
-#define DN_ST_MAX_DIMS 8
+#define DN_ST_MAX_DIMS   8
 
 enum dn_st_dtype { DN_ST_F32 = 0, DN_ST_F16, DN_ST_BF16, DN_ST_F64, DN_ST_I64, DN_ST_I32, DN_ST_U8 };
 
@@ -51,7 +51,7 @@ const dn_st_tensor *dn_st_find(const dn_st_file *f, const char *name);
  * checking that its shape equals shape[0..ndim). DN_ENOTFOUND when absent,
  * DN_ESHAPE on a mismatch (message gives both shapes). */
 int dn_st_get_f32(const dn_st_file *f, const char *name, int ndim, const int64_t *shape, float *dst,
-		  dn_error *err);
+                  dn_error *err);
 
 /* __metadata__ value for key, or NULL. */
 const char *dn_st_metadata(const dn_st_file *f, const char *key);
@@ -65,7 +65,7 @@ dn_st_writer *dn_st_writer_create(void);
 void dn_st_writer_destroy(dn_st_writer *w);
 /* Adds a float32 tensor; data is copied. Names must be unique. */
 int dn_st_writer_add_f32(dn_st_writer *w, const char *name, int ndim, const int64_t *shape, const float *data,
-			 dn_error *err);
+                         dn_error *err);
 /* Sets (or replaces) a metadata string. */
 int dn_st_writer_set_metadata(dn_st_writer *w, const char *key, const char *value, dn_error *err);
 /* Serialises to a malloc'd buffer the caller frees with free(). */

@@ -28,13 +28,14 @@ void dn_free(void *p)
 static int shape_elements(int n, int c, int h, int w, size_t *out, dn_error *err)
 {
 	if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
-		return dn_error_set(err, DN_EINVAL, "tensor shape %dx%dx%dx%d has a non-positive dimension", n, c, h,
-				    w);
+		return dn_error_set(err, DN_EINVAL, "tensor shape %dx%dx%dx%d has a non-positive dimension",
+		                    n, c, h, w);
 	size_t s = (size_t)n;
 	const int dims[3] = {c, h, w};
 	for (int i = 0; i < 3; i++) {
 		if (s > SIZE_MAX / sizeof(float) / (size_t)dims[i])
-			return dn_error_set(err, DN_ELIMIT, "tensor shape %dx%dx%dx%d is too large", n, c, h, w);
+			return dn_error_set(err, DN_ELIMIT, "tensor shape %dx%dx%dx%d is too large", n, c, h,
+			                    w);
 		s *= (size_t)dims[i];
 	}
 	*out = s;
@@ -63,7 +64,8 @@ int dn_tensor_resize(dn_tensor *t, int n, int c, int h, int w, dn_error *err)
 	if (s > t->cap) {
 		float *d = dn_alloc(s * sizeof(float));
 		if (!d)
-			return dn_error_set(err, DN_ENOMEM, "cannot allocate a %dx%dx%dx%d tensor", n, c, h, w);
+			return dn_error_set(err, DN_ENOMEM, "cannot allocate a %dx%dx%dx%d tensor", n, c, h,
+			                    w);
 		dn_free(t->data);
 		t->data = d;
 		t->cap = s;

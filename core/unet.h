@@ -59,6 +59,9 @@ typedef struct dn_param {
 
 /* The net's parameters in a stable order; the array is owned by the net. */
 const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
+/* The trainable scalars as one contiguous array with its gradient array
+ * (for the optimiser); both owned by the net. */
+void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n);
 /* Number of trainable scalars (weights, biases, BN gamma/beta). */
 size_t dn_unet_param_count(const dn_unet *net);
 /* Floating-point operations (2 per multiply-add) of one inference forward
@@ -90,6 +93,7 @@ void dn_unet_ws_destroy(dn_unet_ws *ws);
 
 /* y = net(x) with folded weights. x is N x in_channels x H x W; y is resized
  * to N x out_channels x H x W (caller owns y, which may be reused). */
-int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y, dn_error *err);
+int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
+                      dn_error *err);
 
 #endif

@@ -1,0 +1,176 @@
+/*
+ * conv2d.c — k x k same-padded convolution as im2col + cblas_sgemm.
+ *
+ * For one image, the output Y[cout][H·W] = W[cout][cin·k·k] · col[cin·k·k][H·W]
+ * where col is the im2col unfolding of x. To keep the scratch bounded for any
+ * image size, col is built for a block of output pixels [p0, p1) at a time
+ * and the sgemm writes the matching column range of Y (ldc = H·W). A 1x1
+ * convolution needs no unfolding: x itself is the column matrix.
+ *
+ * Backward reuses the same blocking: dW += dY_blk · col_blkᵀ and
+ * dcol_blk = Wᵀ · dY_blk, which col2im scatters (accumulating) into dx.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "core/layers.h"
+
+size_t dn_conv2d_min_scratch(const dn_conv2d *l, int w)
+{
+	return (size_t)l->cin * l->k * l->k * (size_t)w;
+}
+
+/* Pixels per block so that kdim * block <= cap (at least one image row). */
+static size_t block_pixels(size_t kdim, size_t cap, size_t hw, int w)
+{
+	size_t blk = cap / kdim;
+	if (blk < (size_t)w)
+		blk = (size_t)w;
+	return blk < hw ? blk : hw;
+}
+
+/* col[r][p - p0] for r = (ci, kh, kw), output pixels p in [p0, p1). */
+static void im2col_block(const float *restrict x, int cin, int h, int w, int k, size_t p0, size_t p1,
+                         float *restrict col)
+{
+	const int pad = k / 2;
+	const size_t n = p1 - p0;
+	for (int ci = 0; ci < cin; ci++) {
+		const float *xc = x + (size_t)ci * h * w;
+		for (int kh = 0; kh < k; kh++) {
+			for (int kw = 0; kw < k; kw++) {
+				float *dst = col + ((size_t)(ci * k + kh) * k + kw) * n;
+				size_t p = p0;
+				while (p < p1) {
+					int oh = (int)(p / (size_t)w), ow = (int)(p % (size_t)w);
+					size_t run = (size_t)(w - ow);
+					if (run > p1 - p)
+						run = p1 - p;
+					int ih = oh + kh - pad;
+					float *d = dst + (p - p0);
+					if (ih < 0 || ih >= h) {
+						memset(d, 0, run * sizeof *d);
+					} else {
+						const float *src = xc + (size_t)ih * w;
+						for (size_t j = 0; j < run; j++) {
+							int iw = ow + (int)j + kw - pad;
+							d[j] = (iw >= 0 && iw < w) ? src[iw] : 0.0f;
+						}
+					}
+					p += run;
+				}
+			}
+		}
+	}
+}
+
+/* The adjoint of im2col_block: dx[ci][ih][iw] += dcol[r][p - p0]. */
+static void col2im_block(const float *restrict dcol, int cin, int h, int w, int k, size_t p0, size_t p1,
+                         float *restrict dx)
+{
+	const int pad = k / 2;
+	const size_t n = p1 - p0;
+	for (int ci = 0; ci < cin; ci++) {
+		float *dxc = dx + (size_t)ci * h * w;
+		for (int kh = 0; kh < k; kh++) {
+			for (int kw = 0; kw < k; kw++) {
+				const float *src = dcol + ((size_t)(ci * k + kh) * k + kw) * n;
+				size_t p = p0;
+				while (p < p1) {
+					int oh = (int)(p / (size_t)w), ow = (int)(p % (size_t)w);
+					size_t run = (size_t)(w - ow);
+					if (run > p1 - p)
+						run = p1 - p;
+					int ih = oh + kh - pad;
+					if (ih >= 0 && ih < h) {
+						float *d = dxc + (size_t)ih * w;
+						const float *s = src + (p - p0);
+						for (size_t j = 0; j < run; j++) {
+							int iw = ow + (int)j + kw - pad;
+							if (iw >= 0 && iw < w)
+								d[iw] += s[j];
+						}
+					}
+					p += run;
+				}
+			}
+		}
+	}
+}
+
+void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int relu, float *col,
+                       size_t col_cap)
+{
+	const int h = x->h, w = x->w;
+	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
+	const size_t blk = block_pixels(kdim, col_cap, hw, w);
+	for (int n = 0; n < x->n; n++) {
+		const float *xn = dn_tensor_plane(x, n, 0);
+		float *yn = dn_tensor_plane(y, n, 0);
+		for (int co = 0; co < l->cout; co++) {
+			float *yc = yn + (size_t)co * hw;
+			for (size_t p = 0; p < hw; p++)
+				yc[p] = l->b[co];
+		}
+		for (size_t p0 = 0; p0 < hw; p0 += blk) {
+			size_t p1 = p0 + blk < hw ? p0 + blk : hw;
+			const float *b;
+			int ldb;
+			if (l->k == 1) {
+				b = xn + p0;
+				ldb = (int)hw;
+			} else {
+				im2col_block(xn, l->cin, h, w, l->k, p0, p1, col);
+				b = col;
+				ldb = (int)(p1 - p0);
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout, (int)(p1 - p0),
+			            (int)kdim, 1.0f, l->w, (int)kdim, b, ldb, 1.0f, yn + p0, (int)hw);
+		}
+		if (relu)
+			dn_relu_forward(yn, yn, (size_t)l->cout * hw);
+	}
+}
+
+void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx,
+                        float *col, float *dcol, size_t col_cap)
+{
+	const int h = x->h, w = x->w;
+	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
+	const size_t blk = block_pixels(kdim, col_cap, hw, w);
+	if (dx)
+		memset(dx->data, 0, dn_tensor_size(dx) * sizeof(float));
+	for (int n = 0; n < x->n; n++) {
+		const float *xn = dn_tensor_plane(x, n, 0);
+		const float *dyn = dn_tensor_plane(dy, n, 0);
+		for (int co = 0; co < l->cout; co++) {
+			const float *g = dyn + (size_t)co * hw;
+			double s = 0.0;
+			for (size_t p = 0; p < hw; p++)
+				s += g[p];
+			l->db[co] += (float)s;
+		}
+		for (size_t p0 = 0; p0 < hw; p0 += blk) {
+			size_t p1 = p0 + blk < hw ? p0 + blk : hw;
+			int np = (int)(p1 - p0);
+			if (l->k == 1) {
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np,
+				            1.0f, dyn + p0, (int)hw, xn + p0, (int)hw, 1.0f, l->dw,
+				            (int)kdim);
+				if (dx)
+					cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np,
+					            l->cout, 1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 1.0f,
+					            dn_tensor_plane(dx, n, 0) + p0, (int)hw);
+				continue;
+			}
+			im2col_block(xn, l->cin, h, w, l->k, p0, p1, col);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np, 1.0f,
+			            dyn + p0, (int)hw, col, np, 1.0f, l->dw, (int)kdim);
+			if (dx) {
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np, l->cout,
+				            1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 0.0f, dcol, np);
+				col2im_block(dcol, l->cin, h, w, l->k, p0, p1, dn_tensor_plane(dx, n, 0));
+			}
+		}
+	}
+}

@@ -1,0 +1,310 @@
+/*
+ * test_layers.c — every layer kind: forward against a direct computation
+ * where one is simple, backward against finite differences.
+ *
+ * Each check uses the loss L = Σ r·y with fixed random r, so dL/dy = r.
+ */
+#include <string.h>
+
+#include "core/layers.h"
+#include "tests/check.h"
+#include "tests/gradcheck.h"
+
+static unsigned long long seed = 12345;
+
+static double dot(const float *a, const float *b, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+/* ---- conv2d ---- */
+struct conv_ctx {
+	dn_conv2d l;
+	dn_tensor x, y, r;
+	float *col;
+	size_t cap;
+};
+
+static double conv_loss(void *p)
+{
+	struct conv_ctx *c = p;
+	dn_conv2d_forward(&c->l, &c->x, &c->y, 0, c->col, c->cap);
+	return dot(c->y.data, c->r.data, dn_tensor_size(&c->y));
+}
+
+static void test_conv(int k, int cap_rows)
+{
+	struct conv_ctx c = {0};
+	const int n = 2, cin = 3, cout = 4, h = 5, w = 7;
+	c.l = (dn_conv2d){.cin = cin, .cout = cout, .k = k};
+	size_t kdim = (size_t)cin * k * k;
+	float *buf = dn_alloc((2 * cout * kdim + 2 * cout) * sizeof(float));
+	c.l.w = buf;
+	c.l.dw = buf + cout * kdim;
+	c.l.b = buf + 2 * cout * kdim;
+	c.l.db = c.l.b + cout;
+	gc_fill(c.l.w, cout * kdim, &seed, -1, 1);
+	gc_fill(c.l.b, cout, &seed, -1, 1);
+	dn_tensor_init(&c.x, n, cin, h, w, NULL);
+	dn_tensor_init(&c.y, n, cout, h, w, NULL);
+	dn_tensor_init(&c.r, n, cout, h, w, NULL);
+	gc_fill(c.x.data, dn_tensor_size(&c.x), &seed, -1, 1);
+	gc_fill(c.r.data, dn_tensor_size(&c.r), &seed, -1, 1);
+	/* A scratch of `cap_rows` image rows forces the blocked path. */
+	c.cap = kdim * (size_t)w * cap_rows;
+	c.col = dn_alloc(c.cap * sizeof(float));
+	float *dcol = dn_alloc(c.cap * sizeof(float));
+
+	/* Forward against the direct definition. */
+	dn_conv2d_forward(&c.l, &c.x, &c.y, 0, c.col, c.cap);
+	double worst = 0.0;
+	for (int b = 0; b < n; b++)
+		for (int co = 0; co < cout; co++)
+			for (int i = 0; i < h; i++)
+				for (int j = 0; j < w; j++) {
+					double s = c.l.b[co];
+					for (int ci = 0; ci < cin; ci++)
+						for (int a = 0; a < k; a++)
+							for (int e = 0; e < k; e++) {
+								int ii = i + a - k / 2, jj = j + e - k / 2;
+								if (ii < 0 || ii >= h || jj < 0 || jj >= w)
+									continue;
+								s +=
+								    (double)
+								        c.l.w[((co * cin + ci) * k + a) * k +
+								              e] *
+								    dn_tensor_plane(&c.x, b, ci)[ii * w + jj];
+							}
+					double d = fabs(s - dn_tensor_plane(&c.y, b, co)[i * w + j]);
+					if (d > worst)
+						worst = d;
+				}
+	CHECK_MSG(worst < 1e-5, "conv%d forward differs from direct convolution by %g", k, worst);
+
+	dn_tensor dx = {0};
+	dn_tensor_init(&dx, n, cin, h, w, NULL);
+	memset(c.l.dw, 0, (cout * kdim + cout) * sizeof(float));
+	memset(c.l.db, 0, cout * sizeof(float));
+	dn_conv2d_backward(&c.l, &c.x, &c.r, &dx, c.col, dcol, c.cap);
+	char name[32];
+	snprintf(name, sizeof name, "conv%d.dx", k);
+	CHECK(gradcheck(name, conv_loss, &c, c.x.data, dx.data, dn_tensor_size(&c.x), 200, 1e-2f, 1e-3,
+	                1e-3) == 0);
+	snprintf(name, sizeof name, "conv%d.dw", k);
+	CHECK(gradcheck(name, conv_loss, &c, c.l.w, c.l.dw, cout * kdim, 200, 1e-2f, 1e-3, 1e-3) == 0);
+	snprintf(name, sizeof name, "conv%d.db", k);
+	CHECK(gradcheck(name, conv_loss, &c, c.l.b, c.l.db, cout, 200, 1e-2f, 1e-3, 1e-3) == 0);
+	dn_tensor_free(&dx);
+	dn_tensor_free(&c.x);
+	dn_tensor_free(&c.y);
+	dn_tensor_free(&c.r);
+	dn_free(c.col);
+	dn_free(dcol);
+	dn_free(buf);
+}
+
+/* ---- batch norm (training mode), followed by ReLU as in the U-Net ---- */
+struct bn_ctx {
+	dn_batchnorm l;
+	dn_tensor x, y, r;
+};
+
+static double bn_loss(void *p)
+{
+	struct bn_ctx *c = p;
+	dn_batchnorm_forward_train(&c->l, &c->x, &c->y);
+	return dot(c->y.data, c->r.data, dn_tensor_size(&c->y));
+}
+
+static void test_batchnorm(void)
+{
+	struct bn_ctx c = {0};
+	const int n = 3, ch = 4, h = 3, w = 5;
+	float *buf = dn_alloc(8 * ch * sizeof(float));
+	c.l = (dn_batchnorm){.c = ch,
+	                     .gamma = buf,
+	                     .beta = buf + ch,
+	                     .dgamma = buf + 2 * ch,
+	                     .dbeta = buf + 3 * ch,
+	                     .mean = buf + 4 * ch,
+	                     .var = buf + 5 * ch,
+	                     .bmean = buf + 6 * ch,
+	                     .binvstd = buf + 7 * ch};
+	gc_fill(c.l.gamma, ch, &seed, 0.5f, 1.5f);
+	gc_fill(c.l.beta, ch, &seed, -0.5f, 0.5f);
+	for (int i = 0; i < ch; i++)
+		c.l.var[i] = 1.0f;
+	dn_tensor_init(&c.x, n, ch, h, w, NULL);
+	dn_tensor_init(&c.y, n, ch, h, w, NULL);
+	dn_tensor_init(&c.r, n, ch, h, w, NULL);
+	gc_fill(c.x.data, dn_tensor_size(&c.x), &seed, -2, 3);
+	gc_fill(c.r.data, dn_tensor_size(&c.r), &seed, -1, 1);
+
+	/* Normalised output has mean β and std γ per channel. */
+	dn_batchnorm_forward_train(&c.l, &c.x, &c.y);
+	for (int ch_i = 0; ch_i < ch; ch_i++) {
+		double s = 0, s2 = 0;
+		for (int b = 0; b < n; b++)
+			for (int i = 0; i < h * w; i++) {
+				double v = dn_tensor_plane(&c.y, b, ch_i)[i];
+				s += v;
+				s2 += v * v;
+			}
+		double m = s / (n * h * w), sd = sqrt(s2 / (n * h * w) - m * m);
+		CHECK_NEAR(m, c.l.beta[ch_i], 1e-5);
+		CHECK_NEAR(sd, c.l.gamma[ch_i], 1e-3);
+	}
+	/* Running statistics moved by the momentum towards the batch's. */
+	CHECK_NEAR(c.l.mean[0], 0.1 * c.l.bmean[0], 1e-6);
+
+	dn_tensor dx = {0};
+	dn_tensor_init(&dx, n, ch, h, w, NULL);
+	memset(c.l.dgamma, 0, 2 * ch * sizeof(float));
+	dn_batchnorm_forward_train(&c.l, &c.x, &c.y);
+	dn_batchnorm_backward(&c.l, &c.x, &c.r, &dx);
+	CHECK(gradcheck("bn.dx", bn_loss, &c, c.x.data, dx.data, dn_tensor_size(&c.x), 200, 1e-2f, 2e-3,
+	                2e-3) == 0);
+	CHECK(gradcheck("bn.dgamma", bn_loss, &c, c.l.gamma, c.l.dgamma, ch, 10, 1e-2f, 2e-3, 2e-3) == 0);
+	CHECK(gradcheck("bn.dbeta", bn_loss, &c, c.l.beta, c.l.dbeta, ch, 10, 1e-2f, 2e-3, 2e-3) == 0);
+
+	/* Folding an identity 1x1 convolution with bias b into eval-mode batch
+	 * norm gives w' = s, b' = (b − μ)·s + β with s = γ/√(σ²+ε). */
+	float wgt[16] = {0}, bias[4] = {0.1f, -0.2f, 0.3f, 0.0f};
+	const float b0[4] = {0.1f, -0.2f, 0.3f, 0.0f};
+	for (int i = 0; i < 4; i++)
+		wgt[i * 4 + i] = 1.0f;
+	dn_batchnorm_fold(&c.l, wgt, bias, 4, 4);
+	for (int ch_i = 0; ch_i < ch; ch_i++) {
+		float v = dn_tensor_plane(&c.x, 1, ch_i)[3];
+		float s = c.l.gamma[ch_i] / sqrtf(c.l.var[ch_i] + DN_BN_EPS);
+		CHECK_NEAR(wgt[ch_i * 4 + ch_i] * v + bias[ch_i],
+		           (v + b0[ch_i] - c.l.mean[ch_i]) * s + c.l.beta[ch_i], 1e-5);
+	}
+	dn_tensor_free(&dx);
+	dn_tensor_free(&c.x);
+	dn_tensor_free(&c.y);
+	dn_tensor_free(&c.r);
+	dn_free(buf);
+}
+
+/* ---- elementwise, pooling, upsampling, concat, losses ---- */
+struct simple_ctx {
+	int kind;
+	dn_tensor x, y, r, x2;
+};
+
+enum { K_RELU, K_SIGMOID, K_POOL, K_UP, K_CONCAT };
+
+static double simple_loss(void *p)
+{
+	struct simple_ctx *c = p;
+	size_t n = dn_tensor_size(&c->x);
+	switch (c->kind) {
+	case K_RELU: dn_relu_forward(c->x.data, c->y.data, n); break;
+	case K_SIGMOID: dn_sigmoid_forward(c->x.data, c->y.data, n); break;
+	case K_POOL: dn_maxpool_forward(&c->x, &c->y); break;
+	case K_UP: dn_upsample_forward(&c->x, &c->y, 1); break;
+	case K_CONCAT:
+		dn_concat_forward(&c->x, &c->y, 0);
+		dn_concat_forward(&c->x2, &c->y, c->x.c);
+		break;
+	}
+	return dot(c->y.data, c->r.data, dn_tensor_size(&c->y));
+}
+
+static void test_simple(int kind, const char *name)
+{
+	struct simple_ctx c = {.kind = kind};
+	const int n = 2, ch = 3, h = 6, w = 8;
+	dn_tensor_init(&c.x, n, ch, h, w, NULL);
+	gc_fill(c.x.data, dn_tensor_size(&c.x), &seed, -1, 1);
+	switch (kind) {
+	case K_POOL: dn_tensor_init(&c.y, n, ch, h / 2, w / 2, NULL); break;
+	case K_UP: dn_tensor_init(&c.y, n, ch + 2, 2 * h, 2 * w, NULL); break;
+	case K_CONCAT:
+		dn_tensor_init(&c.x2, n, 2, h, w, NULL);
+		gc_fill(c.x2.data, dn_tensor_size(&c.x2), &seed, -1, 1);
+		dn_tensor_init(&c.y, n, ch + 2, h, w, NULL);
+		break;
+	default: dn_tensor_init(&c.y, n, ch, h, w, NULL);
+	}
+	dn_tensor_init(&c.r, c.y.n, c.y.c, c.y.h, c.y.w, NULL);
+	gc_fill(c.r.data, dn_tensor_size(&c.r), &seed, -1, 1);
+	dn_tensor dx = {0};
+	dn_tensor_init(&dx, n, ch, h, w, NULL);
+	simple_loss(&c);
+	size_t nx = dn_tensor_size(&c.x);
+	switch (kind) {
+	case K_RELU: dn_relu_backward(c.y.data, c.r.data, dx.data, nx); break;
+	case K_SIGMOID: dn_sigmoid_backward(c.y.data, c.r.data, dx.data, nx); break;
+	case K_POOL: dn_maxpool_backward(&c.x, &c.r, &dx); break;
+	case K_UP: dn_upsample_backward(&c.r, 1, &dx); break;
+	case K_CONCAT: dn_concat_backward(&c.r, 0, &dx, 0); break;
+	}
+	/* h small enough that no ReLU kink or pooling argmax is crossed. */
+	CHECK(gradcheck(name, simple_loss, &c, c.x.data, dx.data, nx, 300, 1e-3f, 1e-3, 1e-3) == 0);
+	if (kind == K_CONCAT) {
+		dn_tensor dx2 = {0};
+		dn_tensor_init(&dx2, n, 2, h, w, NULL);
+		for (size_t i = 0; i < dn_tensor_size(&dx2); i++)
+			dx2.data[i] = 1.0f;
+		dn_concat_backward(&c.r, ch, &dx2, 1); /* accumulating form */
+		for (size_t i = 0; i < dn_tensor_size(&dx2); i++)
+			dx2.data[i] -= 1.0f;
+		CHECK(gradcheck("concat.dx2", simple_loss, &c, c.x2.data, dx2.data, dn_tensor_size(&dx2), 300,
+		                1e-3f, 1e-3, 1e-3) == 0);
+		dn_tensor_free(&dx2);
+	}
+	dn_tensor_free(&dx);
+	dn_tensor_free(&c.x);
+	dn_tensor_free(&c.x2);
+	dn_tensor_free(&c.y);
+	dn_tensor_free(&c.r);
+}
+
+struct loss_ctx {
+	float *p, *t;
+	size_t n;
+	int mae;
+};
+
+static double loss_only(void *p)
+{
+	struct loss_ctx *c = p;
+	return c->mae ? dn_loss_mae(c->p, c->t, c->n, NULL) : dn_loss_mse(c->p, c->t, c->n, NULL);
+}
+
+static void test_losses(void)
+{
+	float p[50], t[50], g[50];
+	gc_fill(p, 50, &seed, -1, 1);
+	gc_fill(t, 50, &seed, -1, 1);
+	struct loss_ctx c = {p, t, 50, 0};
+	double mse = dn_loss_mse(p, t, 50, g);
+	double direct = 0;
+	for (int i = 0; i < 50; i++)
+		direct += (p[i] - t[i]) * (p[i] - t[i]) / 50.0;
+	CHECK_NEAR(mse, direct, 1e-9);
+	CHECK(gradcheck("mse", loss_only, &c, p, g, 50, 50, 1e-3f, 1e-4, 1e-3) == 0);
+	c.mae = 1;
+	dn_loss_mae(p, t, 50, g);
+	CHECK(gradcheck("mae", loss_only, &c, p, g, 50, 50, 1e-3f, 1e-4, 1e-3) == 0);
+}
+
+int main(void)
+{
+	test_conv(3, 1);
+	test_conv(3, 100);
+	test_conv(1, 2);
+	test_batchnorm();
+	test_simple(K_RELU, "relu");
+	test_simple(K_SIGMOID, "sigmoid");
+	test_simple(K_POOL, "maxpool");
+	test_simple(K_UP, "upsample");
+	test_simple(K_CONCAT, "concat");
+	test_losses();
+	return check_status();
+}
