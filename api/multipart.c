@@ -5,6 +5,7 @@
 #include "api/multipart.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 

@@ -191,7 +191,9 @@ static const route_def routes[] = {
 	{"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
 	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, OPTIONS"},
 	{"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
+#ifdef DN_WITH_SPEECH
 	{"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
+#endif
 	{"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
 	{"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
 };
@@ -294,7 +296,9 @@ static void begin(api_request *r, const char *url)
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining; retry on another instance");
 		return;
 	}
+#ifdef DN_WITH_SPEECH
 	api_audio_begin(r);
+#endif
 	if (r->resp)
 		return;
 	/* Refuse a declared body over the limit before reading any of it. */
@@ -393,6 +397,15 @@ static enum MHD_Result send_answer(api_request *r)
 	return ret;
 }
 
+/* Whether the request announces a body (Content-Length > 0, or chunked). */
+static int has_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	return (cl && strtoull(cl, NULL, 10) > 0) || te;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size,
 				  void **con_cls)
@@ -427,7 +440,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			strcpy(r->client, "-");
 		atomic_fetch_add(&s->stats.inflight, 1);
 		begin(r, url);
-		if (r->resp)
+		/* A refusal of a request with a body goes out now, and the body
+		 * is never read (libmicrohttpd then closes the connection).
+		 * Other answers wait for the end of the request, which keeps
+		 * the connection alive for the next one. */
+		if (r->resp && has_body(conn))
 			return send_answer(r);
 		return MHD_YES;
 	}
@@ -449,8 +466,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				   (unsigned long long)r->received, (unsigned long long)r->limit);
 		return send_answer(r);
 	}
+#ifdef DN_WITH_SPEECH
 	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
 		return MHD_YES;
+#endif
 	if (!r->resp)
 		api_answer_problem(r, API_P_INTERNAL, "request fell through every route");
 	return send_answer(r);
@@ -562,12 +581,13 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
 	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(p->http_threads > 1 ? p->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)p->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
 	if (!s->mhd) {
 		int e = errno;
 

@@ -11,8 +11,6 @@
  * flight, cancel what is still queued (503), let running jobs finish, stop,
  * exit 0. SIGHUP: reload the models (see models.h).
  */
-#include "config.h"
-
 #include <cblas.h>
 #include <errno.h>
 #include <limits.h>
@@ -68,11 +66,13 @@ static int host_submit(void *ctx, void (*fn)(void *arg, void *worker), void *arg
 	return pool_submit(((daemon_ctx *)ctx)->pool, fn, arg);
 }
 
+#ifdef DN_WITH_SPEECH
 static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_error *err)
 {
 	(void)ctx;
 	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, err);
 }
+#endif
 
 static void host_gauges(void *ctx, api_gauges *g)
 {
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
 		if (opt.help)
 			daemon_config_usage(stdout, "denoised");
 		else if (opt.version)
-			printf("denoised %s\n", PACKAGE_VERSION);
+			printf("denoised %s\n", DN_VERSION);
 		else
 			daemon_config_print_default(stdout);
 		daemon_config_free(&cfg);
@@ -374,7 +374,9 @@ int main(int argc, char **argv)
 			  .model_name = daemon_model_name,
 			  .model_loaded_at = daemon_model_loaded_at,
 			  .submit = host_submit,
+#ifdef DN_WITH_SPEECH
 			  .worker_speech = host_worker_speech,
+#endif
 			  .gauges = host_gauges,
 			  .log = host_log};
 	ap = (api_params){.listen = cfg.listen,

@@ -408,6 +408,7 @@ int64_t daemon_model_loaded_at(const api_model *m)
 	return m->loaded_at;
 }
 
+#ifdef DN_WITH_SPEECH
 /* ---- per-worker contexts ---- */
 
 typedef struct cache_entry {
@@ -480,3 +481,9 @@ void daemon_models_cache_free(void *cache)
 	free(c->v);
 	free(c);
 }
+#else
+void daemon_models_cache_free(void *cache)
+{
+	(void)cache;
+}
+#endif

@@ -1,0 +1,5 @@
+#include "tests/check.h"
+int main(void)
+{
+	return check_status();
+}
