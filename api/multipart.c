@@ -210,6 +210,9 @@ static int part_headers(api_part *part, const unsigned char *h, size_t len, dn_e
 	int has_disposition = 0;
 	size_t i = 0;
 
+	/* Obsolete line folding (RFC 7230 3.2.4) is refused outright. */
+	if (memmem(h, len, "\r\n ", 3) || memmem(h, len, "\r\n\t", 3))
+		return dn_error_set(err, DN_EFORMAT, "folded part header lines are not accepted");
 	while (i < len) {
 		const unsigned char *eol = memmem(h + i, len - i, "\r\n", 2);
 		size_t n = eol ? (size_t)(eol - (h + i)) : len - i;

@@ -491,7 +491,7 @@ void daemon_config_print_default(FILE *f)
 		fputc('\n', f);
 		print_wrapped(f, "# ", keys[i].help, 76);
 		print_type_line(f, "# ", &keys[i]);
-		fprintf(f, "#%s = %s\n", keys[i].name, keys[i].def);
+		fprintf(f, "#%s = %s\n", keys[i].name, keys[i].def[0] ? keys[i].def : "\"\"");
 	}
 }
 
