@@ -113,13 +113,13 @@ static int check_finite(const float *x, size_t n, const char *name, dn_error *er
 {
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(x[i]))
-			return dn_error_set(err, DN_EINVAL, "pesq: %s signal has a non-finite sample at %zu", name,
-					    i);
+			return dn_error_set(err, DN_EINVAL, "pesq: %s signal has a non-finite sample at %zu",
+			                    name, i);
 	return DN_OK;
 }
 
 int dn_metrics_pesq(const float *ref, size_t n_ref, const float *deg, size_t n_deg, int rate, int mode,
-		    double *out, dn_error *err)
+                    double *out, dn_error *err)
 {
 	if (!ref || !deg || !out)
 		return dn_error_set(err, DN_EINVAL, "pesq: NULL argument");
@@ -133,7 +133,7 @@ int dn_metrics_pesq(const float *ref, size_t n_ref, const float *deg, size_t n_d
 	/* The reference refuses less than a quarter of a second. */
 	if (n_ref < (size_t)(rate / 4) || n_deg < (size_t)(rate / 4))
 		return dn_error_set(err, DN_EINVAL, "pesq: signals shorter than 1/4 s (%zu and %zu samples)",
-				    n_ref, n_deg);
+		                    n_ref, n_deg);
 	/* Keeps every index within long and float-exact sample counts. */
 	if (n_ref > (size_t)1 << 28 || n_deg > (size_t)1 << 28)
 		return dn_error_set(err, DN_ELIMIT, "pesq: signals longer than 2^28 samples");
@@ -160,8 +160,10 @@ int dn_metrics_pesq(const float *ref, size_t n_ref, const float *deg, size_t n_d
 		goto out;
 
 	if (mode == DN_PESQ_NB) {
-		if ((rc = pesq_curve_filter(&ctx.fft, p, ctx.ref.data, ctx.ref.n, pesq_irs_filter_db)) != DN_OK ||
-		    (rc = pesq_curve_filter(&ctx.fft, p, ctx.deg.data, ctx.deg.n, pesq_irs_filter_db)) != DN_OK)
+		if ((rc = pesq_curve_filter(&ctx.fft, p, ctx.ref.data, ctx.ref.n, pesq_irs_filter_db)) !=
+		        DN_OK ||
+		    (rc = pesq_curve_filter(&ctx.fft, p, ctx.deg.data, ctx.deg.n, pesq_irs_filter_db)) !=
+		        DN_OK)
 			goto nomem;
 	} else {
 		wideband_filter(&ctx, &ctx.ref);

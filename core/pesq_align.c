@@ -186,8 +186,7 @@ void pesq_vad(const pesq_params *p, pesq_signal *sig)
  * log-VAD envelope with the reference one over reference windows
  * [search_start, search_end), starting from the estimate delay_est; or over
  * both whole signals when whole is set. */
-static int crude_lag(pesq_ctx *ctx, int whole, long search_start, long search_end, long delay_est,
-		     long *lag)
+static int crude_lag(pesq_ctx *ctx, int whole, long search_start, long search_end, long delay_est, long *lag)
 {
 	const long ds = ctx->p->downsample;
 	long nr, nd, startr, startd;
@@ -263,10 +262,10 @@ static fine_buf fine_buffers(pesq_ctx *ctx)
 {
 	const long nfft = ctx->p->align_nfft;
 	fine_buf b = {
-		.x1 = ctx->tmp,
-		.x2 = ctx->tmp + nfft + 2,
-		.h = ctx->tmp + 2 * nfft + 4,
-		.window = ctx->tmp + 3 * nfft + 6,
+	    .x1 = ctx->tmp,
+	    .x2 = ctx->tmp + nfft + 2,
+	    .h = ctx->tmp + 2 * nfft + 4,
+	    .window = ctx->tmp + 3 * nfft + 6,
 	};
 	for (long c = 0; c < nfft; c++)
 		b.window[c] = (float)(0.5 * (1.0 - cos((PESQ_TWOPI * (double)c) / (double)nfft)));
@@ -367,7 +366,8 @@ static int time_align(pesq_ctx *ctx, long u)
 		b.x2[c] = 1.0f - (float)c / (float)kernel;
 		b.x2[nfft - c] = 1.0f - (float)c / (float)kernel;
 	}
-	if ((rc = pesq_rfft(&ctx->fft, b.x1, nfft)) != DN_OK || (rc = pesq_rfft(&ctx->fft, b.x2, nfft)) != DN_OK)
+	if ((rc = pesq_rfft(&ctx->fft, b.x1, nfft)) != DN_OK ||
+	    (rc = pesq_rfft(&ctx->fft, b.x2, nfft)) != DN_OK)
 		return rc;
 	for (long c = 0; c <= nfft / 2; c++) {
 		float r1 = b.x1[2 * c], i1 = b.x1[2 * c + 1];
@@ -515,7 +515,7 @@ static int split_vote(pesq_ctx *ctx, const fine_buf *b, long startr, long startd
  * breakpoints with the same crude delay are accumulated incrementally, as
  * in the reference. */
 static int split_align(pesq_ctx *ctx, long utt_start, long speech_start, long speech_end, long utt_end,
-		       long utt_delay_est, float utt_delay_conf, split_best *best)
+                       long utt_delay_est, float utt_delay_conf, split_best *best)
 {
 	const long nfft = ctx->p->align_nfft, ds = ctx->p->downsample;
 	long len = speech_end - speech_start;

@@ -18,8 +18,8 @@ struct pesq_fft_plan {
 	long n;             /* real length; the complex FFT has m = n/2 points */
 	unsigned long used; /* cache age */
 	long *rev;          /* bit reversal of 0..m-1 */
-	double *tw;         /* exp(-2πik/m), k < m/2, as (re, im) */
-	double *split;      /* exp(-2πik/n), k < m, as (re, im) */
+	double *split;      /* exp(-2πik/n), k < m, as (re, im); every other
+	                     * one is a twiddle of the m-point FFT */
 	double *work;       /* m complex values */
 };
 
@@ -28,7 +28,6 @@ static void plan_free(struct pesq_fft_plan *pl)
 	if (!pl)
 		return;
 	free(pl->rev);
-	free(pl->tw);
 	free(pl->split);
 	free(pl->work);
 	free(pl);
@@ -50,32 +49,34 @@ static struct pesq_fft_plan *plan_new(long n)
 		return NULL;
 	pl->n = n;
 	pl->rev = malloc((size_t)m * sizeof *pl->rev);
-	pl->tw = malloc((size_t)m * sizeof *pl->tw); /* m/2 pairs */
 	pl->split = malloc((size_t)(2 * m) * sizeof *pl->split);
 	pl->work = malloc((size_t)(2 * m) * sizeof *pl->work);
-	if (!pl->rev || !pl->tw || !pl->split || !pl->work) {
+	if (!pl->rev || !pl->split || !pl->work) {
 		plan_free(pl);
 		return NULL;
 	}
 	int bits = 0;
 	while ((1L << bits) < m)
 		bits++;
-	for (long i = 0; i < m; i++) {
-		long r = 0;
-		for (int b = 0; b < bits; b++)
-			if (i & (1L << b))
-				r |= 1L << (bits - 1 - b);
-		pl->rev[i] = r;
+	pl->rev[0] = 0;
+	for (long i = 1; i < m; i++)
+		pl->rev[i] = (pl->rev[i >> 1] >> 1) | ((i & 1) << (bits - 1));
+
+	/* exp(-2πik/n) for k < n/2 from the first octant by symmetry: one
+	 * sincos per eight twiddles, and exact symmetry in the table. */
+	double *w = pl->split;
+	for (long k = 0; k <= n / 8 && k < m; k++) {
+		double a = 2.0 * M_PI * (double)k / (double)n;
+		w[2 * k] = cos(a);
+		w[2 * k + 1] = -sin(a);
 	}
-	for (long k = 0; k < m / 2; k++) {
-		double a = -2.0 * M_PI * (double)k / (double)m;
-		pl->tw[2 * k] = cos(a);
-		pl->tw[2 * k + 1] = sin(a);
+	for (long k = n / 8 + 1; k <= n / 4 && k < m; k++) {
+		w[2 * k] = -w[2 * (n / 4 - k) + 1];
+		w[2 * k + 1] = -w[2 * (n / 4 - k)];
 	}
-	for (long k = 0; k < m; k++) {
-		double a = -2.0 * M_PI * (double)k / (double)n;
-		pl->split[2 * k] = cos(a);
-		pl->split[2 * k + 1] = sin(a);
+	for (long k = n / 4 + 1; k < m; k++) {
+		w[2 * k] = -w[2 * (n / 2 - k)];
+		w[2 * k + 1] = w[2 * (n / 2 - k) + 1];
 	}
 	return pl;
 }
@@ -104,13 +105,43 @@ static struct pesq_fft_plan *plan_get(pesq_fft_cache *c, long n)
 	return pl;
 }
 
+/* Butterflies of the stages with lengths len_from..len_to (powers of two)
+ * over z[0..count) complex values. The twiddle of index j at length len
+ * is exp(∓2πij/len) = split[2·j·(n/len)] with n = 2m. */
+static void stages(const struct pesq_fft_plan *pl, double *restrict z, long count, long len_from, long len_to,
+                   int sign)
+{
+	const long m = pl->n / 2;
+	const double *restrict w = pl->split;
+	const double conj = sign < 0 ? 1.0 : -1.0;
+	for (long len = len_from; len <= len_to; len <<= 1) {
+		const long half = len / 2, step = 2 * (m / len);
+		for (long s = 0; s < count; s += len) {
+			double *a = z + 2 * s, *b = z + 2 * (s + half);
+			for (long j = 0; j < half; j++) {
+				double wr = w[2 * j * step], wi = conj * w[2 * j * step + 1];
+				double br = b[2 * j] * wr - b[2 * j + 1] * wi;
+				double bi = b[2 * j] * wi + b[2 * j + 1] * wr;
+				b[2 * j] = a[2 * j] - br;
+				b[2 * j + 1] = a[2 * j + 1] - bi;
+				a[2 * j] += br;
+				a[2 * j + 1] += bi;
+			}
+		}
+	}
+}
+
+/* Length-m blocks small enough for the cache run all their early stages
+ * before the next block, so a long transform streams through memory only
+ * for its last few stages. */
+#define FFT_BLOCK 2048
+
 /* In-place complex FFT of pl->work (m points); sign -1 forward, +1 inverse
  * (unscaled). */
 static void cfft(struct pesq_fft_plan *pl, int sign)
 {
-	long m = pl->n / 2;
+	const long m = pl->n / 2;
 	double *restrict z = pl->work;
-	const double *restrict tw = pl->tw;
 
 	for (long i = 0; i < m; i++) {
 		long r = pl->rev[i];
@@ -123,20 +154,10 @@ static void cfft(struct pesq_fft_plan *pl, int sign)
 			z[2 * r + 1] = t;
 		}
 	}
-	for (long len = 2; len <= m; len <<= 1) {
-		long half = len / 2, step = m / len;
-		for (long s = 0; s < m; s += len) {
-			for (long j = 0; j < half; j++) {
-				double wr = tw[2 * j * step], wi = sign < 0 ? tw[2 * j * step + 1] : -tw[2 * j * step + 1];
-				double *a = z + 2 * (s + j), *b = z + 2 * (s + j + half);
-				double br = b[0] * wr - b[1] * wi, bi = b[0] * wi + b[1] * wr;
-				b[0] = a[0] - br;
-				b[1] = a[1] - bi;
-				a[0] += br;
-				a[1] += bi;
-			}
-		}
-	}
+	long block = m < FFT_BLOCK ? m : FFT_BLOCK;
+	for (long s = 0; s < m; s += block)
+		stages(pl, z + 2 * s, block, 2, block, sign);
+	stages(pl, z, m, 2 * block, m, sign);
 }
 
 int pesq_rfft(pesq_fft_cache *c, float *x, long n)
@@ -213,15 +234,21 @@ long pesq_nextpow2(long x)
 
 void pesq_iir(const float (*sos)[5], int n_sos, float *x, long n)
 {
-	for (int s = 0; s < n_sos; s++) {
-		const float b0 = sos[s][0], b1 = sos[s][1], b2 = sos[s][2], a1 = sos[s][3], a2 = sos[s][4];
-		float z1 = 0.0f, z2 = 0.0f;
-		for (long i = 0; i < n; i++) {
-			float z0 = x[i] - a1 * z1 - a2 * z2;
-			x[i] = b0 * z0 + b1 * z1 + b2 * z2;
-			z2 = z1;
-			z1 = z0;
+	/* Sample by sample through all sections (the same arithmetic as one
+	 * section at a time): the sections' recursions then overlap in the
+	 * pipeline instead of each waiting on its own previous sample. */
+	float z1[PESQ_MAX_SOS] = {0}, z2[PESQ_MAX_SOS] = {0};
+	if (n_sos > PESQ_MAX_SOS)
+		n_sos = PESQ_MAX_SOS;
+	for (long i = 0; i < n; i++) {
+		float v = x[i];
+		for (int s = 0; s < n_sos; s++) {
+			float z0 = v - sos[s][3] * z1[s] - sos[s][4] * z2[s];
+			v = sos[s][0] * z0 + sos[s][1] * z1[s] + sos[s][2] * z2[s];
+			z2[s] = z1[s];
+			z1[s] = z0;
 		}
+		x[i] = v;
 	}
 }
 
@@ -246,7 +273,7 @@ static float curve_at(float freq, const double (*curve)[2])
 }
 
 int pesq_curve_filter(pesq_fft_cache *c, const pesq_params *p, float *data, long n_signal,
-		      const double (*curve)[2])
+                      const double (*curve)[2])
 {
 	long sb = PESQ_SEARCHBUFFER * p->downsample;
 	long n = n_signal - 2 * sb + PESQ_DATAPADDING_MS * (p->fs / 1000);

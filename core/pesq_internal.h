@@ -20,13 +20,13 @@
 
 /* Fixed parameters of the reference (in units of VAD windows of
  * `downsample` samples unless noted). */
-#define PESQ_SEARCHBUFFER 75     /* silence added on both sides of a signal */
-#define PESQ_DATAPADDING_MS 320  /* extra zeros after the end */
-#define PESQ_MINSPEECHLGTH 4     /* shorter VAD bursts are noise */
-#define PESQ_JOINSPEECHLGTH 50   /* shorter VAD gaps are bridged */
-#define PESQ_MINUTTLENGTH 50     /* shortest utterance */
-#define PESQ_MAXNUTTERANCES 50   /* utterance splitting stops at this count */
-#define PESQ_TWOPI 6.28318530717959
+#define PESQ_SEARCHBUFFER   75  /* silence added on both sides of a signal */
+#define PESQ_DATAPADDING_MS 320 /* extra zeros after the end */
+#define PESQ_MINSPEECHLGTH  4   /* shorter VAD bursts are noise */
+#define PESQ_JOINSPEECHLGTH 50  /* shorter VAD gaps are bridged */
+#define PESQ_MINUTTLENGTH   50  /* shortest utterance */
+#define PESQ_MAXNUTTERANCES 50  /* utterance splitting stops at this count */
+#define PESQ_TWOPI          6.28318530717959
 
 /* Everything that depends on the sample rate. */
 typedef struct pesq_params {
@@ -79,15 +79,16 @@ int pesq_irfft(pesq_fft_cache *c, float *x, long n);
 /* Smallest power of two >= x. */
 long pesq_nextpow2(long x);
 
-/* Cascade of second-order IIR sections (b0 b1 b2 a1 a2) over x, in place,
- * starting from zero state, in single precision as the reference does. */
+/* Cascade of at most PESQ_MAX_SOS second-order IIR sections (b0 b1 b2 a1 a2)
+ * over x, in place, from zero state, in single precision as the reference. */
+#define PESQ_MAX_SOS 12
 void pesq_iir(const float (*sos)[5], int n_sos, float *x, long n);
 
 /* Zero-phase filtering by a piecewise-linear dB curve, normalised to 0 dB at
  * 1 kHz, over data[sb .. sb + n_signal - 2 sb + pad) (the reference's
  * apply_filter, circular over the next power of two). */
 int pesq_curve_filter(pesq_fft_cache *c, const pesq_params *p, float *data, long n_signal,
-		      const double (*curve)[2]);
+                      const double (*curve)[2]);
 
 /* Σ x[i]² over [start, stop) divided by divisor, accumulated like the
  * reference (float squares, double sum). */

@@ -22,36 +22,36 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define SILENCE_5_SAMPLES 500.0f /* sum of |x| over 5 samples below which the ends are trimmed */
-#define D_POW_F 2
-#define D_POW_S 6
-#define D_POW_T 2
-#define A_POW_F 1
-#define A_POW_S 6
-#define A_POW_T 2
-#define D_WEIGHT 0.1
-#define A_WEIGHT 0.0309
-#define THRESHOLD_BAD_FRAMES 30
-#define MIN_BAD_FRAMES_IN_INTERVAL 5
-#define SMEAR_RANGE 2
+#define SILENCE_5_SAMPLES                500.0f /* sum of |x| over 5 samples below which the ends are trimmed */
+#define D_POW_F                          2
+#define D_POW_S                          6
+#define D_POW_T                          2
+#define A_POW_F                          1
+#define A_POW_S                          6
+#define A_POW_T                          2
+#define D_WEIGHT                         0.1
+#define A_WEIGHT                         0.0309
+#define THRESHOLD_BAD_FRAMES             30
+#define MIN_BAD_FRAMES_IN_INTERVAL       5
+#define SMEAR_RANGE                      2
 #define SEARCH_RANGE_IN_TRANSFORM_LENGTH 4
-#define FRAMES_PER_SYLLABLE 20
-#define MAX_SCALE 5.0f
-#define MIN_SCALE 3e-4f
+#define FRAMES_PER_SYLLABLE              20
+#define MAX_SCALE                        5.0f
+#define MIN_SCALE                        3e-4f
 
 /* Per-run state of the model. */
 typedef struct model {
 	pesq_ctx *ctx;
 	const pesq_params *p;
 	int nb;
-	long nf;      /* frame length: 8 VAD windows (32 ms) */
-	long max_n;   /* longer signal length, padding included */
+	long nf;       /* frame length: 8 VAD windows (32 ms) */
+	long max_n;    /* longer signal length, padding included */
 	long n_frames; /* stop_frame + 1 */
 	float *window;
-	float *fft_tmp;     /* nf + 2 */
-	float *hz_ref, *hz_deg; /* nf / 2 */
-	float *ppd_ref, *ppd_deg; /* pitch power densities, n_frames × nb */
-	float *loud_ref, *loud_deg, *dist; /* nb */
+	float *fft_tmp;                                        /* nf + 2 */
+	float *hz_ref, *hz_deg;                                /* nf / 2 */
+	float *ppd_ref, *ppd_deg;                              /* pitch power densities, n_frames × nb */
+	float *loud_ref, *loud_deg, *dist;                     /* nb */
 	float *frame_dist, *frame_dist_asym, *total_power_ref; /* n_frames */
 	/* Loudness law per band: threshold, exponent, and threshold term. */
 	float *thresh;
@@ -123,7 +123,7 @@ static void intensity_warping(const model *m, const float *ppd, float *loud)
 		float threshold = m->thresh[band], input = ppd[band];
 		if (input > threshold)
 			loud[band] = (float)(m->zw_scale[band] *
-					     (pow(0.5 + 0.5 * input / threshold, m->zw_power[band]) - 1));
+			                     (pow(0.5 + 0.5 * input / threshold, m->zw_power[band]) - 1));
 		else
 			loud[band] = 0.0f;
 		loud[band] *= m->p->sl;
@@ -209,7 +209,7 @@ static void frame_disturbance(model *m, long f, float *old_scale, float *d_out, 
 /* L_{power_syllable} over half-overlapping syllables of 20 frames, then the
  * time-weighted L_{power_time} over syllables. */
 static float lpq_weight(long start_frame, long stop_frame, float power_syllable, float power_time,
-			const float *frame_dist, const float *time_weight)
+                        const float *frame_dist, const float *time_weight)
 {
 	double result_time = 0.0, total_time_weight = 0.0;
 	for (long s = start_frame; s <= stop_frame; s += FRAMES_PER_SYLLABLE / 2) {
@@ -286,8 +286,8 @@ static float *tweaked_degraded(const model *m)
 /* Delay in [-search_range, search_range) maximising the correlation of the
  * envelopes |x1| and |x2| over n samples; *max_corr gets its normalised
  * value (0 when either is silent). */
-static int compute_delay(model *m, long n, long search_range, const float *x1, const float *x2, float *max_corr,
-			 long *delay)
+static int compute_delay(model *m, long n, long search_range, const float *x1, const float *x2,
+                         float *max_corr, long *delay)
 {
 	long n2 = pesq_nextpow2(2 * n);
 	double power1 = pesq_pow_of(x1, 0, n, n) * (double)n / (double)n2;

@@ -250,18 +250,18 @@ static int st_check_prefix(const unsigned char *first8, size_t len, uint64_t *hl
 }
 
 /* Allocates room for a len-byte image whose data section (after 8 + hlen
- * bytes) starts 64-byte aligned; returns the image start, *base the block. */
+ * bytes) starts 64-byte aligned; returns the image start, *base the block.
+ * The padding goes before the image, so that the image ends exactly where
+ * the allocation does and AddressSanitizer catches any read past it. */
 static unsigned char *st_alloc_image(size_t len, uint64_t hlen, unsigned char **base)
 {
-	if (len > SIZE_MAX - ST_ALIGN) {
-		*base = NULL;
+	size_t pre = (size_t)((ST_ALIGN - (8 + hlen) % ST_ALIGN) % ST_ALIGN);
+	void *p = NULL;
+	*base = NULL;
+	if (len > SIZE_MAX - ST_ALIGN || posix_memalign(&p, ST_ALIGN, pre + len) != 0)
 		return NULL;
-	}
-	*base = malloc(len + ST_ALIGN);
-	if (!*base)
-		return NULL;
-	uintptr_t data = (uintptr_t)*base + 8 + (uintptr_t)hlen;
-	return *base + (ST_ALIGN - data % ST_ALIGN) % ST_ALIGN;
+	*base = p;
+	return *base + pre;
 }
 
 struct st_range {

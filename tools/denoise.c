@@ -1,0 +1,47 @@
+/*
+ * denoise.c — the `denoise` command-line tool: the engine of denoised
+ * offline, without a server. Only dispatch lives here; each subcommand is in
+ * its own cmd_*.c and registered in the table below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/tools.h"
+
+typedef struct tools_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} tools_cmd;
+
+static const tools_cmd commands[] = {
+    {"audio", cmd_audio,
+     "denoise a sound file: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac]"},
+    {"model-init", cmd_model_init, "write a randomly initialised model file (until trained ones exist)"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: denoise COMMAND [ARGS...]   (denoise COMMAND --help for its options)\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return TOOLS_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return TOOLS_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "denoise: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return TOOLS_USAGE;
+}
