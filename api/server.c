@@ -191,9 +191,7 @@ static const route_def routes[] = {
 	{"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
 	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, OPTIONS"},
 	{"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
-#ifdef DN_WITH_SPEECH
 	{"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
-#endif
 	{"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
 	{"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
 };
@@ -296,9 +294,7 @@ static void begin(api_request *r, const char *url)
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining; retry on another instance");
 		return;
 	}
-#ifdef DN_WITH_SPEECH
 	api_audio_begin(r);
-#endif
 	if (r->resp)
 		return;
 	/* Refuse a declared body over the limit before reading any of it. */
@@ -466,10 +462,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				   (unsigned long long)r->received, (unsigned long long)r->limit);
 		return send_answer(r);
 	}
-#ifdef DN_WITH_SPEECH
 	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
 		return MHD_YES;
-#endif
 	if (!r->resp)
 		api_answer_problem(r, API_P_INTERNAL, "request fell through every route");
 	return send_answer(r);

@@ -66,13 +66,11 @@ static int host_submit(void *ctx, void (*fn)(void *arg, void *worker), void *arg
 	return pool_submit(((daemon_ctx *)ctx)->pool, fn, arg);
 }
 
-#ifdef DN_WITH_SPEECH
 static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_error *err)
 {
 	(void)ctx;
 	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, err);
 }
-#endif
 
 static void host_gauges(void *ctx, api_gauges *g)
 {
@@ -374,9 +372,7 @@ int main(int argc, char **argv)
 			  .model_name = daemon_model_name,
 			  .model_loaded_at = daemon_model_loaded_at,
 			  .submit = host_submit,
-#ifdef DN_WITH_SPEECH
 			  .worker_speech = host_worker_speech,
-#endif
 			  .gauges = host_gauges,
 			  .log = host_log};
 	ap = (api_params){.listen = cfg.listen,

@@ -408,7 +408,6 @@ int64_t daemon_model_loaded_at(const api_model *m)
 	return m->loaded_at;
 }
 
-#ifdef DN_WITH_SPEECH
 /* ---- per-worker contexts ---- */
 
 typedef struct cache_entry {
@@ -481,9 +480,3 @@ void daemon_models_cache_free(void *cache)
 	free(c->v);
 	free(c);
 }
-#else
-void daemon_models_cache_free(void *cache)
-{
-	(void)cache;
-}
-#endif
