@@ -1,11 +1,12 @@
 /*
  * main.c — denoised: configuration, start-up, the signal loop, shutdown.
  *
- * Start-up order matters: signals are blocked before any thread exists, so
- * that every thread inherits the mask and SIGTERM/SIGHUP/SIGINT arrive only
- * through the signalfd read here, in the main thread, where handling them
- * may take locks and allocate. Models load before the server listens, so
- * READY=1 means ready.
+ * Signals use a self-pipe: the handler only writes the signal number to a
+ * pipe, and the main thread reads it and does the work (which may take locks
+ * and allocate). A signalfd would need the signals blocked in every thread,
+ * and OpenBLAS starts its threads from a library constructor, before main,
+ * with nothing blocked: a SIGHUP delivered to one of them would kill the
+ * process. Models load before the server listens, so READY=1 means ready.
  *
  * SIGTERM: stop accepting, wait (drain_timeout at most) for requests in
  * flight, cancel what is still queued (503), let running jobs finish, stop,
@@ -15,13 +16,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,6 +189,46 @@ static int write_port_file(const char *path, int port, dn_error *err)
 	return DN_OK;
 }
 
+static int sig_pipe[2] = {-1, -1};
+
+/* Async-signal-safe: one write, errno preserved. A full pipe drops the
+ * signal, which is harmless (one pending SIGTERM is as good as ten). */
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* nothing to do: the pipe is full */
+	}
+	errno = saved;
+}
+
+static int setup_signals(dn_error *err)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return dn_error_set(err, DN_EIO, "pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return DN_OK;
+}
+
+/* The next signal from the pipe, or 0 if none is pending. */
+static int next_signal(int fd)
+{
+	unsigned char b;
+
+	return read(fd, &b, 1) == 1 ? b : 0;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec t;
@@ -241,10 +281,10 @@ static int wait_signal(int sfd, uint64_t wd_usec, int64_t *next_ping)
 		if (rc < 0 && errno != EINTR)
 			return SIGTERM; /* cannot wait for signals: stop cleanly */
 		if (rc > 0) {
-			struct signalfd_siginfo si;
+			int sig = next_signal(sfd);
 
-			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-				return (int)si.ssi_signo;
+			if (sig)
+				return sig;
 		}
 	}
 }
@@ -263,9 +303,9 @@ static void drain(daemon_ctx *d, api_server *srv, int sfd)
 
 		/* A second SIGTERM or SIGINT cuts the wait short. */
 		if (poll(&pfd, 1, 50) > 0) {
-			struct signalfd_siginfo si;
+			int sig = next_signal(sfd);
 
-			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si && si.ssi_signo != SIGHUP)
+			if (sig && sig != SIGHUP)
 				break;
 		}
 	}
@@ -289,7 +329,6 @@ int main(int argc, char **argv)
 	char models_dir[PATH_MAX], status[256], *api_key = NULL;
 	api_params ap;
 	api_host host = {0};
-	sigset_t sigs;
 	dn_error err;
 	int sfd = -1, sig, rc;
 	uint64_t wd_usec;
@@ -342,19 +381,12 @@ int main(int argc, char **argv)
 		daemon_log(LOG_LVL_WARNING, "no models found (models = \"%s\", shipped models in %s); not ready",
 			   cfg.models, models_dir);
 
-	/* Before any thread: the signals go to the signalfd only. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sfd < 0) {
-		daemon_log(LOG_LVL_ERROR, "signalfd: %s", strerror(errno));
+	if (setup_signals(&err) != DN_OK) {
+		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
 		rc = 1;
 		goto out;
 	}
+	sfd = sig_pipe[0];
 	/* Never N workers x N BLAS threads: the config check bounded the
 	 * product by cores, and every worker shares this setting. */
 	openblas_set_num_threads(cfg.blas_threads);
@@ -411,8 +443,10 @@ out:
 	api_server_stop(srv);
 	pool_destroy(d.pool);
 	daemon_models_destroy(d.models);
-	if (sfd >= 0)
-		close(sfd);
+	if (sig_pipe[0] >= 0) {
+		close(sig_pipe[0]);
+		close(sig_pipe[1]);
+	}
 	free(api_key);
 	daemon_config_free(&cfg);
 	if (rc == 0)

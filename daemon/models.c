@@ -254,7 +254,11 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 		api_model *m = load_one(&e.v[i], &le);
 
 		if (!m) {
-			rc = dn_error_set(err, le.code, "%s: %s", e.v[i].path, le.msg);
+			/* The loader's message usually names the file already. */
+			if (strstr(le.msg, e.v[i].path))
+				rc = dn_error_set(err, le.code, "%s", le.msg);
+			else
+				rc = dn_error_set(err, le.code, "%s: %s", e.v[i].path, le.msg);
 			break;
 		}
 		r->cur[r->n++] = m;
