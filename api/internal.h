@@ -1,0 +1,96 @@
+/*
+ * internal.h — what the files of api/ share: the server, the per-request
+ * state and the helpers that prepare an answer. Not for use outside api/.
+ *
+ * Every handler prepares its answer in the request (api_answer_*); the
+ * server queues it from a libmicrohttpd thread: at once for the cheap routes,
+ * or after a worker prepared it and resumed the suspended connection.
+ */
+#ifndef API_INTERNAL_H
+#define API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/problem.h"
+#include "api/stats.h"
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	api_params p; /* strings point into the copies below */
+	char *listen, *cors, *key;
+	api_host host;
+	api_stats stats;
+	atomic_int quiesced;
+	int port;
+};
+
+typedef struct api_request {
+	api_server *srv;
+	struct MHD_Connection *conn;
+	int route; /* enum api_route */
+	char method[16];
+	char path[256]; /* for the log, truncated */
+	char client[64];
+	struct timespec t0;
+	uint64_t bytes_in, bytes_out;
+	int status;      /* of the answer queued; 0 while none */
+	char note[128];  /* what went wrong, for the log line */
+	const char *cors_origin; /* value for Access-Control-Allow-Origin, or NULL */
+
+	/* body */
+	int wants_body;
+	unsigned char *body;
+	size_t len, cap;
+	uint64_t limit, received;
+	int too_large;
+
+	/* the prepared answer */
+	struct MHD_Response *resp;
+	int resp_status;
+	size_t resp_len;
+	int suspended;
+
+	/* POST /v1/audio:denoise */
+	api_model *model;
+	int format;
+	int multipart;
+	int query_model, query_format; /* given in the query (they win over form fields) */
+	char content_type[256];
+} api_request;
+
+/* Prepares the answer (takes resp). body_len is what the log counts. */
+void api_answer(api_request *r, int status, struct MHD_Response *resp, size_t body_len);
+/* problem+json; detail printf-style. */
+void api_answer_problem(api_request *r, int id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* JSON with status; takes the reference to j. */
+void api_answer_json(api_request *r, int status, json_t *j);
+/* Takes a malloc'd buffer. */
+void api_answer_bytes(api_request *r, int status, const char *mime, void *buf, size_t len);
+
+void api_log(api_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Routes (routes.c, audio.c): each prepares an answer, or (audio) returns
+ * with the request ready for a worker. */
+void api_route_live(api_request *r);
+void api_route_ready(api_request *r);
+void api_route_models(api_request *r);
+void api_route_model(api_request *r, const char *name);
+void api_route_metrics(api_request *r);
+void api_route_openapi(api_request *r);
+/* First call, before the body: checks content type, parameters, model. Sets
+ * an answer when refusing. */
+void api_audio_begin(api_request *r);
+/* Body complete: parses multipart if any and hands the job to a worker. Sets
+ * an answer when refusing; returns 1 when the job is queued (the
+ * connection must be suspended, which it already is). */
+int api_audio_submit(api_request *r);
+
+/* The OpenAPI document, embedded at build time from api/openapi.json. */
+extern const char api_openapi_json[];
+
+#endif

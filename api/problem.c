@@ -1,0 +1,74 @@
+/*
+ * problem.c — the table of problem types and their JSON encoding (Jansson).
+ */
+#include "api/problem.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* URNs: stable identifiers that do not pretend to be a web page. */
+#define URN "urn:denoised:problem:"
+
+static const struct {
+	int status;
+	const char *type;
+	const char *title;
+} problems[API_P_COUNT] = {
+	[API_P_NOT_FOUND] = {404, URN "not-found", "No such resource"},
+	[API_P_METHOD] = {405, URN "method-not-allowed", "Method not allowed on this resource"},
+	[API_P_UNAUTHORIZED] = {401, URN "unauthorized", "A valid bearer token is required"},
+	[API_P_ORIGIN] = {403, URN "origin-not-allowed", "Cross-origin request from an origin not allowed"},
+	[API_P_BODY_TOO_LARGE] = {413, URN "body-too-large", "Request body too large"},
+	[API_P_MEDIA_TYPE] = {415, URN "unsupported-media-type", "Unsupported content type"},
+	[API_P_BAD_PARAMETER] = {400, URN "bad-parameter", "Invalid parameter"},
+	[API_P_BAD_MULTIPART] = {400, URN "bad-multipart", "Malformed multipart/form-data body"},
+	[API_P_NO_AUDIO] = {400, URN "no-audio", "No audio in the request"},
+	[API_P_UNKNOWN_MODEL] = {404, URN "unknown-model", "No such model"},
+	[API_P_MODEL_KIND] = {400, URN "wrong-model-kind", "Model does not handle this kind of input"},
+	[API_P_BAD_AUDIO] = {422, URN "bad-audio", "Audio could not be decoded"},
+	[API_P_AUDIO_TOO_LONG] = {413, URN "audio-over-limit", "Audio exceeds a configured limit"},
+	[API_P_OVERLOADED] = {503, URN "overloaded", "Too many requests waiting; retry later"},
+	[API_P_SHUTTING_DOWN] = {503, URN "shutting-down", "The server is shutting down"},
+	[API_P_NOT_READY] = {503, URN "not-ready", "The server is not ready"},
+	[API_P_INTERNAL] = {500, URN "internal", "Internal error"},
+};
+
+int api_problem_status(int id)
+{
+	return id >= 0 && id < API_P_COUNT ? problems[id].status : 500;
+}
+
+const char *api_problem_title(int id)
+{
+	return id >= 0 && id < API_P_COUNT ? problems[id].title : problems[API_P_INTERNAL].title;
+}
+
+const char *api_problem_type(int id)
+{
+	return id >= 0 && id < API_P_COUNT ? problems[id].type : problems[API_P_INTERNAL].type;
+}
+
+char *api_problem_json(int id, const char *detail, const char *instance, size_t *len)
+{
+	json_t *o;
+	char *text;
+
+	if (id < 0 || id >= API_P_COUNT)
+		id = API_P_INTERNAL;
+	o = json_pack("{s:s, s:s, s:i}", "type", problems[id].type, "title", problems[id].title, "status",
+		      problems[id].status);
+	if (!o)
+		return NULL;
+	/* Details may quote bytes from the request; Jansson refuses invalid
+	 * UTF-8, in which case the detail is left out rather than the problem. */
+	if (detail && *detail)
+		json_object_set_new(o, "detail", json_string(detail));
+	if (instance && *instance)
+		json_object_set_new(o, "instance", json_string(instance));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text && len)
+		*len = strlen(text);
+	return text;
+}

@@ -1,0 +1,188 @@
+/*
+ * routes.c — the cheap routes, answered on libmicrohttpd's threads: health,
+ * models (Jansson), Prometheus metrics and the OpenAPI document.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+
+void api_route_live(api_request *r)
+{
+	api_answer_json(r, 200, json_pack("{s:s}", "status", "alive"));
+}
+
+void api_route_ready(api_request *r)
+{
+	api_server *s = r->srv;
+	api_gauges g;
+
+	memset(&g, 0, sizeof g);
+	s->host.gauges(s->host.ctx, &g);
+	if (atomic_load(&s->quiesced)) {
+		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining and takes no new work");
+		return;
+	}
+	if (g.models_loaded == 0 || g.workers < 1) {
+		api_answer_problem(r, API_P_NOT_READY, "%zu models loaded, %d workers running", g.models_loaded,
+				   g.workers);
+		return;
+	}
+	api_answer_json(r, 200,
+			json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models", (json_int_t)g.models_loaded,
+				  "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth, "queue_capacity",
+				  (json_int_t)g.queue_capacity));
+}
+
+static const char *kind_name(int kind)
+{
+	return kind == DN_MODEL_FRAME ? "frame" : "audio";
+}
+
+static const char *act_name(int act)
+{
+	switch (act) {
+	case DN_ACT_RELU: return "relu";
+	case DN_ACT_SIGMOID: return "sigmoid";
+	default: return "none";
+	}
+}
+
+static const char *scaling_name(int s)
+{
+	switch (s) {
+	case DN_SCALE_LOG1P: return "log1p";
+	case DN_SCALE_POWER: return "power";
+	default: return "none";
+	}
+}
+
+/* The JSON of one model; with_metadata adds every metadata pair of the file. */
+static json_t *model_json(api_server *s, api_model *m, int is_default, int with_metadata)
+{
+	const dn_model *dm = s->host.model_get(m);
+	const dn_model_info *info = dn_model_get_info(dm);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:{s:i, s:i, s:i, s:i, s:s, s:b}}", "name",
+			      s->host.model_name(m), "kind", kind_name(info->kind), "architecture", info->name,
+			      "version", info->version, "default", is_default, "loaded_at",
+			      (json_int_t)s->host.model_loaded_at(m), "unet", "in_channels", info->arch.in_channels,
+			      "out_channels", info->arch.out_channels, "base_filters", info->arch.base_filters,
+			      "depth", info->arch.depth, "out_act", act_name(info->arch.out_act), "residual",
+			      info->arch.residual);
+
+	if (!o)
+		return NULL;
+	if (info->kind == DN_MODEL_AUDIO)
+		json_object_set_new(o, "audio",
+				    json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:s}", "sample_rate", info->sample_rate,
+					      "n_fft", info->n_fft, "hop", info->hop, "scaling",
+					      scaling_name(info->scaling), "power", (double)info->power, "input_scale",
+					      (double)info->input_scale, "output",
+					      info->output == DN_OUTPUT_MASK ? "mask" : "magnitude"));
+	if (with_metadata) {
+		json_t *md = json_object();
+		size_t n = dn_model_metadata_count(dm);
+
+		for (size_t i = 0; md && i < n; i++) {
+			const char *k, *v;
+
+			if (dn_model_metadata_at(dm, i, &k, &v) == DN_OK && k && v)
+				json_object_set_new(md, k, json_string(v));
+		}
+		json_object_set_new(o, "metadata", md ? md : json_null());
+	}
+	return o;
+}
+
+typedef struct list_ctx {
+	api_server *s;
+	json_t *arr;
+} list_ctx;
+
+static void list_one(void *arg, api_model *m, int is_default)
+{
+	list_ctx *c = arg;
+	json_t *o = model_json(c->s, m, is_default, 0);
+
+	if (o)
+		json_array_append_new(c->arr, o);
+}
+
+void api_route_models(api_request *r)
+{
+	api_server *s = r->srv;
+	list_ctx c = {s, json_array()};
+	json_t *o;
+
+	if (!c.arr) {
+		api_answer_problem(r, API_P_INTERNAL, "out of memory");
+		return;
+	}
+	s->host.model_each(s->host.ctx, list_one, &c);
+	/* The default's name is copied from the array: the models themselves
+	 * may be released (reloaded) by now. */
+	o = json_pack("{s:o}", "models", c.arr);
+	if (o) {
+		json_t *def = json_null();
+		size_t i;
+		json_t *m;
+
+		json_array_foreach(json_object_get(o, "models"), i, m)
+		{
+			if (json_is_true(json_object_get(m, "default")))
+				def = json_copy(json_object_get(m, "name"));
+		}
+		json_object_set_new(o, "default", def);
+	}
+	api_answer_json(r, 200, o);
+}
+
+void api_route_model(api_request *r, const char *name)
+{
+	api_server *s = r->srv;
+	api_model *m = s->host.model_acquire(s->host.ctx, name);
+	api_model *def;
+	int is_default;
+
+	if (!m) {
+		api_answer_problem(r, API_P_UNKNOWN_MODEL, "no model called '%s' is loaded; GET /v1/models lists them",
+				   name);
+		return;
+	}
+	def = s->host.model_acquire(s->host.ctx, NULL);
+	is_default = def == m;
+	if (def)
+		s->host.model_release(s->host.ctx, def);
+	api_answer_json(r, 200, model_json(s, m, is_default, 1));
+	s->host.model_release(s->host.ctx, m);
+}
+
+void api_route_metrics(api_request *r)
+{
+	api_server *s = r->srv;
+	api_gauges g;
+	size_t len = 0;
+	char *text;
+
+	memset(&g, 0, sizeof g);
+	s->host.gauges(s->host.ctx, &g);
+	text = api_stats_render(&s->stats, &g, &len);
+	if (!text) {
+		api_answer_problem(r, API_P_INTERNAL, "out of memory rendering metrics");
+		return;
+	}
+	api_answer_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void api_route_openapi(api_request *r)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(api_openapi_json), (void *)api_openapi_json,
+								    MHD_RESPMEM_PERSISTENT);
+
+	if (!resp) {
+		api_answer_problem(r, API_P_INTERNAL, "out of memory");
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	api_answer(r, 200, resp, strlen(api_openapi_json));
+}

@@ -1,0 +1,486 @@
+/*
+ * models.c — see models.h. The registry's list of current models is guarded
+ * by a mutex held only to copy pointers and take references; loading, which
+ * is slow, happens outside it.
+ */
+#include "daemon/models.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+struct api_model {
+	atomic_int refs;
+	atomic_int retired; /* replaced or dropped by a reload */
+	char name[128];
+	char path[PATH_MAX];
+	dn_model *model;
+	int64_t loaded_at;
+};
+
+struct daemon_models {
+	pthread_mutex_t mu;
+	char *list, *fallback, *default_name;
+	api_model **cur; /* sorted by name */
+	size_t n;
+	api_model *def;
+};
+
+/* One file to serve: its model name and path. */
+typedef struct entry {
+	char name[128];
+	char path[PATH_MAX];
+} entry;
+
+typedef struct entries {
+	entry *v;
+	size_t n, cap;
+	dn_error *err;
+} entries;
+
+static const char EXT[] = ".safetensors";
+
+static int add_entry(entries *e, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t blen, elen = sizeof EXT - 1;
+
+	base = base ? base + 1 : path;
+	blen = strlen(base);
+	if (blen <= elen || strcmp(base + blen - elen, EXT) != 0)
+		return dn_error_set(e->err, DN_EINVAL, "%s: model files end in %s", path, EXT);
+	if (blen - elen >= sizeof e->v[0].name || strlen(path) >= sizeof e->v[0].path)
+		return dn_error_set(e->err, DN_EINVAL, "%s: name too long", path);
+	for (size_t i = 0; i < e->n; i++)
+		if (strncmp(e->v[i].name, base, blen - elen) == 0 && e->v[i].name[blen - elen] == '\0')
+			return dn_error_set(e->err, DN_EINVAL, "%s and %s would both be served as '%.*s'",
+					    e->v[i].path, path, (int)(blen - elen), base);
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 8;
+		entry *v = realloc(e->v, cap * sizeof *v);
+
+		if (!v)
+			return dn_error_set(e->err, DN_ENOMEM, "out of memory");
+		e->v = v;
+		e->cap = cap;
+	}
+	memcpy(e->v[e->n].name, base, blen - elen);
+	e->v[e->n].name[blen - elen] = '\0';
+	strcpy(e->v[e->n].path, path);
+	e->n++;
+	return DN_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_dir(entries *e, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = DN_OK;
+
+	if (!d)
+		return dn_error_set(e->err, DN_EIO, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len <= sizeof EXT - 1 ||
+		    strcmp(de->d_name + len - (sizeof EXT - 1), EXT) != 0)
+			continue;
+		if (n == cap) {
+			char **v = realloc(names, (cap = cap ? 2 * cap : 8) * sizeof *v);
+
+			if (!v) {
+				rc = dn_error_set(e->err, DN_ENOMEM, "out of memory");
+				break;
+			}
+			names = v;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = dn_error_set(e->err, DN_ENOMEM, "out of memory");
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc == DN_OK)
+		qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+
+		if (rc == DN_OK) {
+			if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path)
+				rc = dn_error_set(e->err, DN_EINVAL, "%s/%s: path too long", dir, names[i]);
+			else
+				rc = add_entry(e, path);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int add_item(void *ctx, const char *item)
+{
+	entries *e = ctx;
+	struct stat st;
+
+	if (stat(item, &st) != 0)
+		return dn_error_set(e->err, DN_EIO, "%s: %s", item, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return add_dir(e, item);
+	return add_entry(e, item);
+}
+
+/* The files to serve now. */
+static int scan(daemon_models *r, entries *e, dn_error *err)
+{
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	e->err = err;
+	if (r->list[0]) {
+		rc = daemon_config_list_each(r->list, add_item, e);
+		if (rc == DN_ENOMEM)
+			dn_error_set(err, DN_ENOMEM, "out of memory");
+	} else {
+		struct stat st;
+
+		/* The shipped models: none is not an error (readiness says so). */
+		if (stat(r->fallback, &st) != 0 || !S_ISDIR(st.st_mode))
+			return DN_OK;
+		rc = add_dir(e, r->fallback);
+	}
+	if (rc != DN_OK) {
+		free(e->v);
+		e->v = NULL;
+		e->n = 0;
+	}
+	return rc;
+}
+
+static api_model *load_one(const entry *en, dn_error *err)
+{
+	api_model *m = calloc(1, sizeof *m);
+	int rc;
+
+	if (!m) {
+		dn_error_set(err, DN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	rc = dn_model_load(en->path, &m->model, err);
+	if (rc != DN_OK) {
+		free(m);
+		return NULL;
+	}
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->retired, 0);
+	strcpy(m->name, en->name);
+	strcpy(m->path, en->path);
+	m->loaded_at = (int64_t)time(NULL);
+	return m;
+}
+
+void daemon_models_release(api_model *m)
+{
+	if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+		dn_model_destroy(m->model);
+		free(m);
+	}
+}
+
+static api_model *ref(api_model *m)
+{
+	if (m)
+		atomic_fetch_add(&m->refs, 1);
+	return m;
+}
+
+/* The default: the configured name, else the first audio model. */
+static api_model *pick_default(daemon_models *r, api_model **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r->default_name[0] ? strcmp(v[i]->name, r->default_name) == 0
+				       : dn_model_get_info(v[i]->model)->kind == DN_MODEL_AUDIO)
+			return v[i];
+	return NULL;
+}
+
+int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
+			 daemon_models **out, dn_error *err)
+{
+	daemon_models *r = calloc(1, sizeof *r);
+	entries e;
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
+	pthread_mutex_init(&r->mu, NULL);
+	r->list = strdup(list ? list : "");
+	r->fallback = strdup(fallback_dir ? fallback_dir : "");
+	r->default_name = strdup(default_name ? default_name : "");
+	if (!r->list || !r->fallback || !r->default_name) {
+		daemon_models_destroy(r);
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
+	}
+	rc = scan(r, &e, err);
+	if (rc != DN_OK) {
+		daemon_models_destroy(r);
+		return rc;
+	}
+	r->cur = calloc(e.n ? e.n : 1, sizeof *r->cur);
+	if (!r->cur) {
+		free(e.v);
+		daemon_models_destroy(r);
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < e.n; i++) {
+		dn_error le;
+		api_model *m = load_one(&e.v[i], &le);
+
+		if (!m) {
+			/* The loader's message usually names the file already. */
+			if (strstr(le.msg, e.v[i].path))
+				rc = dn_error_set(err, le.code, "%s", le.msg);
+			else
+				rc = dn_error_set(err, le.code, "%s: %s", e.v[i].path, le.msg);
+			break;
+		}
+		r->cur[r->n++] = m;
+	}
+	free(e.v);
+	if (rc == DN_OK && r->default_name[0] && !(r->def = pick_default(r, r->cur, r->n)))
+		rc = dn_error_set(err, DN_ENOTFOUND, "default_model '%s' is not among the models loaded",
+				  r->default_name);
+	if (rc != DN_OK) {
+		daemon_models_destroy(r);
+		return rc;
+	}
+	r->def = pick_default(r, r->cur, r->n);
+	*out = r;
+	return DN_OK;
+}
+
+void daemon_models_destroy(daemon_models *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		daemon_models_release(r->cur[i]);
+	free(r->cur);
+	free(r->list);
+	free(r->fallback);
+	free(r->default_name);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+int daemon_models_reload(daemon_models *r)
+{
+	api_model **next, **old;
+	size_t n = 0, nold;
+	entries e;
+	dn_error err;
+	int failed = 0;
+
+	if (scan(r, &e, &err) != DN_OK) {
+		daemon_log(LOG_LVL_ERROR, "reload: %s; keeping every model as it is", err.msg);
+		return 1;
+	}
+	next = calloc(e.n ? e.n : 1, sizeof *next);
+	if (!next) {
+		free(e.v);
+		daemon_log(LOG_LVL_ERROR, "reload: out of memory; keeping every model as it is");
+		return 1;
+	}
+	for (size_t i = 0; i < e.n; i++) {
+		api_model *m = load_one(&e.v[i], &err);
+
+		if (!m) {
+			api_model *prev = daemon_models_acquire(r, e.v[i].name);
+
+			failed++;
+			daemon_log(LOG_LVL_ERROR, "reload: %s: %s; %s", e.v[i].path, err.msg,
+				   prev ? "the model loaded before keeps serving" : "not served");
+			if (prev)
+				next[n++] = prev; /* the reference taken moves into next */
+			continue;
+		}
+		daemon_log(LOG_LVL_INFO, "reload: model '%s' loaded from %s", m->name, m->path);
+		next[n++] = m;
+	}
+	free(e.v);
+
+	pthread_mutex_lock(&r->mu);
+	old = r->cur;
+	nold = r->n;
+	r->cur = next;
+	r->n = n;
+	r->def = pick_default(r, next, n);
+	pthread_mutex_unlock(&r->mu);
+
+	/* Old models stay alive while requests or worker caches hold them. */
+	for (size_t i = 0; i < nold; i++) {
+		int kept = 0;
+
+		for (size_t j = 0; j < n; j++)
+			kept |= next[j] == old[i];
+		if (!kept)
+			atomic_store(&old[i]->retired, 1);
+		daemon_models_release(old[i]);
+	}
+	free(old);
+	if (r->default_name[0] && !r->def)
+		daemon_log(LOG_LVL_WARNING, "reload: default_model '%s' is not loaded", r->default_name);
+	return failed;
+}
+
+size_t daemon_models_count(daemon_models *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mu);
+	n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+api_model *daemon_models_acquire(daemon_models *r, const char *name)
+{
+	api_model *m = NULL;
+
+	pthread_mutex_lock(&r->mu);
+	if (!name)
+		m = ref(r->def);
+	else
+		for (size_t i = 0; i < r->n && !m; i++)
+			if (strcmp(r->cur[i]->name, name) == 0)
+				m = ref(r->cur[i]);
+	pthread_mutex_unlock(&r->mu);
+	return m;
+}
+
+void daemon_models_each(daemon_models *r, void (*fn)(void *arg, api_model *m, int is_default), void *arg)
+{
+	api_model **v, *def;
+	size_t n;
+
+	/* References are taken under the lock and fn runs outside it. */
+	pthread_mutex_lock(&r->mu);
+	n = r->n;
+	v = calloc(n ? n : 1, sizeof *v);
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = ref(r->cur[i]);
+	def = r->def;
+	pthread_mutex_unlock(&r->mu);
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		fn(arg, v[i], v[i] == def);
+		daemon_models_release(v[i]);
+	}
+	free(v);
+}
+
+const dn_model *daemon_model_get(const api_model *m)
+{
+	return m->model;
+}
+
+const char *daemon_model_name(const api_model *m)
+{
+	return m->name;
+}
+
+int64_t daemon_model_loaded_at(const api_model *m)
+{
+	return m->loaded_at;
+}
+
+/* ---- per-worker contexts ---- */
+
+typedef struct cache_entry {
+	api_model *model; /* reference held */
+	dn_speech *speech;
+} cache_entry;
+
+typedef struct speech_cache {
+	cache_entry *v;
+	size_t n, cap;
+} speech_cache;
+
+static void drop_entry(speech_cache *c, size_t i)
+{
+	dn_speech_destroy(c->v[i].speech);
+	daemon_models_release(c->v[i].model);
+	c->v[i] = c->v[--c->n];
+}
+
+dn_speech *daemon_models_cache_speech(void **slot, api_model *m, dn_error *err)
+{
+	speech_cache *c = *slot;
+	dn_speech *s = NULL;
+	dn_speech_params p = dn_speech_default_params();
+
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c) {
+			dn_error_set(err, DN_ENOMEM, "out of memory");
+			return NULL;
+		}
+		*slot = c;
+	}
+	/* Contexts of models a reload retired would otherwise keep the old
+	 * weights alive for the life of the worker. */
+	for (size_t i = 0; i < c->n;)
+		if (atomic_load(&c->v[i].model->retired) && c->v[i].model != m)
+			drop_entry(c, i);
+		else
+			i++;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].model == m)
+			return c->v[i].speech;
+	if (dn_speech_create(m->model, &p, &s, err) != DN_OK)
+		return NULL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 4;
+		cache_entry *v = realloc(c->v, cap * sizeof *v);
+
+		if (!v) {
+			dn_speech_destroy(s);
+			dn_error_set(err, DN_ENOMEM, "out of memory");
+			return NULL;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = (cache_entry){ref(m), s};
+	return s;
+}
+
+void daemon_models_cache_free(void *cache)
+{
+	speech_cache *c = cache;
+
+	if (!c)
+		return;
+	while (c->n)
+		drop_entry(c, 0);
+	free(c->v);
+	free(c);
+}

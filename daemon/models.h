@@ -1,0 +1,53 @@
+/*
+ * models.h — the registry of loaded models, with reference counts and
+ * atomic reload.
+ *
+ * Every model is loaded once and shared read-only by all workers. A request
+ * takes a counted reference for as long as it uses a model, so a reload
+ * (SIGHUP) can swap in new files while requests in flight finish on the old
+ * ones, which are freed when their last reference goes. A file that fails to
+ * load on reload leaves the model it would replace serving. Each worker keeps
+ * its own dn_speech per model (contexts are not thread-safe) in a cache that
+ * drops contexts of models retired by a reload.
+ */
+#ifndef DAEMON_MODELS_H
+#define DAEMON_MODELS_H
+
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/dn.h"
+#include "core/model.h"
+#include "core/speech.h"
+
+typedef struct daemon_models daemon_models;
+
+/* Loads every model named by list (comma-separated files or directories of
+ * *.safetensors; "" means fallback_dir, which may be missing: then no
+ * model). A file that fails to load fails the whole call, with its path in
+ * err. default_name "" picks the first audio model by name. */
+int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
+			 daemon_models **out, dn_error *err);
+void daemon_models_destroy(daemon_models *r);
+
+/* Reloads from the same list: new files are added, files gone are dropped,
+ * every other model is replaced by a fresh load of its file; a file that
+ * fails keeps its old model (if any). Returns how many files failed (their
+ * reasons are logged). */
+int daemon_models_reload(daemon_models *r);
+
+size_t daemon_models_count(daemon_models *r);
+/* A counted reference (NULL name: the default model), or NULL. */
+api_model *daemon_models_acquire(daemon_models *r, const char *name);
+void daemon_models_release(api_model *m);
+void daemon_models_each(daemon_models *r, void (*fn)(void *arg, api_model *m, int is_default), void *arg);
+const dn_model *daemon_model_get(const api_model *m);
+const char *daemon_model_name(const api_model *m);
+int64_t daemon_model_loaded_at(const api_model *m);
+
+/* A worker's speech contexts, one per model. *cache starts NULL; free it
+ * with daemon_models_cache_free on the worker's thread. */
+dn_speech *daemon_models_cache_speech(void **cache, api_model *m, dn_error *err);
+void daemon_models_cache_free(void *cache);
+
+#endif

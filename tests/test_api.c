@@ -1,0 +1,1338 @@
+/*
+ * test_api.c — the HTTP API against the real daemon.
+ *
+ * Starts $DN_BUILDDIR/daemon/denoised on 127.0.0.1 port 0 (the bound port
+ * comes back through --port-file), with models made by
+ * `tools/denoise model-init`, and speaks HTTP to it with libcurl — and, for
+ * what curl will not do (bodies that never come, bytes trickling), with raw
+ * sockets. Covers every route, every limit and bad input of issue 5, CORS,
+ * bearer tokens, overload, SIGHUP reload and SIGTERM drain. The daemon must
+ * exit 0 after SIGTERM, which under --enable-sanitizers also means no leak.
+ *
+ * Waits are bounded (a hung daemon fails the test) but no assertion is about
+ * how long something took.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/audio.h"
+#include "tests/check.h"
+
+static char tmp[] = "/tmp/dn_test_api_XXXXXX";
+static const char *builddir;
+
+/* ---- small helpers ---- */
+
+static char *path_in_tmp(const char *name)
+{
+	static char bufs[8][512];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, 512, "%s/%s", tmp, name);
+	return b;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fwrite(data, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
+		n = 0;
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* White noise at rate Hz, seconds long, as 16-bit WAV bytes (malloc'd). */
+static void *make_wav(int rate, double seconds, size_t *len)
+{
+	dn_audio a = {0};
+	void *bytes = NULL;
+	dn_error err;
+	uint32_t s = 12345;
+
+	a.frames = (size_t)(rate * seconds);
+	a.channels = 1;
+	a.rate = rate;
+	a.data = malloc(a.frames * sizeof(float));
+	if (!a.data)
+		return NULL;
+	for (size_t i = 0; i < a.frames; i++) {
+		s = s * 1664525u + 1013904223u;
+		a.data[i] = 0.2f * ((float)(s >> 8) / 8388608.0f - 1.0f);
+	}
+	if (dn_audio_encode(&a, DN_AUDIO_WAV16, &bytes, len, &err) != DN_OK) {
+		fprintf(stderr, "encode: %s\n", err.msg);
+		bytes = NULL;
+	}
+	free(a.data);
+	return bytes;
+}
+
+/* ---- the daemon ---- */
+
+typedef struct daemon_proc {
+	pid_t pid;
+	int port;
+	char log[512];
+} daemon_proc;
+
+/* Starts the daemon with conf (a config file's text) and extra flags. */
+static int start_daemon(daemon_proc *d, const char *name, const char *conf, const char *const *flags)
+{
+	char bin[512], portfile[512], confpath[512];
+	const char *argv[32];
+	int argc = 0;
+
+	snprintf(bin, sizeof bin, "%s/daemon/denoised", builddir);
+	snprintf(portfile, sizeof portfile, "%s/%s.port", tmp, name);
+	snprintf(confpath, sizeof confpath, "%s/%s.conf", tmp, name);
+	snprintf(d->log, sizeof d->log, "%s/%s.log", tmp, name);
+	unlink(portfile);
+	argv[argc++] = bin;
+	if (conf) {
+		if (write_file(confpath, conf, strlen(conf)) != 0)
+			return -1;
+		argv[argc++] = "--config";
+		argv[argc++] = confpath;
+	}
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1";
+	argv[argc++] = "--port";
+	argv[argc++] = "0";
+	argv[argc++] = "--port-file";
+	argv[argc++] = portfile;
+	for (int i = 0; flags && flags[i] && argc < 30; i++)
+		argv[argc++] = flags[i];
+	argv[argc] = NULL;
+
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	/* Up to 120 s for the port file: loading models under sanitizers. */
+	for (int i = 0; i < 1200; i++) {
+		char *t = read_text(portfile);
+		int status;
+
+		if (t && atoi(t) > 0) {
+			d->port = atoi(t);
+			free(t);
+			return 0;
+		}
+		free(t);
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			fprintf(stderr, "daemon %s exited during start-up; its log:\n", name);
+			run("cat '%s' >&2", d->log);
+			d->pid = 0;
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "daemon %s did not write its port file\n", name);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	return -1;
+}
+
+/* Sends sig and waits (bounded) for the exit; returns the exit code, or -1
+ * when killed by a signal or stuck. */
+static int stop_daemon(daemon_proc *d, int sig)
+{
+	int status;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	for (int i = 0; i < 1200; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status);
+			fprintf(stderr, "daemon killed by signal %d\n", WTERMSIG(status));
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "daemon did not stop within 120 s\n");
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	return -1;
+}
+
+static int log_contains(const daemon_proc *d, const char *needle)
+{
+	char *t = read_text(d->log);
+	int found = t && strstr(t, needle) != NULL;
+
+	free(t);
+	return found;
+}
+
+/* ---- HTTP with libcurl ---- */
+
+typedef struct resp {
+	CURLcode rc;
+	long status;
+	char *body;
+	size_t len;
+	char headers[8192];
+	size_t hlen;
+} resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	resp *r = ud;
+	char *nb = realloc(r->body, r->len + size * n + 1);
+
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, p, size * n);
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	resp *r = ud;
+	size_t k = size * n;
+
+	if (r->hlen + k < sizeof r->headers) {
+		memcpy(r->headers + r->hlen, p, k);
+		r->hlen += k;
+		r->headers[r->hlen] = '\0';
+	}
+	return k;
+}
+
+static void resp_free(resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* The value of header name in r (last one wins), into out; 0 if absent. */
+static int header(const resp *r, const char *name, char *out, size_t cap)
+{
+	const char *p = r->headers;
+	size_t n = strlen(name);
+	int found = 0;
+
+	while (p && *p) {
+		const char *eol = strstr(p, "\r\n");
+
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			size_t len;
+
+			while (*v == ' ')
+				v++;
+			len = eol ? (size_t)(eol - v) : strlen(v);
+			if (len >= cap)
+				len = cap - 1;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			found = 1;
+		}
+		p = eol ? eol + 2 : NULL;
+	}
+	return found;
+}
+
+typedef struct req {
+	const char *method; /* NULL: GET, or POST when there is a body */
+	const char *path;
+	const char *const *headers; /* NULL-terminated */
+	const void *body;
+	size_t len;
+	int chunked;         /* send the body with Transfer-Encoding: chunked */
+	curl_mime *(*mime)(CURL *c, void *arg);
+	void *mime_arg;
+	const char *token;
+} req;
+
+static CURL *prepare(int port, const req *q, resp *r, struct curl_slist **hl, curl_mime **mime)
+{
+	CURL *c = curl_easy_init();
+	char url[1024];
+
+	memset(r, 0, sizeof *r);
+	*hl = NULL;
+	*mime = NULL;
+	if (!c)
+		return NULL;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, q->path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	for (int i = 0; q->headers && q->headers[i]; i++)
+		*hl = curl_slist_append(*hl, q->headers[i]);
+	if (q->token) {
+		char h[256];
+
+		snprintf(h, sizeof h, "Authorization: Bearer %s", q->token);
+		*hl = curl_slist_append(*hl, h);
+	}
+	if (q->chunked)
+		*hl = curl_slist_append(*hl, "Transfer-Encoding: chunked");
+	if (q->mime) {
+		*mime = q->mime(c, q->mime_arg);
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, *mime);
+	} else if (q->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->len);
+	}
+	if (q->method && strcmp(q->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (q->method)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
+	return c;
+}
+
+static void http(int port, const req *q, resp *r)
+{
+	struct curl_slist *hl;
+	curl_mime *mime;
+	CURL *c = prepare(port, q, r, &hl, &mime);
+
+	if (!c) {
+		r->rc = CURLE_FAILED_INIT;
+		return;
+	}
+	r->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_mime_free(mime);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+static long get(int port, const char *path, resp *r)
+{
+	req q = {.path = path};
+
+	http(port, &q, r);
+	return r->status;
+}
+
+/* The problem+json answer's type ends with slug, with the right status. */
+static int is_problem(const resp *r, long status, const char *slug)
+{
+	char ct[128] = "";
+	json_error_t je;
+	json_t *j;
+	const char *type;
+	int ok;
+
+	if (r->status != status)
+		return 0;
+	if (!header(r, "Content-Type", ct, sizeof ct) || strcmp(ct, "application/problem+json") != 0)
+		return 0;
+	j = r->body ? json_loads(r->body, 0, &je) : NULL;
+	type = json_string_value(json_object_get(j, "type"));
+	ok = type && strncmp(type, "urn:denoised:problem:", 21) == 0 && strcmp(type + 21, slug) == 0 &&
+	     json_integer_value(json_object_get(j, "status")) == status &&
+	     json_string_value(json_object_get(j, "title")) && json_string_value(json_object_get(j, "detail"));
+	json_decref(j);
+	return ok;
+}
+
+#define CHECK_PROBLEM(r_, status_, slug_)                                                               \
+	CHECK_MSG(is_problem(&(r_), status_, slug_), "want %d %s, got %ld (curl %d): %s", (int)(status_), slug_, \
+		  (r_).status, (int)(r_).rc, (r_).body ? (r_).body : "(no body)")
+
+/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
+static double metric(int port, const char *series)
+{
+	resp r;
+	double v = -1;
+	size_t n = strlen(series);
+
+	if (get(port, "/metrics", &r) == 200 && r.body) {
+		for (char *line = r.body; line && *line;) {
+			char *eol = strchr(line, '\n');
+
+			if (strncmp(line, series, n) == 0 && line[n] == ' ')
+				v = strtod(line + n + 1, NULL);
+			line = eol ? eol + 1 : NULL;
+		}
+	}
+	resp_free(&r);
+	return v;
+}
+
+/* Decodes r's body as audio. */
+static int decode(const resp *r, dn_audio *a)
+{
+	dn_error err;
+	int rc = r->body ? dn_audio_decode(r->body, r->len, NULL, a, &err) : DN_EFORMAT;
+
+	if (rc != DN_OK)
+		fprintf(stderr, "response does not decode: %s\n", r->body ? err.msg : "no body");
+	return rc;
+}
+
+/* ---- raw sockets ---- */
+
+static int connect_to(int port)
+{
+	struct sockaddr_in sa = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads until the server closes or wait_ms passes; returns bytes read, with
+ * *closed set when the server closed the connection. */
+static size_t read_until_close(int fd, char *buf, size_t cap, int wait_ms, int *closed)
+{
+	size_t n = 0;
+	int waited = 0;
+
+	*closed = 0;
+	while (waited < wait_ms) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int rc = poll(&p, 1, 100);
+		ssize_t k;
+
+		if (rc == 0) {
+			waited += 100;
+			continue;
+		}
+		k = recv(fd, buf + n, cap - n - 1, 0);
+		if (k <= 0) {
+			*closed = 1;
+			break;
+		}
+		n += (size_t)k;
+		if (n + 1 >= cap)
+			break;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* ---- the tests ---- */
+
+static void *wav1, *wav_long, *wav_big;
+static size_t wav1_len, wav_long_len, wav_big_len;
+
+static void test_health_and_docs(int port)
+{
+	resp r;
+	json_error_t je;
+	json_t *j;
+	char v[256];
+
+	CHECK(get(port, "/v1/health/live", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	CHECK(j && strcmp(json_string_value(json_object_get(j, "status")), "alive") == 0);
+	CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "application/json") == 0);
+	json_decref(j);
+	resp_free(&r);
+	{
+		req q = {.method = "HEAD", .path = "/v1/health/live"};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200 && r.len == 0);
+		resp_free(&r);
+	}
+	CHECK(get(port, "/v1/health/ready", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	CHECK(j && json_integer_value(json_object_get(j, "models")) == 3);
+	CHECK(j && json_integer_value(json_object_get(j, "workers")) == 1);
+	json_decref(j);
+	resp_free(&r);
+
+	CHECK(get(port, "/v1/openapi.json", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	CHECK_MSG(j != NULL, "openapi.json: %s at line %d", je.text, je.line);
+	CHECK(json_string_value(json_object_get(j, "openapi")) != NULL);
+	{
+		static const char *const paths[] = {"/v1/health/live", "/v1/health/ready", "/v1/models",
+						    "/v1/models/{name}", "/v1/audio:denoise", "/metrics",
+						    "/v1/openapi.json"};
+		json_t *p = json_object_get(j, "paths");
+
+		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+			CHECK_MSG(json_object_get(p, paths[i]) != NULL, "openapi.json lacks %s", paths[i]);
+	}
+	json_decref(j);
+	resp_free(&r);
+
+	CHECK(get(port, "/no/such/route", &r) == 404);
+	CHECK_PROBLEM(r, 404, "not-found");
+	resp_free(&r);
+	{
+		req q = {.method = "DELETE", .path = "/v1/models"};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 405, "method-not-allowed");
+		CHECK(header(&r, "Allow", v, sizeof v) && strstr(v, "GET"));
+		resp_free(&r);
+	}
+	{
+		req q = {.path = "/v1/audio:denoise"};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 405, "method-not-allowed");
+		resp_free(&r);
+	}
+}
+
+static void test_models(int port)
+{
+	resp r;
+	json_error_t je;
+	json_t *j, *models;
+
+	CHECK(get(port, "/v1/models", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	models = json_object_get(j, "models");
+	CHECK(json_array_size(models) == 3);
+	/* Sorted by name; the configured default is marked. */
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(models, 0), "name")), "alt") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(models, 1), "name")), "frame") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(models, 2), "name")), "speech") == 0);
+	CHECK(json_is_true(json_object_get(json_array_get(models, 2), "default")));
+	CHECK(strcmp(json_string_value(json_object_get(j, "default")), "speech") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(models, 1), "kind")), "frame") == 0);
+	json_decref(j);
+	resp_free(&r);
+
+	CHECK(get(port, "/v1/models/speech", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "audio"), "sample_rate")) == 16000);
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "unet"), "base_filters")) == 4);
+	CHECK(json_string_value(json_object_get(json_object_get(j, "metadata"), "command")) != NULL);
+	json_decref(j);
+	resp_free(&r);
+
+	get(port, "/v1/models/nothing", &r);
+	CHECK_PROBLEM(r, 404, "unknown-model");
+	resp_free(&r);
+	get(port, "/v1/models/", &r);
+	CHECK_PROBLEM(r, 404, "not-found");
+	resp_free(&r);
+}
+
+static curl_mime *form_file(CURL *c, void *arg)
+{
+	const char *const *fields = arg; /* name, value, ..., NULL; "@file" for the WAV */
+	curl_mime *m = curl_mime_init(c);
+
+	for (int i = 0; fields[i]; i += 2) {
+		curl_mimepart *p = curl_mime_addpart(m);
+
+		curl_mime_name(p, fields[i]);
+		if (strcmp(fields[i + 1], "@wav") == 0) {
+			curl_mime_data(p, wav1, wav1_len);
+			curl_mime_filename(p, "noisy.wav");
+			curl_mime_type(p, "audio/wav");
+		} else if (strcmp(fields[i + 1], "@text") == 0) {
+			curl_mime_data(p, "hello", 5);
+			curl_mime_filename(p, "notes.txt");
+			curl_mime_type(p, "text/plain");
+		} else {
+			curl_mime_data(p, fields[i + 1], CURL_ZERO_TERMINATED);
+		}
+	}
+	return m;
+}
+
+static void test_audio(int port)
+{
+	static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+	resp r;
+	dn_audio a = {0};
+	char v[256];
+
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav1, .len = wav1_len};
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "audio/wav") == 0);
+		CHECK(header(&r, "X-Denoised-Model", v, sizeof v) && strcmp(v, "speech") == 0);
+		CHECK(decode(&r, &a) == DN_OK && a.frames == 16000 && a.rate == 16000 && a.channels == 1);
+		dn_audio_free(&a);
+		resp_free(&r);
+	}
+	{
+		req q = {.path = "/v1/audio:denoise?model=alt&format=flac",
+			 .headers = wav_ct,
+			 .body = wav1,
+			 .len = wav1_len};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200);
+		CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "audio/flac") == 0);
+		CHECK(header(&r, "X-Denoised-Model", v, sizeof v) && strcmp(v, "alt") == 0);
+		CHECK(decode(&r, &a) == DN_OK && a.frames == 16000);
+		dn_audio_free(&a);
+		resp_free(&r);
+	}
+	{
+		static const char *const oct[] = {"Content-Type: application/octet-stream", NULL};
+		req q = {.path = "/v1/audio:denoise?format=wavf32", .headers = oct, .body = wav1, .len = wav1_len};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200 && decode(&r, &a) == DN_OK && a.frames == 16000);
+		dn_audio_free(&a);
+		resp_free(&r);
+	}
+	/* Bad parameters and models. */
+	{
+		static const struct {
+			const char *path;
+			long status;
+			const char *slug;
+		} bad[] = {
+			{"/v1/audio:denoise?format=mp9", 400, "bad-parameter"},
+			{"/v1/audio:denoise?model=nothing", 404, "unknown-model"},
+			{"/v1/audio:denoise?model=frame", 400, "wrong-model-kind"},
+		};
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			req q = {.path = bad[i].path, .headers = wav_ct, .body = wav1, .len = wav1_len};
+
+			http(port, &q, &r);
+			CHECK_PROBLEM(r, bad[i].status, bad[i].slug);
+			resp_free(&r);
+		}
+	}
+	/* Wrong content types: 415. */
+	{
+		static const char *const text[] = {"Content-Type: text/plain", NULL};
+		static const char *const none[] = {"Content-Type:", NULL};
+		req q = {.path = "/v1/audio:denoise", .headers = text, .body = wav1, .len = wav1_len};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+		q.headers = none;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+	}
+	/* Corrupt and truncated audio: 422; empty: 400. */
+	{
+		static const char garbage[] = "this is not a sound file, just words words words words";
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = garbage, .len = sizeof garbage};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-audio");
+		resp_free(&r);
+		q.body = wav1;
+		q.len = 30; /* the fmt chunk cut short */
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-audio");
+		resp_free(&r);
+		q.len = 44; /* a header and no samples */
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-audio");
+		resp_free(&r);
+		q.len = 0;
+		q.body = "";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "no-audio");
+		resp_free(&r);
+	}
+}
+
+static void test_multipart(int port)
+{
+	resp r;
+	dn_audio a = {0};
+	char v[256];
+
+	{
+		const char *fields[] = {"file", "@wav", "model", "alt", "format", "flac", NULL};
+		req q = {.path = "/v1/audio:denoise", .mime = form_file, .mime_arg = fields};
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		CHECK(header(&r, "X-Denoised-Model", v, sizeof v) && strcmp(v, "alt") == 0);
+		CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "audio/flac") == 0);
+		CHECK(decode(&r, &a) == DN_OK && a.frames == 16000);
+		dn_audio_free(&a);
+		resp_free(&r);
+	}
+	{
+		/* The query wins over the form; any field name with a filename
+		 * is taken as the file. */
+		const char *fields[] = {"upload", "@wav", "model", "nothing", NULL};
+		req q = {.path = "/v1/audio:denoise?model=speech", .mime = form_file, .mime_arg = fields};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "X-Denoised-Model", v, sizeof v) && strcmp(v, "speech") == 0);
+		resp_free(&r);
+	}
+	{
+		const char *fields[] = {"file", "@wav", "model", "nothing", NULL};
+		req q = {.path = "/v1/audio:denoise", .mime = form_file, .mime_arg = fields};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 404, "unknown-model");
+		resp_free(&r);
+	}
+	{
+		const char *fields[] = {"model", "speech", NULL};
+		req q = {.path = "/v1/audio:denoise", .mime = form_file, .mime_arg = fields};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "no-audio");
+		resp_free(&r);
+	}
+	{
+		const char *fields[] = {"file", "@text", NULL};
+		req q = {.path = "/v1/audio:denoise", .mime = form_file, .mime_arg = fields};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+	}
+	/* Malformed multipart: 400. */
+	{
+		static const char *const ct[] = {"Content-Type: multipart/form-data; boundary=XyZ", NULL};
+		static const char *const nob[] = {"Content-Type: multipart/form-data", NULL};
+		static const char truncated[] = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+						"filename=\"a.wav\"\r\n\r\nRIFF....";
+		static const char nodisp[] = "--XyZ\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--XyZ--\r\n";
+		req q = {.path = "/v1/audio:denoise", .headers = ct, .body = truncated, .len = sizeof truncated - 1};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-multipart");
+		resp_free(&r);
+		q.body = nodisp;
+		q.len = sizeof nodisp - 1;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-multipart");
+		resp_free(&r);
+		q.headers = nob;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-multipart");
+		resp_free(&r);
+	}
+}
+
+static void test_body_limits(int port)
+{
+	static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+	resp r;
+
+	/* Declared over the limit: refused from the headers alone. */
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav_big, .len = wav_big_len};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "body-too-large");
+		resp_free(&r);
+	}
+	/* Proof that the body is not read: headers announce 50 MB, none is
+	 * sent, and the 413 still comes. */
+	{
+		int fd = connect_to(port), closed;
+		char buf[4096];
+		static const char head[] = "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+					   "Content-Length: 52428800\r\n\r\n";
+
+		CHECK(fd >= 0 && send_all(fd, head, sizeof head - 1) == 0);
+		read_until_close(fd, buf, sizeof buf, 30000, &closed);
+		CHECK_MSG(strncmp(buf, "HTTP/1.1 413", 12) == 0, "got: %.80s", buf);
+		CHECK(closed);
+		close(fd);
+	}
+	/* Chunked (no Content-Length): counted as it streams. */
+	{
+		req q = {.path = "/v1/audio:denoise",
+			 .headers = wav_ct,
+			 .body = wav_big,
+			 .len = wav_big_len,
+			 .chunked = 1};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "body-too-large");
+		resp_free(&r);
+	}
+	/* A chunked stream far over the limit is cut off, not read forever. */
+	{
+		int fd = connect_to(port), closed = 0, refused = 0;
+		static const char head[] = "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+					   "Transfer-Encoding: chunked\r\n\r\n";
+		static char chunk[65536 + 16];
+		size_t n = (size_t)sprintf(chunk, "10000\r\n");
+		char buf[4096];
+
+		memset(chunk + n, 'x', 65536);
+		memcpy(chunk + n + 65536, "\r\n", 2);
+		CHECK(fd >= 0 && send_all(fd, head, sizeof head - 1) == 0);
+		/* Up to 64 MiB; the server (1 MiB limit) must stop us well before. */
+		for (int i = 0; i < 1024 && !refused; i++)
+			refused = send_all(fd, chunk, n + 65536 + 2) != 0;
+		if (!refused)
+			read_until_close(fd, buf, sizeof buf, 30000, &closed);
+		CHECK_MSG(refused || closed, "the server kept reading a 64 MiB stream");
+		close(fd);
+	}
+	CHECK(get(port, "/v1/health/live", &r) == 200);
+	resp_free(&r);
+}
+
+static void test_slow_clients(int port)
+{
+	char buf[4096];
+	int fd, closed;
+	size_t n;
+
+	/* Headers that never end: closed after connection_timeout. */
+	fd = connect_to(port);
+	CHECK(fd >= 0 && send_all(fd, "GET /v1/health/live HTTP/1.1\r\nHost: x\r\n", 40) == 0);
+	n = read_until_close(fd, buf, sizeof buf, 60000, &closed);
+	CHECK_MSG(closed && n == 0, "closed %d after %zu bytes", closed, n);
+	close(fd);
+
+	/* A body trickling a byte at a time: each byte keeps the connection
+	 * active, so request_timeout is what ends it. */
+	fd = connect_to(port);
+	{
+		static const char head[] = "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+					   "Content-Length: 100000\r\n\r\n";
+		int cut = 0;
+
+		CHECK(fd >= 0 && send_all(fd, head, sizeof head - 1) == 0);
+		for (int i = 0; i < 600 && !cut; i++) {
+			struct pollfd p = {fd, POLLIN, 0};
+
+			if (send_all(fd, "R", 1) != 0 || (poll(&p, 1, 200) > 0 && recv(fd, buf, sizeof buf, 0) <= 0))
+				cut = 1;
+		}
+		CHECK_MSG(cut, "a trickling client was never cut off");
+	}
+	close(fd);
+}
+
+/* ---- overload ---- */
+
+static void test_overload(int port)
+{
+	static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+	enum { N = 8 };
+	CURLM *m = curl_multi_init();
+	CURL *c[N];
+	resp r[N];
+	struct curl_slist *hl[N];
+	curl_mime *mime[N];
+	int running = 1, ok = 0, busy = 0, other = 0, with_retry = 0;
+	req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav_long, .len = wav_long_len};
+
+	/* 15 s of audio each (under the 20 s limit): enough work that the one
+	 * worker and one queue slot are taken while the others arrive. */
+	for (int i = 0; i < N; i++) {
+		c[i] = prepare(port, &q, &r[i], &hl[i], &mime[i]);
+		curl_multi_add_handle(m, c[i]);
+	}
+	for (int rounds = 0; running && rounds < 100000; rounds++) {
+		curl_multi_perform(m, &running);
+		if (running)
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		char v[64];
+
+		curl_easy_getinfo(c[i], CURLINFO_RESPONSE_CODE, &r[i].status);
+		if (r[i].status == 200)
+			ok++;
+		else if (is_problem(&r[i], 503, "overloaded")) {
+			busy++;
+			with_retry += header(&r[i], "Retry-After", v, sizeof v) && atoi(v) > 0;
+		} else {
+			other++;
+			fprintf(stderr, "overload: request %d got %ld: %s\n", i, r[i].status,
+				r[i].body ? r[i].body : "");
+		}
+		curl_multi_remove_handle(m, c[i]);
+		curl_easy_cleanup(c[i]);
+		curl_mime_free(mime[i]);
+		curl_slist_free_all(hl[i]);
+		resp_free(&r[i]);
+	}
+	curl_multi_cleanup(m);
+	CHECK_MSG(ok >= 1 && busy >= 1 && other == 0, "%d ok, %d overloaded, %d other", ok, busy, other);
+	CHECK(with_retry == busy);
+	/* Nothing is left behind. */
+	CHECK(metric(port, "denoised_queue_depth") == 0);
+	CHECK(metric(port, "denoised_workers_busy") == 0);
+}
+
+/* A request on another thread, to overlap with signals. */
+typedef struct bg {
+	pthread_t t;
+	int port;
+	resp r;
+} bg;
+
+static void *bg_run(void *arg)
+{
+	static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+	bg *b = arg;
+	req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav_long, .len = wav_long_len};
+
+	http(b->port, &q, &b->r);
+	return NULL;
+}
+
+/* Waits (bounded) until a worker is busy. */
+static int wait_busy(int port)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (metric(port, "denoised_workers_busy") >= 1)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+static void test_metrics(int port)
+{
+	resp r;
+	char v[256];
+	double live = metric(port, "denoised_http_requests_total{route=\"/v1/health/live\",status=\"200\"}");
+
+	for (int i = 0; i < 3; i++) {
+		get(port, "/v1/health/live", &r);
+		resp_free(&r);
+	}
+	CHECK(metric(port, "denoised_http_requests_total{route=\"/v1/health/live\",status=\"200\"}") == live + 3);
+	CHECK(metric(port, "denoised_http_requests_total{route=\"/v1/audio:denoise\",status=\"413\"}") >= 3);
+	CHECK(metric(port, "denoised_http_requests_total{route=\"/v1/audio:denoise\",status=\"503\"}") >= 1);
+	CHECK(metric(port, "denoised_http_request_duration_seconds_count{route=\"/v1/audio:denoise\"}") >= 10);
+	CHECK(metric(port, "denoised_http_request_duration_seconds_bucket{route=\"/v1/health/live\",le=\"+Inf\"}") >=
+	      live + 3);
+	CHECK(metric(port, "denoised_models_loaded") == 3);
+	CHECK(metric(port, "denoised_workers") == 1);
+	CHECK(metric(port, "denoised_queue_capacity") == 1);
+	/* The scrape itself is in flight while it is rendered. */
+	CHECK(metric(port, "denoised_http_inflight_requests") == 1);
+	CHECK(get(port, "/metrics", &r) == 200);
+	CHECK(header(&r, "Content-Type", v, sizeof v) && strncmp(v, "text/plain; version=0.0.4", 25) == 0);
+	CHECK(r.body && strstr(r.body, "# TYPE denoised_http_request_duration_seconds histogram"));
+	resp_free(&r);
+}
+
+static void test_cors(int port)
+{
+	resp r;
+	char v[256];
+
+	{
+		static const char *const h[] = {"Origin: https://app.example", NULL};
+		req q = {.path = "/v1/models", .headers = h};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200);
+		CHECK(header(&r, "Access-Control-Allow-Origin", v, sizeof v) && strcmp(v, "https://app.example") == 0);
+		CHECK(header(&r, "Vary", v, sizeof v) && strcmp(v, "Origin") == 0);
+		resp_free(&r);
+	}
+	{
+		static const char *const h[] = {"Origin: https://evil.example", NULL};
+		req q = {.path = "/v1/models", .headers = h};
+
+		http(port, &q, &r);
+		CHECK(r.status == 200 && !header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+		resp_free(&r);
+	}
+	{
+		static const char *const h[] = {"Origin: https://app.example", "Access-Control-Request-Method: POST",
+						"Access-Control-Request-Headers: content-type", NULL};
+		req q = {.method = "OPTIONS", .path = "/v1/audio:denoise", .headers = h};
+
+		http(port, &q, &r);
+		CHECK(r.status == 204);
+		CHECK(header(&r, "Access-Control-Allow-Origin", v, sizeof v) && strcmp(v, "https://app.example") == 0);
+		CHECK(header(&r, "Access-Control-Allow-Methods", v, sizeof v) && strstr(v, "POST"));
+		CHECK(header(&r, "Access-Control-Allow-Headers", v, sizeof v) && strstr(v, "Content-Type"));
+		resp_free(&r);
+	}
+	{
+		static const char *const h[] = {"Origin: https://evil.example", "Access-Control-Request-Method: POST",
+						NULL};
+		req q = {.method = "OPTIONS", .path = "/v1/audio:denoise", .headers = h};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 403, "origin-not-allowed");
+		CHECK(!header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+		resp_free(&r);
+	}
+	{
+		static const char *const h[] = {"Origin: https://app.example", "Content-Type: text/plain", NULL};
+		req q = {.path = "/v1/audio:denoise", .headers = h, .body = "x", .len = 1};
+
+		/* Errors carry CORS headers too, or the page could not read them. */
+		http(port, &q, &r);
+		CHECK(r.status == 415 && header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+		resp_free(&r);
+	}
+}
+
+/* SIGHUP: a new file replaces a model, a broken one leaves the old serving,
+ * and a request in flight during the reload completes. */
+static void test_reload(daemon_proc *d)
+{
+	resp r;
+	json_error_t je;
+	json_t *j;
+	char before[256] = "", after[256] = "";
+	const char *cmd;
+	double ok0 = metric(d->port, "denoised_model_reloads_total{result=\"ok\"}");
+	double failed0 = metric(d->port, "denoised_model_reloads_total{result=\"failed\"}");
+	bg b = {.port = d->port};
+
+	get(d->port, "/v1/models/speech", &r);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	cmd = json_string_value(json_object_get(json_object_get(j, "metadata"), "command"));
+	snprintf(before, sizeof before, "%s", cmd ? cmd : "");
+	json_decref(j);
+	resp_free(&r);
+	CHECK(strstr(before, "--seed 1") != NULL);
+
+	/* A new speech model (another seed), written beside and renamed in. */
+	CHECK(run("'%s/tools/denoise' model-init '%s' --filters 4 --depth 2 --seed 7 >/dev/null && mv '%s' '%s'",
+		  builddir, path_in_tmp("new.safetensors.tmp"), path_in_tmp("new.safetensors.tmp"),
+		  path_in_tmp("models/speech.safetensors")) == 0);
+	pthread_create(&b.t, NULL, bg_run, &b);
+	CHECK(wait_busy(d->port));
+	kill(d->pid, SIGHUP);
+	pthread_join(b.t, NULL);
+	CHECK_MSG(b.r.status == 200, "request during reload: %ld", b.r.status);
+	resp_free(&b.r);
+	for (int i = 0; i < 600 && metric(d->port, "denoised_model_reloads_total{result=\"ok\"}") < ok0 + 1; i++)
+		sleep_ms(50);
+	CHECK(metric(d->port, "denoised_model_reloads_total{result=\"ok\"}") == ok0 + 1);
+	get(d->port, "/v1/models/speech", &r);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	cmd = json_string_value(json_object_get(json_object_get(j, "metadata"), "command"));
+	snprintf(after, sizeof after, "%s", cmd ? cmd : "");
+	json_decref(j);
+	resp_free(&r);
+	CHECK_MSG(strstr(after, "--seed 7") != NULL, "after reload: %s", after);
+
+	/* A broken file: the old alt keeps serving, the log says why. */
+	CHECK(write_file(path_in_tmp("models/alt.safetensors"), "\x10\0\0\0\0\0\0\0{broken json}   ", 24) == 0);
+	kill(d->pid, SIGHUP);
+	for (int i = 0; i < 600 && metric(d->port, "denoised_model_reloads_total{result=\"failed\"}") < failed0 + 1;
+	     i++)
+		sleep_ms(50);
+	CHECK(metric(d->port, "denoised_model_reloads_total{result=\"failed\"}") == failed0 + 1);
+	CHECK(get(d->port, "/v1/models/alt", &r) == 200);
+	resp_free(&r);
+	{
+		static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+		req q = {.path = "/v1/audio:denoise?model=alt", .headers = wav_ct, .body = wav1, .len = wav1_len};
+
+		http(d->port, &q, &r);
+		CHECK(r.status == 200);
+		resp_free(&r);
+	}
+	CHECK(log_contains(d, "alt.safetensors") && log_contains(d, "keeps serving"));
+	CHECK(metric(d->port, "denoised_models_loaded") == 3);
+}
+
+/* SIGTERM: the request in flight completes, then the daemon exits 0. */
+static void test_drain(daemon_proc *d)
+{
+	bg b = {.port = d->port};
+	int rc, fd;
+
+	pthread_create(&b.t, NULL, bg_run, &b);
+	CHECK(wait_busy(d->port));
+	rc = stop_daemon(d, SIGTERM);
+	pthread_join(b.t, NULL);
+	CHECK_MSG(b.r.status == 200, "request in flight at SIGTERM: %ld (curl %d)", b.r.status, (int)b.r.rc);
+	resp_free(&b.r);
+	CHECK_MSG(rc == 0, "exit status %d; see %s", rc, d->log);
+	CHECK(log_contains(d, "draining") && log_contains(d, "stopped"));
+	fd = connect_to(d->port);
+	CHECK(fd < 0);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A second daemon with a bearer token. */
+static void test_auth(void)
+{
+	static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+	daemon_proc d;
+	char conf[2048];
+	resp r;
+	char v[256];
+
+	CHECK(write_file(path_in_tmp("token"), "s3cret-token\n", 13) == 0);
+	chmod(path_in_tmp("token"), 0600);
+	snprintf(conf, sizeof conf,
+		 "models = %s\napi_key_file = %s\nworkers = 1\ncores = 1\nlog_level = warning\n",
+		 path_in_tmp("models/speech.safetensors"), path_in_tmp("token"));
+	if (start_daemon(&d, "auth", conf, NULL) != 0) {
+		CHECK_MSG(0, "the auth daemon did not start");
+		return;
+	}
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav1, .len = wav1_len};
+
+		http(d.port, &q, &r);
+		CHECK_PROBLEM(r, 401, "unauthorized");
+		CHECK(header(&r, "WWW-Authenticate", v, sizeof v) && strncmp(v, "Bearer", 6) == 0);
+		resp_free(&r);
+		q.token = "s3cret-tokeN";
+		http(d.port, &q, &r);
+		CHECK_PROBLEM(r, 401, "unauthorized");
+		resp_free(&r);
+		q.token = "s3cret-token";
+		http(d.port, &q, &r);
+		CHECK(r.status == 200);
+		resp_free(&r);
+	}
+	/* Reading needs no token. */
+	CHECK(get(d.port, "/v1/models", &r) == 200);
+	resp_free(&r);
+	CHECK(get(d.port, "/v1/health/ready", &r) == 200);
+	resp_free(&r);
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+}
+
+/* --check-config, and start-up refusals. */
+static void test_check_config(void)
+{
+	char bin[512];
+	daemon_proc d;
+	const char *flags[] = {"--models", NULL, NULL};
+
+	snprintf(bin, sizeof bin, "%s/daemon/denoised", builddir);
+	CHECK(run("'%s' --check-config --models '%s' 2>/dev/null", bin, path_in_tmp("models/speech.safetensors")) ==
+	      0);
+	CHECK(run("mkdir -p '%s' && printf nope > '%s'", path_in_tmp("bad"), path_in_tmp("bad/broken.safetensors")) ==
+	      0);
+	CHECK(run("'%s' --check-config --models '%s' 2>'%s'", bin, path_in_tmp("bad"), path_in_tmp("check.err")) == 1);
+	CHECK(run("grep -q broken.safetensors '%s'", path_in_tmp("check.err")) == 0);
+	CHECK(run("'%s' --check-config --models '%s' --default-model nope 2>/dev/null", bin,
+		  path_in_tmp("models/speech.safetensors")) == 1);
+	/* A daemon with a broken model refuses to start (exit 2). */
+	flags[1] = path_in_tmp("bad");
+	CHECK(start_daemon(&d, "broken", NULL, flags) != 0);
+	CHECK(log_contains(&d, "broken.safetensors"));
+}
+
+/* No configuration at all: the documented defaults and the shipped models
+ * (models/ of the source tree, when it has any). */
+static void test_defaults(void)
+{
+	daemon_proc d;
+	resp r;
+	json_error_t je;
+	json_t *j;
+	int shipped = run("ls '%s'/models/*.safetensors >/dev/null 2>&1", getenv("DN_SRCDIR") ? getenv("DN_SRCDIR") : ".") ==
+		      0;
+
+	if (start_daemon(&d, "defaults", NULL, NULL) != 0) {
+		CHECK_MSG(0, "the daemon did not start with no configuration");
+		return;
+	}
+	CHECK(get(d.port, "/v1/health/live", &r) == 200);
+	resp_free(&r);
+	get(d.port, "/v1/health/ready", &r);
+	CHECK_MSG(shipped ? r.status == 200 : is_problem(&r, 503, "not-ready"), "ready: %ld", r.status);
+	resp_free(&r);
+	CHECK(get(d.port, "/v1/models", &r) == 200);
+	j = json_loads(r.body ? r.body : "", 0, &je);
+	CHECK(shipped ? json_array_size(json_object_get(j, "models")) > 0
+		      : json_array_size(json_object_get(j, "models")) == 0);
+	json_decref(j);
+	resp_free(&r);
+	CHECK(metric(d.port, "denoised_queue_capacity") == 64);
+	CHECK(stop_daemon(&d, SIGINT) == 0);
+}
+
+int main(void)
+{
+	daemon_proc d;
+	char conf[4096];
+
+	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	wav1 = make_wav(16000, 1.0, &wav1_len);
+	wav_long = make_wav(16000, 15.0, &wav_long_len);
+	wav_big = make_wav(16000, 40.0, &wav_big_len); /* 1.28 MB: over the 1 MiB limit */
+	CHECK(wav1 && wav_long && wav_big);
+	/* Models: two audio models and a frame model. */
+	CHECK(run("mkdir -p '%s' && cd '%s' && D='%s/tools/denoise' && "
+		  "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
+		  "$D model-init alt.safetensors --filters 4 --depth 2 --seed 2 >/dev/null && "
+		  "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null",
+		  path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
+
+	snprintf(conf, sizeof conf,
+		 "# the API test's configuration\n"
+		 "models = %s\n"
+		 "default_model = speech\n"
+		 "cores = 2\n"
+		 "workers = 1\n"
+		 "queue_length = 1\n"
+		 "max_body_bytes = 1M\n"
+		 "max_audio_seconds = 20\n"
+		 "connection_timeout = 2\n"
+		 "request_timeout = 4\n"
+		 "cors_origins = https://app.example, https://other.example\n"
+		 "log_level = info\n",
+		 path_in_tmp("models"));
+	{
+		size_t n;
+		/* Over max_audio_seconds (25 s) yet under the byte limit (400 KB). */
+		void *w = make_wav(8000, 25.0, &n);
+
+		CHECK(w != NULL);
+		if (start_daemon(&d, "main", conf, NULL) != 0) {
+			CHECK_MSG(0, "the daemon did not start");
+			free(w);
+			return check_status();
+		}
+		test_health_and_docs(d.port);
+		test_models(d.port);
+		test_audio(d.port);
+		/* Longer than max_audio_seconds: 413, found from the header. */
+		{
+			static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+			req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = w, .len = n};
+			resp r;
+
+			http(d.port, &q, &r);
+			CHECK_PROBLEM(r, 413, "audio-over-limit");
+			resp_free(&r);
+		}
+		free(w);
+	}
+	test_multipart(d.port);
+	test_body_limits(d.port);
+	test_cors(d.port);
+	test_slow_clients(d.port);
+	test_overload(d.port);
+	test_metrics(d.port);
+	test_reload(&d);
+	CHECK(log_contains(&d, "POST /v1/audio:denoise 200 in="));
+	test_drain(&d);
+	test_auth();
+	test_check_config();
+	test_defaults();
+
+	free(wav1);
+	free(wav_long);
+	free(wav_big);
+	curl_global_cleanup();
+	if (check_failures == 0)
+		run("rm -rf '%s'", tmp);
+	else
+		fprintf(stderr, "daemon logs kept in %s\n", tmp);
+	return check_status();
+}
