@@ -13,6 +13,9 @@ Unlike our writer, this one puts the data in reverse header order, writes the
 JSON with Python's default ", " / ": " separators and pads with spaces, so the
 reader is shown a second, valid layout.
 
+Its write() and read() are the project's Python safetensors helpers, shared
+by the parity test and the benchmark.
+
 Usage: /usr/bin/python3 tests/gen_safetensors.py [OUTPUT]
 """
 import json
@@ -62,23 +65,67 @@ def tensors():
     return out
 
 
-def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "tests/data/interop.safetensors"
-    ts = tensors()
-    header = {"__metadata__": {"format": "pt", "generator": "tests/gen_safetensors.py", "snowman": "\u2603"}}
+def write(path, ts, metadata=None, reverse=False):
+    """Writes ts (name -> (dtype, shape, raw bytes)) as a safetensors file.
+
+    The header lists tensors in ts order; with reverse=True the data is laid
+    out in the opposite order (a valid layout our own writer never makes).
+    Also used by tests/torch_parity.py and bench/bench_torch.py.
+    """
+    names = list(ts)
+    header = {}
+    if metadata:
+        header["__metadata__"] = metadata
     data = b""
-    for name in reversed(list(ts)):
-        dtype, shape, raw = ts[name]
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+    offsets = {}
+    for name in (reversed(names) if reverse else names):
+        raw = ts[name][2]
+        offsets[name] = [len(data), len(data) + len(raw)]
         data += raw
-    # Header keys in tensors() order; data laid out in reverse.
-    ordered = {"__metadata__": header["__metadata__"]}
-    for name in ts:
-        ordered[name] = header[name]
-    text = json.dumps(ordered, ensure_ascii=False).encode("utf-8")
+    for name in names:
+        dtype, shape, _ = ts[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": offsets[name]}
+    text = json.dumps(header, ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def f32(array):
+    """A numpy array (or torch tensor) as a ("F32", shape, bytes) entry for write()."""
+    a = np.ascontiguousarray(np.asarray(array, dtype="<f4"))
+    return ("F32", list(a.shape), a.tobytes())
+
+
+_NP_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4", "U8": "u1"}
+
+
+def read(path):
+    """(tensors, metadata) of a safetensors file: name -> numpy array (BF16
+    widened to float32), metadata as a dict of strings."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n].decode("utf-8"))
+    metadata = header.pop("__metadata__", {})
+    base = 8 + n
+    out = {}
+    for name, e in header.items():
+        lo, hi = e["data_offsets"]
+        raw = blob[base + lo:base + hi]
+        if e["dtype"] == "BF16":
+            a = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            a = np.frombuffer(raw, dtype=_NP_DTYPES[e["dtype"]])
+        out[name] = a.reshape(e["shape"]).copy()
+    return out, metadata
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "tests/data/interop.safetensors"
+    # Header keys in tensors() order; data laid out in reverse.
+    write(path, tensors(), {"format": "pt", "generator": "tests/gen_safetensors.py", "snowman": "\u2603"},
+          reverse=True)
 
 
 if __name__ == "__main__":
