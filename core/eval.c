@@ -25,7 +25,7 @@
 #include "core/stft.h"
 
 static const char *const metric_names[DN_EVAL_NMETRICS] = {
-	"pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", "spec_mae", "spec_ssim", "spec_psnr_db"};
+    "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", "spec_mae", "spec_ssim", "spec_psnr_db"};
 
 const char *dn_eval_metric_name(int metric)
 {
@@ -34,11 +34,12 @@ const char *dn_eval_metric_name(int metric)
 
 dn_eval_params dn_eval_default_params(void)
 {
-	dn_eval_params p = {.noise_mask = (1u << DN_NOISE_WHITE) | (1u << DN_NOISE_PINK) | (1u << DN_NOISE_BROWN),
-			    .n_snr = 5,
-			    .seed = 20261125,
-			    .examples = 3,
-			    .hist_bins = 20};
+	dn_eval_params p = {.noise_mask =
+	                        (1u << DN_NOISE_WHITE) | (1u << DN_NOISE_PINK) | (1u << DN_NOISE_BROWN),
+	                    .n_snr = 5,
+	                    .seed = 20261125,
+	                    .examples = 3,
+	                    .hist_bins = 20};
 	for (int i = 0; i < 5; i++)
 		p.snr_db[i] = 5.0 * (i + 1);
 	return p;
@@ -168,7 +169,7 @@ void dn_eval_result_free(dn_eval_result *r)
 }
 
 int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_params *p, dn_eval_cb cb,
-		   void *user, dn_eval_result **out, dn_error *err)
+                   void *user, dn_eval_result **out, dn_error *err)
 {
 	const dn_model_info *info = dn_model_get_info(m);
 	int nkinds = 0;
@@ -177,9 +178,11 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 	if (info->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "evaluation needs an audio model");
 	if (nkinds == 0 || (p->noise_mask >> DN_NOISE_FILE))
-		return dn_error_set(err, DN_EINVAL, "noise kinds must be a non-empty set of white, pink and brown");
+		return dn_error_set(err, DN_EINVAL,
+		                    "noise kinds must be a non-empty set of white, pink and brown");
 	if (p->n_snr < 1 || p->n_snr > DN_EVAL_MAX_SNRS)
-		return dn_error_set(err, DN_EINVAL, "between 1 and %d SNRs, not %d", DN_EVAL_MAX_SNRS, p->n_snr);
+		return dn_error_set(err, DN_EINVAL, "between 1 and %d SNRs, not %d", DN_EVAL_MAX_SNRS,
+		                    p->n_snr);
 	for (int i = 0; i < p->n_snr; i++)
 		if (!(p->snr_db[i] >= -20.0 && p->snr_db[i] <= 60.0))
 			return dn_error_set(err, DN_EINVAL, "SNR %g dB is outside -20..60", p->snr_db[i]);
@@ -210,7 +213,8 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 		goto out;
 	}
 	dn_speech_params sparams = dn_speech_default_params();
-	if ((rc = dn_speech_create(m, &sparams, &sp, err)) || (rc = dn_stft_create(info->n_fft, info->hop, &sc.stft, err)))
+	if ((rc = dn_speech_create(m, &sparams, &sp, err)) ||
+	    (rc = dn_stft_create(info->n_fft, info->hop, &sc.stft, err)))
 		goto out;
 	double t0 = now_s();
 	for (size_t f = 0; f < files; f++) {
@@ -244,7 +248,14 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 				for (size_t i = 0; i < n && gain != 1.0f; i++)
 					noise[i] = clean[i] * gain;
 				const float *ref = gain != 1.0f ? noise : clean;
-				dn_audio in = {.data = noisy, .frames = n, .channels = 1, .rate = info->sample_rate};
+				if (p->on_mix && (rc = p->on_mix(p->on_mix_user, f, kind, p->snr_db[si], ref,
+				                                 noisy, n, info->sample_rate))) {
+					dn_error_set(err, rc,
+					             "evaluation stopped by its mix hook at file %zu", f);
+					goto out;
+				}
+				dn_audio in = {
+				    .data = noisy, .frames = n, .channels = 1, .rate = info->sample_rate};
 				double td = now_s();
 				dn_audio_free(&out_audio);
 				if ((rc = dn_speech_denoise(sp, &in, &out_audio, NULL, err)))
@@ -269,20 +280,26 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 					snprintf(ex->name, sizeof ex->name, "%s", nm ? nm : "");
 					ex->noise = kind;
 					ex->snr_db = p->snr_db[si];
-					if ((rc = example_spec(sc.stft, ref, n, &ex->clean, &ex->bins, &ex->frames, err)) ||
-					    (rc = example_spec(sc.stft, noisy, n, &ex->noisy, &ex->bins, &ex->frames, err)) ||
-					    (rc = example_spec(sc.stft, out_audio.data, n, &ex->denoised, &ex->bins,
-							       &ex->frames, err)))
+					if ((rc = example_spec(sc.stft, ref, n, &ex->clean, &ex->bins,
+					                       &ex->frames, err)) ||
+					    (rc = example_spec(sc.stft, noisy, n, &ex->noisy, &ex->bins,
+					                       &ex->frames, err)) ||
+					    (rc = example_spec(sc.stft, out_audio.data, n, &ex->denoised,
+					                       &ex->bins, &ex->frames, err)))
 						goto out;
 					r->n_examples++;
 				}
 				if (cb) {
 					double el = now_s() - t0;
-					dn_eval_progress pr = {.done = r->n, .total = total,
-							       .eta_s = el / (double)r->n * (double)(total - r->n)};
+					dn_eval_progress pr = {.done = r->n,
+					                       .total = total,
+					                       .eta_s = el / (double)r->n *
+					                                (double)(total - r->n)};
 					if (cb(&pr, user)) {
-						rc = dn_error_set(err, DN_ECANCELLED, "evaluation cancelled after %zu of %zu files",
-								  r->n, total);
+						rc = dn_error_set(
+						    err, DN_ECANCELLED,
+						    "evaluation cancelled after %zu of %zu files", r->n,
+						    total);
 						goto out;
 					}
 				}
@@ -323,7 +340,9 @@ static stats collect(const dn_eval_result *r, int metric, int noise, int snr, in
 		const dn_eval_record *e = &r->rec[i];
 		if ((noise >= 0 && e->noise != noise) || (snr >= 0 && e->snr != snr))
 			continue;
-		double v = which == 0 ? e->noisy[metric] : which == 1 ? e->model[metric] : e->model[metric] - e->noisy[metric];
+		double v = which == 0   ? e->noisy[metric]
+		           : which == 1 ? e->model[metric]
+		                        : e->model[metric] - e->noisy[metric];
 		if (!isfinite(v))
 			continue;
 		s += v;
@@ -336,6 +355,15 @@ static stats collect(const dn_eval_result *r, int metric, int noise, int snr, in
 		st.std = n > 1 ? sqrt(fmax(0.0, (s2 - s * s / (double)n) / (double)(n - 1))) : 0.0;
 	}
 	return st;
+}
+
+void dn_eval_stats(const dn_eval_result *r, int metric, int noise, int snr, int which, double *mean,
+                   double *std, size_t *n)
+{
+	stats st = collect(r, metric, noise, snr, which);
+	*mean = st.mean;
+	*std = st.std;
+	*n = st.n;
 }
 
 static json_t *num(double v)
@@ -354,8 +382,8 @@ static json_t *cell_json(const dn_eval_result *r, int noise, int snr)
 	json_t *o = json_object();
 	for (int k = 0; k < DN_EVAL_NMETRICS; k++)
 		json_object_set_new(o, metric_names[k],
-				    json_pack("{s:o, s:o}", "model", stats_json(collect(r, k, noise, snr, 1)), "noisy",
-					      stats_json(collect(r, k, noise, snr, 0))));
+		                    json_pack("{s:o, s:o}", "model", stats_json(collect(r, k, noise, snr, 1)),
+		                              "noisy", stats_json(collect(r, k, noise, snr, 0))));
 	json_object_set_new(o, "snr_improvement_db", stats_json(collect(r, DN_EVAL_SNR, noise, snr, 2)));
 	return o;
 }
@@ -406,7 +434,8 @@ static json_t *histograms(const dn_eval_result *r)
 				json_array_append_new(w ? cm : cn, json_integer((json_int_t)count[b]));
 			free(count);
 		}
-		json_object_set_new(h, metric_names[k], json_pack("{s:o, s:o, s:o}", "edges", edges, "model", cm, "noisy", cn));
+		json_object_set_new(h, metric_names[k],
+		                    json_pack("{s:o, s:o, s:o}", "edges", edges, "model", cm, "noisy", cn));
 	}
 	return h;
 }
@@ -420,10 +449,12 @@ int dn_eval_to_json(const dn_eval_result *r, const dn_train_history *hist, char 
 			json_array_append_new(noises, json_string(dn_noise_kind_name(k)));
 	for (int i = 0; i < p->n_snr; i++)
 		json_array_append_new(snrs, json_real(p->snr_db[i]));
-	json_object_set_new(root, "model", json_pack("{s:s, s:s}", "name", r->model_name, "version", r->model_version));
+	json_object_set_new(root, "model",
+	                    json_pack("{s:s, s:s}", "name", r->model_name, "version", r->model_version));
 	json_object_set_new(root, "test_set",
-			    json_pack("{s:I, s:O, s:O, s:I, s:I}", "files", (json_int_t)r->files, "noise", noises, "snr_db",
-				      snrs, "noisy_files", (json_int_t)r->n, "seed", (json_int_t)p->seed));
+	                    json_pack("{s:I, s:O, s:O, s:I, s:I}", "files", (json_int_t)r->files, "noise",
+	                              noises, "snr_db", snrs, "noisy_files", (json_int_t)r->n, "seed",
+	                              (json_int_t)p->seed));
 	json_object_set_new(root, "summary", cell_json(r, -1, -1));
 	json_t *by_snr = json_array(), *by_cell = json_array();
 	for (int i = 0; i < p->n_snr; i++) {
@@ -457,23 +488,27 @@ int dn_eval_to_json(const dn_eval_result *r, const dn_train_history *hist, char 
 			json_decref(yn);
 			json_object_set_new(series, "snr_improvement_db", json_pack("{s:o}", "model", ym));
 		} else {
-			json_object_set_new(series, metric_names[k], json_pack("{s:o, s:o}", "model", ym, "noisy", yn));
+			json_object_set_new(series, metric_names[k],
+			                    json_pack("{s:o, s:o}", "model", ym, "noisy", yn));
 		}
 	}
-	json_object_set_new(plots, "metric_vs_snr", json_pack("{s:O, s:o}", "x_snr_db", snrs, "series", series));
+	json_object_set_new(plots, "metric_vs_snr",
+	                    json_pack("{s:O, s:o}", "x_snr_db", snrs, "series", series));
 	json_object_set_new(plots, "histograms", histograms(r));
 	json_t *exs = json_array();
 	for (int i = 0; i < r->n_examples; i++) {
 		const dn_eval_example *e = &r->ex[i];
-		json_array_append_new(exs, json_pack("{s:s, s:s, s:f, s:i, s:i, s:s, s:o, s:o, s:o}", "file", e->name, "noise",
-						     dn_noise_kind_name(e->noise), "snr_db", e->snr_db, "bins", e->bins,
-						     "frames", e->frames, "unit", "dB", "clean", floats_2d(e->clean, e->bins, e->frames),
-						     "noisy", floats_2d(e->noisy, e->bins, e->frames), "denoised",
-						     floats_2d(e->denoised, e->bins, e->frames)));
+		json_array_append_new(exs, json_pack("{s:s, s:s, s:f, s:i, s:i, s:s, s:o, s:o, s:o}", "file",
+		                                     e->name, "noise", dn_noise_kind_name(e->noise), "snr_db",
+		                                     e->snr_db, "bins", e->bins, "frames", e->frames, "unit",
+		                                     "dB", "clean", floats_2d(e->clean, e->bins, e->frames),
+		                                     "noisy", floats_2d(e->noisy, e->bins, e->frames),
+		                                     "denoised", floats_2d(e->denoised, e->bins, e->frames)));
 	}
 	json_object_set_new(plots, "spectrograms", exs);
 	if (hist && hist->epochs > 0) {
-		json_t *ep = json_array(), *lo = json_array(), *vl = json_array(), *lr = json_array(), *sec = json_array();
+		json_t *ep = json_array(), *lo = json_array(), *vl = json_array(), *lr = json_array(),
+		       *sec = json_array();
 		for (int e = 0; e < hist->epochs; e++) {
 			json_array_append_new(ep, json_integer(e + 1));
 			json_array_append_new(lo, num(hist->loss[e]));
@@ -482,16 +517,17 @@ int dn_eval_to_json(const dn_eval_result *r, const dn_train_history *hist, char 
 			json_array_append_new(sec, json_real(hist->seconds[e]));
 		}
 		json_object_set_new(plots, "training",
-				    json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:b}", "epoch", ep, "loss", lo, "val_loss", vl, "lr",
-					      lr, "seconds", sec, "best_epoch", hist->best_epoch, "stopped_early",
-					      hist->stopped_early));
+		                    json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:b}", "epoch", ep, "loss", lo,
+		                              "val_loss", vl, "lr", lr, "seconds", sec, "best_epoch",
+		                              hist->best_epoch, "stopped_early", hist->stopped_early));
 	}
 	json_object_set_new(root, "plots", plots);
 	double minutes = r->audio_seconds / 60.0;
 	json_object_set_new(root, "timing",
-			    json_pack("{s:f, s:f, s:f, s:o}", "audio_seconds", r->audio_seconds, "denoise_seconds",
-				      r->denoise_seconds, "metric_seconds", r->metric_seconds,
-				      "denoise_seconds_per_audio_minute", num(minutes > 0 ? r->denoise_seconds / minutes : NAN)));
+	                    json_pack("{s:f, s:f, s:f, s:o}", "audio_seconds", r->audio_seconds,
+	                              "denoise_seconds", r->denoise_seconds, "metric_seconds",
+	                              r->metric_seconds, "denoise_seconds_per_audio_minute",
+	                              num(minutes > 0 ? r->denoise_seconds / minutes : NAN)));
 	json_decref(noises);
 	json_decref(snrs);
 	*json = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));

@@ -54,9 +54,14 @@ typedef struct dn_eval_params {
 	int n_snr;
 	double snr_db[DN_EVAL_MAX_SNRS]; /* 5, 10, 15, 20, 25 */
 	uint64_t seed;
-	size_t max_files;   /* 0: every file of the source */
-	int examples;       /* example spectrograms kept for the plots (3) */
-	int hist_bins;      /* histogram bins per metric (20) */
+	size_t max_files; /* 0: every file of the source */
+	int examples;     /* example spectrograms kept for the plots (3) */
+	int hist_bins;    /* histogram bins per metric (20) */
+	/* Optional: sees every (clean reference, noisy mix) pair as it is made,
+	 * e.g. to write them out for other denoisers; non-zero stops (its code). */
+	int (*on_mix)(void *user, size_t file, int noise, double snr_db, const float *clean,
+	              const float *noisy, size_t n, int rate);
+	void *on_mix_user;
 } dn_eval_params;
 
 dn_eval_params dn_eval_default_params(void);
@@ -72,7 +77,7 @@ typedef struct dn_eval_example {
 	char name[64];
 	int noise;
 	double snr_db;
-	int bins, frames; /* downsampled size */
+	int bins, frames;                /* downsampled size */
 	float *clean, *noisy, *denoised; /* [bins][frames], dB, owned */
 } dn_eval_example;
 
@@ -96,9 +101,16 @@ typedef struct dn_eval_progress {
 /* Non-zero return cancels (DN_ECANCELLED). */
 typedef int (*dn_eval_cb)(const dn_eval_progress *p, void *user);
 
+/* Mean, sample standard deviation and count of `metric` over the records of
+ * noise kind `noise` and SNR index `snr` (-1: any), for which = 0 the noisy
+ * input, 1 the model's output, 2 their difference (model − noisy). Records
+ * where the metric is undefined are left out. */
+void dn_eval_stats(const dn_eval_result *r, int metric, int noise, int snr, int which, double *mean,
+                   double *std, size_t *n);
+
 /* Runs the evaluation. The caller owns *out (dn_eval_result_free). */
 int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_params *p, dn_eval_cb cb,
-		   void *user, dn_eval_result **out, dn_error *err);
+                   void *user, dn_eval_result **out, dn_error *err);
 void dn_eval_result_free(dn_eval_result *r);
 
 /* The evaluation (and, if hist is not NULL, the training curves) as JSON
