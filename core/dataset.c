@@ -157,8 +157,8 @@ static int walk(const char *root, const char *rel, int depth, int recurse, strli
 	DIR *d = opendir(dir);
 	if (!d) {
 		int e = errno;
-		int rc = dn_error_set(err, e == ENOENT ? DN_ENOTFOUND : DN_EIO, "%s: cannot list: %s", dir,
-		                      strerror(e));
+		int rc = dn_error_set(err, e == ENOENT || e == ENOTDIR ? DN_ENOTFOUND : DN_EIO,
+		                      "%s: cannot list: %s", dir, strerror(e));
 		free(dir);
 		return rc;
 	}
@@ -395,8 +395,8 @@ static int open_valentini(dn_dataset *d, dn_error *err)
 	DIR *dir = opendir(d->path);
 	if (!dir) {
 		int e = errno;
-		return dn_error_set(err, e == ENOENT ? DN_ENOTFOUND : DN_EIO, "%s: cannot list: %s", d->path,
-		                    strerror(e));
+		return dn_error_set(err, e == ENOENT || e == ENOTDIR ? DN_ENOTFOUND : DN_EIO,
+		                    "%s: cannot list: %s", d->path, strerror(e));
 	}
 	strlist cleans = {0};
 	int rc = DN_OK;
