@@ -17,6 +17,8 @@ enum { TOOLS_OK = 0, TOOLS_FAIL = 1, TOOLS_USAGE = 2 };
 int cmd_audio(int argc, char **argv);
 int cmd_model_init(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* The model file a subcommand uses when none is named: models/speech.safetensors
  * (kind DN_MODEL_AUDIO) or models/frame.safetensors (DN_MODEL_FRAME), looked
