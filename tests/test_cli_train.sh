@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `denoise train` and `denoise eval` end to end on a small generated corpus:
+# a short training writes a model with provenance, SIGINT stops a run with
+# its checkpoint intact and --resume finishes it, evaluation prints the
+# per-SNR table and writes the documented JSON, and bad invocations fail
+# with a message and the right exit code.
+set -u
+denoise="${DN_BUILDDIR:-.}/tools/denoise"
+src="${DN_SRCDIR:-.}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { # check DESCRIPTION COMMAND...
+	if "${@:2}"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi
+}
+
+/usr/bin/python3 "$src/scripts/make-speech-corpus.py" --small --no-festival --out "$tmp/corpus" >"$tmp/corpus.log" 2>&1
+check "small corpus generated" test -s "$tmp/corpus/manifest.tsv"
+
+tiny=(--filters 4 --depth 2 --batch 4 --patch-frames 32 --threads 1 --data "$tmp/corpus")
+"$denoise" train "${tiny[@]}" --epochs 2 --out "$tmp/m.safetensors" >"$tmp/train.out" 2>&1
+check "train exits 0" test $? -eq 0
+check "two epochs reported" test "$(grep -c '^epoch ' "$tmp/train.out")" -eq 2
+check "model written" test -s "$tmp/m.safetensors"
+check "provenance in the model file" grep -q "train.command" "$tmp/m.safetensors"
+
+# Interrupted after its first epoch, then resumed to the end.
+"$denoise" train "${tiny[@]}" --epochs 40 --out "$tmp/r.safetensors" >"$tmp/r.out" 2>&1 &
+pid=$!
+for _ in $(seq 300); do
+	grep -q '^epoch 1/' "$tmp/r.out" 2>/dev/null && break
+	sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+check "SIGINT ends the run with status 1" test $? -eq 1
+check "...saying how to resume" grep -q -- "--resume" "$tmp/r.out"
+check "...with the checkpoint intact" test -s "$tmp/r.safetensors.ckpt"
+"$denoise" train "${tiny[@]}" --epochs 3 --out "$tmp/r.safetensors" --resume >"$tmp/r2.out" 2>&1
+check "resume exits 0" test $? -eq 0
+check "resume starts after the finished epochs" bash -c "! grep -q '^epoch 1/' '$tmp/r2.out' && grep -q '^epoch 3/3' '$tmp/r2.out'"
+
+"$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --snrs 5,20 --threads 1 --json "$tmp/e.json" \
+	--write-mixes "$tmp/mixes" >"$tmp/eval.out" 2>"$tmp/eval.err"
+check "eval exits 0" test $? -eq 0
+check "table has a row per SNR" test "$(grep -cE '^(5|20) dB' "$tmp/eval.out")" -eq 2
+check "JSON has the documented structure" /usr/bin/python3 - "$tmp/e.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) >= {"model", "test_set", "summary", "by_snr", "by_noise_snr", "plots", "timing"}, d.keys()
+assert [c["snr_db"] for c in d["by_snr"]] == [5, 20]
+assert len(d["by_noise_snr"]) == 2 * len(d["test_set"]["noise"])
+for k in ("pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", "spec_mae", "spec_ssim", "spec_psnr_db"):
+    c = d["summary"][k]
+    assert c["model"]["n"] > 0 and c["noisy"]["n"] > 0, k
+assert "snr_improvement_db" in d["summary"]
+p = d["plots"]
+assert len(p["metric_vs_snr"]["series"]["pesq_wb"]["model"]) == 2
+h = p["histograms"]["stoi"]
+assert len(h["edges"]) == len(h["model"]) + 1 and sum(h["model"]) == d["test_set"]["noisy_files"]
+assert p["spectrograms"] and len(p["spectrograms"][0]["clean"]) == p["spectrograms"][0]["bins"]
+PY
+check "mixes written for other denoisers" test "$(ls "$tmp/mixes/noisy" | wc -l)" -eq "$(($(wc -l <"$tmp/mixes/mixes.tsv") - 1))"
+
+"$denoise" train --data "$tmp/corpus" >/dev/null 2>"$tmp/err"
+check "train without --out is a usage error" test $? -eq 2
+"$denoise" train --data "$tmp/nowhere" --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "missing data set fails" test $? -eq 1
+check "...naming the folder" grep -q "nowhere" "$tmp/err"
+check "...and leaves no model behind" test ! -e "$tmp/x.safetensors"
+"$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --snrs 5,x >/dev/null 2>"$tmp/err"
+check "bad --snrs is a usage error" test $? -eq 2
+exit $fail
