@@ -277,7 +277,8 @@ static int assign_splits(const strlist *groups, double fv, double ft, int *split
 		r[i].h = name_hash(groups->v[i]);
 		r[i].name = groups->v[i];
 	}
-	qsort(r, n, sizeof *r, cmp_ranked);
+	if (n > 1)
+		qsort(r, n, sizeof *r, cmp_ranked);
 	size_t nv = portion(n, fv), nt = portion(n, ft);
 	for (size_t i = 0; i < n; i++) {
 		char *const *at = bsearch(&r[i].name, groups->v, n, sizeof *groups->v, cmp_str);
@@ -301,7 +302,8 @@ static int groups_of(const strlist *files, int per_file, strlist *groups)
 		if (strlist_add(groups, g))
 			return DN_ENOMEM;
 	}
-	qsort(groups->v, groups->n, sizeof *groups->v, cmp_str);
+	if (groups->n > 1)
+		qsort(groups->v, groups->n, sizeof *groups->v, cmp_str);
 	size_t k = 0;
 	for (size_t i = 0; i < groups->n; i++) {
 		if (k > 0 && strcmp(groups->v[k - 1], groups->v[i]) == 0) {
@@ -362,7 +364,8 @@ static int open_folder(dn_dataset *d, dn_error *err)
 	if (rc == DN_OK && files.n == 0)
 		rc = dn_error_set(err, DN_ENOTFOUND, "%s: no audio files (.wav, .flac, ...) found", d->path);
 	if (rc == DN_OK) {
-		qsort(files.v, files.n, sizeof *files.v, cmp_str);
+		if (files.n > 1)
+			qsort(files.v, files.n, sizeof *files.v, cmp_str);
 		rc = add_files(d, d->path, &files, NULL, d->p.split, d->p.valid_fraction, d->p.test_fraction,
 		               err);
 	}
@@ -415,7 +418,8 @@ static int open_valentini(dn_dataset *d, dn_error *err)
 		    "%s: no clean_*_wav folder (the Valentini layout has clean_trainset_28spk_wav/ "
 		    "beside noisy_trainset_28spk_wav/, and so on)",
 		    d->path);
-	qsort(cleans.v, cleans.n, sizeof *cleans.v, cmp_str);
+	if (cleans.n > 1)
+		qsort(cleans.v, cleans.n, sizeof *cleans.v, cmp_str);
 	for (size_t k = 0; rc == DN_OK && k < cleans.n; k++) {
 		const char *name = cleans.v[k];
 		int is_test = strstr(name + 6, "test") != NULL;
@@ -436,8 +440,10 @@ static int open_valentini(dn_dataset *d, dn_error *err)
 		if (rc == DN_OK)
 			rc = walk(ndir, "", 0, 0, &nf, err);
 		if (rc == DN_OK) {
-			qsort(cf.v, cf.n, sizeof *cf.v, cmp_str);
-			qsort(nf.v, nf.n, sizeof *nf.v, cmp_str);
+			if (cf.n > 1)
+				qsort(cf.v, cf.n, sizeof *cf.v, cmp_str);
+			if (nf.n > 1)
+				qsort(nf.v, nf.n, sizeof *nf.v, cmp_str);
 			rc = check_pairs(cdir, &cf, ndir, &nf, err);
 		}
 		if (rc == DN_OK) {
@@ -566,7 +572,8 @@ static int load_noises(dn_dataset *d, dn_error *err)
 		rc = dn_error_set(err, DN_ENOTFOUND, "%s: no noise recordings (.wav, .flac, ...) found",
 		                  d->noise_dir);
 	if (rc == DN_OK) {
-		qsort(files.v, files.n, sizeof *files.v, cmp_str);
+		if (files.n > 1)
+			qsort(files.v, files.n, sizeof *files.v, cmp_str);
 		d->noises = calloc(files.n, sizeof *d->noises);
 		if (!d->noises)
 			rc = dn_error_set(err, DN_ENOMEM, "no memory");
@@ -662,7 +669,8 @@ int dn_dataset_open(const dn_dataset_params *p, dn_dataset **out, dn_error *err)
 		dn_dataset_destroy(d);
 		return rc;
 	}
-	qsort(d->items, d->n, sizeof *d->items, cmp_entry);
+	if (d->n > 1)
+		qsort(d->items, d->n, sizeof *d->items, cmp_entry);
 	*out = d;
 	return DN_OK;
 }

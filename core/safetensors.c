@@ -523,7 +523,8 @@ static int st_parse_image(unsigned char *base, const unsigned char *buf, size_t 
 	 * cannot double as another format (a polyglot). We accept holes and
 	 * trailing bytes — they cannot make us read out of bounds — and our
 	 * writer never produces them. */
-	qsort(ranges, f->n_tensors, sizeof *ranges, st_cmp_range);
+	if (f->n_tensors > 1)
+		qsort(ranges, f->n_tensors, sizeof *ranges, st_cmp_range);
 	const struct st_range *prev = NULL;
 	for (size_t i = 0; i < f->n_tensors; i++) {
 		const struct st_range *r = &ranges[i];
@@ -550,7 +551,8 @@ static int st_parse_image(unsigned char *base, const unsigned char *buf, size_t 
 	}
 	for (size_t i = 0; i < f->n_tensors; i++)
 		f->by_name[i] = &f->tensors[i];
-	qsort(f->by_name, f->n_tensors, sizeof *f->by_name, st_cmp_by_name);
+	if (f->n_tensors > 1)
+		qsort(f->by_name, f->n_tensors, sizeof *f->by_name, st_cmp_by_name);
 
 	free(ranges);
 	json_decref(root);

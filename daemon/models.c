@@ -118,7 +118,8 @@ static int add_dir(entries *e, const char *dir)
 	}
 	closedir(d);
 	if (rc == DN_OK)
-		qsort(names, n, sizeof *names, cmp_str);
+		if (n > 1)
+			qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX];
 

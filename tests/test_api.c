@@ -437,6 +437,18 @@ static double metric(int port, const char *series)
 	return v;
 }
 
+/* The busy gauge drops just after a worker hands its answer back, so a
+ * client can see its reply a moment before the gauge moves: wait for it. */
+static int wait_idle(int port)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (metric(port, "denoised_workers_busy") == 0 && metric(port, "denoised_queue_depth") == 0)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
 /* Decodes r's body as audio. */
 static int decode(const resp *r, dn_audio *a)
 {
@@ -958,8 +970,7 @@ static void test_overload(int port)
 	CHECK_MSG(ok >= 1 && busy >= 1 && other == 0, "%d ok, %d overloaded, %d other", ok, busy, other);
 	CHECK(with_retry == busy);
 	/* Nothing is left behind. */
-	CHECK(metric(port, "denoised_queue_depth") == 0);
-	CHECK(metric(port, "denoised_workers_busy") == 0);
+	CHECK(wait_idle(port));
 }
 
 /* A request on another thread, to overlap with signals. */
@@ -1098,6 +1109,7 @@ static void test_reload(daemon_proc *d)
 	CHECK(run("'%s/tools/denoise' model-init '%s' --filters 4 --depth 2 --seed 7 >/dev/null && mv '%s' '%s'",
 		  builddir, path_in_tmp("new.safetensors.tmp"), path_in_tmp("new.safetensors.tmp"),
 		  path_in_tmp("models/speech.safetensors")) == 0);
+	CHECK(wait_idle(d->port));
 	pthread_create(&b.t, NULL, bg_run, &b);
 	CHECK(wait_busy(d->port));
 	kill(d->pid, SIGHUP);
@@ -1142,6 +1154,7 @@ static void test_drain(daemon_proc *d)
 	bg b = {.port = d->port};
 	int rc, fd;
 
+	CHECK(wait_idle(d->port));
 	pthread_create(&b.t, NULL, bg_run, &b);
 	CHECK(wait_busy(d->port));
 	rc = stop_daemon(d, SIGTERM);
