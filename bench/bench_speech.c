@@ -25,6 +25,7 @@
 #include "core/model.h"
 #include "core/speech.h"
 #include "core/unet.h"
+#include "core/threads.h"
 
 static double now(void)
 {
@@ -102,7 +103,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid == 0) {
-			openblas_set_num_threads(1);
+			dn_threads_set(1);
 			dn_model *m = seed_model();
 			dn_audio in = make_audio(rss_minutes * 60);
 			double t = denoise_once(m, &in);
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
 	dn_audio in = make_audio(seconds);
 	printf("%-10s %12s %12s\n", "threads", "time (s)", "RTF");
 	for (int th = 1; th <= 2; th++) {
-		openblas_set_num_threads(th);
+		dn_threads_set(th);
 		denoise_once(m, &in); /* warm-up: workspaces, page faults */
 		double t = denoise_once(m, &in);
 		printf("%-10d %12.2f %12.4f\n", th, t, t / seconds);

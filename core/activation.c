@@ -8,12 +8,14 @@
 
 void dn_relu_forward(const float *x, float *y, size_t n)
 {
+#pragma omp parallel for simd schedule(static) if (n > 262144)
 	for (size_t i = 0; i < n; i++)
 		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void dn_relu_backward(const float *y, const float *dy, float *dx, size_t n)
 {
+#pragma omp parallel for simd schedule(static) if (n > 262144)
 	for (size_t i = 0; i < n; i++)
 		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }

@@ -17,6 +17,7 @@
 void dn_batchnorm_forward_train(dn_batchnorm *l, const dn_tensor *x, dn_tensor *y)
 {
 	const size_t hw = (size_t)x->h * x->w, m = hw * x->n;
+#pragma omp parallel for schedule(static) if ((size_t)x->n * x->h * x->w * l->c > 65536)
 	for (int c = 0; c < l->c; c++) {
 		double s = 0.0, s2 = 0.0;
 		for (int n = 0; n < x->n; n++) {
@@ -52,6 +53,7 @@ void dn_batchnorm_forward_train(dn_batchnorm *l, const dn_tensor *x, dn_tensor *
 void dn_batchnorm_forward_eval(const dn_batchnorm *l, const dn_tensor *x, dn_tensor *y)
 {
 	const size_t hw = (size_t)x->h * x->w;
+#pragma omp parallel for schedule(static) if ((size_t)x->n * x->h * x->w * l->c > 65536)
 	for (int c = 0; c < l->c; c++) {
 		const float scale = l->gamma[c] / sqrtf(l->var[c] + DN_BN_EPS);
 		const float shift = l->beta[c] - l->mean[c] * scale;
@@ -67,6 +69,7 @@ void dn_batchnorm_forward_eval(const dn_batchnorm *l, const dn_tensor *x, dn_ten
 void dn_batchnorm_backward(dn_batchnorm *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx)
 {
 	const size_t hw = (size_t)x->h * x->w, m = hw * x->n;
+#pragma omp parallel for schedule(static) if ((size_t)x->n * x->h * x->w * l->c > 65536)
 	for (int c = 0; c < l->c; c++) {
 		const double mean = l->bmean[c], invstd = l->binvstd[c];
 		double sdy = 0.0, sdyx = 0.0;

@@ -29,12 +29,28 @@ static size_t block_pixels(size_t kdim, size_t cap, size_t hw, int w)
 	return blk < hw ? blk : hw;
 }
 
+/* The j in [0, run) whose input column ow + j + kw - pad lies inside [0, w). */
+static inline void valid_span(int ow, int kw, int pad, int w, size_t run, size_t *j0, size_t *j1)
+{
+	long lo = (long)pad - kw - ow, hi = (long)w - ow - kw + pad;
+	*j0 = lo > 0 ? (size_t)lo : 0;
+	*j1 = hi < (long)run ? (hi > 0 ? (size_t)hi : 0) : run;
+	if (*j1 < *j0)
+		*j1 = *j0;
+}
+
+/* Parallel over input channels only when there is enough to share: each
+ * channel owns disjoint rows of col (and planes of dx), so the result does
+ * not depend on the thread count. */
+#define PAR_MIN_WORK 65536
+
 /* col[r][p - p0] for r = (ci, kh, kw), output pixels p in [p0, p1). */
 static void im2col_block(const float *restrict x, int cin, int h, int w, int k, size_t p0, size_t p1,
                          float *restrict col)
 {
 	const int pad = k / 2;
 	const size_t n = p1 - p0;
+#pragma omp parallel for schedule(static) if (cin > 1 && n * (size_t)cin * k * k > PAR_MIN_WORK)
 	for (int ci = 0; ci < cin; ci++) {
 		const float *xc = x + (size_t)ci * h * w;
 		for (int kh = 0; kh < k; kh++) {
@@ -51,11 +67,14 @@ static void im2col_block(const float *restrict x, int cin, int h, int w, int k, 
 					if (ih < 0 || ih >= h) {
 						memset(d, 0, run * sizeof *d);
 					} else {
-						const float *src = xc + (size_t)ih * w;
-						for (size_t j = 0; j < run; j++) {
-							int iw = ow + (int)j + kw - pad;
-							d[j] = (iw >= 0 && iw < w) ? src[iw] : 0.0f;
-						}
+						const float *src = xc + (size_t)ih * w + ow + kw - pad;
+						size_t j0, j1;
+						valid_span(ow, kw, pad, w, run, &j0, &j1);
+						for (size_t j = 0; j < j0; j++)
+							d[j] = 0.0f;
+						memcpy(d + j0, src + j0, (j1 - j0) * sizeof *d);
+						for (size_t j = j1; j < run; j++)
+							d[j] = 0.0f;
 					}
 					p += run;
 				}
@@ -70,6 +89,7 @@ static void col2im_block(const float *restrict dcol, int cin, int h, int w, int 
 {
 	const int pad = k / 2;
 	const size_t n = p1 - p0;
+#pragma omp parallel for schedule(static) if (cin > 1 && n * (size_t)cin * k * k > PAR_MIN_WORK)
 	for (int ci = 0; ci < cin; ci++) {
 		float *dxc = dx + (size_t)ci * h * w;
 		for (int kh = 0; kh < k; kh++) {
@@ -83,13 +103,12 @@ static void col2im_block(const float *restrict dcol, int cin, int h, int w, int 
 						run = p1 - p;
 					int ih = oh + kh - pad;
 					if (ih >= 0 && ih < h) {
-						float *d = dxc + (size_t)ih * w;
-						const float *s = src + (p - p0);
-						for (size_t j = 0; j < run; j++) {
-							int iw = ow + (int)j + kw - pad;
-							if (iw >= 0 && iw < w)
-								d[iw] += s[j];
-						}
+						float *restrict d = dxc + (size_t)ih * w + ow + kw - pad;
+						const float *restrict s = src + (p - p0);
+						size_t j0, j1;
+						valid_span(ow, kw, pad, w, run, &j0, &j1);
+						for (size_t j = j0; j < j1; j++)
+							d[j] += s[j];
 					}
 					p += run;
 				}
@@ -107,6 +126,7 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
 		float *yn = dn_tensor_plane(y, n, 0);
+#pragma omp parallel for schedule(static) if (hw * l->cout > PAR_MIN_WORK)
 		for (int co = 0; co < l->cout; co++) {
 			float *yc = yn + (size_t)co * hw;
 			for (size_t p = 0; p < hw; p++)
@@ -143,6 +163,7 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
 		const float *dyn = dn_tensor_plane(dy, n, 0);
+#pragma omp parallel for schedule(static) if (hw * l->cout > PAR_MIN_WORK)
 		for (int co = 0; co < l->cout; co++) {
 			const float *g = dyn + (size_t)co * hw;
 			double s = 0.0;

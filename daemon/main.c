@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/threads.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/models.h"
@@ -44,6 +45,15 @@ typedef struct daemon_ctx {
 	pool *pool;
 	atomic_ullong reloads_ok, reloads_failed;
 } daemon_ctx;
+
+/* Each worker's own loops (OpenMP) get the same share as its BLAS calls. */
+static int worker_threads = 1;
+
+static void worker_init(int index)
+{
+	(void)index;
+	dn_threads_set_local(worker_threads);
+}
 
 static api_model *host_acquire(void *ctx, const char *name)
 {
@@ -390,7 +400,8 @@ int main(int argc, char **argv)
 	/* Never N workers x N BLAS threads: the config check bounded the
 	 * product by cores, and every worker shares this setting. */
 	openblas_set_num_threads(cfg.blas_threads);
-	if (pool_create(cfg.workers, (size_t)cfg.queue_length, NULL, daemon_models_cache_free, &d.pool, &err) !=
+	worker_threads = cfg.blas_threads;
+	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool, &err) !=
 	    DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
 		rc = 1;

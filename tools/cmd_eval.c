@@ -18,6 +18,7 @@
 #include "core/eval.h"
 #include "core/model.h"
 #include "core/noise.h"
+#include "core/threads.h"
 #include "tools/data_opts.h"
 #include "tools/tools.h"
 
@@ -175,7 +176,7 @@ int cmd_eval(int argc, char **argv)
 		}
 	}
 	if (threads)
-		openblas_set_num_threads(threads);
+		dn_threads_set(threads);
 	data_opts_guess_kind(&dp, kind_given);
 	char *default_model = NULL, tried[1024];
 	if (!model_path) {

@@ -16,6 +16,7 @@
 
 #include "core/model.h"
 #include "core/train.h"
+#include "core/threads.h"
 #include "tools/data_opts.h"
 #include "tools/tools.h"
 
@@ -192,7 +193,7 @@ int cmd_train(int argc, char **argv)
 		return TOOLS_USAGE;
 	}
 	if (threads)
-		openblas_set_num_threads(threads);
+		dn_threads_set(threads);
 	data_opts_guess_kind(&dp, kind_given);
 	char ckpt_buf[4096];
 	if (!ckpt) {

@@ -1,0 +1,21 @@
+/*
+ * threads.h — how many threads libdenoise's own loops use.
+ *
+ * The GEMMs run on OpenBLAS's threads; the loops around them (im2col,
+ * col2im, batch norm, activations) run on OpenMP when the library is built
+ * with it. Both counts come from one call so that a program never runs N
+ * workers x N threads by accident: the daemon gives each worker its
+ * blas_threads, the CLI its --threads.
+ */
+#ifndef DN_THREADS_H
+#define DN_THREADS_H
+
+/* Sets OpenBLAS's thread count (process-wide) and the OpenMP team size of
+ * the calling thread (OpenMP keeps it per thread). n < 1 counts as 1. */
+void dn_threads_set(int n);
+
+/* Sets only the calling thread's OpenMP team size: for worker threads that
+ * share a process-wide OpenBLAS setting. */
+void dn_threads_set_local(int n);
+
+#endif
