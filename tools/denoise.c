@@ -4,7 +4,9 @@
  * its own cmd_*.c and registered in the table below.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/tools.h"
 
@@ -34,6 +36,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* OpenMP threads that spin between parallel regions starve OpenBLAS's
+	 * threads, which run in between (measured on 16 cores: 0.1 training
+	 * samples/s spinning, 5.0 passive). libgomp reads the policy when it is
+	 * loaded, before main, so a run without one set starts again with it. */
+	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+		execv("/proc/self/exe", argv);
 	if (argc < 2) {
 		usage(stderr);
 		return TOOLS_USAGE;

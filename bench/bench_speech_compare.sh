@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# bench_speech_compare.sh — our speech model beside classical denoisers and
+# RNNoise on the same noisy files, in one table.
+#
+#   bench/bench_speech_compare.sh [--model FILE] [--data DIR] [--max-files N] [--threads N]
+#
+# The mixes come from `denoise eval --write-mixes` (test split, white/pink/
+# brown noise at 5..25 dB, the fixed eval seed), so they are the files the
+# model card's eval table scores. Each method runs as a command on each noisy
+# file, one at a time; every output is scored by `denoise metrics` against
+# the clean file. Methods:
+#   noisy       the input itself
+#   ours        denoise audio --model FILE
+#   sox         sox noisered (amount 0.21), its noise profile taken from the
+#               noise actually added (noisy - clean): the mixes have no
+#               noise-only stretch, so sox gets an oracle profile, a best case
+#   afftdn      ffmpeg afftdn with noise tracking (tn=1)
+#   anlmdn      ffmpeg anlmdn, defaults
+#   rnnoise-XX  ffmpeg arnndn with each RNNoise model in ../shared/anchors/
+#               rnnoise (48 kHz inside, resampled around it)
+# Each output is first lined up with its input (bench/align.py: the filters'
+# window delays are not what is being scored), then scored.
+# It prints, per input SNR, mean PESQ-WB, STOI and SI-SDR for each method and,
+# last, each method's seconds of processing per minute of audio (wall clock,
+# process start included, on this machine; compare within one run only).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+denoise=${DENOISE:-$top/build/tools/denoise}
+model="" data="$top/data/speech" max=10 threads=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--model) model=$2; shift 2 ;;
+	--data) data=$2; shift 2 ;;
+	--max-files) max=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
+	*) echo "bench_speech_compare: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+for tool in sox ffmpeg /usr/bin/python3; do
+	command -v "$tool" >/dev/null || { echo "bench_speech_compare: $tool is missing (apt-get install ${tool##*/})" >&2; exit 1; }
+done
+[ -x "$denoise" ] || { echo "bench_speech_compare: build first ($denoise missing)" >&2; exit 1; }
+anchors=$top/../shared/anchors/rnnoise
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
+
+margs=()
+[ -n "$model" ] && margs=(--model "$model")
+"$denoise" eval "${margs[@]}" --data "$data" --max-files "$max" --threads "$threads" \
+	--write-mixes "$tmp/mixes" --json "$tmp/eval.json" >"$tmp/eval.txt" 2>&1 ||
+	{ cat "$tmp/eval.txt"; exit 1; }
+
+methods=(noisy ours sox afftdn anlmdn)
+for m in "$anchors"/*.rnnn; do
+	[ -f "$m" ] && methods+=("rnnoise-$(basename "$m" .rnnn)")
+done
+
+# run METHOD IN OUT CLEAN: one method on one file (CLEAN only for sox's profile).
+run() {
+	local m=$1 in=$2 out=$3
+	case $m in
+	noisy) cp "$in" "$out" ;;
+	ours) "$denoise" audio "$in" "$out" "${margs[@]}" >/dev/null 2>&1 ;;
+	sox)
+		sox -m -v 1 "$in" -v -1 "$4" "$tmp/noise.wav" 2>/dev/null
+		sox "$tmp/noise.wav" -n noiseprof "$tmp/prof" 2>/dev/null
+		sox "$in" "$out" noisered "$tmp/prof" 0.21 2>/dev/null ;;
+	afftdn) ffmpeg -nostdin -v error -y -i "$in" -af afftdn=tn=1 "$out" ;;
+	anlmdn) ffmpeg -nostdin -v error -y -i "$in" -af anlmdn "$out" ;;
+	rnnoise-*)
+		ffmpeg -nostdin -v error -y -i "$in" \
+			-af "aresample=48000,arnndn=m=$anchors/${m#rnnoise-}.rnnn,aresample=16000" "$out" ;;
+	esac
+}
+
+: >"$tmp/scores.tsv"
+tail -n +2 "$tmp/mixes/mixes.tsv" | while IFS=$'\t' read -r file noise snr clean noisy; do
+	dur=$(soxi -D "$tmp/mixes/$noisy" 2>/dev/null)
+	for m in "${methods[@]}"; do
+		out=$tmp/out.wav
+		t0=$(date +%s.%N)
+		run "$m" "$tmp/mixes/$noisy" "$out" "$tmp/mixes/$clean"
+		t1=$(date +%s.%N)
+		/usr/bin/python3 "$top/bench/align.py" "$out" "$tmp/mixes/$noisy" "$tmp/aligned.wav" >/dev/null
+		"$denoise" metrics "$tmp/mixes/$clean" "$tmp/aligned.wav" >"$tmp/m.json"
+		/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("\t".join(sys.argv[2:] + [str(j["pesq_wb"]), str(j["stoi"]), str(j["si_sdr_db"])]))' \
+			"$tmp/m.json" "$m" "$snr" "$dur" "$(awk "BEGIN{print $t1 - $t0}")" >>"$tmp/scores.tsv"
+	done
+done
+
+echo "bench_speech_compare: $(grep -m1 '^model' "$tmp/eval.txt"); $(uname -m), $(nproc) cores, $threads thread(s)"
+/usr/bin/python3 - "$tmp/scores.tsv" "${methods[@]}" <<'PY'
+import sys, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+methods = sys.argv[2:]
+snrs = sorted({int(float(r[1])) for r in rows})
+acc = collections.defaultdict(list)
+tim = collections.defaultdict(lambda: [0.0, 0.0])
+for m, snr, dur, secs, pesq, stoi, sisdr in rows:
+    acc[(m, int(float(snr)))].append((float(pesq), float(stoi), float(sisdr)))
+    tim[m][0] += float(secs); tim[m][1] += float(dur)
+w = max(len(m) for m in methods)
+for name, k, fmt in (("PESQ-WB", 0, "%6.3f"), ("STOI", 1, "%6.3f"), ("SI-SDR dB", 2, "%6.2f")):
+    print("\n%-*s | %s" % (w, name, " | ".join("%6s" % ("%d dB" % s) for s in snrs)))
+    for m in methods:
+        vals = []
+        for s in snrs:
+            v = [x[k] for x in acc[(m, s)]]
+            vals.append(fmt % (sum(v) / len(v)) if v else "   n/a")
+        print("%-*s | %s" % (w, m, " | ".join(vals)))
+print("\n%-*s | seconds per minute of audio" % (w, "method"))
+for m in methods:
+    secs, dur = tim[m]
+    print("%-*s | %8.2f" % (w, m, 60.0 * secs / dur if dur else float("nan")))
+print("\n(%d mixes per method)" % (len(rows) // max(1, len(methods))))
+PY
