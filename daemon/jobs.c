@@ -139,6 +139,16 @@ static json_t *iso_time(int64_t ms)
 	return json_string(buf);
 }
 
+/* A float parameter as the decimal it was written as (1e-3, not
+ * 0.0010000000474974513). */
+static double fdec(float x)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "%.7g", (double)x);
+	return strtod(buf, NULL);
+}
+
 /* A finite number, or null (JSON has no NaN). */
 static json_t *num(double x)
 {
@@ -328,10 +338,10 @@ static json_t *default_params(int type)
 		o = json_pack(
 		    "{s:i, s:i, s:f, s:i, s:i, s:f, s:i, s:i, s:s, s:i, s:i, s:s, s:s, s:f, s:f, s:f, "
 		    "s:I}",
-		    "epochs", tp.epochs, "batch", tp.batch, "lr", (double)tp.lr, "patch_frames",
-		    tp.patch_frames, "patches_per_item", tp.patches_per_item, "lr_factor",
-		    (double)tp.lr_factor, "lr_patience", tp.lr_patience, "early_stop", tp.early_stop, "loss",
-		    losses[tp.loss], "filters", info.arch.base_filters, "depth", info.arch.depth, "output",
+		    "epochs", tp.epochs, "batch", tp.batch, "lr", fdec(tp.lr), "patch_frames",
+		    tp.patch_frames, "patches_per_item", tp.patches_per_item, "lr_factor", fdec(tp.lr_factor),
+		    "lr_patience", tp.lr_patience, "early_stop", tp.early_stop, "loss", losses[tp.loss],
+		    "filters", info.arch.base_filters, "depth", info.arch.depth, "output",
 		    outputs[info.output], "scaling", scalings[info.scaling], "snr_min_db", dp.snr_min_db,
 		    "snr_max_db", dp.snr_max_db, "crop_seconds", dp.crop_seconds, "seed",
 		    (json_int_t)tp.seed);
@@ -1075,7 +1085,7 @@ static json_t *training_plots(const dn_train_history *h)
 		json_array_append_new(ep, json_integer(i + 1));
 		json_array_append_new(loss, num(h->loss[i]));
 		json_array_append_new(vl, num(h->val_loss[i]));
-		json_array_append_new(lr, num((double)h->lr[i]));
+		json_array_append_new(lr, num(fdec(h->lr[i])));
 		json_array_append_new(sec, num(h->seconds[i]));
 	}
 	return json_pack("{s:{s:o, s:o, s:o, s:o, s:o, s:i, s:b}}", "training", "epoch", ep, "loss", loss,
@@ -1229,12 +1239,13 @@ static void run_one(jobs *J, job *jb)
 	save_status_logged(jb);
 	changed(J, jb);
 	pthread_mutex_unlock(&J->mu);
-	if (st == DN_ECANCELLED)
-		job_log(jb,
-		        stop == STOP_SHUTDOWN ? "interrupted by shutdown; runs again at the next start"
-		                              : "cancelled%s",
-		        c && c->type == JOB_TRAIN ? "; the checkpoint of the last finished epoch is kept"
-		                                  : "");
+	if (st == DN_ECANCELLED && stop == STOP_SHUTDOWN)
+		job_log(jb, "interrupted by shutdown; runs again at the next start");
+	else if (st == DN_ECANCELLED)
+		job_log(jb, "cancelled%s",
+		        file_exists(jb->dir, "checkpoint.safetensors")
+		            ? "; the checkpoint of the last finished epoch is kept"
+		            : "");
 	else if (st)
 		job_log(jb, "failed: %s", err.msg);
 	else

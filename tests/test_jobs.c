@@ -573,6 +573,20 @@ static void test_auth(int port)
 	/* Reading needs no token. */
 	CHECK(get(port, "/v1/jobs", &r) == 200);
 	resp_free(&r);
+	/* The OpenAPI document lists the job routes. */
+	CHECK(get(port, "/v1/openapi.json", &r) == 200);
+	{
+		json_t *j = body_json(&r), *paths = json_object_get(j, "paths");
+		static const char *const want[] = {"/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/plots",
+		                                   "/v1/jobs/{id}/events"};
+
+		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+			CHECK_MSG(json_object_get(paths, want[i]) != NULL, "openapi.json lacks %s", want[i]);
+		CHECK(json_object_get(json_object_get(paths, "/v1/models"), "post") != NULL);
+		CHECK(r.body && strstr(r.body, "urn:denoised:problem:invalid-job-spec"));
+		json_decref(j);
+	}
+	resp_free(&r);
 }
 
 static void test_malformed(int port)
