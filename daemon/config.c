@@ -85,6 +85,8 @@ static const cfg_key keys[] = {
 	 "Training and evaluation jobs running at once, each on its own thread; the others wait."},
 	{"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
 	 "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
+	{"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
+	 "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
 	{"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels, "LEVEL",
 	 "Least severe messages logged: error, warning, info (one line per request) or debug."},
 	{"cors_origins", CFG_LIST, OFF(cors_origins), "", 0, 0, NULL, "LIST",

@@ -35,6 +35,7 @@ typedef struct daemon_config {
 	char *data_roots;       /* comma-separated folders job data sets may come from */
 	int max_jobs;           /* training/evaluation jobs running at once */
 	int max_queued_jobs;    /* jobs waiting to run */
+	int job_nice;           /* nice value of job threads */
 	int log_level;          /* enum daemon_log_level */
 	char *cors_origins;     /* comma-separated origins, or "*" */
 	char *api_key_file;     /* "" = no authentication */

@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,7 +95,7 @@ struct jobs {
 	pthread_cond_t work, tick;
 	char *state_dir, *data_roots, *speech_dir;
 	char jobs_dir[JOB_DIR_MAX - 32];
-	int max_jobs, max_queued;
+	int max_jobs, max_queued, nice;
 	daemon_models *models;
 	job **v; /* ascending seq */
 	size_t n, cap;
@@ -1265,6 +1267,11 @@ static void *runner(void *arg)
 {
 	jobs *J = arg;
 
+	/* Linux's nice is per thread: jobs give way to the request workers
+	 * instead of doubling their latency. */
+	if (J->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), J->nice) != 0)
+		daemon_log(LOG_LVL_WARNING, "jobs: cannot set nice %d on a job thread: %s", J->nice,
+		           strerror(errno));
 	pthread_mutex_lock(&J->mu);
 	for (;;) {
 		job *jb = NULL;
@@ -1445,6 +1452,7 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	J->speech_dir = strdup(p->speech_dir ? p->speech_dir : "");
 	J->max_jobs = p->max_jobs > 0 ? p->max_jobs : 1;
 	J->max_queued = p->max_queued > 0 ? p->max_queued : 1;
+	J->nice = p->nice;
 	J->models = p->models;
 	J->next_seq = 1;
 	if (!J->state_dir || !J->data_roots || !J->speech_dir) {

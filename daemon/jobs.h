@@ -40,6 +40,7 @@ typedef struct jobs_params {
 	const char *speech_dir; /* the built-in corpus ("speech"); NULL: the default places */
 	int max_jobs;           /* running at once */
 	int max_queued;         /* waiting; beyond it submit gives DN_ELIMIT */
+	int nice;               /* of the runner threads (0: as the process) */
 	daemon_models *models;  /* for eval's model and for registration (borrowed) */
 } jobs_params;
 

@@ -104,6 +104,7 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 			  .data_roots = d->cfg->data_roots,
 			  .max_jobs = d->cfg->max_jobs,
 			  .max_queued = d->cfg->max_queued_jobs,
+			  .nice = d->cfg->job_nice,
 			  .models = d->models};
 
 	if (!d->cfg->state_dir[0]) {
