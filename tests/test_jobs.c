@@ -760,6 +760,26 @@ static void test_train_and_eval(int port, char *train_id, size_t cap)
 	CHECK(post_json(port, "/v1/models", path, &r) == 201);
 	resp_free(&r);
 	CHECK(get(port, "/v1/models", &r) == 200 && r.body && strstr(r.body, "\"tiny2\"") != NULL);
+	j = body_json(&r);
+	{
+		size_t i;
+		json_t *e;
+		int seen = 0;
+
+		json_array_foreach(json_object_get(j, "models"), i, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "name")), "tiny2"))
+				continue;
+			seen = 1;
+			CHECK(!strcmp(json_string_value(json_object_get(e, "version")), id));
+			CHECK(!strcmp(
+			    json_string_value(json_object_get(json_object_get(e, "training"), "job")), id));
+			CHECK(
+			    json_is_number(json_object_get(json_object_get(e, "training"), "best_val_loss")));
+		}
+		CHECK(seen);
+	}
+	json_decref(j);
 	resp_free(&r);
 	post_json(port, "/v1/models", "{\"job\":\"j999999\",\"name\":\"x\"}", &r);
 	CHECK_PROBLEM(r, 404, "unknown-job");
