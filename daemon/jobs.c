@@ -49,7 +49,9 @@
 #endif
 
 /* Folders are kept short enough that every file name fits in PATH_MAX. */
-#define JOB_DIR_MAX      2048
+#define JOB_DIR_MAX 2048
+/* Restarts after which a training job found running is failed instead. */
+#define JOB_MAX_RESUMES  3
 #define HEARTBEAT_S      2
 #define PROGRESS_WAKE_S  0.2
 #define PROGRESS_WRITE_S 1.0
@@ -1390,7 +1392,17 @@ static job *recover(jobs *J, const char *name)
 		jb->metrics = read_json(jb->dir, "metrics.json");
 	if (jb->state == ST_RUNNING) {
 		/* The daemon died while it ran. */
-		if (jb->type == JOB_TRAIN) {
+		if (jb->type == JOB_TRAIN && jb->resumes >= JOB_MAX_RESUMES) {
+			/* The job may be what kills the daemon (memory): a restart
+			 * loop would take the service down with it. */
+			jb->state = ST_FAILED;
+			jb->finished_ms = now_ms();
+			snprintf(jb->error, sizeof jb->error,
+			         "the daemon stopped while this job ran %d times; not resumed again (its "
+			         "checkpoint is kept; submit it again to go on)",
+			         jb->resumes + 1);
+			job_log(jb, "%s", jb->error);
+		} else if (jb->type == JOB_TRAIN) {
 			int ck = file_exists(jb->dir, "checkpoint.safetensors");
 
 			jb->state = ST_QUEUED;

@@ -1011,6 +1011,14 @@ static void test_restart_eval(daemon_proc *d, const char *conf)
 	kill(d->pid, SIGKILL);
 	waitpid(d->pid, NULL, 0);
 	d->pid = 0;
+	/* A training job that was running when the daemon died for the fourth
+	 * time: failed rather than resumed into a restart loop. */
+	CHECK(run("mkdir -p '%s/jobs/j000900' && cd '%s/jobs/j000900' && "
+	          "printf '%%s' '{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{}}' >spec.json && "
+	          "printf '%%s' '{\"id\":\"j000900\",\"seq\":900,\"type\":\"train\",\"state\":\"running\","
+	          "\"created_ms\":1,\"started_ms\":2,\"finished_ms\":0,\"error\":\"\",\"resumes\":3}' "
+	          ">status.json",
+	          path_in_tmp("state"), path_in_tmp("state")) == 0);
 	if (start_daemon(d, "jobs3", conf, NULL) != 0) {
 		CHECK_MSG(0, "the daemon did not start again");
 		return;
@@ -1019,6 +1027,11 @@ static void test_restart_eval(daemon_proc *d, const char *conf)
 	CHECK(j && !strcmp(job_state(j), "failed"));
 	CHECK(j && json_string_value(json_object_get(j, "error")) &&
 	      strstr(json_string_value(json_object_get(j, "error")), "interrupted"));
+	json_decref(j);
+	j = job_get(d->port, "j000900");
+	CHECK(j && !strcmp(job_state(j), "failed"));
+	CHECK(j && json_string_value(json_object_get(j, "error")) &&
+	      strstr(json_string_value(json_object_get(j, "error")), "not resumed again"));
 	json_decref(j);
 }
 
