@@ -28,6 +28,8 @@ enum { API_LOG_ERROR = 0, API_LOG_WARNING = 1, API_LOG_INFO = 2, API_LOG_DEBUG =
 
 /* A counted reference to a loaded model; the host defines it. */
 typedef struct api_model api_model;
+/* Jansson's value type (jobs pass JSON through the host). */
+struct json_t;
 
 /* Numbers the host reports for /metrics and readiness. */
 typedef struct api_gauges {
@@ -63,6 +65,21 @@ typedef struct api_host {
 	void (*gauges)(void *ctx, api_gauges *g);
 	/* Logs one line (no newline) at a level. */
 	void (*log)(void *ctx, int level, const char *line);
+
+	/* Jobs (see daemon/jobs.h, whose functions these mirror); job_submit
+	 * NULL: the host runs no jobs and the job routes answer 503. JSON
+	 * returned is a new reference the caller owns. */
+	int (*job_submit)(void *ctx, const struct json_t *spec, struct json_t **job, char *field, size_t field_cap,
+			  dn_error *err);
+	struct json_t *(*job_get)(void *ctx, const char *id, int plots, dn_error *err);
+	struct json_t *(*job_list)(void *ctx, const char *state, size_t limit, const char *cursor, size_t offset,
+				   dn_error *err);
+	int (*job_cancel)(void *ctx, const char *id, struct json_t **job, dn_error *err);
+	uint64_t (*job_version)(void *ctx, const char *id, int *finished);
+	int (*job_watch)(void *ctx, const char *id, uint64_t seen, void (*wake)(void *arg), void *arg);
+	void (*job_unwatch)(void *ctx, void *arg);
+	int (*job_closing)(void *ctx);
+	int (*job_register)(void *ctx, const char *id, const char *name, dn_error *err);
 } api_host;
 
 typedef struct api_params {

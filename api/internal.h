@@ -82,6 +82,13 @@ void api_route_models(api_request *r);
 void api_route_model(api_request *r, const char *name);
 void api_route_metrics(api_request *r);
 void api_route_openapi(api_request *r);
+/* Jobs (jobs.c). begin: the first call (GET, DELETE answered at once; POST
+ * readies the body); post: the body of POST /v1/jobs or /v1/models is
+ * complete. rest: what follows /v1/jobs/ (NULL for /v1/jobs). */
+void api_jobs_begin(api_request *r, const char *rest);
+void api_jobs_post(api_request *r);
+/* Largest job spec or registration body. */
+#define API_JOBS_BODY_MAX 65536
 /* First call, before the body: checks content type, parameters, model. Sets
  * an answer when refusing. */
 void api_audio_begin(api_request *r);

@@ -32,6 +32,11 @@ static const struct {
 	[API_P_SHUTTING_DOWN] = {503, URN "shutting-down", "The server is shutting down"},
 	[API_P_NOT_READY] = {503, URN "not-ready", "The server is not ready"},
 	[API_P_INTERNAL] = {500, URN "internal", "Internal error"},
+	[API_P_BAD_JSON] = {400, URN "bad-json", "The body is not valid JSON"},
+	[API_P_INVALID_JOB] = {422, URN "invalid-job-spec", "Invalid job specification"},
+	[API_P_UNKNOWN_JOB] = {404, URN "unknown-job", "No such job"},
+	[API_P_JOB_STATE] = {409, URN "job-state", "The job's state does not allow this"},
+	[API_P_TOO_MANY_JOBS] = {429, URN "too-many-jobs", "Too many jobs waiting; retry later"},
 };
 
 int api_problem_status(int id)

@@ -30,6 +30,11 @@ enum api_problem {
 	API_P_SHUTTING_DOWN,      /* 503 draining */
 	API_P_NOT_READY,          /* 503 readiness failed */
 	API_P_INTERNAL,           /* 500 */
+	API_P_BAD_JSON,           /* 400 body is not JSON */
+	API_P_INVALID_JOB,        /* 422 job spec (or registration) invalid; names the field */
+	API_P_UNKNOWN_JOB,        /* 404 no such job */
+	API_P_JOB_STATE,          /* 409 the job is not in a state that allows this */
+	API_P_TOO_MANY_JOBS,      /* 429 job queue full */
 	API_P_COUNT
 };
 

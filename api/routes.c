@@ -72,6 +72,16 @@ static json_t *model_json(api_server *s, api_model *m, int is_default, int with_
 
 	if (!o)
 		return NULL;
+	/* A model a training job made: which job, and how it trained. */
+	if (dn_model_metadata(dm, "train.job")) {
+		const char *bv = dn_model_metadata(dm, "train.best_val_loss"), *be = dn_model_metadata(dm, "train.best_epoch");
+
+		json_object_set_new(o, "training",
+				    json_pack("{s:s, s:o, s:o, s:s?}", "job", dn_model_metadata(dm, "train.job"),
+					      "best_val_loss", bv ? json_real(strtod(bv, NULL)) : json_null(), "best_epoch",
+					      be ? json_integer(strtol(be, NULL, 10)) : json_null(), "epochs",
+					      dn_model_metadata(dm, "train.epochs")));
+	}
 	if (info->kind == DN_MODEL_AUDIO)
 		json_object_set_new(o, "audio",
 				    json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:s}", "sample_rate", info->sample_rate,

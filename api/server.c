@@ -92,7 +92,7 @@ void api_answer_problem(api_request *r, int id, const char *fmt, ...)
 		return;
 	}
 	api_answer_bytes(r, status, "application/problem+json", text, len);
-	if (r->resp && status == 503)
+	if (r->resp && (status == 503 || status == 429))
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (r->resp && status == 401)
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"denoised\"");
@@ -189,11 +189,13 @@ typedef struct route_def {
 static const route_def routes[] = {
 	{"/v1/health/live", 0, API_ROUTE_LIVE, "GET, HEAD, OPTIONS"},
 	{"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
-	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, OPTIONS"},
+	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, POST, OPTIONS"},
 	{"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
 	{"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
 	{"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
 	{"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
+	{"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
+	{"/v1/jobs/", 2, API_ROUTE_JOB, "GET, HEAD, DELETE, OPTIONS"}, /* 2: and one sub-resource */
 };
 
 static const route_def *match_route(const char *url, const char **rest)
@@ -206,7 +208,8 @@ static const route_def *match_route(const char *url, const char **rest)
 			*rest = NULL;
 			return d;
 		}
-		if (d->is_prefix && strncmp(url, d->path, n) == 0 && url[n] && !strchr(url + n, '/')) {
+		if (d->is_prefix && strncmp(url, d->path, n) == 0 && url[n] &&
+		    (!strchr(url + n, '/') || (d->is_prefix == 2 && strchr(url + n, '/') == strrchr(url + n, '/')))) {
 			*rest = url + n;
 			return d;
 		}
@@ -225,6 +228,10 @@ static int method_allowed(const route_def *d, const char *m)
 		return 1;
 	if (d->id == API_ROUTE_AUDIO)
 		return method_is(m, "POST");
+	if (d->id == API_ROUTE_JOBS || d->id == API_ROUTE_MODELS)
+		return method_is(m, "GET") || method_is(m, "HEAD") || method_is(m, "POST");
+	if (d->id == API_ROUTE_JOB)
+		return method_is(m, "GET") || method_is(m, "HEAD") || method_is(m, "DELETE");
 	return method_is(m, "GET") || method_is(m, "HEAD");
 }
 
@@ -284,7 +291,14 @@ static void begin(api_request *r, const char *url)
 	switch (d->id) {
 	case API_ROUTE_LIVE: api_route_live(r); return;
 	case API_ROUTE_READY: api_route_ready(r); return;
-	case API_ROUTE_MODELS: api_route_models(r); return;
+	case API_ROUTE_MODELS:
+		if (method_is(r->method, "POST"))
+			api_jobs_begin(r, NULL);
+		else
+			api_route_models(r);
+		return;
+	case API_ROUTE_JOBS: api_jobs_begin(r, NULL); return;
+	case API_ROUTE_JOB: api_jobs_begin(r, rest); return;
 	case API_ROUTE_MODEL: api_route_model(r, rest); return;
 	case API_ROUTE_METRICS: api_route_metrics(r); return;
 	case API_ROUTE_OPENAPI: api_route_openapi(r); return;
@@ -464,6 +478,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
 		return MHD_YES;
+	if (r->route == API_ROUTE_JOBS || r->route == API_ROUTE_MODELS)
+		api_jobs_post(r);
 	if (!r->resp)
 		api_answer_problem(r, API_P_INTERNAL, "request fell through every route");
 	return send_answer(r);

@@ -25,13 +25,15 @@ enum api_route {
 	API_ROUTE_AUDIO,
 	API_ROUTE_OPENAPI,
 	API_ROUTE_METRICS,
+	API_ROUTE_JOBS, /* /v1/jobs */
+	API_ROUTE_JOB,  /* /v1/jobs/{id}[/plots|/events] */
 	API_ROUTE_OTHER, /* no route matched */
 	API_ROUTE_COUNT
 };
 
 /* The statuses counted one by one; the rest are counted as "other". */
-#define API_STATS_STATUSES {0, 200, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503}
-#define API_STATS_NSTATUS  15 /* the list above, plus "other" */
+#define API_STATS_STATUSES {0, 200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503}
+#define API_STATS_NSTATUS  19 /* the list above, plus "other" */
 #define API_STATS_NBUCKETS 14
 
 typedef struct api_stats {

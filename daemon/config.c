@@ -77,6 +77,16 @@ static const cfg_key keys[] = {
 	{"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",
 	 "Directory for jobs and their results. Empty: $STATE_DIRECTORY (set by systemd's "
 	 "StateDirectory=), or none."},
+	{"data_roots", CFG_LIST, OFF(data_roots), "", 0, 0, NULL, "LIST",
+	 "Folders that job data sets may come from, comma-separated. A job's dataset is a built-in "
+	 "name (speech) or a folder under one of these; anything outside (.., symlinks out, other "
+	 "absolute paths) is refused. Empty: built-in data sets only."},
+	{"max_jobs", CFG_INT, OFF(max_jobs), "1", 1, 64, NULL, "N",
+	 "Training and evaluation jobs running at once, each on its own thread; the others wait."},
+	{"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
+	 "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
+	{"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
+	 "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
 	{"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels, "LEVEL",
 	 "Least severe messages logged: error, warning, info (one line per request) or debug."},
 	{"cors_origins", CFG_LIST, OFF(cors_origins), "", 0, 0, NULL, "LIST",

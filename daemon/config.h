@@ -32,6 +32,10 @@ typedef struct daemon_config {
 	int request_timeout;    /* s to receive a whole request body */
 	int drain_timeout;      /* s that SIGTERM waits for requests in flight */
 	char *state_dir;        /* "" = $STATE_DIRECTORY, else none */
+	char *data_roots;       /* comma-separated folders job data sets may come from */
+	int max_jobs;           /* training/evaluation jobs running at once */
+	int max_queued_jobs;    /* jobs waiting to run */
+	int job_nice;           /* nice value of job threads */
 	int log_level;          /* enum daemon_log_level */
 	char *cors_origins;     /* comma-separated origins, or "*" */
 	char *api_key_file;     /* "" = no authentication */

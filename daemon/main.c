@@ -29,6 +29,7 @@
 #include "api/api.h"
 #include "core/threads.h"
 #include "daemon/config.h"
+#include "daemon/jobs.h"
 #include "daemon/log.h"
 #include "daemon/models.h"
 #include "daemon/notify.h"
@@ -43,6 +44,7 @@ typedef struct daemon_ctx {
 	daemon_config *cfg;
 	daemon_models *models;
 	pool *pool;
+	jobs *jobs; /* NULL without a state_dir */
 	atomic_ullong reloads_ok, reloads_failed;
 } daemon_ctx;
 
@@ -53,6 +55,82 @@ static void worker_init(int index)
 {
 	(void)index;
 	dn_threads_set_local(worker_threads);
+}
+
+/* The job manager, as the host lends it to api/ (see jobs.h). */
+static int host_job_submit(void *ctx, const json_t *spec, json_t **job, char *field, size_t cap, dn_error *err)
+{
+	return jobs_submit(((daemon_ctx *)ctx)->jobs, spec, job, field, cap, err);
+}
+
+static json_t *host_job_get(void *ctx, const char *id, int plots, dn_error *err)
+{
+	return jobs_get(((daemon_ctx *)ctx)->jobs, id, plots ? JOBS_VIEW_PLOTS : JOBS_VIEW_STATUS, err);
+}
+
+static json_t *host_job_list(void *ctx, const char *state, size_t limit, const char *cursor, size_t offset,
+			     dn_error *err)
+{
+	return jobs_list(((daemon_ctx *)ctx)->jobs, state, limit, cursor, offset, err);
+}
+
+static int host_job_cancel(void *ctx, const char *id, json_t **job, dn_error *err)
+{
+	return jobs_cancel(((daemon_ctx *)ctx)->jobs, id, job, err);
+}
+
+static uint64_t host_job_version(void *ctx, const char *id, int *finished)
+{
+	return jobs_version(((daemon_ctx *)ctx)->jobs, id, finished);
+}
+
+static int host_job_watch(void *ctx, const char *id, uint64_t seen, void (*wake)(void *arg), void *arg)
+{
+	return jobs_watch(((daemon_ctx *)ctx)->jobs, id, seen, wake, arg);
+}
+
+static void host_job_unwatch(void *ctx, void *arg)
+{
+	jobs_unwatch(((daemon_ctx *)ctx)->jobs, arg);
+}
+
+static int host_job_closing(void *ctx)
+{
+	return jobs_closing(((daemon_ctx *)ctx)->jobs);
+}
+
+static int host_job_register(void *ctx, const char *id, const char *name, dn_error *err)
+{
+	return jobs_register_model(((daemon_ctx *)ctx)->jobs, id, name, err);
+}
+
+/* Starts the job manager when there is a state directory, and serves the
+ * models that jobs registered before. */
+static int start_jobs(daemon_ctx *d, dn_error *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	jobs_params jp = {.state_dir = d->cfg->state_dir,
+			  .data_roots = d->cfg->data_roots,
+			  .max_jobs = d->cfg->max_jobs,
+			  .max_queued = d->cfg->max_queued_jobs,
+			  .nice = d->cfg->job_nice,
+			  .models = d->models};
+
+	if (!d->cfg->state_dir[0]) {
+		daemon_log(LOG_LVL_WARNING, "no state_dir: jobs are off (set state_dir or --state-dir DIR)");
+		return DN_OK;
+	}
+	jobs_models_dir(d->cfg->state_dir, dir, sizeof dir);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		int failed = daemon_models_add(d->models, dir, err);
+
+		if (failed < 0)
+			return failed;
+		if (failed)
+			daemon_log(LOG_LVL_WARNING, "%d registered models in %s failed to load", failed, dir);
+	}
+	return jobs_create(&jp, &d->jobs, err);
 }
 
 static api_model *host_acquire(void *ctx, const char *name)
@@ -306,6 +384,9 @@ static void drain(daemon_ctx *d, api_server *srv, int sfd)
 
 	daemon_notify_stopping();
 	api_server_quiesce(srv);
+	/* Event streams end now rather than hold the drain. */
+	if (d->jobs)
+		jobs_close_streams(d->jobs);
 	daemon_log(LOG_LVL_INFO, "draining: %u requests in flight, up to %d s", api_server_inflight(srv),
 		   d->cfg->drain_timeout);
 	while (api_server_inflight(srv) > 0 && now_ms() < deadline) {
@@ -412,6 +493,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (start_jobs(&d, &err) != DN_OK) {
+		daemon_log(LOG_LVL_ERROR, "jobs: %s", err.msg);
+		rc = 1;
+		goto out;
+	}
 	host = (api_host){.ctx = &d,
 			  .model_acquire = host_acquire,
 			  .model_release = host_release,
@@ -423,6 +509,17 @@ int main(int argc, char **argv)
 			  .worker_speech = host_worker_speech,
 			  .gauges = host_gauges,
 			  .log = host_log};
+	if (d.jobs) {
+		host.job_submit = host_job_submit;
+		host.job_get = host_job_get;
+		host.job_list = host_job_list;
+		host.job_cancel = host_job_cancel;
+		host.job_version = host_job_version;
+		host.job_watch = host_job_watch;
+		host.job_unwatch = host_job_unwatch;
+		host.job_closing = host_job_closing;
+		host.job_register = host_job_register;
+	}
 	ap = (api_params){.listen = cfg.listen,
 			  .port = cfg.port,
 			  .http_threads = cfg.http_threads,
@@ -456,6 +553,12 @@ int main(int argc, char **argv)
 	drain(&d, srv, sfd);
 	rc = 0;
 out:
+	/* Streams end before the server stops (none may stay suspended);
+	 * running jobs stop at their next step and run again at the next
+	 * start. */
+	if (d.jobs)
+		jobs_close_streams(d.jobs);
+	jobs_destroy(d.jobs);
 	api_server_stop(srv);
 	pool_destroy(d.pool);
 	daemon_models_destroy(d.models);

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +30,7 @@ struct api_model {
 
 struct daemon_models {
 	pthread_mutex_t mu;
+	pthread_mutex_t reload_mu; /* one reload (or add) at a time; guards list */
 	char *list, *fallback, *default_name;
 	api_model **cur; /* sorted by name */
 	size_t n;
@@ -232,6 +234,7 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 	if (!r)
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->reload_mu, NULL);
 	r->list = strdup(list ? list : "");
 	r->fallback = strdup(fallback_dir ? fallback_dir : "");
 	r->default_name = strdup(default_name ? default_name : "");
@@ -288,10 +291,55 @@ void daemon_models_destroy(daemon_models *r)
 	free(r->fallback);
 	free(r->default_name);
 	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->reload_mu);
 	free(r);
 }
 
+static int reload_locked(daemon_models *r);
+
 int daemon_models_reload(daemon_models *r)
+{
+	int failed;
+
+	pthread_mutex_lock(&r->reload_mu);
+	failed = reload_locked(r);
+	pthread_mutex_unlock(&r->reload_mu);
+	return failed;
+}
+
+static int list_has(void *ctx, const char *item)
+{
+	return strcmp(item, ctx) == 0;
+}
+
+int daemon_models_add(daemon_models *r, const char *path, dn_error *err)
+{
+	int failed = 0;
+	struct stat st;
+
+	pthread_mutex_lock(&r->reload_mu);
+	if (!daemon_config_list_each(r->list, list_has, (void *)path)) {
+		/* An empty list means the shipped models: keep serving them. */
+		const char *base = r->list[0] ? r->list
+			       : (stat(r->fallback, &st) == 0 && S_ISDIR(st.st_mode)) ? r->fallback
+										     : "";
+		size_t len = strlen(base) + strlen(path) + 2;
+		char *list = malloc(len);
+
+		if (!list) {
+			pthread_mutex_unlock(&r->reload_mu);
+			return dn_error_set(err, DN_ENOMEM, "out of memory");
+		}
+		snprintf(list, len, "%s%s%s", base, base[0] ? "," : "", path);
+		free(r->list);
+		r->list = list;
+	}
+	failed = reload_locked(r);
+	pthread_mutex_unlock(&r->reload_mu);
+	return failed;
+}
+
+static int reload_locked(daemon_models *r)
 {
 	api_model **next, **old;
 	size_t n = 0, nold;
@@ -411,6 +459,11 @@ const char *daemon_model_name(const api_model *m)
 int64_t daemon_model_loaded_at(const api_model *m)
 {
 	return m->loaded_at;
+}
+
+const char *daemon_model_path(const api_model *m)
+{
+	return m->path;
 }
 
 /* ---- per-worker contexts ---- */

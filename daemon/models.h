@@ -44,6 +44,14 @@ void daemon_models_each(daemon_models *r, void (*fn)(void *arg, api_model *m, in
 const dn_model *daemon_model_get(const api_model *m);
 const char *daemon_model_name(const api_model *m);
 int64_t daemon_model_loaded_at(const api_model *m);
+/* The file the model was loaded from. */
+const char *daemon_model_path(const api_model *m);
+
+/* Adds a file or directory to the list (unless it is there already) and
+ * reloads, as SIGHUP does; used to serve models that jobs made. Returns how
+ * many files failed to load (as daemon_models_reload), or a negative DN_E*
+ * code with err set when the list could not be extended. */
+int daemon_models_add(daemon_models *r, const char *path, dn_error *err);
 
 /* A worker's speech contexts, one per model. *cache starts NULL; free it
  * with daemon_models_cache_free on the worker's thread. */
