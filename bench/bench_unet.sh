@@ -1,0 +1,65 @@
+#!/bin/sh
+# bench_unet.sh — the seed U-Net in libdenoise (bench/bench_unet) and in
+# PyTorch (bench/bench_unet_torch.py, the model of tests/torch_unet.py), one
+# after the other on the same machine, at the same input size and thread
+# counts, printed as one table with the ratios ours/PyTorch (below 1: we are
+# faster) and the issue's targets beside them. Prints figures, never fails on
+# time.
+#
+#   bench/bench_unet.sh [--threads 1,2] [--runs N] [--train-runs N] [--batch N]
+#                       [--height H] [--width W] [--warmup N]
+#
+# The C program is looked up in $DN_BUILDDIR, then ./build, then the source
+# tree (an in-tree build); $DN_PYTHON picks the interpreter (default
+# /usr/bin/python3, which has Debian's python3-torch).
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+py=${DN_PYTHON:-/usr/bin/python3}
+bin=
+for d in "${DN_BUILDDIR:-}" "$PWD/build" "$src/build" "$src"; do
+	if [ -n "$d" ] && [ -x "$d/bench/bench_unet" ]; then
+		bin=$d/bench/bench_unet
+		break
+	fi
+done
+[ -n "$bin" ] || { echo "bench_unet.sh: build bench/bench_unet first (make)" >&2; exit 1; }
+"$py" -c 'import torch' 2>/dev/null || { echo "bench_unet.sh: $py cannot import torch" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dn-bench-unet.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# Each side sets its own thread counts (openblas_set_num_threads,
+# torch.set_num_threads): no environment variable overrides them.
+unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
+"$bin" --json "$@" >"$work/c.txt"
+"$py" "$src/bench/bench_unet_torch.py" "$@" >"$work/torch.json"
+"$py" - "$work/c.txt" "$work/torch.json" <<'EOF'
+import json, sys
+c = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+t = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+tres = {r["threads"]: r for r in t["results"]}
+print(f"seed U-Net, input {c['height']}x{c['width']}; libdenoise vs PyTorch {t['version']} "
+      f"(oneDNN {'on' if t['mkldnn'] else 'off'}), same machine, one run")
+print(f"parameters: libdenoise {c['params']}, PyTorch {t['params']}"
+      f"{'' if c['params'] == t['params'] else '  (MISMATCH)'}")
+print(f"forward: {c['gflop']:.4f} GFLOP per image (2*cout*H*W*cin*k*k per conv GEMM, padded size)")
+print(f"times in ms: median [min-max] of {c['runs']} inference / {c['train_runs']} training runs "
+      "after warm-up")
+def fmt(s):
+    return f"{s[0]:9.2f} [{s[1]:.1f}-{s[2]:.1f}]"
+hdr = f"{'what':<28} {'thr':>3}  {'libdenoise':>26}  {'PyTorch':>26}  {'ours/PyTorch':>12}  target"
+print(hdr)
+print("-" * len(hdr))
+for r in c["results"]:
+    n = r["threads"]
+    p = tres.get(n)
+    ri = r["infer_ms"][0] / p["infer_ms"][0] if p else float("nan")
+    print(f"{'forward, batch 1':<28} {n:>3}  {fmt(r['infer_ms']):>26}  "
+          f"{fmt(p['infer_ms']) if p else '-':>26}  {ri:12.3f}  <= 0.667 (1.5x faster)")
+    if c["train_runs"] and p and "train_ms" in p:
+        rt = r["train_ms"][0] / p["train_ms"][0]
+        print(f"{'train step, batch ' + str(c['batch']):<28} {n:>3}  {fmt(r['train_ms']):>26}  "
+              f"{fmt(p['train_ms']):>26}  {rt:12.3f}  <= 1.0")
+    share = r["infer_gflops"] / r["gemm_gflops"]
+    print(f"{'forward GFLOP/s / sgemm':<28} {n:>3}  {r['infer_gflops']:8.1f} / "
+          f"{r['gemm_gflops']:.1f} (n={r['gemm_n']}){'':>4}  {'':>26}  {share:12.3f}  >= 0.60")
+EOF
