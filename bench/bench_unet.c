@@ -50,6 +50,7 @@ struct opts {
 /* Median, min and max of one timed thing, in milliseconds. */
 struct stat3 {
 	double med, min, max;
+	double cpu; /* median process CPU time: less swayed by other jobs on the machine */
 };
 
 struct result {
@@ -71,17 +72,29 @@ static void die(const char *what, const dn_error *err)
 	exit(1);
 }
 
+static double cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
 }
 
-static struct stat3 summarise(double *ms, int n)
+static double median(double *v, int n)
 {
-	qsort(ms, (size_t)n, sizeof *ms, cmp_double);
-	double med = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-	return (struct stat3){.med = med, .min = ms[0], .max = ms[n - 1]};
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static struct stat3 summarise(double *ms, double *cpu, int n)
+{
+	double med = median(ms, n);
+	return (struct stat3){.med = med, .min = ms[0], .max = ms[n - 1], .cpu = median(cpu, n)};
 }
 
 /* Uniform [0, 1) floats from a fixed LCG: non-negative, like magnitudes. */
@@ -116,21 +129,23 @@ static struct stat3 time_gemm(int n, int warmup, int runs)
 {
 	float *a = dn_alloc((size_t)n * n * sizeof(float)), *b = dn_alloc((size_t)n * n * sizeof(float));
 	float *c = dn_alloc((size_t)n * n * sizeof(float));
-	double ms[64];
+	double ms[64], cpu[64];
 	if (!a || !b || !c)
 		die("sgemm buffers", NULL);
 	fill_uniform(a, (size_t)n * n, 1);
 	fill_uniform(b, (size_t)n * n, 2);
 	for (int i = -warmup; i < runs; i++) {
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-		if (i >= 0)
+		if (i >= 0) {
 			ms[i] = (now() - t0) * 1e3;
+			cpu[i] = (cpu_now() - c0) * 1e3;
+		}
 	}
 	dn_free(a);
 	dn_free(b);
 	dn_free(c);
-	return summarise(ms, runs);
+	return summarise(ms, cpu, runs);
 }
 
 static struct stat3 time_infer(const dn_unet_infer *inf, const dn_tensor *x, int warmup, int runs)
@@ -138,19 +153,21 @@ static struct stat3 time_infer(const dn_unet_infer *inf, const dn_tensor *x, int
 	dn_error err;
 	dn_unet_ws *ws = dn_unet_ws_create();
 	dn_tensor y = {0};
-	double ms[64];
+	double ms[64], cpu[64];
 	if (!ws)
 		die("workspace", NULL);
 	for (int i = -warmup; i < runs; i++) {
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		if (dn_unet_infer_run(inf, ws, x, &y, &err))
 			die("dn_unet_infer_run", &err);
-		if (i >= 0)
+		if (i >= 0) {
 			ms[i] = (now() - t0) * 1e3;
+			cpu[i] = (cpu_now() - c0) * 1e3;
+		}
 	}
 	dn_tensor_free(&y);
 	dn_unet_ws_destroy(ws);
-	return summarise(ms, runs);
+	return summarise(ms, cpu, runs);
 }
 
 /* Training steps on one fixed batch: the cost does not depend on the data. */
@@ -162,13 +179,13 @@ static struct stat3 time_train(dn_unet *net, const dn_tensor *x, const dn_tensor
 	float *params, *grads;
 	size_t np;
 	dn_tensor g = {0};
-	double ms[64];
+	double ms[64], cpu[64];
 	dn_unet_trainable(net, &params, &grads, &np);
 	if (dn_adam_create(&ap, np, &opt, &err) || dn_tensor_init(&g, t->n, t->c, t->h, t->w, &err))
 		die("optimiser", &err);
 	for (int i = -warmup; i < runs; i++) {
 		const dn_tensor *y;
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		if (dn_unet_forward_train(net, x, &y, &err))
 			die("dn_unet_forward_train", &err);
 		dn_loss_mse(y->data, t->data, dn_tensor_size(t), g.data);
@@ -176,12 +193,14 @@ static struct stat3 time_train(dn_unet *net, const dn_tensor *x, const dn_tensor
 		if (dn_unet_backward(net, &g, &err))
 			die("dn_unet_backward", &err);
 		dn_adam_step(opt, params, grads);
-		if (i >= 0)
+		if (i >= 0) {
 			ms[i] = (now() - t0) * 1e3;
+			cpu[i] = (cpu_now() - c0) * 1e3;
+		}
 	}
 	dn_tensor_free(&g);
 	dn_adam_destroy(opt);
-	return summarise(ms, runs);
+	return summarise(ms, cpu, runs);
 }
 
 static int parse_int(const char *s, int lo, int hi)
@@ -264,7 +283,8 @@ static struct opts parse_args(int argc, char **argv)
 
 static void print_stat(const char *what, int threads, struct stat3 s, const char *extra)
 {
-	printf("%-34s %3d %10.2f %10.2f %10.2f  %s\n", what, threads, s.med, s.min, s.max, extra);
+	printf("%-34s %3d %10.2f %10.2f %10.2f %10.2f  %s\n", what, threads, s.med, s.min, s.max, s.cpu,
+	       extra);
 }
 
 int main(int argc, char **argv)
@@ -311,9 +331,10 @@ int main(int argc, char **argv)
 	printf("forward GFLOP (batch 1)   %.4f  (sum over convs of 2*cout*H*W*cin*k*k at the padded size;"
 	       " library count %.4f)\n",
 	       flops * 1e-9, lib_flops * 1e-9);
-	printf("timings: median of %d (training: %d) after warm-up, ms; min and max beside\n", o.runs,
-	       o.train_runs);
-	printf("%-34s %3s %10s %10s %10s\n", "what", "thr", "median", "min", "max");
+	printf("timings: median of %d (training: %d) after warm-up, ms; min, max and the median process CPU "
+	       "time beside\n",
+	       o.runs, o.train_runs);
+	printf("%-34s %3s %10s %10s %10s %10s\n", "what", "thr", "median", "min", "max", "cpu med");
 	for (int i = 0; i < o.nthreads; i++) {
 		const struct result *r = &res[i];
 		char extra[96];
@@ -337,13 +358,14 @@ int main(int argc, char **argv)
 		       o.h, o.w, o.batch, nparams, flops * 1e-9, o.runs, o.train_runs);
 		for (int i = 0; i < o.nthreads; i++) {
 			const struct result *r = &res[i];
-			printf(
-			    "%s{\"threads\":%d,\"infer_ms\":[%.4f,%.4f,%.4f],\"train_ms\":[%.4f,%.4f,%.4f],"
-			    "\"gemm_ms\":[%.4f,%.4f,%.4f],\"gemm_n\":%d,\"gemm_gflops\":%.3f,"
-			    "\"infer_gflops\":%.3f}",
-			    i ? "," : "", r->threads, r->infer.med, r->infer.min, r->infer.max, r->train.med,
-			    r->train.min, r->train.max, r->gemm.med, r->gemm.min, r->gemm.max, o.gemm_n,
-			    r->gemm_gflops, r->infer_gflops);
+			printf("%s{\"threads\":%d,\"infer_ms\":[%.4f,%.4f,%.4f],\"infer_cpu_ms\":%.4f,"
+			       "\"train_ms\":[%.4f,%.4f,%.4f],\"train_cpu_ms\":%.4f,"
+			       "\"gemm_ms\":[%.4f,%.4f,%.4f],\"gemm_n\":%d,\"gemm_gflops\":%.3f,"
+			       "\"infer_gflops\":%.3f}",
+			       i ? "," : "", r->threads, r->infer.med, r->infer.min, r->infer.max,
+			       r->infer.cpu, r->train.med, r->train.min, r->train.max, r->train.cpu,
+			       r->gemm.med, r->gemm.min, r->gemm.max, o.gemm_n, r->gemm_gflops,
+			       r->infer_gflops);
 		}
 		printf("]}\n");
 	}
