@@ -43,23 +43,28 @@ print(f"parameters: libdenoise {c['params']}, PyTorch {t['params']}"
       f"{'' if c['params'] == t['params'] else '  (MISMATCH)'}")
 print(f"forward: {c['gflop']:.4f} GFLOP per image (2*cout*H*W*cin*k*k per conv GEMM, padded size)")
 print(f"times in ms: median [min-max] of {c['runs']} inference / {c['train_runs']} training runs "
-      "after warm-up")
+      "after warm-up; 'cpu' rows: median process CPU ms, the steadier figure on a shared machine")
 def fmt(s):
     return f"{s[0]:9.2f} [{s[1]:.1f}-{s[2]:.1f}]"
-hdr = f"{'what':<28} {'thr':>3}  {'libdenoise':>26}  {'PyTorch':>26}  {'ours/PyTorch':>12}  target"
+hdr = f"{'what':<30} {'thr':>3}  {'libdenoise':>26}  {'PyTorch':>26}  {'ours/PyTorch':>12}  target"
 print(hdr)
 print("-" * len(hdr))
+def row(what, n, ours, theirs, target):
+    r = ours[0] / theirs[0]
+    f = (lambda s: fmt(s)) if len(ours) == 3 else (lambda s: f"{s[0]:9.2f}")
+    print(f"{what:<30} {n:>3}  {f(ours):>26}  {f(theirs):>26}  {r:12.3f}  {target}")
 for r in c["results"]:
     n = r["threads"]
     p = tres.get(n)
-    ri = r["infer_ms"][0] / p["infer_ms"][0] if p else float("nan")
-    print(f"{'forward, batch 1':<28} {n:>3}  {fmt(r['infer_ms']):>26}  "
-          f"{fmt(p['infer_ms']) if p else '-':>26}  {ri:12.3f}  <= 0.667 (1.5x faster)")
-    if c["train_runs"] and p and "train_ms" in p:
-        rt = r["train_ms"][0] / p["train_ms"][0]
-        print(f"{'train step, batch ' + str(c['batch']):<28} {n:>3}  {fmt(r['train_ms']):>26}  "
-              f"{fmt(p['train_ms']):>26}  {rt:12.3f}  <= 1.0")
+    if not p:
+        continue
+    row("forward, batch 1", n, r["infer_ms"], p["infer_ms"], "<= 0.667 (1.5x faster)")
+    row("  cpu", n, [r["infer_cpu_ms"]], [p["infer_cpu_ms"]], "")
+    if c["train_runs"] and "train_ms" in p:
+        row(f"train step, batch {c['batch']}", n, r["train_ms"], p["train_ms"], "<= 1.0")
+        row("  cpu", n, [r["train_cpu_ms"]], [p["train_cpu_ms"]], "")
     share = r["infer_gflops"] / r["gemm_gflops"]
-    print(f"{'forward GFLOP/s / sgemm':<28} {n:>3}  {r['infer_gflops']:8.1f} / "
-          f"{r['gemm_gflops']:.1f} (n={r['gemm_n']}){'':>4}  {'':>26}  {share:12.3f}  >= 0.60")
+    ours = f"{r['infer_gflops']:.1f} / {r['gemm_gflops']:.1f} GFLOP/s"
+    print(f"{'forward / sgemm ' + str(r['gemm_n']) + '^3':<30} {n:>3}  {ours:>26}  {'':>26}  "
+          f"{share:12.3f}  >= 0.60 (share of peak)")
 EOF

@@ -9,7 +9,8 @@ libdenoise's, at the same input size and thread counts.
 
 Convolutions run in oneDNN where PyTorch picks it (Debian builds it in).
 Medians over --runs (--train-runs) after --warmup calls, with min and max, in
-milliseconds. torch.set_num_threads() sets the intra-op thread count for each
+milliseconds, and the median process CPU time (less swayed by other jobs on a
+shared machine). torch.set_num_threads() sets the intra-op thread count for each
 pass. Prints one JSON line and nothing else (the wrapper makes the table).
 """
 import argparse
@@ -43,14 +44,16 @@ def stat3(ms):
 
 
 def time_calls(fn, warmup, runs):
+    """(median, min, max) wall ms and the median process CPU ms."""
     for _ in range(warmup):
         fn()
-    ms = []
+    ms, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         ms.append((time.perf_counter() - t0) * 1e3)
-    return stat3(ms)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return stat3(ms), statistics.median(cpu)
 
 
 def main():
@@ -90,11 +93,11 @@ def main():
         if set_blas:
             set_blas(t)
         model.eval()
-        r = {"threads": t, "torch_threads": torch.get_num_threads(),
-             "infer_ms": time_calls(infer, a.warmup, a.runs)}
+        r = {"threads": t, "torch_threads": torch.get_num_threads()}
+        r["infer_ms"], r["infer_cpu_ms"] = time_calls(infer, a.warmup, a.runs)
         if a.train_runs:
             model.train()
-            r["train_ms"] = time_calls(train_step, 1, a.train_runs)
+            r["train_ms"], r["train_cpu_ms"] = time_calls(train_step, 1, a.train_runs)
         results.append(r)
     print(json.dumps({"impl": "pytorch", "version": torch.__version__,
                       "mkldnn": torch.backends.mkldnn.is_available(),

@@ -8,8 +8,11 @@
  * forward keeps blocks cache-sized (fwd_block_pixels). A 1x1
  * convolution needs no unfolding: x itself is the column matrix.
  *
- * Backward reuses the same blocking: dW += dY_blk · col_blkᵀ and
- * dcol_blk = Wᵀ · dY_blk, which col2im scatters (accumulating) into dx.
+ * Backward reuses the same blocking for dW += dY_blk · col_blkᵀ. dX is the
+ * transposed convolution of dY, computed the forward's way: im2col of dY
+ * and one GEMM with the flipped weights (K = cout·k·k); only when the scratch
+ * cannot hold those does it fall back to dcol_blk = Wᵀ · dY_blk (a GEMM with
+ * K = cout, poor for cout = 32) scattered into dx by col2im.
  */
 #include <cblas.h>
 #include <string.h>
@@ -177,13 +180,43 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
 	}
 }
 
+/* wf[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw]: the weights of the
+ * transposed convolution, which maps dy back to dx. */
+static void flip_weights(const dn_conv2d *l, float *restrict wf)
+{
+	const int k = l->k, kk = k * k;
+	for (int ci = 0; ci < l->cin; ci++)
+		for (int co = 0; co < l->cout; co++) {
+			const float *src = l->w + ((size_t)co * l->cin + ci) * kk;
+			float *dst = wf + ((size_t)ci * l->cout + co) * kk;
+			for (int t = 0; t < kk; t++)
+				dst[t] = src[kk - 1 - t];
+		}
+}
+
+/* Floats of dcol that hold the flipped weights, rounded up to keep what
+ * follows 64-byte aligned. */
+static size_t flipped_floats(const dn_conv2d *l)
+{
+	size_t n = (size_t)l->cin * l->cout * l->k * l->k;
+	return (n + 15) / 16 * 16;
+}
+
 void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx,
                         float *col, float *dcol, size_t col_cap)
 {
 	const int h = x->h, w = x->w;
 	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
+	const size_t tdim = (size_t)l->cout * l->k * l->k, nwf = flipped_floats(l);
 	const size_t blk = block_pixels(kdim, col_cap, hw, w);
-	if (dx)
+	/* dx as a transposed convolution, dx = wf · im2col(dy) (one GEMM with
+	 * K = cout·k·k, written in place), when dcol holds wf and a row of
+	 * im2col(dy); otherwise dcol = Wᵀ·dy (K = cout) and a col2im scatter. */
+	const int transposed = dx && l->k > 1 && col_cap >= nwf + tdim * (size_t)w;
+	const size_t tblk = transposed ? fwd_block_pixels(tdim, l->cin, col_cap - nwf, hw, w) : 0;
+	if (transposed)
+		flip_weights(l, dcol);
+	else if (dx)
 		memset(dx->data, 0, dn_tensor_size(dx) * sizeof(float));
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
@@ -211,11 +244,19 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 			im2col_block(xn, l->cin, h, w, l->k, p0, p1, col);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np, 1.0f,
 			            dyn + p0, (int)hw, col, np, 1.0f, l->dw, (int)kdim);
-			if (dx) {
+			if (dx && !transposed) {
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np, l->cout,
 				            1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 0.0f, dcol, np);
 				col2im_block(dcol, l->cin, h, w, l->k, p0, p1, dn_tensor_plane(dx, n, 0));
 			}
+		}
+		for (size_t p0 = 0; transposed && p0 < hw; p0 += tblk) {
+			size_t p1 = p0 + tblk < hw ? p0 + tblk : hw;
+			int np = (int)(p1 - p0);
+			im2col_block(dyn, l->cout, h, w, l->k, p0, p1, dcol + nwf);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cin, np, (int)tdim, 1.0f,
+			            dcol, (int)tdim, dcol + nwf, np, 0.0f, dn_tensor_plane(dx, n, 0) + p0,
+			            (int)hw);
 		}
 	}
 }
