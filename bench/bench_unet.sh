@@ -41,7 +41,8 @@ print(f"seed U-Net, input {c['height']}x{c['width']}; libdenoise vs PyTorch {t['
       f"(oneDNN {'on' if t['mkldnn'] else 'off'}), same machine, one run")
 print(f"parameters: libdenoise {c['params']}, PyTorch {t['params']}"
       f"{'' if c['params'] == t['params'] else '  (MISMATCH)'}")
-print(f"forward: {c['gflop']:.4f} GFLOP per image (2*cout*H*W*cin*k*k per conv GEMM, padded size)")
+print(f"forward: {c['gflop']:.4f} GFLOP per image (2*cout*H*W*cin*k*k per conv GEMM, padded size); "
+      f"GEMMs issued {c['gemm_gflop_issued']:.4f} (Winograd units 16/36)")
 print(f"times in ms: median [min-max] of {c['runs']} inference / {c['train_runs']} training runs "
       "after warm-up; 'cpu' rows: median process CPU ms, the steadier figure on a shared machine")
 def fmt(s):
@@ -66,5 +67,8 @@ for r in c["results"]:
     share = r["infer_gflops"] / r["gemm_gflops"]
     ours = f"{r['infer_gflops']:.1f} / {r['gemm_gflops']:.1f} GFLOP/s"
     print(f"{'forward / sgemm ' + str(r['gemm_n']) + '^3':<30} {n:>3}  {ours:>26}  {'':>26}  "
-          f"{share:12.3f}  >= 0.60 (share of peak)")
+          f"{share:12.3f}  >= 0.60 (share of peak, direct-equivalent FLOPs)")
+    issued = r["issued_gflops"] / r["gemm_gflops"]
+    print(f"{'  on GEMM FLOPs issued':<30} {n:>3}  {r['issued_gflops']:>17.1f} GFLOP/s  {'':>26}  "
+          f"{issued:12.3f}")
 EOF

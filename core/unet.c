@@ -326,6 +326,16 @@ size_t dn_unet_param_count(const dn_unet *net)
 	return net->n_train;
 }
 
+/* Pooling level (0 = full resolution) of unit u. */
+static int unit_level(const dn_unet_config *cfg, int u)
+{
+	if (u < 2 * cfg->depth)
+		return u / 2;
+	if (u < 2 * cfg->depth + 2)
+		return cfg->depth;
+	return cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
+}
+
 double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 {
 	const int m = 1 << cfg->depth;
@@ -335,12 +345,7 @@ double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 		int cin, cout, level;
 		char fmt[32];
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
-		if (u < 2 * cfg->depth)
-			level = u / 2;
-		else if (u < 2 * cfg->depth + 2)
-			level = cfg->depth;
-		else
-			level = cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
+		level = unit_level(cfg, u);
 		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * (wp / (1 << level));
 	}
 	f += 2.0 * cfg->base_filters * cfg->out_channels * hp * wp;
@@ -659,6 +664,23 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf)
 {
 	return &inf->cfg;
+}
+
+double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
+{
+	const int m = 1 << inf->cfg.depth;
+	const int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+	double f = 0.0;
+	for (int u = 0; u <= inf->nunits; u++) {
+		const dn_conv2d *cv = &inf->conv[u];
+		const int level = u < inf->nunits ? unit_level(&inf->cfg, u) : 0;
+		const int lh = hp >> level, lw = wp >> level;
+		if (inf->wino[u])
+			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
+		else
+			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
+	}
+	return f;
 }
 
 dn_unet_ws *dn_unet_ws_create(void)
