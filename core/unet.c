@@ -326,6 +326,16 @@ size_t dn_unet_param_count(const dn_unet *net)
 	return net->n_train;
 }
 
+/* Pooling level (0 = full resolution) of unit u. */
+static int unit_level(const dn_unet_config *cfg, int u)
+{
+	if (u < 2 * cfg->depth)
+		return u / 2;
+	if (u < 2 * cfg->depth + 2)
+		return cfg->depth;
+	return cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
+}
+
 double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 {
 	const int m = 1 << cfg->depth;
@@ -335,12 +345,7 @@ double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 		int cin, cout, level;
 		char fmt[32];
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
-		if (u < 2 * cfg->depth)
-			level = u / 2;
-		else if (u < 2 * cfg->depth + 2)
-			level = cfg->depth;
-		else
-			level = cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
+		level = unit_level(cfg, u);
 		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * (wp / (1 << level));
 	}
 	f += 2.0 * cfg->base_filters * cfg->out_channels * hp * wp;
@@ -575,7 +580,21 @@ struct dn_unet_infer {
 	dn_conv2d conv[MAX_UNITS + 1]; /* units, then the output conv */
 	float *weights;
 	size_t col_min; /* largest kdim, so that a scratch holds one image row */
+	/* Winograd-transformed weights of the units that run that way (NULL for
+	 * the others), all in wino_weights. */
+	float *wino[MAX_UNITS + 1];
+	float *wino_weights;
 };
+
+/* 3x3 units with at least this many input channels run as Winograd
+ * F(2x2, 3x3): with fewer, the GEMMs (K = cin) are too thin for the 2.25x
+ * fewer multiplies to pay for the transforms (bench/bench_unet). */
+#define WINOGRAD_MIN_CIN 64
+
+static int use_winograd(const dn_conv2d *cv)
+{
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN;
+}
 
 struct dn_unet_ws {
 	dn_tensor xp, tmp[MAX_DEPTH + 1], skip[MAX_DEPTH + 1], pooled[MAX_DEPTH], cat[MAX_DEPTH], out;
@@ -613,6 +632,22 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 			inf->col_min = kdim;
 		p += nwu + src->cout;
 	}
+	size_t nwino = 0;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (use_winograd(&inf->conv[u]))
+			nwino += dn_winograd_weight_floats(&inf->conv[u]);
+	if (nwino && !(inf->wino_weights = dn_alloc(nwino * sizeof(float)))) {
+		dn_unet_infer_destroy(inf);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate Winograd weights");
+	}
+	float *q = inf->wino_weights;
+	for (int u = 0; u <= inf->nunits; u++) {
+		if (!use_winograd(&inf->conv[u]))
+			continue;
+		inf->wino[u] = q;
+		dn_winograd_weights(&inf->conv[u], q);
+		q += dn_winograd_weight_floats(&inf->conv[u]);
+	}
 	*out = inf;
 	return DN_OK;
 }
@@ -622,12 +657,30 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	if (!inf)
 		return;
 	dn_free(inf->weights);
+	dn_free(inf->wino_weights);
 	free(inf);
 }
 
 const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf)
 {
 	return &inf->cfg;
+}
+
+double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
+{
+	const int m = 1 << inf->cfg.depth;
+	const int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+	double f = 0.0;
+	for (int u = 0; u <= inf->nunits; u++) {
+		const dn_conv2d *cv = &inf->conv[u];
+		const int level = u < inf->nunits ? unit_level(&inf->cfg, u) : 0;
+		const int lh = hp >> level, lw = wp >> level;
+		if (inf->wino[u])
+			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
+		else
+			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
+	}
+	return f;
 }
 
 dn_unet_ws *dn_unet_ws_create(void)
@@ -649,12 +702,16 @@ void dn_unet_ws_destroy(dn_unet_ws *ws)
 	free(ws);
 }
 
-/* One folded conv (+ ReLU) into y, shaped like x with conv's cout. */
-static int conv_run(const dn_conv2d *cv, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y, int relu,
-                    dn_error *err)
+/* Folded conv u (+ ReLU) into y, shaped like x with the conv's cout. */
+static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
+                    int relu, dn_error *err)
 {
+	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
+	if (inf->wino[u])
+		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
+	else
+		dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
 	return DN_OK;
 }
 
@@ -667,6 +724,9 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	size_t need = COL_BUDGET;
 	if (inf->col_min * (size_t)wp > need)
 		need = inf->col_min * (size_t)wp;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (inf->wino[u] && dn_winograd_min_scratch(&inf->conv[u], wp) > need)
+			need = dn_winograd_min_scratch(&inf->conv[u], wp);
 	if (ws->col_cap < need) {
 		float *col = dn_alloc(need * sizeof(float));
 		if (!col)
@@ -680,15 +740,15 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	pad_copy(x, &ws->xp);
 	const dn_tensor *cur = &ws->xp;
 	for (int l = 0; l < c->depth; l++) {
-		TRY(conv_run(&inf->conv[u_enc(l, 0)], ws, cur, &ws->tmp[l], 1, err));
-		TRY(conv_run(&inf->conv[u_enc(l, 1)], ws, &ws->tmp[l], &ws->skip[l], 1, err));
+		TRY(conv_run(inf, u_enc(l, 0), ws, cur, &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, u_enc(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
 		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2, ws->skip[l].w / 2,
 		                     err));
 		dn_maxpool_forward(&ws->skip[l], &ws->pooled[l]);
 		cur = &ws->pooled[l];
 	}
-	TRY(conv_run(&inf->conv[u_mid(c, 0)], ws, cur, &ws->tmp[c->depth], 1, err));
-	TRY(conv_run(&inf->conv[u_mid(c, 1)], ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
+	TRY(conv_run(inf, u_mid(c, 0), ws, cur, &ws->tmp[c->depth], 1, err));
+	TRY(conv_run(inf, u_mid(c, 1), ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
 	cur = &ws->skip[c->depth];
 	for (int l = c->depth - 1; l >= 0; l--) {
 		dn_tensor *skip = &ws->skip[l];
@@ -696,11 +756,11 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 		dn_upsample_forward(cur, &ws->cat[l], 0);
 		dn_concat_forward(skip, &ws->cat[l], cur->c);
 		/* The skip has been copied: its buffer takes the block's output. */
-		TRY(conv_run(&inf->conv[u_dec(c, l, 0)], ws, &ws->cat[l], &ws->tmp[l], 1, err));
-		TRY(conv_run(&inf->conv[u_dec(c, l, 1)], ws, &ws->tmp[l], skip, 1, err));
+		TRY(conv_run(inf, u_dec(c, l, 0), ws, &ws->cat[l], &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, u_dec(c, l, 1), ws, &ws->tmp[l], skip, 1, err));
 		cur = skip;
 	}
-	TRY(conv_run(&inf->conv[inf->nunits], ws, cur, &ws->out, 0, err));
+	TRY(conv_run(inf, inf->nunits, ws, cur, &ws->out, 0, err));
 	apply_act(c->out_act, ws->out.data, dn_tensor_size(&ws->out));
 	TRY(dn_tensor_resize(y, n, c->out_channels, x->h, x->w, err));
 	crop_copy(&ws->out, y, c->residual ? x : NULL);

@@ -35,7 +35,8 @@ static double conv_loss(void *p)
 	return dot(c->y.data, c->r.data, dn_tensor_size(&c->y));
 }
 
-static void test_conv(int k, int cap_rows)
+/* cap_extra pixels beyond whole rows make blocks start and end mid-row. */
+static void test_conv(int k, int cap_rows, int cap_extra)
 {
 	struct conv_ctx c = {0};
 	const int n = 2, cin = 3, cout = 4, h = 5, w = 7;
@@ -54,7 +55,7 @@ static void test_conv(int k, int cap_rows)
 	gc_fill(c.x.data, dn_tensor_size(&c.x), &seed, -1, 1);
 	gc_fill(c.r.data, dn_tensor_size(&c.r), &seed, -1, 1);
 	/* A scratch of `cap_rows` image rows forces the blocked path. */
-	c.cap = kdim * (size_t)w * cap_rows;
+	c.cap = kdim * ((size_t)w * cap_rows + cap_extra);
 	c.col = dn_alloc(c.cap * sizeof(float));
 	float *dcol = dn_alloc(c.cap * sizeof(float));
 
@@ -103,6 +104,44 @@ static void test_conv(int k, int cap_rows)
 	dn_tensor_free(&c.r);
 	dn_free(c.col);
 	dn_free(dcol);
+	dn_free(buf);
+}
+
+/* ---- Winograd F(2x2, 3x3) against im2col + sgemm ---- */
+static void test_winograd(int h, int w, int relu, int extra_rows)
+{
+	const int n = 2, cin = 5, cout = 3;
+	dn_conv2d l = {.cin = cin, .cout = cout, .k = 3};
+	float *buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
+	l.w = buf;
+	l.b = buf + cout * cin * 9;
+	gc_fill(l.w, cout * cin * 9, &seed, -1, 1);
+	gc_fill(l.b, cout, &seed, -1, 1);
+	float *u = dn_alloc(dn_winograd_weight_floats(&l) * sizeof(float));
+	dn_winograd_weights(&l, u);
+	dn_tensor x = {0}, y = {0}, ref = {0};
+	dn_tensor_init(&x, n, cin, h, w, NULL);
+	dn_tensor_init(&y, n, cout, h, w, NULL);
+	dn_tensor_init(&ref, n, cout, h, w, NULL);
+	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
+	size_t ccap = dn_conv2d_min_scratch(&l, w) * h;
+	float *col = dn_alloc(ccap * sizeof(float));
+	dn_conv2d_forward(&l, &x, &ref, relu, col, ccap);
+	/* The smallest scratch (one tile row per block), plus extra tile rows. */
+	size_t cap = dn_winograd_min_scratch(&l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
+	float *scratch = dn_alloc(cap * sizeof(float));
+	dn_winograd_forward(&l, u, &x, &y, relu, scratch, cap);
+	double worst = 0.0;
+	for (size_t i = 0; i < dn_tensor_size(&y); i++)
+		if (fabs((double)y.data[i] - ref.data[i]) > worst)
+			worst = fabs((double)y.data[i] - ref.data[i]);
+	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d differs from im2col by %g", h, w, relu, worst);
+	dn_tensor_free(&x);
+	dn_tensor_free(&y);
+	dn_tensor_free(&ref);
+	dn_free(col);
+	dn_free(scratch);
+	dn_free(u);
 	dn_free(buf);
 }
 
@@ -296,9 +335,9 @@ static void test_losses(void)
 
 int main(void)
 {
-	test_conv(3, 1);
-	test_conv(3, 100);
-	test_conv(1, 2);
+	test_conv(3, 1, 0);
+	test_conv(3, 100, 0);
+	test_conv(1, 2, 0);
 	test_batchnorm();
 	test_simple(K_RELU, "relu");
 	test_simple(K_SIGMOID, "sigmoid");
@@ -306,5 +345,14 @@ int main(void)
 	test_simple(K_UP, "upsample");
 	test_simple(K_CONCAT, "concat");
 	test_losses();
+	/* Blocks that start and end mid-row; last, so that the random stream the
+	 * checks above draw from stays what their tolerances were set against. */
+	test_conv(3, 1, 3);
+	test_conv(3, 2, 5);
+	test_winograd(8, 8, 0, 0);
+	test_winograd(7, 9, 1, 0);
+	test_winograd(5, 6, 0, 1);
+	test_winograd(1, 1, 1, 3);
+	test_winograd(12, 3, 0, 100);
 	return check_status();
 }

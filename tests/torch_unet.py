@@ -1,7 +1,7 @@
 """The seed U-Net in PyTorch, mirroring core/unet.c layer for layer.
 
 Used by the parity test (tests/test_torch_parity.sh) and the benchmark
-(bench/bench_torch.py). Parameter names match libdenoise's, so weights move
+(bench/bench_unet_torch.py). Parameter names match libdenoise's, so weights move
 between the two through safetensors by name.
 """
 import torch
