@@ -1025,9 +1025,11 @@ static void test_metrics(int port)
 	 * which may be a moment after their client saw the answer. */
 	{
 		int i = 0;
-		while (i++ < 300 && metric(port, "denoised_http_inflight_requests") != 1)
+		double inflight;
+
+		while ((inflight = metric(port, "denoised_http_inflight_requests")) != 1 && i++ < 1000)
 			sleep_ms(10);
-		CHECK(metric(port, "denoised_http_inflight_requests") == 1);
+		CHECK_MSG(inflight == 1, "in flight: %g", inflight);
 	}
 	CHECK(get(port, "/metrics", &r) == 200);
 	CHECK(header(&r, "Content-Type", v, sizeof v) && strncmp(v, "text/plain; version=0.0.4", 25) == 0);
