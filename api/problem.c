@@ -32,6 +32,9 @@ static const struct {
 	[API_P_SHUTTING_DOWN] = {503, URN "shutting-down", "The server is shutting down"},
 	[API_P_NOT_READY] = {503, URN "not-ready", "The server is not ready"},
 	[API_P_INTERNAL] = {500, URN "internal", "Internal error"},
+	[API_P_NO_FRAME] = {400, URN "no-frame", "No frame in the request"},
+	[API_P_BAD_FRAME] = {422, URN "bad-frame", "Frame could not be decoded"},
+	[API_P_FRAME_TOO_LARGE] = {413, URN "frame-over-limit", "Frame exceeds max_frame_pixels"},
 };
 
 int api_problem_status(int id)

@@ -30,6 +30,9 @@ enum api_problem {
 	API_P_SHUTTING_DOWN,      /* 503 draining */
 	API_P_NOT_READY,          /* 503 readiness failed */
 	API_P_INTERNAL,           /* 500 */
+	API_P_NO_FRAME,           /* 400 empty body or no image part */
+	API_P_BAD_FRAME,          /* 422 JPEG cannot be decoded */
+	API_P_FRAME_TOO_LARGE,    /* 413 frame over max_frame_pixels */
 	API_P_COUNT
 };
 

@@ -25,6 +25,7 @@ enum api_route {
 	API_ROUTE_AUDIO,
 	API_ROUTE_OPENAPI,
 	API_ROUTE_METRICS,
+	API_ROUTE_FRAMES,
 	API_ROUTE_OTHER, /* no route matched */
 	API_ROUTE_COUNT
 };

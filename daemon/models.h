@@ -48,6 +48,9 @@ int64_t daemon_model_loaded_at(const api_model *m);
 /* A worker's speech contexts, one per model. *cache starts NULL; free it
  * with daemon_models_cache_free on the worker's thread. */
 dn_speech *daemon_models_cache_speech(void **cache, api_model *m, dn_error *err);
+/* The same cache's frame contexts (tiling and U-Net workspace), one per
+ * frame model. */
+dn_frame *daemon_models_cache_frame(void **cache, api_model *m, dn_error *err);
 void daemon_models_cache_free(void *cache);
 
 #endif
