@@ -561,7 +561,7 @@ static void test_health_and_docs(int port)
 	CHECK(json_string_value(json_object_get(j, "openapi")) != NULL);
 	{
 		static const char *const paths[] = {"/v1/health/live", "/v1/health/ready", "/v1/models",
-						    "/v1/models/{name}", "/v1/audio:denoise", "/metrics",
+						    "/v1/models/{name}", "/v1/audio:denoise", "/v1/frames:denoise", "/metrics",
 						    "/v1/openapi.json"};
 		json_t *p = json_object_get(j, "paths");
 
