@@ -28,7 +28,11 @@ struct dn_frame {
 
 dn_frame_params dn_frame_default_params(void)
 {
-	return (dn_frame_params){.tile = 256, .margin = 0};
+	/* With the depth-3 margin of 64, a 384 tile computes 512 x 512 for
+	 * 384 x 384 kept (1.8x the work of the whole frame at once, against
+	 * 2.25x for 256) and holds about 100 MB of activations at 16 base
+	 * filters: a compromise between redundant work and memory. */
+	return (dn_frame_params){.tile = 384, .margin = 0};
 }
 
 int dn_frame_margin(int depth)

@@ -26,7 +26,7 @@
 #include "core/model.h"
 
 typedef struct dn_frame_params {
-	int tile;   /* output pixels kept per tile side (default 256; 0: whole frame
+	int tile;   /* output pixels kept per tile side (default 384; 0: whole frame
 	               in one network call); rounded up to a multiple of 2^depth */
 	int margin; /* context read around each tile (0: dn_frame_margin(depth)) */
 } dn_frame_params;

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 	           "  OUT          a JPEG of the same size, written atomically (grayscale stays grayscale)\n"
 	           "  --model FILE a frame model (default: models/frame.safetensors)\n"
 	           "  --quality Q  JPEG quality 1..100 (default 95)\n"
-	           "  --tile N     output pixels per tile side (default 256; 0: whole frame at once)\n");
+	           "  --tile N     output pixels per tile side (default 384; 0: whole frame at once)\n");
 }
 
 static double now(void)
