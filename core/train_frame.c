@@ -6,8 +6,8 @@
  * (the dihedral group, so orientation carries no information the net could
  * learn by heart), and σ ~ U[sigma_min, sigma_max]; the noisy patch is the
  * clean one plus N(0, σ²) per pixel and channel, not clipped (the noise
- * model of the benchmarks this is compared on). Grayscale images are
- * replicated to three channels.
+ * model of the usual benchmarks) unless `clip` asks for 8-bit realism.
+ * Grayscale images are replicated to three channels.
  *
  * Validation crops are cut once, at evenly spaced positions of each
  * validation image, with noise from a fixed seed; the net runs in eval mode
@@ -80,10 +80,15 @@ static void cut_patch(const dn_image *img, int y0, int x0, int p, int t, float *
 			}
 }
 
-static void add_noise(const float *clean, float *noisy, size_t n, float sigma, dn_rng *r)
+/* With clip, the noisy frame is what an 8-bit camera or file holds: noise
+ * that would leave [0, 1] is cut, which biases dark and bright regions; a
+ * model trained without it passes that bias through. */
+static void add_noise(const float *clean, float *noisy, size_t n, float sigma, int clip, dn_rng *r)
 {
-	for (size_t i = 0; i < n; i++)
-		noisy[i] = clean[i] + sigma * (float)dn_rng_normal(r);
+	for (size_t i = 0; i < n; i++) {
+		float v = clean[i] + sigma * (float)dn_rng_normal(r);
+		noisy[i] = clip ? fminf(fmaxf(v, 0.0f), 1.0f) : v;
+	}
 }
 
 /* Copies every tensor (parameters and running statistics) into/out of buf. */
@@ -203,7 +208,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			const int y0 = (int)((val[i].h - V) * f), x0 = (int)((val[i].w - V) * f);
 			cut_patch(&val[i], y0, x0, V, 0, dn_tensor_plane(&vc, idx, 0));
 			add_noise(dn_tensor_plane(&vc, idx, 0), dn_tensor_plane(&vx, idx, 0),
-			          (size_t)3 * V * V, p->val_sigma, &vr);
+			          (size_t)3 * V * V, p->val_sigma, p->clip, &vr);
 		}
 	double noisy_psnr = 0.0;
 	for (int k = 0; k < nv; k++) {
@@ -236,7 +241,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 				const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
 				cut_patch(im, y0, x0, P, tr, dn_tensor_plane(&t, k, 0));
 				add_noise(dn_tensor_plane(&t, k, 0), dn_tensor_plane(&x, k, 0),
-				          (size_t)3 * P * P, sigma, &r);
+				          (size_t)3 * P * P, sigma, p->clip, &r);
 			}
 			const dn_tensor *y;
 			if ((rc = dn_unet_forward_train(net, &x, &y, err)))

@@ -29,6 +29,7 @@ typedef struct dn_frame_train_params {
 	int patch;                  /* 64: patch side, a multiple of 2^depth */
 	float lr;                   /* 1e-3 */
 	float sigma_min, sigma_max; /* noise σ range on the 0..1 scale: 0, 50/255 */
+	int clip;                   /* 1: noisy pixels clipped to [0, 1], as 8-bit frames are (default 0) */
 	float val_sigma;            /* validation noise σ: 25/255 */
 	int val_crop;               /* validation crop side: 128 */
 	int val_crops;              /* crops per validation image: 4 */

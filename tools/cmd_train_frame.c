@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --filters N --depth N network size (default 16, 3)\n"
     "  --epochs N (50) --steps N (100 per epoch) --batch N (16) --patch N (64) --lr X (1e-3)\n"
     "  --sigma-max S (50, on the 0..255 scale) --lr-patience N (5) --early-stop N (10)\n"
+    "  --clip-noise 0|1      clip noisy pixels to [0, 255], as 8-bit frames are (default 0)\n"
     "  --minutes M           stop after the epoch that crosses M minutes (default: no limit)\n"
     "  --seed S (1) --threads N (OpenBLAS threads; default all cores)\n";
 
@@ -130,7 +131,7 @@ static int known(const char *a)
 	static const char *const opts[] = {
 	    "--data",        "--out",        "--checkpoint", "--init",  "--filters", "--depth",
 	    "--epochs",      "--steps",      "--batch",      "--patch", "--lr",      "--sigma-max",
-	    "--lr-patience", "--early-stop", "--minutes",    "--seed",  "--threads"};
+	    "--lr-patience", "--early-stop", "--minutes",    "--seed",  "--threads", "--clip-noise"};
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if (!strcmp(a, opts[i]))
 			return 1;
@@ -188,6 +189,8 @@ int cmd_train_frame(int argc, char **argv)
 			tp.max_seconds = v * 60.0;
 		else if (!strcmp(a, "--seed") && !(bad = num(a, val, 0, 1e15, &v)))
 			tp.seed = (uint64_t)v;
+		else if (!strcmp(a, "--clip-noise") && !(bad = num(a, val, 0, 1, &v)))
+			tp.clip = (int)v;
 		else if (!strcmp(a, "--threads"))
 			bad = num(a, val, 1, 1024, &threads);
 		else if (!known(a)) {
