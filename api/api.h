@@ -20,6 +20,7 @@
 
 #include "core/dn.h"
 #include "core/model.h"
+#include "core/frame.h"
 #include "core/speech.h"
 
 /* Log levels the server uses when it calls api_host.log (same order as the
@@ -62,6 +63,8 @@ typedef struct api_host {
 	/* The calling worker's speech context for m, created on first use and
 	 * kept by the worker; NULL with err set on failure. */
 	dn_speech *(*worker_speech)(void *ctx, void *worker, api_model *m, dn_error *err);
+	/* The same for a frame model's tiling context. */
+	dn_frame *(*worker_frame)(void *ctx, void *worker, api_model *m, dn_error *err);
 	void (*gauges)(void *ctx, api_gauges *g);
 	/* Logs one line (no newline) at a level. */
 	void (*log)(void *ctx, int level, const char *line);
@@ -89,6 +92,7 @@ typedef struct api_params {
 	int max_connections;
 	uint64_t max_body_bytes;
 	double max_audio_seconds;
+	uint64_t max_frame_pixels; /* per frame of /v1/frames:denoise; larger gets 413 */
 	int connection_timeout; /* s without bytes before a connection is closed */
 	int request_timeout;    /* s to receive a whole request body */
 	const char *cors_origins; /* comma-separated, "*" for any, "" for none */

@@ -61,6 +61,9 @@ typedef struct api_request {
 	int multipart;
 	int query_model, query_format; /* given in the query (they win over form fields) */
 	char content_type[256];
+
+	/* POST /v1/frames:denoise (shares model, multipart, query_model) */
+	int quality, query_quality;
 } api_request;
 
 /* Prepares the answer (takes resp). body_len is what the log counts. */
@@ -96,6 +99,10 @@ void api_audio_begin(api_request *r);
  * an answer when refusing; returns 1 when the job is queued (the
  * connection must be suspended, which it already is). */
 int api_audio_submit(api_request *r);
+
+/* The same pair for POST /v1/frames:denoise (frames.c). */
+void api_frames_begin(api_request *r);
+int api_frames_submit(api_request *r);
 
 /* The OpenAPI document, embedded at build time from api/openapi.json. */
 extern const char api_openapi_json[];

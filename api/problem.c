@@ -37,6 +37,9 @@ static const struct {
 	[API_P_UNKNOWN_JOB] = {404, URN "unknown-job", "No such job"},
 	[API_P_JOB_STATE] = {409, URN "job-state", "The job's state does not allow this"},
 	[API_P_TOO_MANY_JOBS] = {429, URN "too-many-jobs", "Too many jobs waiting; retry later"},
+	[API_P_NO_FRAME] = {400, URN "no-frame", "No frame in the request"},
+	[API_P_BAD_FRAME] = {422, URN "bad-frame", "Frame could not be decoded"},
+	[API_P_FRAME_TOO_LARGE] = {413, URN "frame-over-limit", "Frame exceeds max_frame_pixels"},
 };
 
 int api_problem_status(int id)

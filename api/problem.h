@@ -35,6 +35,9 @@ enum api_problem {
 	API_P_UNKNOWN_JOB,        /* 404 no such job */
 	API_P_JOB_STATE,          /* 409 the job is not in a state that allows this */
 	API_P_TOO_MANY_JOBS,      /* 429 job queue full */
+	API_P_NO_FRAME,           /* 400 empty body or no image part */
+	API_P_BAD_FRAME,          /* 422 JPEG cannot be decoded */
+	API_P_FRAME_TOO_LARGE,    /* 413 frame over max_frame_pixels */
 	API_P_COUNT
 };
 

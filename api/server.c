@@ -192,6 +192,7 @@ static const route_def routes[] = {
 	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, POST, OPTIONS"},
 	{"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
 	{"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
+	{"/v1/frames:denoise", 0, API_ROUTE_FRAMES, "POST, OPTIONS"},
 	{"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
 	{"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
 	{"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
@@ -226,7 +227,7 @@ static int method_allowed(const route_def *d, const char *m)
 {
 	if (method_is(m, "OPTIONS"))
 		return 1;
-	if (d->id == API_ROUTE_AUDIO)
+	if (d->id == API_ROUTE_AUDIO || d->id == API_ROUTE_FRAMES)
 		return method_is(m, "POST");
 	if (d->id == API_ROUTE_JOBS || d->id == API_ROUTE_MODELS)
 		return method_is(m, "GET") || method_is(m, "HEAD") || method_is(m, "POST");
@@ -303,12 +304,16 @@ static void begin(api_request *r, const char *url)
 	case API_ROUTE_METRICS: api_route_metrics(r); return;
 	case API_ROUTE_OPENAPI: api_route_openapi(r); return;
 	case API_ROUTE_AUDIO: break;
+	case API_ROUTE_FRAMES: break;
 	}
 	if (atomic_load(&r->srv->quiesced)) {
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining; retry on another instance");
 		return;
 	}
-	api_audio_begin(r);
+	if (d->id == API_ROUTE_FRAMES)
+		api_frames_begin(r);
+	else
+		api_audio_begin(r);
 	if (r->resp)
 		return;
 	/* Refuse a declared body over the limit before reading any of it. */
@@ -477,6 +482,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_answer(r);
 	}
 	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
+		return MHD_YES;
+	if (r->route == API_ROUTE_FRAMES && api_frames_submit(r))
 		return MHD_YES;
 	if (r->route == API_ROUTE_JOBS || r->route == API_ROUTE_MODELS)
 		api_jobs_post(r);

@@ -15,6 +15,7 @@ static const char *const labels[API_ROUTE_COUNT] = {
 	[API_ROUTE_LIVE] = "/v1/health/live",   [API_ROUTE_READY] = "/v1/health/ready",
 	[API_ROUTE_MODELS] = "/v1/models",      [API_ROUTE_MODEL] = "/v1/models/{name}",
 	[API_ROUTE_AUDIO] = "/v1/audio:denoise", [API_ROUTE_OPENAPI] = "/v1/openapi.json",
+	[API_ROUTE_FRAMES] = "/v1/frames:denoise",
 	[API_ROUTE_METRICS] = "/metrics",       [API_ROUTE_OTHER] = "other",
 	[API_ROUTE_JOBS] = "/v1/jobs",          [API_ROUTE_JOB] = "/v1/jobs/{id}",
 };

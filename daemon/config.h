@@ -28,6 +28,7 @@ typedef struct daemon_config {
 	char *default_model;     /* "" = first by name */
 	uint64_t max_body_bytes; /* request body limit */
 	double max_audio_seconds;
+	uint64_t max_frame_pixels;
 	int connection_timeout; /* s of inactivity before a connection is closed */
 	int request_timeout;    /* s to receive a whole request body */
 	int drain_timeout;      /* s that SIGTERM waits for requests in flight */

@@ -160,6 +160,12 @@ static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_e
 	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, err);
 }
 
+static dn_frame *host_worker_frame(void *ctx, void *worker, api_model *m, dn_error *err)
+{
+	(void)ctx;
+	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, err);
+}
+
 static void host_gauges(void *ctx, api_gauges *g)
 {
 	daemon_ctx *d = ctx;
@@ -507,6 +513,7 @@ int main(int argc, char **argv)
 			  .model_loaded_at = daemon_model_loaded_at,
 			  .submit = host_submit,
 			  .worker_speech = host_worker_speech,
+			  .worker_frame = host_worker_frame,
 			  .gauges = host_gauges,
 			  .log = host_log};
 	if (d.jobs) {
@@ -526,6 +533,7 @@ int main(int argc, char **argv)
 			  .max_connections = cfg.max_connections,
 			  .max_body_bytes = cfg.max_body_bytes,
 			  .max_audio_seconds = cfg.max_audio_seconds,
+			  .max_frame_pixels = cfg.max_frame_pixels,
 			  .connection_timeout = cfg.connection_timeout,
 			  .request_timeout = cfg.request_timeout,
 			  .cors_origins = cfg.cors_origins,

@@ -471,6 +471,7 @@ const char *daemon_model_path(const api_model *m)
 typedef struct cache_entry {
 	api_model *model; /* reference held */
 	dn_speech *speech;
+	dn_frame *frame;
 } cache_entry;
 
 typedef struct speech_cache {
@@ -481,8 +482,57 @@ typedef struct speech_cache {
 static void drop_entry(speech_cache *c, size_t i)
 {
 	dn_speech_destroy(c->v[i].speech);
+	dn_frame_destroy(c->v[i].frame);
 	daemon_models_release(c->v[i].model);
 	c->v[i] = c->v[--c->n];
+}
+
+/* The worker's entry for m, made (empty) on first use; NULL on failure. */
+static cache_entry *cache_entry_for(void **slot, api_model *m, dn_error *err)
+{
+	speech_cache *c = *slot;
+
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c) {
+			dn_error_set(err, DN_ENOMEM, "out of memory");
+			return NULL;
+		}
+		*slot = c;
+	}
+	for (size_t i = 0; i < c->n;)
+		if (atomic_load(&c->v[i].model->retired) && c->v[i].model != m)
+			drop_entry(c, i);
+		else
+			i++;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].model == m)
+			return &c->v[i];
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 4;
+		cache_entry *v = realloc(c->v, cap * sizeof *v);
+
+		if (!v) {
+			dn_error_set(err, DN_ENOMEM, "out of memory");
+			return NULL;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n] = (cache_entry){ref(m), NULL, NULL};
+	return &c->v[c->n++];
+}
+
+dn_frame *daemon_models_cache_frame(void **slot, api_model *m, dn_error *err)
+{
+	cache_entry *e = cache_entry_for(slot, m, err);
+	dn_frame_params p = dn_frame_default_params();
+
+	if (!e)
+		return NULL;
+	if (!e->frame && dn_frame_create(m->model, &p, &e->frame, err) != DN_OK)
+		return NULL;
+	return e->frame;
 }
 
 dn_speech *daemon_models_cache_speech(void **slot, api_model *m, dn_error *err)
@@ -523,7 +573,7 @@ dn_speech *daemon_models_cache_speech(void **slot, api_model *m, dn_error *err)
 		c->v = v;
 		c->cap = cap;
 	}
-	c->v[c->n++] = (cache_entry){ref(m), s};
+	c->v[c->n++] = (cache_entry){ref(m), s, NULL};
 	return s;
 }
 

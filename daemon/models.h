@@ -56,6 +56,9 @@ int daemon_models_add(daemon_models *r, const char *path, dn_error *err);
 /* A worker's speech contexts, one per model. *cache starts NULL; free it
  * with daemon_models_cache_free on the worker's thread. */
 dn_speech *daemon_models_cache_speech(void **cache, api_model *m, dn_error *err);
+/* The same cache's frame contexts (tiling and U-Net workspace), one per
+ * frame model. */
+dn_frame *daemon_models_cache_frame(void **cache, api_model *m, dn_error *err);
 void daemon_models_cache_free(void *cache);
 
 #endif

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/audio.h"
+#include "core/image.h"
 #include "tests/check.h"
 
 static char tmp[] = "/tmp/dn_test_api_XXXXXX";
@@ -560,7 +561,7 @@ static void test_health_and_docs(int port)
 	CHECK(json_string_value(json_object_get(j, "openapi")) != NULL);
 	{
 		static const char *const paths[] = {"/v1/health/live", "/v1/health/ready", "/v1/models",
-						    "/v1/models/{name}", "/v1/audio:denoise", "/metrics",
+						    "/v1/models/{name}", "/v1/audio:denoise", "/v1/frames:denoise", "/metrics",
 						    "/v1/openapi.json"};
 		json_t *p = json_object_get(j, "paths");
 
@@ -1272,6 +1273,210 @@ static void test_defaults(void)
 	CHECK(stop_daemon(&d, SIGINT) == 0);
 }
 
+/* ---- POST /v1/frames:denoise ---- */
+
+/* A JPEG of a w x h smooth picture (channels 1 or 3), malloc'd. */
+static void *make_jpeg(int w, int h, int channels, size_t *len)
+{
+	dn_image img;
+	void *bytes = NULL;
+
+	*len = 0;
+	if (dn_image_alloc(&img, w, h, channels, NULL) != DN_OK)
+		return NULL;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < channels; c++)
+				img.data[((size_t)y * w + x) * channels + c] = (unsigned char)((x * 3 + y * 2 + c * 50) & 255);
+	if (dn_image_encode(&img, 90, DN_SUBSAMP_420, &bytes, len, NULL) != DN_OK)
+		bytes = NULL;
+	dn_image_free(&img);
+	return bytes;
+}
+
+typedef struct jpeg_parts {
+	const void *data[3];
+	size_t len[3];
+	const char *type[3];
+} jpeg_parts;
+
+static curl_mime *form_frames(CURL *c, void *arg)
+{
+	const jpeg_parts *jp = arg;
+	curl_mime *m = curl_mime_init(c);
+	static const char *const names[] = {"a.jpg", "b.jpg", "c.jpg"};
+
+	for (int i = 0; i < 3; i++) {
+		curl_mimepart *p = curl_mime_addpart(m);
+
+		curl_mime_name(p, "file");
+		curl_mime_data(p, jp->data[i], jp->len[i]);
+		curl_mime_filename(p, names[i]);
+		curl_mime_type(p, jp->type[i]);
+	}
+	{
+		curl_mimepart *p = curl_mime_addpart(m);
+
+		curl_mime_name(p, "quality");
+		curl_mime_data(p, "80", CURL_ZERO_TERMINATED);
+	}
+	return m;
+}
+
+/* Decodes the JPEG parts of a multipart/mixed answer, in order. */
+static int mixed_parts(const resp *r, dn_image *out, int max)
+{
+	char ct[256], delim[128];
+	const char *b, *p, *end;
+	int n = 0;
+
+	if (!header(r, "Content-Type", ct, sizeof ct) || strncmp(ct, "multipart/mixed", 15) != 0 ||
+	    !(b = strstr(ct, "boundary=")))
+		return -1;
+	snprintf(delim, sizeof delim, "--%s", b + 9);
+	p = r->body;
+	end = r->body + r->len;
+	while (p && n < max) {
+		const char *hdr_end, *next;
+		size_t dl = strlen(delim);
+
+		p = memmem(p, (size_t)(end - p), delim, dl);
+		if (!p || p + dl + 2 > end || (p[dl] == '-' && p[dl + 1] == '-'))
+			break;
+		hdr_end = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+		if (!hdr_end)
+			return -1;
+		hdr_end += 4;
+		next = memmem(hdr_end, (size_t)(end - hdr_end), delim, dl);
+		if (!next || next - hdr_end < 2)
+			return -1;
+		if (dn_image_decode(hdr_end, (size_t)(next - hdr_end - 2), 0, &out[n], NULL) != DN_OK)
+			return -1;
+		n++;
+		p = next;
+	}
+	return n;
+}
+
+static void test_frames(int port)
+{
+	static const char *const jpeg_ct[] = {"Content-Type: image/jpeg", NULL};
+	size_t len, glen, blen;
+	void *jpg = make_jpeg(120, 80, 3, &len), *gray = make_jpeg(64, 48, 1, &glen),
+	     *big = make_jpeg(400, 300, 3, &blen); /* 120000 pixels: over max_frame_pixels */
+	resp r;
+	char v[256];
+
+	CHECK(jpg && gray && big);
+	{
+		req q = {.path = "/v1/frames:denoise", .headers = jpeg_ct, .body = jpg, .len = len};
+		dn_image img;
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/jpeg") == 0);
+		CHECK(header(&r, "X-Denoised-Model", v, sizeof v) && strcmp(v, "frame") == 0);
+		CHECK(dn_image_decode(r.body, r.len, 0, &img, NULL) == DN_OK && img.w == 120 && img.h == 80 &&
+		      img.channels == 3);
+		dn_image_free(&img);
+		resp_free(&r);
+		/* Grayscale in, grayscale out; a quality and the model by name. */
+		q.path = "/v1/frames:denoise?model=frame&quality=60";
+		q.body = gray;
+		q.len = glen;
+		http(port, &q, &r);
+		CHECK(r.status == 200);
+		CHECK(dn_image_decode(r.body, r.len, 0, &img, NULL) == DN_OK && img.w == 64 && img.h == 48 &&
+		      img.channels == 1);
+		dn_image_free(&img);
+		resp_free(&r);
+	}
+	/* A form with three frames: multipart/mixed, same order, same sizes. */
+	{
+		jpeg_parts jp = {{jpg, gray, jpg}, {len, glen, len}, {"image/jpeg", "image/jpeg", "image/jpeg"}};
+		req q = {.path = "/v1/frames:denoise", .mime = form_frames, .mime_arg = &jp};
+		dn_image out[4];
+		int n;
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		n = mixed_parts(&r, out, 4);
+		CHECK_MSG(n == 3, "%d parts", n);
+		if (n == 3) {
+			CHECK(out[0].w == 120 && out[0].h == 80 && out[0].channels == 3);
+			CHECK(out[1].w == 64 && out[1].h == 48 && out[1].channels == 1);
+			CHECK(out[2].w == 120 && out[2].h == 80);
+		}
+		for (int i = 0; i < n; i++)
+			dn_image_free(&out[i]);
+		resp_free(&r);
+		/* One part of the form is not a JPEG: 415; corrupt: 422 naming it. */
+		jp.type[1] = "text/plain";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+		jp.type[1] = "image/jpeg";
+		jp.len[2] = len / 2;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-frame");
+		CHECK(r.body && strstr(r.body, "frame 3") != NULL);
+		resp_free(&r);
+	}
+	/* Refusals: type, parameters, model kind, corrupt, truncated, empty, size. */
+	{
+		static const char *const text[] = {"Content-Type: text/plain", NULL};
+		static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+		static const char garbage[] = "\xff\xd8 not really a JPEG, only its first two bytes";
+		req q = {.path = "/v1/frames:denoise", .headers = text, .body = jpg, .len = len};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+		q.headers = wav_ct;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+		q.headers = jpeg_ct;
+		q.path = "/v1/frames:denoise?quality=0";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?quality=101";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?model=speech";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "wrong-model-kind");
+		resp_free(&r);
+		q.path = "/v1/frames:denoise";
+		q.body = garbage;
+		q.len = sizeof garbage;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-frame");
+		resp_free(&r);
+		q.body = jpg;
+		q.len = len / 2;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "bad-frame");
+		resp_free(&r);
+		q.body = "";
+		q.len = 0;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "no-frame");
+		resp_free(&r);
+		q.body = big;
+		q.len = blen;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "frame-over-limit");
+		CHECK(r.body && strstr(r.body, "max_frame_pixels") != NULL);
+		resp_free(&r);
+	}
+	free(jpg);
+	free(gray);
+	free(big);
+}
+
 int main(void)
 {
 	daemon_proc d;
@@ -1304,6 +1509,7 @@ int main(void)
 		 "queue_length = 1\n"
 		 "max_body_bytes = 1M\n"
 		 "max_audio_seconds = 20\n"
+		 "max_frame_pixels = 100000\n"
 		 "connection_timeout = 2\n"
 		 "request_timeout = 4\n"
 		 "cors_origins = https://app.example, https://other.example\n"
@@ -1336,6 +1542,7 @@ int main(void)
 		free(w);
 	}
 	test_multipart(d.port);
+	test_frames(d.port);
 	test_body_limits(d.port);
 	test_cors(d.port);
 	test_slow_clients(d.port);
@@ -1343,6 +1550,8 @@ int main(void)
 	test_metrics(d.port);
 	test_reload(&d);
 	CHECK(log_contains(&d, "POST /v1/audio:denoise 200 in="));
+	CHECK(log_contains(&d, "POST /v1/frames:denoise 200 in="));
+	CHECK(log_contains(&d, "POST /v1/frames:denoise 413 in="));
 	test_drain(&d);
 	test_auth();
 	test_check_config();

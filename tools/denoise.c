@@ -19,9 +19,12 @@ typedef struct tools_cmd {
 static const tools_cmd commands[] = {
     {"audio", cmd_audio,
      "denoise a sound file: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac]"},
+    {"frame", cmd_frame, "denoise a JPEG frame: denoise frame IN OUT [--model FILE] [--quality Q]"},
     {"metrics", cmd_metrics,
      "speech quality of DEGRADED against CLEAN as JSON: denoise metrics CLEAN DEGRADED"},
     {"train", cmd_train, "train a speech model: denoise train --data DIR --out MODEL [options]"},
+    {"train-frame", cmd_train_frame,
+     "train a frame model: denoise train-frame --data DIR --out MODEL [options]"},
     {"eval", cmd_eval, "score a speech model per noise and SNR: denoise eval [--model FILE] [--data DIR]"},
     {"model-init", cmd_model_init, "write a randomly initialised model file (until trained ones exist)"},
 };
