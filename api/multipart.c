@@ -189,6 +189,9 @@ static int part_header(api_part *part, const char *line, int *has_disposition, d
 			return dn_error_set(err, DN_EFORMAT, "malformed Content-Disposition parameters");
 		if (!d.has_name)
 			return dn_error_set(err, DN_EFORMAT, "part has no name");
+		/* RFC 7578: the name says which field a part is; "" names none. */
+		if (!d.part->name[0])
+			return dn_error_set(err, DN_EFORMAT, "part has an empty name");
 		*has_disposition = 1;
 	} else if (nlen == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
 		size_t len = strlen(v);

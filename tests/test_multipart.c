@@ -101,6 +101,7 @@ static void test_bad(void)
 		{"--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "without Content-Disposition"},
 		{"--XyZ\r\nContent-Disposition: attachment; name=a\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "not form-data"},
 		{"--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "no name"},
+		{"--XyZ\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "empty name"},
 		{"--XyZ\r\nContent-Disposition: form-data; name=\"a\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "malformed"},
 		{"--XyZ\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nx\r\n--XyZ--", DN_EFORMAT, "folded"},
 		{"--XyZ\r\nContent-Disposition: form-data; name=a; name=b\r\n\r\nx\r\n--XyZ--", DN_EFORMAT,
