@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run on a fresh Debian 12 machine: installs the Debian packages
 # denoised needs, builds it in build/, and starts the daemon on
-# 127.0.0.1:${PORT:-8080} with the shipped models (Ctrl-C stops it).
+# 127.0.0.1:${PORT:-8080} with the shipped models (Ctrl-C stops it), jobs
+# kept in build/state/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -11,12 +12,9 @@ mkdir -p build
 cd build
 [ -f Makefile ] || ../configure -q
 make -j"$(nproc)"
-if [ -x daemon/denoised ]; then
-	echo "denoised: serving on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it)"
-	exec daemon/denoised --listen 127.0.0.1 --port "${PORT:-8080}"
-fi
-if [ -x tools/denoise ]; then
-	echo "The daemon is not built yet; the command-line tool is: build/tools/denoise"
-	exec tools/denoise --help
-fi
-echo "Built libdenoise (build/core/libdenoise.a); the daemon and CLI are not part of this version yet."
+# The built-in speech corpus (about a minute, cached in data/speech/): what
+# `denoise eval`, `denoise train` and {"type":"eval"} jobs use by default.
+/usr/bin/python3 ../scripts/make-speech-corpus.py --out ../data/speech
+mkdir -p state
+echo "denoised: serving on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it); jobs in build/state/"
+exec daemon/denoised --listen 127.0.0.1 --port "${PORT:-8080}" --state-dir state --data-roots "$top/data"
