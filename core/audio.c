@@ -33,6 +33,8 @@
 
 #include <sndfile.h>
 
+#include "core/file.h"
+
 /* Frames read per call when the header does not give a usable length. */
 #define BLOCK_FRAMES 65536
 
@@ -336,29 +338,12 @@ int dn_audio_read_file(const char *path, const dn_audio_limits *lim, dn_audio *o
 	if (!path || !out)
 		return dn_error_set(err, DN_EINVAL, "dn_audio_read_file: no path or output");
 	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "cannot open '%s': %s",
-		                    path, strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return dn_error_set(err, DN_EIO, "'%s' is not a regular file", path);
-	}
-	size_t size = (size_t)st.st_size;
-	unsigned char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fclose(f);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu bytes to read '%s'", size, path);
-	}
-	size_t got = fread(buf, 1, size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || got != size) {
-		free(buf);
-		return dn_error_set(err, DN_EIO, "cannot read '%s'", path);
-	}
-	int rc = dn_audio_decode(buf, size, lim, out, err);
+	unsigned char *buf;
+	size_t size;
+	int rc = dn_file_read(path, &buf, &size, err);
+	if (rc != DN_OK)
+		return rc;
+	rc = dn_audio_decode(buf, size, lim, out, err);
 	free(buf);
 	if (rc != DN_OK && err) { /* say which file */
 		char msg[DN_ERROR_MSG_MAX];

@@ -31,6 +31,8 @@
 
 #include <turbojpeg.h>
 
+#include "core/file.h"
+
 /* The largest side TurboJPEG (and JPEG itself) can hold. */
 #define JPEG_MAX_SIDE 65500
 
@@ -175,29 +177,12 @@ int dn_image_read_file(const char *path, size_t max_pixels, dn_image *out, dn_er
 	if (!path || !out)
 		return dn_error_set(err, DN_EINVAL, "dn_image_read_file: no path or output");
 	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "cannot open '%s': %s",
-		                    path, strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return dn_error_set(err, DN_EIO, "'%s' is not a regular file", path);
-	}
-	size_t size = (size_t)st.st_size;
-	unsigned char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fclose(f);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu bytes to read '%s'", size, path);
-	}
-	size_t got = fread(buf, 1, size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || got != size) {
-		free(buf);
-		return dn_error_set(err, DN_EIO, "cannot read '%s'", path);
-	}
-	int rc = dn_image_decode(buf, size, max_pixels, out, err);
+	unsigned char *buf;
+	size_t size;
+	int rc = dn_file_read(path, &buf, &size, err);
+	if (rc != DN_OK)
+		return rc;
+	rc = dn_image_decode(buf, size, max_pixels, out, err);
 	free(buf);
 	if (rc != DN_OK && err) { /* say which file */
 		char msg[DN_ERROR_MSG_MAX];
