@@ -19,8 +19,6 @@
  */
 #include "core/audio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -28,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sndfile.h>
 
@@ -406,22 +402,6 @@ int dn_audio_encode(const dn_audio *a, int format, void **bytes, size_t *len, dn
 	return DN_OK;
 }
 
-/* Writes all of buf to fd, retrying short writes and EINTR. */
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int dn_audio_write_file(const dn_audio *a, int format, const char *path, dn_error *err)
 {
 	if (!path || !*path)
@@ -431,44 +411,7 @@ int dn_audio_write_file(const dn_audio *a, int format, const char *path, dn_erro
 	int rc = dn_audio_encode(a, format, &bytes, &len, err);
 	if (rc != DN_OK)
 		return rc;
-
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp) {
-		free(bytes);
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	}
-	/* The temporary file sits beside the target so rename() stays atomic. */
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a file beside '%s': %s", path, strerror(errno));
-		free(tmp);
-		free(bytes);
-		return rc;
-	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-		close(fd);
-	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-	} else if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	}
-	if (rc != DN_OK) {
-		unlink(tmp);
-	} else {
-		/* Make the rename itself durable. */
-		char *slash = strrchr(tmp, '/');
-		if (slash)
-			slash[slash == tmp ? 1 : 0] = '\0';
-		int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(tmp);
+	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
 }

@@ -21,13 +21,9 @@
  */
 #include "core/image.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <turbojpeg.h>
 
@@ -242,21 +238,6 @@ int dn_image_encode(const dn_image *img, int quality, int subsamp, void **bytes,
 	return rc;
 }
 
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int dn_image_write_file(const dn_image *img, int quality, int subsamp, const char *path, dn_error *err)
 {
 	if (!path || !*path)
@@ -266,32 +247,7 @@ int dn_image_write_file(const dn_image *img, int quality, int subsamp, const cha
 	int rc = dn_image_encode(img, quality, subsamp, &bytes, &len, err);
 	if (rc != DN_OK)
 		return rc;
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp) {
-		free(bytes);
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	}
-	/* The temporary file sits beside the target so rename() stays atomic. */
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a file beside '%s': %s", path, strerror(errno));
-		free(tmp);
-		free(bytes);
-		return rc;
-	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-		close(fd);
-	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-	} else if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	}
-	if (rc != DN_OK)
-		unlink(tmp);
-	free(tmp);
+	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
 }

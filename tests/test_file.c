@@ -1,8 +1,11 @@
 /*
  * test_file.c — dn_file_read: a file's bytes come back whole, an empty file
  * gives a buffer of size 0, and a missing file, a directory or missing
- * arguments give their error codes with *bytes left NULL.
+ * arguments give their error codes with *bytes left NULL. dn_file_write:
+ * creates and replaces a file (mode 0644), and where it cannot write leaves
+ * neither the target nor a temporary file behind.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +67,37 @@ int main(void)
 	CHECK_RC(dn_file_read(NULL, &bytes, &len, &err), DN_EINVAL);
 	CHECK_RC(dn_file_read(full, NULL, &len, NULL), DN_EINVAL);
 
+	/* Writing: a new file, then one replaced by shorter contents. */
+	char written[512], nodir[600];
+	snprintf(written, sizeof written, "%s/written", tmp);
+	snprintf(nodir, sizeof nodir, "%s/no/such/dir", tmp);
+	CHECK_RC(dn_file_write(written, data, sizeof data, &err), DN_OK);
+	CHECK_RC(dn_file_read(written, &bytes, &len, &err), DN_OK);
+	CHECK(bytes && len == sizeof data && memcmp(bytes, data, len) == 0);
+	free(bytes);
+	CHECK_RC(dn_file_write(written, "abc", 3, &err), DN_OK);
+	CHECK_RC(dn_file_read(written, &bytes, &len, &err), DN_OK);
+	CHECK(bytes && len == 3 && memcmp(bytes, "abc", 3) == 0);
+	free(bytes);
+	struct stat st;
+	CHECK(stat(written, &st) == 0 && (st.st_mode & 0777) == 0644);
+	CHECK_RC(dn_file_write(nodir, "abc", 3, &err), DN_EIO);
+	CHECK(strstr(err.msg, nodir) != NULL);
+	CHECK_RC(dn_file_write("", "abc", 3, &err), DN_EINVAL);
+	CHECK_RC(dn_file_write(NULL, "abc", 3, NULL), DN_EINVAL);
+
+	/* Nothing but the three files is left: no temporary file survived. */
+	int entries = 0;
+	DIR *d = opendir(tmp);
+	for (struct dirent *e; d && (e = readdir(d));)
+		entries += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	CHECK(entries == 3);
+
 	unlink(full);
 	unlink(empty);
+	unlink(written);
 	rmdir(tmp);
 	return check_status();
 }
