@@ -197,30 +197,9 @@ done:
 
 int api_audio_submit(api_request *r)
 {
-	api_server *s = r->srv;
-	int rc;
-
 	if (!r->multipart && r->len == 0) {
 		api_answer_problem(r, API_P_NO_AUDIO, "the body is empty: send a sound file");
 		return 0;
 	}
-	/* Suspend before queueing, so a fast worker cannot resume a connection
-	 * that is not suspended yet. */
-	r->suspended = 1;
-	MHD_suspend_connection(r->conn);
-	rc = s->host.submit(s->host.ctx, denoise_job, r);
-	if (rc == DN_OK)
-		return 1;
-	if (rc == DN_ELIMIT) {
-		api_gauges g;
-
-		memset(&g, 0, sizeof g);
-		s->host.gauges(s->host.ctx, &g);
-		api_answer_problem(r, API_P_OVERLOADED, "all %d workers are busy and the queue (%zu) is full",
-				   g.workers, g.queue_capacity);
-	}
-	else
-		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is shutting down");
-	MHD_resume_connection(r->conn);
-	return 1;
+	return api_upload_queue(r, denoise_job);
 }

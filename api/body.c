@@ -6,7 +6,8 @@
  *
  * Each route says which single-file media types it takes; both take a
  * multipart/form-data form as well, whose boundary is checked here so that a
- * bad one is refused before any byte of the body is stored.
+ * bad one is refused before any byte of the body is stored. Once the body is
+ * complete, both hand their job to a worker the same way (api_upload_queue).
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,5 +64,30 @@ int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), con
 		                   refused_hint);
 		return 0;
 	}
+	return 1;
+}
+
+int api_upload_queue(api_request *r, void (*job)(void *arg, void *worker))
+{
+	api_server *s = r->srv;
+	int rc;
+
+	/* Suspend before queueing, so a fast worker cannot resume a connection
+	 * that is not suspended yet. */
+	r->suspended = 1;
+	MHD_suspend_connection(r->conn);
+	rc = s->host.submit(s->host.ctx, job, r);
+	if (rc == DN_OK)
+		return 1;
+	if (rc == DN_ELIMIT) {
+		api_gauges g;
+
+		memset(&g, 0, sizeof g);
+		s->host.gauges(s->host.ctx, &g);
+		api_answer_problem(r, API_P_OVERLOADED, "all %d workers are busy and the queue (%zu) is full",
+		                   g.workers, g.queue_capacity);
+	} else
+		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is shutting down");
+	MHD_resume_connection(r->conn);
 	return 1;
 }

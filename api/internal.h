@@ -118,6 +118,11 @@ void api_field_value(const api_part *p, char *out, size_t cap);
  * (bad boundary) answer and returns 0. */
 int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
                             const char *refused_hint);
+/* Suspends r's connection and hands job(r) to a worker, which answers and
+ * resumes it. When the queue is full (503 overloaded) or the server is
+ * shutting down (503), sets that answer and resumes the connection itself.
+ * Returns 1 either way: the answer comes through the resumed connection. */
+int api_upload_queue(api_request *r, void (*job)(void *arg, void *worker));
 
 /* The OpenAPI document, embedded at build time from api/openapi.json. */
 extern const char api_openapi_json[];
