@@ -16,20 +16,6 @@
 #include "api/multipart.h"
 #include "core/audio.h"
 
-/* The media type without parameters, lower-case, into out. */
-static void media_type(const char *ct, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*ct == ' ')
-		ct++;
-	while (ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < cap) {
-		out[n] = (char)(ct[n] >= 'A' && ct[n] <= 'Z' ? ct[n] + 32 : ct[n]);
-		n++;
-	}
-	out[n] = '\0';
-}
-
 /* Audio we hand to libsndfile, which recognises the format from the bytes. */
 static int audio_media_type(const char *mt)
 {
@@ -77,33 +63,10 @@ static int resolve_params(api_request *r, const char *model, const char *format)
 
 void api_audio_begin(api_request *r)
 {
-	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	char mt[128];
-
 	r->format = DN_AUDIO_WAV16;
-	if (!ct) {
-		api_answer_problem(r, API_P_MEDIA_TYPE,
-				   "send a Content-Type: audio/wav, audio/flac, ... or multipart/form-data");
+	if (!api_upload_content_type(r, audio_media_type, "audio/wav, audio/flac, ...",
+	                             "audio/wav, audio/flac, ... application/octet-stream"))
 		return;
-	}
-	media_type(ct, mt, sizeof mt);
-	snprintf(r->content_type, sizeof r->content_type, "%s", ct);
-	if (strcmp(mt, "multipart/form-data") == 0) {
-		char boundary[80];
-		dn_error err;
-
-		if (api_multipart_boundary(ct, boundary, sizeof boundary, &err) != DN_OK) {
-			api_answer_problem(r, API_P_BAD_MULTIPART, "%s", err.msg);
-			return;
-		}
-		r->multipart = 1;
-	} else if (!audio_media_type(mt)) {
-		api_answer_problem(r, API_P_MEDIA_TYPE,
-				   "content type '%s' is not accepted: send audio/wav, audio/flac, ... "
-				   "application/octet-stream or multipart/form-data",
-				   mt);
-		return;
-	}
 	{
 		const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
 		const char *format = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "format");
@@ -112,16 +75,6 @@ void api_audio_begin(api_request *r)
 		r->query_format = format != NULL;
 		resolve_params(r, model, format);
 	}
-}
-
-/* A form field's value as a short string. */
-static void field_value(const api_part *p, char *out, size_t cap)
-{
-	size_t n = p && p->len < cap ? p->len : 0;
-
-	if (n)
-		memcpy(out, p->data, n);
-	out[n] = '\0';
 }
 
 /* The job, on a worker (or cancelled when worker is NULL). */
@@ -170,7 +123,7 @@ static void denoise_job(void *arg, void *worker)
 				goto done;
 			}
 			if (file->content_type[0]) {
-				media_type(file->content_type, mt, sizeof mt);
+				api_media_type(file->content_type, mt, sizeof mt);
 				if (!audio_media_type(mt)) {
 					api_answer_problem(r, API_P_MEDIA_TYPE,
 							   "the file part's content type '%s' is not audio", mt);
@@ -178,8 +131,8 @@ static void denoise_job(void *arg, void *worker)
 				}
 			}
 			/* Query parameters win over form fields. */
-			field_value(api_multipart_find(mp, "model"), model, sizeof model);
-			field_value(api_multipart_find(mp, "format"), format, sizeof format);
+			api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
+			api_field_value(api_multipart_find(mp, "format"), format, sizeof format);
 			if (!r->query_model && model[0] &&
 			    !resolve_params(r, model, NULL))
 				goto done;
@@ -244,30 +197,9 @@ done:
 
 int api_audio_submit(api_request *r)
 {
-	api_server *s = r->srv;
-	int rc;
-
 	if (!r->multipart && r->len == 0) {
 		api_answer_problem(r, API_P_NO_AUDIO, "the body is empty: send a sound file");
 		return 0;
 	}
-	/* Suspend before queueing, so a fast worker cannot resume a connection
-	 * that is not suspended yet. */
-	r->suspended = 1;
-	MHD_suspend_connection(r->conn);
-	rc = s->host.submit(s->host.ctx, denoise_job, r);
-	if (rc == DN_OK)
-		return 1;
-	if (rc == DN_ELIMIT) {
-		api_gauges g;
-
-		memset(&g, 0, sizeof g);
-		s->host.gauges(s->host.ctx, &g);
-		api_answer_problem(r, API_P_OVERLOADED, "all %d workers are busy and the queue (%zu) is full",
-				   g.workers, g.queue_capacity);
-	}
-	else
-		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is shutting down");
-	MHD_resume_connection(r->conn);
-	return 1;
+	return api_upload_queue(r, denoise_job);
 }

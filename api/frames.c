@@ -24,19 +24,6 @@
 #include "core/frame.h"
 #include "core/image.h"
 
-static void media_type(const char *ct, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*ct == ' ')
-		ct++;
-	while (ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < cap) {
-		out[n] = (char)(ct[n] >= 'A' && ct[n] <= 'Z' ? ct[n] + 32 : ct[n]);
-		n++;
-	}
-	out[n] = '\0';
-}
-
 static int jpeg_media_type(const char *mt)
 {
 	return strcmp(mt, "image/jpeg") == 0 || strcmp(mt, "image/jpg") == 0 ||
@@ -108,32 +95,9 @@ static int resolve_params(api_request *r, const char *model, const char *quality
 
 void api_frames_begin(api_request *r)
 {
-	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	char mt[128];
-
 	r->quality = DN_IMAGE_DEFAULT_QUALITY;
-	if (!ct) {
-		api_answer_problem(r, API_P_MEDIA_TYPE,
-		                   "send a Content-Type: image/jpeg or multipart/form-data");
+	if (!api_upload_content_type(r, jpeg_media_type, "image/jpeg", "image/jpeg"))
 		return;
-	}
-	media_type(ct, mt, sizeof mt);
-	snprintf(r->content_type, sizeof r->content_type, "%s", ct);
-	if (strcmp(mt, "multipart/form-data") == 0) {
-		char boundary[80];
-		dn_error err;
-
-		if (api_multipart_boundary(ct, boundary, sizeof boundary, &err) != DN_OK) {
-			api_answer_problem(r, API_P_BAD_MULTIPART, "%s", err.msg);
-			return;
-		}
-		r->multipart = 1;
-	} else if (!jpeg_media_type(mt)) {
-		api_answer_problem(
-		    r, API_P_MEDIA_TYPE,
-		    "content type '%s' is not accepted: send image/jpeg or multipart/form-data", mt);
-		return;
-	}
 	{
 		const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
 		const char *quality = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "quality");
@@ -142,15 +106,6 @@ void api_frames_begin(api_request *r)
 		r->query_quality = quality != NULL;
 		resolve_params(r, model, quality);
 	}
-}
-
-static void field_value(const api_part *p, char *out, size_t cap)
-{
-	size_t n = p && p->len < cap ? p->len : 0;
-
-	if (n)
-		memcpy(out, p->data, n);
-	out[n] = '\0';
 }
 
 /* A growing byte buffer for the multipart/mixed answer. */
@@ -279,8 +234,8 @@ static void denoise_job(void *arg, void *worker)
 		size_t nframes = 0;
 
 		/* Query parameters win over form fields. */
-		field_value(api_multipart_find(mp, "model"), model, sizeof model);
-		field_value(api_multipart_find(mp, "quality"), quality, sizeof quality);
+		api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
+		api_field_value(api_multipart_find(mp, "quality"), quality, sizeof quality);
 		if (!r->query_model && model[0] && !resolve_params(r, model, NULL))
 			goto done;
 		if (!r->query_quality && quality[0] && !resolve_params(r, NULL, quality))
@@ -299,7 +254,7 @@ static void denoise_job(void *arg, void *worker)
 			if (!p->has_filename)
 				continue;
 			if (p->content_type[0]) {
-				media_type(p->content_type, mt, sizeof mt);
+				api_media_type(p->content_type, mt, sizeof mt);
 				if (!jpeg_media_type(mt) && strcmp(mt, "application/octet-stream") != 0) {
 					api_answer_problem(
 					    r, API_P_MEDIA_TYPE,
@@ -369,27 +324,9 @@ done:
 
 int api_frames_submit(api_request *r)
 {
-	api_server *s = r->srv;
-	int rc;
-
 	if (!r->multipart && r->len == 0) {
 		api_answer_problem(r, API_P_NO_FRAME, "the body is empty: send a JPEG");
 		return 0;
 	}
-	r->suspended = 1;
-	MHD_suspend_connection(r->conn);
-	rc = s->host.submit(s->host.ctx, denoise_job, r);
-	if (rc == DN_OK)
-		return 1;
-	if (rc == DN_ELIMIT) {
-		api_gauges g;
-
-		memset(&g, 0, sizeof g);
-		s->host.gauges(s->host.ctx, &g);
-		api_answer_problem(r, API_P_OVERLOADED, "all %d workers are busy and the queue (%zu) is full",
-		                   g.workers, g.queue_capacity);
-	} else
-		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is shutting down");
-	MHD_resume_connection(r->conn);
-	return 1;
+	return api_upload_queue(r, denoise_job);
 }

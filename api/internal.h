@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/multipart.h"
 #include "api/problem.h"
 #include "api/stats.h"
 
@@ -103,6 +104,25 @@ int api_audio_submit(api_request *r);
 /* The same pair for POST /v1/frames:denoise (frames.c). */
 void api_frames_begin(api_request *r);
 int api_frames_submit(api_request *r);
+
+/* Upload bodies (body.c). The media type of a Content-Type value, without
+ * parameters, lower-case, into out. */
+void api_media_type(const char *ct, char *out, size_t cap);
+/* A form field's value as a short string; "" when p is NULL or the value
+ * does not fit in cap. */
+void api_field_value(const api_part *p, char *out, size_t cap);
+/* The begin-time check of an upload's Content-Type: multipart/form-data
+ * with a valid boundary (sets r->multipart), or a media type accepted()
+ * takes; copies the header into r->content_type. Otherwise sets a 415
+ * (missing or refused type: "send <hint> or multipart/form-data") or 400
+ * (bad boundary) answer and returns 0. */
+int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
+                            const char *refused_hint);
+/* Suspends r's connection and hands job(r) to a worker, which answers and
+ * resumes it. When the queue is full (503 overloaded) or the server is
+ * shutting down (503), sets that answer and resumes the connection itself.
+ * Returns 1 either way: the answer comes through the resumed connection. */
+int api_upload_queue(api_request *r, void (*job)(void *arg, void *worker));
 
 /* The OpenAPI document, embedded at build time from api/openapi.json. */
 extern const char api_openapi_json[];

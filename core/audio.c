@@ -19,8 +19,6 @@
  */
 #include "core/audio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -28,10 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sndfile.h>
+
+#include "core/file.h"
 
 /* Frames read per call when the header does not give a usable length. */
 #define BLOCK_FRAMES 65536
@@ -336,29 +334,12 @@ int dn_audio_read_file(const char *path, const dn_audio_limits *lim, dn_audio *o
 	if (!path || !out)
 		return dn_error_set(err, DN_EINVAL, "dn_audio_read_file: no path or output");
 	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "cannot open '%s': %s",
-		                    path, strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return dn_error_set(err, DN_EIO, "'%s' is not a regular file", path);
-	}
-	size_t size = (size_t)st.st_size;
-	unsigned char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fclose(f);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu bytes to read '%s'", size, path);
-	}
-	size_t got = fread(buf, 1, size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || got != size) {
-		free(buf);
-		return dn_error_set(err, DN_EIO, "cannot read '%s'", path);
-	}
-	int rc = dn_audio_decode(buf, size, lim, out, err);
+	unsigned char *buf;
+	size_t size;
+	int rc = dn_file_read(path, &buf, &size, err);
+	if (rc != DN_OK)
+		return rc;
+	rc = dn_audio_decode(buf, size, lim, out, err);
 	free(buf);
 	if (rc != DN_OK && err) { /* say which file */
 		char msg[DN_ERROR_MSG_MAX];
@@ -421,22 +402,6 @@ int dn_audio_encode(const dn_audio *a, int format, void **bytes, size_t *len, dn
 	return DN_OK;
 }
 
-/* Writes all of buf to fd, retrying short writes and EINTR. */
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int dn_audio_write_file(const dn_audio *a, int format, const char *path, dn_error *err)
 {
 	if (!path || !*path)
@@ -446,44 +411,7 @@ int dn_audio_write_file(const dn_audio *a, int format, const char *path, dn_erro
 	int rc = dn_audio_encode(a, format, &bytes, &len, err);
 	if (rc != DN_OK)
 		return rc;
-
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp) {
-		free(bytes);
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	}
-	/* The temporary file sits beside the target so rename() stays atomic. */
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a file beside '%s': %s", path, strerror(errno));
-		free(tmp);
-		free(bytes);
-		return rc;
-	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-		close(fd);
-	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-	} else if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	}
-	if (rc != DN_OK) {
-		unlink(tmp);
-	} else {
-		/* Make the rename itself durable. */
-		char *slash = strrchr(tmp, '/');
-		if (slash)
-			slash[slash == tmp ? 1 : 0] = '\0';
-		int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(tmp);
+	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
 }

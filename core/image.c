@@ -21,15 +21,13 @@
  */
 #include "core/image.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <turbojpeg.h>
+
+#include "core/file.h"
 
 /* The largest side TurboJPEG (and JPEG itself) can hold. */
 #define JPEG_MAX_SIDE 65500
@@ -175,29 +173,12 @@ int dn_image_read_file(const char *path, size_t max_pixels, dn_image *out, dn_er
 	if (!path || !out)
 		return dn_error_set(err, DN_EINVAL, "dn_image_read_file: no path or output");
 	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "cannot open '%s': %s",
-		                    path, strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return dn_error_set(err, DN_EIO, "'%s' is not a regular file", path);
-	}
-	size_t size = (size_t)st.st_size;
-	unsigned char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fclose(f);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu bytes to read '%s'", size, path);
-	}
-	size_t got = fread(buf, 1, size, f);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || got != size) {
-		free(buf);
-		return dn_error_set(err, DN_EIO, "cannot read '%s'", path);
-	}
-	int rc = dn_image_decode(buf, size, max_pixels, out, err);
+	unsigned char *buf;
+	size_t size;
+	int rc = dn_file_read(path, &buf, &size, err);
+	if (rc != DN_OK)
+		return rc;
+	rc = dn_image_decode(buf, size, max_pixels, out, err);
 	free(buf);
 	if (rc != DN_OK && err) { /* say which file */
 		char msg[DN_ERROR_MSG_MAX];
@@ -257,21 +238,6 @@ int dn_image_encode(const dn_image *img, int quality, int subsamp, void **bytes,
 	return rc;
 }
 
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int dn_image_write_file(const dn_image *img, int quality, int subsamp, const char *path, dn_error *err)
 {
 	if (!path || !*path)
@@ -281,32 +247,7 @@ int dn_image_write_file(const dn_image *img, int quality, int subsamp, const cha
 	int rc = dn_image_encode(img, quality, subsamp, &bytes, &len, err);
 	if (rc != DN_OK)
 		return rc;
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp) {
-		free(bytes);
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	}
-	/* The temporary file sits beside the target so rename() stays atomic. */
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a file beside '%s': %s", path, strerror(errno));
-		free(tmp);
-		free(bytes);
-		return rc;
-	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-		close(fd);
-	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-	} else if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	}
-	if (rc != DN_OK)
-		unlink(tmp);
-	free(tmp);
+	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
 }

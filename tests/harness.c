@@ -1,0 +1,341 @@
+/*
+ * harness.c — the daemon-and-HTTP test harness of harness.h.
+ *
+ * Moved here from test_api.c and test_jobs.c, which carried identical
+ * copies; see harness.h for what each function promises.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+char *path_in_tmp(const char *name)
+{
+	static char bufs[8][512];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, 512, "%s/%s", tmp, name);
+	return b;
+}
+
+int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fwrite(data, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
+		n = 0;
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+int run(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* ---- the daemon ---- */
+
+/* Starts the daemon with conf (a config file's text) and extra flags. */
+int start_daemon(daemon_proc *d, const char *name, const char *conf, const char *const *flags)
+{
+	char bin[512], portfile[512], confpath[512];
+	const char *argv[32];
+	int argc = 0;
+
+	snprintf(bin, sizeof bin, "%s/daemon/denoised", builddir);
+	snprintf(portfile, sizeof portfile, "%s/%s.port", tmp, name);
+	snprintf(confpath, sizeof confpath, "%s/%s.conf", tmp, name);
+	snprintf(d->log, sizeof d->log, "%s/%s.log", tmp, name);
+	unlink(portfile);
+	argv[argc++] = bin;
+	if (conf) {
+		if (write_file(confpath, conf, strlen(conf)) != 0)
+			return -1;
+		argv[argc++] = "--config";
+		argv[argc++] = confpath;
+	}
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1";
+	argv[argc++] = "--port";
+	argv[argc++] = "0";
+	argv[argc++] = "--port-file";
+	argv[argc++] = portfile;
+	for (int i = 0; flags && flags[i] && argc < 30; i++)
+		argv[argc++] = flags[i];
+	argv[argc] = NULL;
+
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	/* Up to 120 s for the port file: loading models under sanitizers. */
+	for (int i = 0; i < 1200; i++) {
+		char *t = read_text(portfile);
+		int status;
+
+		if (t && atoi(t) > 0) {
+			d->port = atoi(t);
+			free(t);
+			return 0;
+		}
+		free(t);
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			fprintf(stderr, "daemon %s exited during start-up; its log:\n", name);
+			run("cat '%s' >&2", d->log);
+			d->pid = 0;
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "daemon %s did not write its port file\n", name);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	return -1;
+}
+
+/* Sends sig and waits (bounded) for the exit; returns the exit code, or -1
+ * when killed by a signal or stuck. */
+int stop_daemon(daemon_proc *d, int sig)
+{
+	int status;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	for (int i = 0; i < 1200; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status);
+			fprintf(stderr, "daemon killed by signal %d\n", WTERMSIG(status));
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "daemon did not stop within 120 s\n");
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	return -1;
+}
+
+int log_contains(const daemon_proc *d, const char *needle)
+{
+	char *t = read_text(d->log);
+	int found = t && strstr(t, needle) != NULL;
+
+	free(t);
+	return found;
+}
+
+/* ---- HTTP with libcurl ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	resp *r = ud;
+	char *nb = realloc(r->body, r->len + size * n + 1);
+
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, p, size * n);
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	resp *r = ud;
+	size_t k = size * n;
+
+	if (r->hlen + k < sizeof r->headers) {
+		memcpy(r->headers + r->hlen, p, k);
+		r->hlen += k;
+		r->headers[r->hlen] = '\0';
+	}
+	return k;
+}
+
+void resp_free(resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* The value of header name in r (last one wins), into out; 0 if absent. */
+int header(const resp *r, const char *name, char *out, size_t cap)
+{
+	const char *p = r->headers;
+	size_t n = strlen(name);
+	int found = 0;
+
+	while (p && *p) {
+		const char *eol = strstr(p, "\r\n");
+
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			size_t len;
+
+			while (*v == ' ')
+				v++;
+			len = eol ? (size_t)(eol - v) : strlen(v);
+			if (len >= cap)
+				len = cap - 1;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			found = 1;
+		}
+		p = eol ? eol + 2 : NULL;
+	}
+	return found;
+}
+
+CURL *prepare(int port, const req *q, resp *r, struct curl_slist **hl, curl_mime **mime)
+{
+	CURL *c = curl_easy_init();
+	char url[1024];
+
+	memset(r, 0, sizeof *r);
+	*hl = NULL;
+	*mime = NULL;
+	if (!c)
+		return NULL;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, q->path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	for (int i = 0; q->headers && q->headers[i]; i++)
+		*hl = curl_slist_append(*hl, q->headers[i]);
+	if (q->token) {
+		char h[256];
+
+		snprintf(h, sizeof h, "Authorization: Bearer %s", q->token);
+		*hl = curl_slist_append(*hl, h);
+	}
+	if (q->chunked)
+		*hl = curl_slist_append(*hl, "Transfer-Encoding: chunked");
+	if (q->mime) {
+		*mime = q->mime(c, q->mime_arg);
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, *mime);
+	} else if (q->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->len);
+	}
+	if (q->method && strcmp(q->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (q->method)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
+	return c;
+}
+
+void http(int port, const req *q, resp *r)
+{
+	struct curl_slist *hl;
+	curl_mime *mime;
+	CURL *c = prepare(port, q, r, &hl, &mime);
+
+	if (!c) {
+		r->rc = CURLE_FAILED_INIT;
+		return;
+	}
+	r->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_mime_free(mime);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+long get(int port, const char *path, resp *r)
+{
+	req q = {.path = path};
+
+	http(port, &q, r);
+	return r->status;
+}
+
+/* The problem+json answer's type ends with slug, with the right status. */
+int is_problem(const resp *r, long status, const char *slug)
+{
+	char ct[128] = "";
+	json_error_t je;
+	json_t *j;
+	const char *type;
+	int ok;
+
+	if (r->status != status)
+		return 0;
+	if (!header(r, "Content-Type", ct, sizeof ct) || strcmp(ct, "application/problem+json") != 0)
+		return 0;
+	j = r->body ? json_loads(r->body, 0, &je) : NULL;
+	type = json_string_value(json_object_get(j, "type"));
+	ok = type && strncmp(type, "urn:denoised:problem:", 21) == 0 && strcmp(type + 21, slug) == 0 &&
+	     json_integer_value(json_object_get(j, "status")) == status &&
+	     json_string_value(json_object_get(j, "title")) &&
+	     json_string_value(json_object_get(j, "detail"));
+	json_decref(j);
+	return ok;
+}
