@@ -48,6 +48,25 @@ int dn_dataset_kind_parse(const char *name)
 	return -1;
 }
 
+int dn_dataset_kind_guess(const char *path)
+{
+	char manifest[4096];
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int paired = 0;
+
+	if ((size_t)snprintf(manifest, sizeof manifest, "%s/manifest.tsv", path) < sizeof manifest &&
+	    stat(manifest, &st) == 0)
+		return DN_DATASET_CORPUS;
+	if ((d = opendir(path))) {
+		while (!paired && (e = readdir(d)))
+			paired = !strncmp(e->d_name, "clean_", 6) && strstr(e->d_name, "_wav") != NULL;
+		closedir(d);
+	}
+	return paired ? DN_DATASET_VALENTINI : DN_DATASET_FOLDER;
+}
+
 const char *dn_split_name(int split)
 {
 	static const char *const names[] = {"train", "valid", "test", "all"};
@@ -715,6 +734,63 @@ void dn_dataset_item_free(dn_dataset_item *it)
 		free(it->noisy);
 		memset(it, 0, sizeof *it);
 	}
+}
+
+/* ---- adapters to the training and evaluation sources ---- */
+
+static size_t src_count(void *ctx)
+{
+	return dn_dataset_count(ctx);
+}
+
+static int src_pair(void *ctx, size_t i, uint64_t epoch, float **clean, float **noisy, size_t *n,
+                    dn_error *err)
+{
+	dn_dataset_item it;
+	int rc = dn_dataset_load(ctx, i, epoch, &it, err);
+
+	if (rc)
+		return rc;
+	*clean = it.clean;
+	*noisy = it.noisy;
+	*n = it.n;
+	return DN_OK;
+}
+
+/* Evaluation makes its own noise, so it wants the clean speech as recorded:
+ * the mix's anti-clipping gain is undone and the noisy side dropped. */
+static int src_clean(void *ctx, size_t i, float **clean, size_t *n, dn_error *err)
+{
+	dn_dataset_item it;
+	int rc = dn_dataset_load(ctx, i, 0, &it, err);
+
+	if (rc)
+		return rc;
+	if (it.gain > 0.0f && it.gain != 1.0f)
+		for (size_t k = 0; k < it.n; k++)
+			it.clean[k] /= it.gain;
+	*clean = it.clean;
+	*n = it.n;
+	it.clean = NULL;
+	dn_dataset_item_free(&it);
+	return DN_OK;
+}
+
+static const char *src_name(void *ctx, size_t i)
+{
+	const char *p = dn_dataset_entry_at(ctx, i)->clean, *slash = strrchr(p, '/');
+
+	return slash ? slash + 1 : p;
+}
+
+dn_pair_source dn_dataset_pair_source(dn_dataset *d)
+{
+	return (dn_pair_source){.ctx = d, .count = src_count, .load = src_pair};
+}
+
+dn_clean_source dn_dataset_clean_source(dn_dataset *d)
+{
+	return (dn_clean_source){.ctx = d, .count = src_count, .load = src_clean, .name = src_name};
 }
 
 /* Keeps x[off .. off+len) of x[0..n): memmove to the front. */

@@ -37,6 +37,8 @@
 #include <stdint.h>
 
 #include "core/dn.h"
+#include "core/eval.h"
+#include "core/train.h"
 
 enum dn_dataset_kind { DN_DATASET_FOLDER = 0, DN_DATASET_VALENTINI = 1, DN_DATASET_CORPUS = 2 };
 enum dn_split { DN_SPLIT_TRAIN = 0, DN_SPLIT_VALID = 1, DN_SPLIT_TEST = 2, DN_SPLIT_ALL = 3 };
@@ -45,6 +47,10 @@ enum dn_split { DN_SPLIT_TRAIN = 0, DN_SPLIT_VALID = 1, DN_SPLIT_TEST = 2, DN_SP
  * Parsers return -1 for an unknown name ("validation" is accepted too). */
 const char *dn_dataset_kind_name(int kind);
 int dn_dataset_kind_parse(const char *name);
+/* The layout a folder has: DN_DATASET_CORPUS if it holds manifest.tsv,
+ * DN_DATASET_VALENTINI if it holds clean_*_wav folders, else
+ * DN_DATASET_FOLDER (also when it cannot be read: opening then says why). */
+int dn_dataset_kind_guess(const char *path);
 const char *dn_split_name(int split);
 int dn_split_parse(const char *name);
 
@@ -106,5 +112,11 @@ typedef struct dn_dataset_item {
  * length, DN_EINVAL when a clean file is silent (no SNR can be set). */
 int dn_dataset_load(const dn_dataset *d, size_t i, uint64_t epoch, dn_dataset_item *it, dn_error *err);
 void dn_dataset_item_free(dn_dataset_item *it);
+
+/* Adapters to the sources that training and evaluation read: pairs for
+ * epoch e; clean speech alone (the reference undone of the mix's gain) named
+ * by file name. `d` is borrowed and must outlive the source. */
+dn_pair_source dn_dataset_pair_source(dn_dataset *d);
+dn_clean_source dn_dataset_clean_source(dn_dataset *d);
 
 #endif

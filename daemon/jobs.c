@@ -538,19 +538,6 @@ static int try_root(void *ctx, const char *root)
 	return 1;
 }
 
-static int has_clean_wav_dirs(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int found = 0;
-
-	while (d && !found && (e = readdir(d)))
-		found = !strncmp(e->d_name, "clean_", 6) && strstr(e->d_name, "_wav") != NULL;
-	if (d)
-		closedir(d);
-	return found;
-}
-
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 {
 	root_ctx rc = {c->dataset, c->dataset_path, 0};
@@ -576,12 +563,7 @@ static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
 		              "symbolic links out of a root are refused",
 		              s, J->data_roots);
-	if (file_exists(c->dataset_path, "manifest.tsv"))
-		c->dataset_kind = DN_DATASET_CORPUS;
-	else if (has_clean_wav_dirs(c->dataset_path))
-		c->dataset_kind = DN_DATASET_VALENTINI;
-	else
-		c->dataset_kind = DN_DATASET_FOLDER;
+	c->dataset_kind = dn_dataset_kind_guess(c->dataset_path);
 	return DN_OK;
 }
 
@@ -921,51 +903,6 @@ static int add_job(jobs *J, job *jb)
 
 /* ---- running ---- */
 
-static size_t ds_count(void *ctx)
-{
-	return dn_dataset_count(ctx);
-}
-
-static int ds_pair(void *ctx, size_t i, uint64_t epoch, float **clean, float **noisy, size_t *n,
-                   dn_error *err)
-{
-	dn_dataset_item it;
-	int rc = dn_dataset_load(ctx, i, epoch, &it, err);
-
-	if (rc)
-		return rc;
-	*clean = it.clean;
-	*noisy = it.noisy;
-	*n = it.n;
-	return DN_OK;
-}
-
-/* The clean signal alone: the item's reference undone of the mix's gain (as
- * tools/data_opts.c does for `denoise eval`). */
-static int ds_clean(void *ctx, size_t i, float **clean, size_t *n, dn_error *err)
-{
-	dn_dataset_item it;
-	int rc = dn_dataset_load(ctx, i, 0, &it, err);
-
-	if (rc)
-		return rc;
-	if (it.gain > 0.0f && it.gain != 1.0f)
-		for (size_t k = 0; k < it.n; k++)
-			it.clean[k] /= it.gain;
-	*clean = it.clean;
-	*n = it.n;
-	it.clean = NULL;
-	dn_dataset_item_free(&it);
-	return DN_OK;
-}
-
-static const char *ds_name(void *ctx, size_t i)
-{
-	const char *p = dn_dataset_entry_at(ctx, i)->clean, *slash = strrchr(p, '/');
-
-	return slash ? slash + 1 : p;
-}
-
 typedef struct run_ctx {
 	jobs *J;
 	job *jb;
@@ -1053,7 +990,7 @@ static int run_eval(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **p
 	if (!st)
 		st = dn_dataset_open(&dp, &d, err);
 	if (!st) {
-		dn_clean_source src = {d, ds_count, ds_clean, ds_name};
+		dn_clean_source src = dn_dataset_clean_source(d);
 
 		job_log(rc->jb, "evaluating model '%s' on %s (%s split, %zu files; %s)", c->model, c->dataset,
 		        dn_split_name(dp.split), dn_dataset_count(d), c->dataset_path);
@@ -1157,7 +1094,7 @@ static int run_train(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **
 		        dn_unet_param_count(dn_model_unet(m)),
 		        access(ckpt, F_OK) == 0 ? "; resuming from the checkpoint" : "");
 		{
-			dn_pair_source ts = {train, ds_count, ds_pair}, vs = {valid, ds_count, ds_pair};
+			dn_pair_source ts = dn_dataset_pair_source(train), vs = dn_dataset_pair_source(valid);
 
 			st = dn_train_speech(m, &ts, &vs, &tp, on_train, rc, hist, err);
 		}

@@ -3,7 +3,7 @@
  * folder from generated WAV files: listing, speaker-disjoint splits that do
  * not move with the seed, Valentini pairing by file name (and refusal of
  * names that do not pair), the corpus manifest, and reproducible on-the-fly
- * noising.
+ * noising, layout guessing and the sources training and evaluation read.
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -533,6 +533,36 @@ static void test_names(void)
 	CHECK_RC(dn_dataset_open(&p, &d, &err), DN_EINVAL);
 }
 
+/* Layout guessing and the training/evaluation adapters, on the folders the
+ * tests above made. */
+static void test_guess_and_sources(void)
+{
+	CHECK(dn_dataset_kind_guess(at("folder")) == DN_DATASET_FOLDER);
+	CHECK(dn_dataset_kind_guess(at("val")) == DN_DATASET_VALENTINI);
+	CHECK(dn_dataset_kind_guess(at("corpus")) == DN_DATASET_CORPUS);
+	CHECK(dn_dataset_kind_guess(at("no-such-folder")) == DN_DATASET_FOLDER);
+
+	dn_error err;
+	int rc;
+	dn_dataset *d = open_split(DN_DATASET_VALENTINI, "val", DN_SPLIT_TEST, 1, &rc, &err);
+	CHECK_MSG(rc == DN_OK, "%s", err.msg);
+	if (!d)
+		return;
+	dn_pair_source ps = dn_dataset_pair_source(d);
+	dn_clean_source cs = dn_dataset_clean_source(d);
+	CHECK(ps.count(ps.ctx) == dn_dataset_count(d) && cs.count(cs.ctx) == dn_dataset_count(d));
+	float *clean = NULL, *noisy = NULL, *alone = NULL;
+	size_t n = 0, m = 0;
+	CHECK_RC(ps.load(ps.ctx, 0, 0, &clean, &noisy, &n, &err), DN_OK);
+	CHECK_RC(cs.load(cs.ctx, 0, &alone, &m, &err), DN_OK);
+	CHECK(n > 0 && m == n);
+	CHECK(strcmp(cs.name(cs.ctx, 0), "p232_001.wav") == 0);
+	free(clean);
+	free(noisy);
+	free(alone);
+	dn_dataset_destroy(d);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/dn-test-dataset-XXXXXX");
@@ -544,6 +574,7 @@ int main(void)
 	test_folder();
 	test_valentini();
 	test_corpus();
+	test_guess_and_sources();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_status();
 }

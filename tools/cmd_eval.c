@@ -203,7 +203,7 @@ int cmd_eval(int argc, char **argv)
 		fprintf(stderr, "denoise eval: %s\n", err.msg);
 		goto done;
 	}
-	dn_clean_source src = data_clean_source(d);
+	dn_clean_source src = dn_dataset_clean_source(d);
 	if (mixes) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/clean", mixes);

@@ -257,7 +257,7 @@ int cmd_train(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	dn_pair_source ts = data_pair_source(train), vs = data_pair_source(valid);
+	dn_pair_source ts = dn_dataset_pair_source(train), vs = dn_dataset_pair_source(valid);
 	progress_ctx pc = {.quiet = quiet, .last_print = now_s()};
 	static dn_train_history hist;
 	double t0 = now_s();

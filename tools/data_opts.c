@@ -1,13 +1,12 @@
 /*
- * data_opts.c — shared dataset options and dataset adapters (data_opts.h).
+ * data_opts.c — the dataset options `denoise train` and `denoise eval` share
+ * (data_opts.h); the adapters and layout guessing live in core/dataset.c.
  */
 #include "tools/data_opts.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/noise.h"
 
@@ -77,80 +76,9 @@ int data_opts_parse(int argc, char **argv, int *i, dn_dataset_params *p, const c
 	return 1;
 }
 
-static int has_clean_wav_dirs(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int found = 0;
-	while (d && !found && (e = readdir(d)))
-		found = !strncmp(e->d_name, "clean_", 6) && strstr(e->d_name, "_wav") != NULL;
-	if (d)
-		closedir(d);
-	return found;
-}
-
 void data_opts_guess_kind(dn_dataset_params *p, int kind_given)
 {
 	if (kind_given || !p->path)
 		return;
-	char manifest[4096];
-	struct stat st;
-	snprintf(manifest, sizeof manifest, "%s/manifest.tsv", p->path);
-	if (stat(manifest, &st) == 0)
-		p->kind = DN_DATASET_CORPUS;
-	else if (has_clean_wav_dirs(p->path))
-		p->kind = DN_DATASET_VALENTINI;
-	else
-		p->kind = DN_DATASET_FOLDER;
-}
-
-static size_t ds_count(void *ctx)
-{
-	return dn_dataset_count(ctx);
-}
-
-static int ds_pair(void *ctx, size_t i, uint64_t epoch, float **clean, float **noisy, size_t *n,
-                   dn_error *err)
-{
-	dn_dataset_item it;
-	int rc = dn_dataset_load(ctx, i, epoch, &it, err);
-	if (rc)
-		return rc;
-	*clean = it.clean;
-	*noisy = it.noisy;
-	*n = it.n;
-	return DN_OK;
-}
-
-/* The clean signal alone: the item's reference undone of the mix's gain. */
-static int ds_clean(void *ctx, size_t i, float **clean, size_t *n, dn_error *err)
-{
-	dn_dataset_item it;
-	int rc = dn_dataset_load(ctx, i, 0, &it, err);
-	if (rc)
-		return rc;
-	if (it.gain > 0.0f && it.gain != 1.0f)
-		for (size_t k = 0; k < it.n; k++)
-			it.clean[k] /= it.gain;
-	*clean = it.clean;
-	*n = it.n;
-	it.clean = NULL;
-	dn_dataset_item_free(&it);
-	return DN_OK;
-}
-
-static const char *ds_name(void *ctx, size_t i)
-{
-	const char *p = dn_dataset_entry_at(ctx, i)->clean, *slash = strrchr(p, '/');
-	return slash ? slash + 1 : p;
-}
-
-dn_pair_source data_pair_source(dn_dataset *d)
-{
-	return (dn_pair_source){.ctx = d, .count = ds_count, .load = ds_pair};
-}
-
-dn_clean_source data_clean_source(dn_dataset *d)
-{
-	return (dn_clean_source){.ctx = d, .count = ds_count, .load = ds_clean, .name = ds_name};
+	p->kind = dn_dataset_kind_guess(p->path);
 }

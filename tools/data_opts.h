@@ -1,15 +1,12 @@
 /*
  * data_opts.h — the dataset options that `denoise train` and `denoise eval`
  * share (--data, --dataset, --split, --snr, --noise, --noise-dir, --crop),
- * parsed into dn_dataset_params, and adapters from a dn_dataset to the
- * sources the training and evaluation loops read.
+ * parsed into dn_dataset_params.
  */
 #ifndef DN_TOOLS_DATA_OPTS_H
 #define DN_TOOLS_DATA_OPTS_H
 
 #include "core/dataset.h"
-#include "core/eval.h"
-#include "core/train.h"
 
 #define DATA_OPTS_HELP                                                                                       \
 	"  --data DIR            the data set: a corpus made by scripts/make-speech-corpus.py (default\n"    \
@@ -27,9 +24,5 @@
 int data_opts_parse(int argc, char **argv, int *i, dn_dataset_params *p, const char *cmd);
 /* Fills in the kind when --dataset was not given (from the folder's layout). */
 void data_opts_guess_kind(dn_dataset_params *p, int kind_given);
-
-/* Adapters; `d` must outlive the source. */
-dn_pair_source data_pair_source(dn_dataset *d);
-dn_clean_source data_clean_source(dn_dataset *d);
 
 #endif
