@@ -71,34 +71,18 @@ int cmd_audio(int argc, char **argv)
 			format = DN_AUDIO_FLAC;
 	}
 
-	char tried[2048];
-	char *found = NULL;
-	if (!model_path) {
-		found = tools_default_model_path(DN_MODEL_AUDIO, tried, sizeof tried);
-		if (!found) {
-			fprintf(stderr,
-			        "denoise audio: no model given and none found (looked for %s); pass --model "
-			        "FILE, or "
-			        "make one with `denoise model-init FILE`\n",
-			        tried);
-			return TOOLS_FAIL;
-		}
-		model_path = found;
-	}
-
 	int status = TOOLS_FAIL;
-	dn_error err = {0};
 	dn_model *model = NULL;
 	dn_speech *sp = NULL;
 	dn_audio in = {0}, out = {0};
 	dn_speech_stats st;
 	dn_audio_limits lim = dn_audio_default_limits();
 	lim.max_seconds = 0; /* offline: as long as memory allows */
+	dn_error err = {0};
+	char *found = NULL;
 
-	if (dn_model_load(model_path, &model, &err) != DN_OK) {
-		fprintf(stderr, "denoise audio: model %s: %s\n", model_path, err.msg);
+	if (tools_load_model("audio", DN_MODEL_AUDIO, &model_path, &found, &model) != TOOLS_OK)
 		goto done;
-	}
 	if (dn_model_get_info(model)->kind != DN_MODEL_AUDIO) {
 		fprintf(stderr, "denoise audio: %s is not an audio model\n", model_path);
 		goto done;

@@ -178,16 +178,7 @@ int cmd_eval(int argc, char **argv)
 	if (threads)
 		dn_threads_set(threads);
 	data_opts_guess_kind(&dp, kind_given);
-	char *default_model = NULL, tried[1024];
-	if (!model_path) {
-		default_model = tools_default_model_path(DN_MODEL_AUDIO, tried, sizeof tried);
-		if (!default_model) {
-			fprintf(stderr, "denoise eval: no speech model found (tried %s); pass --model FILE\n",
-			        tried);
-			return TOOLS_FAIL;
-		}
-		model_path = default_model;
-	}
+	char *default_model = NULL;
 	dn_error err = {0};
 	dn_model *m = NULL;
 	dn_dataset *d = NULL;
@@ -195,10 +186,8 @@ int cmd_eval(int argc, char **argv)
 	char *json = NULL;
 	mix_writer mw = {.dir = mixes};
 	int status = TOOLS_FAIL;
-	if (dn_model_load(model_path, &m, &err)) {
-		fprintf(stderr, "denoise eval: %s\n", err.msg);
+	if (tools_load_model("eval", DN_MODEL_AUDIO, &model_path, &default_model, &m) != TOOLS_OK)
 		goto done;
-	}
 	if (dn_dataset_open(&dp, &d, &err)) {
 		fprintf(stderr, "denoise eval: %s\n", err.msg);
 		goto done;

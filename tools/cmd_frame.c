@@ -83,30 +83,14 @@ int cmd_frame(int argc, char **argv)
 		return TOOLS_USAGE;
 	}
 	const char *in_path = argv[optind], *out_path = argv[optind + 1];
-	char tried[2048];
-	char *found = NULL;
-	if (!model_path) {
-		found = tools_default_model_path(DN_MODEL_FRAME, tried, sizeof tried);
-		if (!found) {
-			fprintf(stderr,
-			        "denoise frame: no model given and none found (looked for %s); pass --model "
-			        "FILE, "
-			        "or make one with `denoise model-init --kind frame FILE`\n",
-			        tried);
-			return TOOLS_FAIL;
-		}
-		model_path = found;
-	}
-
 	int status = TOOLS_FAIL;
 	dn_error err = {0};
 	dn_model *model = NULL;
 	dn_frame *fr = NULL;
 	dn_image in = {0}, out = {0};
-	if (dn_model_load(model_path, &model, &err) != DN_OK) {
-		fprintf(stderr, "denoise frame: model %s: %s\n", model_path, err.msg);
+	char *found = NULL;
+	if (tools_load_model("frame", DN_MODEL_FRAME, &model_path, &found, &model) != TOOLS_OK)
 		goto done;
-	}
 	if (dn_frame_create(model, &fp, &fr, &err) != DN_OK) {
 		fprintf(stderr, "denoise frame: model %s: %s\n", model_path, err.msg);
 		goto done;

@@ -5,14 +5,12 @@
  * SIGINT/SIGTERM stop at the next step; the checkpoint of the last finished
  * epoch and the best model so far stay on disk, and --resume continues.
  */
-#include <cblas.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/model.h"
 #include "core/train.h"
@@ -233,23 +231,11 @@ int cmd_train(int argc, char **argv)
 		}
 	}
 	/* Provenance: what a reader of the model file needs to reproduce it. */
-	char cmdline[2048] = "denoise", host[256] = "", when[64], buf[256];
-	for (int i = 0; i < argc; i++) {
-		size_t l = strlen(cmdline);
-		snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]);
-	}
-	gethostname(host, sizeof host - 1);
-	time_t now = time(NULL);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	char buf[256];
 	snprintf(buf, sizeof buf, "%s dataset at %s: %zu training / %zu validation files, SNR %g..%g dB",
 	         dn_dataset_kind_name(dp.kind), dp.path, dn_dataset_count(train), dn_dataset_count(valid),
 	         dp.snr_min_db, dp.snr_max_db);
-	dn_model_set_metadata(m, "train.data", buf, NULL);
-	dn_model_set_metadata(m, "train.command", cmdline, NULL);
-	dn_model_set_metadata(m, "train.started", when, NULL);
-	snprintf(buf, sizeof buf, "%s, %ld CPUs, %d BLAS threads", host, sysconf(_SC_NPROCESSORS_ONLN),
-	         openblas_get_num_threads());
-	dn_model_set_metadata(m, "train.machine", buf, NULL);
+	tools_set_provenance(m, argc, argv, buf);
 	printf("training on %zu files, validating on %zu (%s); %zu parameters\n", dn_dataset_count(train),
 	       dn_dataset_count(valid), dp.path, dn_unet_param_count(dn_model_unet(m)));
 	fflush(stdout);

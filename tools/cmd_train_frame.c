@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/image.h"
 #include "core/model.h"
@@ -256,23 +255,11 @@ int cmd_train_frame(int argc, char **argv)
 			goto done;
 		}
 	}
-	char cmdline[2048] = "denoise", host[256] = "", when[64], buf[256];
-	for (int i = 0; i < argc; i++) {
-		size_t l = strlen(cmdline);
-		snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]);
-	}
-	gethostname(host, sizeof host - 1);
-	time_t now = time(NULL);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	char buf[256];
 	snprintf(buf, sizeof buf,
 	         "clean photographs at %s: %zu training / %zu validation images, sigma 0..%g/255", data,
 	         ntrain, nval, (double)tp.sigma_max * 255.0);
-	dn_model_set_metadata(m, "train.data", buf, NULL);
-	dn_model_set_metadata(m, "train.command", cmdline, NULL);
-	dn_model_set_metadata(m, "train.started", when, NULL);
-	snprintf(buf, sizeof buf, "%s, %ld CPUs, %d BLAS threads", host, sysconf(_SC_NPROCESSORS_ONLN),
-	         openblas_get_num_threads());
-	dn_model_set_metadata(m, "train.machine", buf, NULL);
+	tools_set_provenance(m, argc, argv, buf);
 	printf("training on %zu images, validating on %zu (%s); %zu parameters\n", ntrain, nval, data,
 	       dn_unet_param_count(dn_model_unet(m)));
 	fflush(stdout);

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "core/model.h"
+
 enum { TOOLS_OK = 0, TOOLS_FAIL = 1, TOOLS_USAGE = 2 };
 
 int cmd_audio(int argc, char **argv);
@@ -28,5 +30,17 @@ int cmd_train_frame(int argc, char **argv);
  * tree. Returns a malloc'd path of the first that exists (caller frees), or
  * NULL with the places tried written to tried[0..tried_size). */
 char *tools_default_model_path(int kind, char *tried, size_t tried_size);
+
+/* Loads the model at *path, or when *path is NULL the default one of `kind`
+ * (tools_default_model_path), pointing *path at it and handing the malloc'd
+ * string to the caller in *found (free it after the last use of *path).
+ * Returns TOOLS_OK with *out owned by the caller (dn_model_destroy), or
+ * TOOLS_FAIL after printing "denoise CMD: ..." with what went wrong. */
+int tools_load_model(const char *cmd, int kind, const char **path, char **found, dn_model **out);
+
+/* Records how a freshly trained model came about in its metadata:
+ * train.data (the caller's description), train.command (argv), train.started
+ * (now, UTC) and train.machine (host, CPUs, BLAS threads). */
+void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data);
 
 #endif

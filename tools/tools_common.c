@@ -1,9 +1,11 @@
 /*
  * tools_common.c — helpers the subcommands share (tools.h).
  */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/model.h"
@@ -44,4 +46,48 @@ char *tools_default_model_path(int kind, char *tried, size_t tried_size)
 		free(path);
 	}
 	return NULL;
+}
+
+int tools_load_model(const char *cmd, int kind, const char **path, char **found, dn_model **out)
+{
+	char tried[2048];
+	dn_error err = {0};
+
+	*found = NULL;
+	*out = NULL;
+	if (!*path) {
+		if (!(*found = tools_default_model_path(kind, tried, sizeof tried))) {
+			fprintf(
+			    stderr,
+			    "denoise %s: no model given and none found (looked for %s); pass --model FILE, "
+			    "or make one with `denoise model-init %sFILE`\n",
+			    cmd, tried, kind == DN_MODEL_FRAME ? "--kind frame " : "");
+			return TOOLS_FAIL;
+		}
+		*path = *found;
+	}
+	if (dn_model_load(*path, out, &err) != DN_OK) {
+		fprintf(stderr, "denoise %s: model %s: %s\n", cmd, *path, err.msg);
+		return TOOLS_FAIL;
+	}
+	return TOOLS_OK;
+}
+
+void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data)
+{
+	char cmdline[2048] = "denoise", host[256] = "", when[64], buf[512];
+
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(cmdline);
+		snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]);
+	}
+	gethostname(host, sizeof host - 1);
+	time_t now = time(NULL);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	dn_model_set_metadata(m, "train.data", data, NULL);
+	dn_model_set_metadata(m, "train.command", cmdline, NULL);
+	dn_model_set_metadata(m, "train.started", when, NULL);
+	snprintf(buf, sizeof buf, "%s, %ld CPUs, %d BLAS threads", host, sysconf(_SC_NPROCESSORS_ONLN),
+	         openblas_get_num_threads());
+	dn_model_set_metadata(m, "train.machine", buf, NULL);
 }
