@@ -10,34 +10,15 @@
 # timeout or a build failure. The work directory (FUZZ_DIR, default
 # build-fuzz-image/) keeps the corpus between runs and crashing inputs under
 # artifacts/.
+# The steps all fuzz scripts share are in tests/fuzz-common.sh.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-secs=${FUZZ_SECONDS:-30}
-work=${FUZZ_DIR:-$top/build-fuzz-image}
+# shellcheck source=tests/fuzz-common.sh
+. "$top/tests/fuzz-common.sh"
 
-fail() {
-	echo "extra-fuzz-image: $*"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-
-command -v clang >/dev/null 2>&1 ||
-	fail "clang not found: install the Debian packages clang and libclang-rt-14-dev"
-mkdir -p "$work/corpus" "$work/seeds" "$work/artifacts" || fail "cannot create $work"
-rm -f "$work/seeds/"* "$work/artifacts/"*
-
-echo "== building $work/fuzz_image"
-if ! clang -std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$top" \
-	"$top/tests/fuzz_image.c" "$top/core/image.c" "$top/core/error.c" -lturbojpeg \
-	-o "$work/fuzz_image" >"$work/build.log" 2>&1; then
-	cat "$work/build.log"
-	fail "build failed"
-fi
-if [ -s "$work/build.log" ]; then
-	cat "$work/build.log"
-	fail "the build gave warnings"
-fi
+fuzz_init extra-fuzz-image 30 build-fuzz-image
+fuzz_build fuzz_image "$top/tests/fuzz_image.c" "$top/core/image.c" "$top/core/file.c" \
+	"$top/core/error.c" -lturbojpeg
 
 if command -v ffmpeg >/dev/null 2>&1 && command -v cjpeg >/dev/null 2>&1; then
 	ffmpeg -v error -y -f lavfi -i testsrc=size=48x32 -frames:v 1 "$work/seeds/s.ppm"
@@ -49,17 +30,4 @@ if command -v ffmpeg >/dev/null 2>&1 && command -v cjpeg >/dev/null 2>&1; then
 	rm -f "$work/seeds/"*.ppm "$work/seeds/"*.pgm
 fi
 
-echo "== fuzzing for ${secs}s"
-"$work/fuzz_image" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-	-artifact_prefix="$work/artifacts/" -print_final_stats=1 \
-	"$work/corpus" "$work/seeds" >"$work/fuzz.log" 2>&1
-rc=$?
-grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$work/fuzz.log" | tail -2
-grep -E 'stat::(number_of_executed_units|peak_rss_mb)' "$work/fuzz.log"
-echo "corpus: $(find "$work/corpus" -type f | wc -l) inputs in $work/corpus"
-
-if [ "$rc" -ne 0 ] || ls "$work/artifacts/" | grep -q .; then
-	tail -40 "$work/fuzz.log"
-	fail "the fuzzer found a problem (exit $rc); inputs in $work/artifacts/"
-fi
-echo "1 passed, 0 failed"
+fuzz_run fuzz_image -max_len=8192
