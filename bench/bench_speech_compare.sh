@@ -89,7 +89,7 @@ tail -n +2 "$tmp/mixes/mixes.tsv" | while IFS=$'\t' read -r file noise snr clean
 	done
 done
 
-echo "bench_speech_compare: $(grep -m1 '^model' "$tmp/eval.txt"); $(uname -m), $(nproc) cores, $threads thread(s)"
+echo "bench_speech_compare: $(grep -m1 '^model' "$tmp/eval.txt"); $(uname -m), $(getconf _NPROCESSORS_ONLN) cores, $threads thread(s)"
 /usr/bin/python3 - "$tmp/scores.tsv" "${methods[@]}" <<'PY'
 import sys, collections
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
