@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -300,6 +301,11 @@ int main(int argc, char **argv)
 	dn_unet_infer *inf;
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
+
+	/* Spinning OpenMP threads starve OpenBLAS's at 2+ threads (see
+	 * tools/denoise.c); libgomp reads the policy before main. */
+	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+		execv("/proc/self/exe", argv);
 
 	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
 		die("seed model", &err);
