@@ -41,6 +41,7 @@
 #include "core/adam.h"
 #include "core/layers.h"
 #include "core/unet.h"
+#include "core/threads.h"
 
 /* OpenBLAS's own entry point; cblas.h declares it in OpenBLAS builds only. */
 void openblas_set_num_threads(int n);
@@ -330,7 +331,9 @@ int main(int argc, char **argv)
 		openblas_set_num_threads(r->threads);
 		r->gemm = time_gemm(o.gemm_n, 1, 5);
 		r->gemm_gflops = 2.0 * o.gemm_n * (double)o.gemm_n * o.gemm_n / (r->gemm.med * 1e6);
+		dn_threads_set_local(1); /* as the daemon's workers and denoise audio run */
 		r->infer = time_infer(inf, &x, o.warmup, o.runs);
+		dn_threads_set_local(r->threads);
 		r->infer_gflops = flops / (r->infer.med * 1e6);
 		r->issued_gflops = issued / (r->infer.med * 1e6);
 		if (o.train_runs)

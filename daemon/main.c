@@ -48,13 +48,13 @@ typedef struct daemon_ctx {
 	atomic_ullong reloads_ok, reloads_failed;
 } daemon_ctx;
 
-/* Each worker's own loops (OpenMP) get the same share as its BLAS calls. */
-static int worker_threads = 1;
-
+/* Workers only run inference, whose loops around the GEMMs stay serial:
+ * OpenMP regions between OpenBLAS calls made the 2-thread forward 1.8x
+ * slower than the 1-thread one (bench/bench_unet.sh). */
 static void worker_init(int index)
 {
 	(void)index;
-	dn_threads_set_local(worker_threads);
+	dn_threads_set_local(1);
 }
 
 /* The job manager, as the host lends it to api/ (see jobs.h). */
@@ -492,7 +492,6 @@ int main(int argc, char **argv)
 	/* Never N workers x N BLAS threads: the config check bounded the
 	 * product by cores, and every worker shares this setting. */
 	openblas_set_num_threads(cfg.blas_threads);
-	worker_threads = cfg.blas_threads;
 	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool, &err) !=
 	    DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);

@@ -13,6 +13,7 @@
 #include "core/audio.h"
 #include "core/model.h"
 #include "core/speech.h"
+#include "core/threads.h"
 #include "tools/tools.h"
 
 static void usage(FILE *f)
@@ -40,6 +41,8 @@ int cmd_audio(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* Inference: OpenMP stays out of the way of OpenBLAS (daemon/main.c). */
+	dn_threads_set_local(1);
 	const char *model_path = NULL, *format_name = NULL;
 	int c;
 	optind = 1;

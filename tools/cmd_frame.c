@@ -15,6 +15,7 @@
 #include "core/frame.h"
 #include "core/image.h"
 #include "core/model.h"
+#include "core/threads.h"
 #include "tools/tools.h"
 
 static void usage(FILE *f)
@@ -54,6 +55,8 @@ int cmd_frame(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* Inference: OpenMP stays out of the way of OpenBLAS (daemon/main.c). */
+	dn_threads_set_local(1);
 	const char *model_path = NULL;
 	int quality = DN_IMAGE_DEFAULT_QUALITY, c;
 	dn_frame_params fp = dn_frame_default_params();
