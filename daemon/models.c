@@ -500,6 +500,8 @@ static cache_entry *cache_entry_for(void **slot, api_model *m, dn_error *err)
 		}
 		*slot = c;
 	}
+	/* Contexts of models a reload retired would otherwise keep the old
+	 * weights alive for the life of the worker. */
 	for (size_t i = 0; i < c->n;)
 		if (atomic_load(&c->v[i].model->retired) && c->v[i].model != m)
 			drop_entry(c, i);
@@ -537,44 +539,14 @@ dn_frame *daemon_models_cache_frame(void **slot, api_model *m, dn_error *err)
 
 dn_speech *daemon_models_cache_speech(void **slot, api_model *m, dn_error *err)
 {
-	speech_cache *c = *slot;
-	dn_speech *s = NULL;
+	cache_entry *e = cache_entry_for(slot, m, err);
 	dn_speech_params p = dn_speech_default_params();
 
-	if (!c) {
-		c = calloc(1, sizeof *c);
-		if (!c) {
-			dn_error_set(err, DN_ENOMEM, "out of memory");
-			return NULL;
-		}
-		*slot = c;
-	}
-	/* Contexts of models a reload retired would otherwise keep the old
-	 * weights alive for the life of the worker. */
-	for (size_t i = 0; i < c->n;)
-		if (atomic_load(&c->v[i].model->retired) && c->v[i].model != m)
-			drop_entry(c, i);
-		else
-			i++;
-	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].model == m)
-			return c->v[i].speech;
-	if (dn_speech_create(m->model, &p, &s, err) != DN_OK)
+	if (!e)
 		return NULL;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 4;
-		cache_entry *v = realloc(c->v, cap * sizeof *v);
-
-		if (!v) {
-			dn_speech_destroy(s);
-			dn_error_set(err, DN_ENOMEM, "out of memory");
-			return NULL;
-		}
-		c->v = v;
-		c->cap = cap;
-	}
-	c->v[c->n++] = (cache_entry){ref(m), s, NULL};
-	return s;
+	if (!e->speech && dn_speech_create(m->model, &p, &e->speech, err) != DN_OK)
+		return NULL;
+	return e->speech;
 }
 
 void daemon_models_cache_free(void *cache)
