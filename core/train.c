@@ -320,20 +320,6 @@ static int load_checkpoint(const char *path, dn_model *m, dn_adam *opt, loop_sta
 	return rc;
 }
 
-/* Copies every tensor (parameters and running statistics) into/out of buf. */
-static void snapshot(dn_unet *net, float *buf, int restore)
-{
-	size_t np;
-	const dn_param *prm = dn_unet_params(net, &np);
-	for (size_t i = 0; i < np; i++) {
-		if (restore)
-			memcpy(prm[i].data, buf, prm[i].size * sizeof(float));
-		else
-			memcpy(buf, prm[i].data, prm[i].size * sizeof(float));
-		buf += prm[i].size;
-	}
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -449,12 +435,12 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		if ((rc = load_checkpoint(p->checkpoint, m, opt, st, p, err)))
 			goto out;
 	}
-	snapshot(net, best_w, 0);
+	dn_unet_snapshot(net, best_w);
 	if (st->h.best_epoch && p->best && access(p->best, F_OK) == 0) {
 		/* The best weights of the interrupted run are on disk. */
 		dn_model *bm = NULL;
 		if (dn_model_load(p->best, &bm, NULL) == DN_OK) {
-			snapshot(dn_model_unet(bm), best_w, 0);
+			dn_unet_snapshot(dn_model_unet(bm), best_w);
 			dn_model_destroy(bm);
 		}
 	}
@@ -541,7 +527,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 			st->h.best_epoch = epoch + 1;
 			st->h.best_val_loss = val_loss;
 			st->wait_lr = st->wait_stop = 0;
-			snapshot(net, best_w, 0);
+			dn_unet_snapshot(net, best_w);
 			if (p->best) {
 				char v[32], ep[16];
 				snprintf(v, sizeof v, "%.9g", val_loss);
@@ -585,7 +571,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	}
 out:
 	if (st && best_w && (rc == DN_OK || rc == DN_ECANCELLED)) {
-		snapshot(net, best_w, 1);
+		dn_unet_restore(net, best_w);
 		int r2 = dn_model_refresh(m, rc ? NULL : err);
 		if (!rc)
 			rc = r2;

@@ -91,20 +91,6 @@ static void add_noise(const float *clean, float *noisy, size_t n, float sigma, i
 	}
 }
 
-/* Copies every tensor (parameters and running statistics) into/out of buf. */
-static void snapshot(dn_unet *net, float *buf, int restore)
-{
-	size_t np;
-	const dn_param *prm = dn_unet_params(net, &np);
-	for (size_t i = 0; i < np; i++) {
-		if (restore)
-			memcpy(prm[i].data, buf, prm[i].size * sizeof(float));
-		else
-			memcpy(buf, prm[i].data, prm[i].size * sizeof(float));
-		buf += prm[i].size;
-	}
-}
-
 static int check(const dn_model *m, const dn_image *train, size_t ntrain, const dn_image *val, size_t nval,
                  const dn_frame_train_params *p, dn_error *err)
 {
@@ -226,7 +212,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	float lr = p->lr;
 	double best = -INFINITY, t0 = now_s();
 	int wait_lr = 0, wait_stop = 0, best_epoch = 0, stopped = 0, epoch;
-	snapshot(net, best_w, 0);
+	dn_unet_snapshot(net, best_w);
 	dn_rng r;
 	dn_rng_seed(&r, p->seed);
 	for (epoch = 0; epoch < p->epochs; epoch++) {
@@ -268,7 +254,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			best = vpsnr;
 			best_epoch = epoch + 1;
 			wait_lr = wait_stop = 0;
-			snapshot(net, best_w, 0);
+			dn_unet_snapshot(net, best_w);
 			if (p->best) {
 				if ((rc = dn_model_refresh(m, err)) ||
 				    (rc = dn_model_save(m, p->best, NULL, err)))
@@ -321,7 +307,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 		                               .stopped = stopped};
 out:
 	if (best_w) {
-		snapshot(net, best_w, 1);
+		dn_unet_restore(net, best_w);
 		int rr = dn_model_refresh(m, rc ? NULL : err);
 		if (!rc)
 			rc = rr;

@@ -314,6 +314,22 @@ const dn_param *dn_unet_params(const dn_unet *net, size_t *count)
 	return net->plist;
 }
 
+void dn_unet_snapshot(const dn_unet *net, float *buf)
+{
+	for (size_t i = 0; i < net->np; i++) {
+		memcpy(buf, net->plist[i].data, net->plist[i].size * sizeof(float));
+		buf += net->plist[i].size;
+	}
+}
+
+void dn_unet_restore(dn_unet *net, const float *buf)
+{
+	for (size_t i = 0; i < net->np; i++) {
+		memcpy(net->plist[i].data, buf, net->plist[i].size * sizeof(float));
+		buf += net->plist[i].size;
+	}
+}
+
 void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n)
 {
 	*params = net->params;

@@ -59,6 +59,10 @@ typedef struct dn_param {
 
 /* The net's parameters in a stable order; the array is owned by the net. */
 const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
+/* Copies every tensor of dn_unet_params (weights and running statistics),
+ * in that order, to buf / back from buf; buf holds their total size. */
+void dn_unet_snapshot(const dn_unet *net, float *buf);
+void dn_unet_restore(dn_unet *net, const float *buf);
 /* The trainable scalars as one contiguous array with its gradient array
  * (for the optimiser); both owned by the net. */
 void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n);
