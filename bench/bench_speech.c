@@ -98,10 +98,7 @@ int main(int argc, char **argv)
 			rss_minutes = atof(argv[i + 1]);
 	}
 
-	/* Spinning OpenMP threads starve OpenBLAS's at 2+ threads (see
-	 * tools/denoise.c); libgomp reads the policy before main. */
-	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-		execv("/proc/self/exe", argv);
+	dn_threads_prefer_passive(argv); /* see core/threads.h */
 
 	/* Memory first, in a child, so that nothing else inflates its peak. */
 	if (rss_minutes > 0) {

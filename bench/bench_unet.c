@@ -303,10 +303,7 @@ int main(int argc, char **argv)
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
 
-	/* Spinning OpenMP threads starve OpenBLAS's at 2+ threads (see
-	 * tools/denoise.c); libgomp reads the policy before main. */
-	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-		execv("/proc/self/exe", argv);
+	dn_threads_prefer_passive(argv); /* see core/threads.h */
 
 	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
 		die("seed model", &err);

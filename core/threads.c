@@ -3,6 +3,8 @@
  * Without OpenMP the local part does nothing and the loops run serially.
  */
 #include <cblas.h>
+#include <stdlib.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -24,4 +26,10 @@ void dn_threads_set(int n)
 		n = 1;
 	openblas_set_num_threads(n);
 	dn_threads_set_local(n);
+}
+
+void dn_threads_prefer_passive(char **argv)
+{
+	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+		execv("/proc/self/exe", argv);
 }

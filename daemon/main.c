@@ -431,10 +431,7 @@ int main(int argc, char **argv)
 	uint64_t wd_usec;
 	int64_t next_ping;
 
-	/* Spinning OpenMP threads starve OpenBLAS's (see tools/denoise.c); the
-	 * policy is read when libgomp loads, so start again with it set. */
-	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-		execv("/proc/self/exe", argv);
+	dn_threads_prefer_passive(argv); /* see core/threads.h */
 
 	memset(&d, 0, sizeof d);
 	if (daemon_config_from_args(&cfg, &opt, argc, argv, &err) != DN_OK) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/threads.h"
 #include "tools/tools.h"
 
 typedef struct tools_cmd {
@@ -39,12 +40,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	/* OpenMP threads that spin between parallel regions starve OpenBLAS's
-	 * threads, which run in between (measured on 16 cores: 0.1 training
-	 * samples/s spinning, 5.0 passive). libgomp reads the policy when it is
-	 * loaded, before main, so a run without one set starts again with it. */
-	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-		execv("/proc/self/exe", argv);
+	dn_threads_prefer_passive(argv); /* see core/threads.h */
 	if (argc < 2) {
 		usage(stderr);
 		return TOOLS_USAGE;
