@@ -19,9 +19,9 @@
 #include <stdint.h>
 
 #include "core/dn.h"
-#include "core/model.h"
-#include "core/frame.h"
-#include "core/speech.h"
+#include "core/model/model.h"
+#include "core/image/frame.h"
+#include "core/audio/speech.h"
 
 /* Log levels the server uses when it calls api_host.log (same order as the
  * daemon's). */

@@ -14,7 +14,7 @@
 
 #include "api/internal.h"
 #include "api/multipart.h"
-#include "core/audio.h"
+#include "core/audio/audio.h"
 
 /* Audio we hand to libsndfile, which recognises the format from the bytes. */
 static int audio_media_type(const char *mt)

@@ -21,8 +21,8 @@
 
 #include "api/internal.h"
 #include "api/multipart.h"
-#include "core/frame.h"
-#include "core/image.h"
+#include "core/image/frame.h"
+#include "core/image/image.h"
 
 static int jpeg_media_type(const char *mt)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 static double now(void)
 {

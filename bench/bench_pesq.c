@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 static float *read_wav(const char *path, size_t *n, int *rate)
 {

@@ -1,6 +1,6 @@
 /*
  * bench_resample.c — libsoxr against libsamplerate, for the choice made in
- * core/resample.h: speed (seconds of processing per minute of audio, both
+ * core/audio/resample.h: speed (seconds of processing per minute of audio, both
  * directions the speech pipeline needs: 44.1 kHz -> 16 kHz and back) and
  * quality (SNR of a band-limited multi-sine after a 16k -> 44.1k -> 16k round
  * trip; stop-band rejection and pass-band flatness of 44.1k -> 16k).

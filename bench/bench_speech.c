@@ -22,10 +22,10 @@
 
 #include <cblas.h>
 
-#include "core/model.h"
-#include "core/speech.h"
-#include "core/unet.h"
-#include "core/threads.h"
+#include "core/model/model.h"
+#include "core/audio/speech.h"
+#include "core/nn/unet.h"
+#include "core/util/threads.h"
 
 static double now(void)
 {
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 			rss_minutes = atof(argv[i + 1]);
 	}
 
-	dn_threads_prefer_passive(argv); /* see core/threads.h */
+	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
 
 	/* Memory first, in a child, so that nothing else inflates its peak. */
 	if (rss_minutes > 0) {

@@ -38,10 +38,10 @@
 
 #include <cblas.h>
 
-#include "core/adam.h"
-#include "core/layers.h"
-#include "core/unet.h"
-#include "core/threads.h"
+#include "core/nn/adam.h"
+#include "core/nn/layers.h"
+#include "core/nn/unet.h"
+#include "core/util/threads.h"
 
 /* OpenBLAS's own entry point; cblas.h declares it in OpenBLAS builds only. */
 void openblas_set_num_threads(int n);
@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
 
-	dn_threads_prefer_passive(argv); /* see core/threads.h */
+	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
 
 	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
 		die("seed model", &err);

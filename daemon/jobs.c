@@ -32,12 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/dataset.h"
-#include "core/eval.h"
-#include "core/model.h"
-#include "core/noise.h"
-#include "core/train.h"
-#include "core/unet.h"
+#include "core/train/dataset.h"
+#include "core/train/eval.h"
+#include "core/model/model.h"
+#include "core/audio/noise.h"
+#include "core/train/train.h"
+#include "core/nn/unet.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "core/threads.h"
+#include "core/util/threads.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
 #include "daemon/log.h"
@@ -431,7 +431,7 @@ int main(int argc, char **argv)
 	uint64_t wd_usec;
 	int64_t next_ping;
 
-	dn_threads_prefer_passive(argv); /* see core/threads.h */
+	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
 
 	memset(&d, 0, sizeof d);
 	if (daemon_config_from_args(&cfg, &opt, argc, argv, &err) != DN_OK) {

@@ -17,8 +17,8 @@
 
 #include "api/api.h"
 #include "core/dn.h"
-#include "core/model.h"
-#include "core/speech.h"
+#include "core/model/model.h"
+#include "core/audio/speech.h"
 
 typedef struct daemon_models daemon_models;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # extra-fuzz-image.sh — fuzzes JPEG decoding (tests/fuzz_image.c over
-# core/image.c and libturbojpeg) with libFuzzer, AddressSanitizer and
+# core/image/image.c and libturbojpeg) with libFuzzer, AddressSanitizer and
 # UndefinedBehaviorSanitizer.
 #
 # Builds the target with clang outside automake, seeds a corpus with small
@@ -17,8 +17,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/fuzz-common.sh"
 
 fuzz_init extra-fuzz-image 30 build-fuzz-image
-fuzz_build fuzz_image "$top/tests/fuzz_image.c" "$top/core/image.c" "$top/core/file.c" \
-	"$top/core/error.c" -lturbojpeg
+fuzz_build fuzz_image "$top/tests/fuzz_image.c" "$top/core/image/image.c" "$top/core/util/file.c" \
+	"$top/core/util/error.c" -lturbojpeg
 
 if command -v ffmpeg >/dev/null 2>&1 && command -v cjpeg >/dev/null 2>&1; then
 	ffmpeg -v error -y -f lavfi -i testsrc=size=48x32 -frames:v 1 "$work/seeds/s.ppm"

@@ -17,7 +17,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/fuzz-common.sh"
 
 fuzz_init extra-fuzz-multipart 30 build-fuzz-multipart
-fuzz_build fuzz_multipart "$top/tests/fuzz_multipart.c" "$top/api/multipart.c" "$top/core/error.c"
+fuzz_build fuzz_multipart "$top/tests/fuzz_multipart.c" "$top/api/multipart.c" "$top/core/util/error.c"
 
 # Seeds: content type, newline, body.
 seed() { printf '%s\n%b' "$2" "$3" >"$work/seeds/$1"; }

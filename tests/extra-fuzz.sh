@@ -20,8 +20,8 @@ jcflags=$(pkg-config --cflags jansson 2>/dev/null) && jlibs=$(pkg-config --libs 
 
 # 1. Build: the target plus the core sources it needs.
 # shellcheck disable=SC2086
-fuzz_build fuzz_safetensors $jcflags "$top/tests/fuzz_safetensors.c" "$top/core/safetensors.c" \
-	"$top/core/error.c" $jlibs
+fuzz_build fuzz_safetensors $jcflags "$top/tests/fuzz_safetensors.c" "$top/core/model/safetensors.c" \
+	"$top/core/util/error.c" $jlibs
 
 # 2. Seeds: valid files of every dtype, plus the numpy/PyTorch-made one.
 # seed NAME JSON HEXDATA: writes length (u64 LE), JSON, then the data bytes.

@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/adam.h"
-#include "core/layers.h"
-#include "core/model.h"
-#include "core/safetensors.h"
-#include "core/unet.h"
+#include "core/nn/adam.h"
+#include "core/nn/layers.h"
+#include "core/model/model.h"
+#include "core/model/safetensors.h"
+#include "core/nn/unet.h"
 
 static int fail(const char *what, const dn_error *err)
 {

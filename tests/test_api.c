@@ -32,8 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/audio.h"
-#include "core/image.h"
+#include "core/audio/audio.h"
+#include "core/image/image.h"
 #include "tests/check.h"
 #include "tests/harness.h"
 

@@ -16,7 +16,7 @@
 
 #include <sndfile.h>
 
-#include "core/audio.h"
+#include "core/audio/audio.h"
 #include "tests/check.h"
 
 /* A growing memory file for libsndfile's virtual I/O (writing reference files). */

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/data_io.h"
-#include "core/dataset.h"
-#include "core/noise.h"
-#include "core/rng.h"
+#include "core/train/data_io.h"
+#include "core/train/dataset.h"
+#include "core/audio/noise.h"
+#include "core/util/rng.h"
 #include "tests/check.h"
 
 #define RATE 16000

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/file.h"
+#include "core/util/file.h"
 #include "tests/check.h"
 
 static char tmp[] = "/tmp/dn_test_file_XXXXXX";

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/frame.h"
-#include "core/model.h"
+#include "core/image/frame.h"
+#include "core/model/model.h"
 #include "tests/check.h"
 
 static dn_model *frame_model(int filters, int depth, uint64_t seed)

@@ -15,7 +15,7 @@
 
 #include <turbojpeg.h>
 
-#include "core/image.h"
+#include "core/image/image.h"
 #include "tests/check.h"
 
 #define W 96

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/audio.h"
+#include "core/audio/audio.h"
 #include "tests/check.h"
 #include "tests/harness.h"
 

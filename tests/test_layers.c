@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "core/layers.h"
+#include "core/nn/layers.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c — the metrics of core/metrics.h (all but PESQ) against the
+ * test_metrics.c — the metrics of core/metrics/metrics.h (all but PESQ) against the
  * shared reference vectors, against values computed independently in Python
  * (tests/metrics_ref.py: scipy for SSIM, pystoi for STOI at other rates), on
  * hand-computable inputs, and on every defined corner case and error.
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 #include "tests/check.h"
 
 /* Tolerances from the vectors' README. */

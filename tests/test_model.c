@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/model.h"
-#include "core/safetensors.h"
+#include "core/model/model.h"
+#include "core/model/safetensors.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h"
 

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/data_io.h"
-#include "core/noise.h"
-#include "core/rng.h"
+#include "core/train/data_io.h"
+#include "core/audio/noise.h"
+#include "core/util/rng.h"
 #include "tests/check.h"
 
 #define RATE 16000

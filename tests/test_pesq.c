@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 #include "tests/check.h"
 
 #define TOLERANCE 0.05

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/rng.h"
+#include "core/util/rng.h"
 #include "tests/check.h"
 
 int main(void)

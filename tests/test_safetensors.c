@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/safetensors.h"
+#include "core/model/safetensors.h"
 #include "tests/check.h"
 
 /* ---- helpers ---- */

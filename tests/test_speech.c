@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/model.h"
-#include "core/speech.h"
+#include "core/model/model.h"
+#include "core/audio/speech.h"
 #include "tests/check.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/stft.h"
+#include "core/audio/stft.h"
 #include "tests/check.h"
 
 static uint64_t rng = 88172645463325252ull;

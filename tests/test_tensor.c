@@ -3,7 +3,7 @@
  */
 #include <stdint.h>
 
-#include "core/tensor.h"
+#include "core/nn/tensor.h"
 #include "tests/check.h"
 
 int main(void)

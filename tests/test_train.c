@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/model.h"
-#include "core/safetensors.h"
-#include "core/train.h"
+#include "core/model/model.h"
+#include "core/model/safetensors.h"
+#include "core/train/train.h"
 #include "tests/check.h"
 
 #define ITEM_LEN 1500

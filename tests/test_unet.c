@@ -6,9 +6,9 @@
  */
 #include <string.h>
 
-#include "core/adam.h"
-#include "core/layers.h"
-#include "core/unet.h"
+#include "core/nn/adam.h"
+#include "core/nn/layers.h"
+#include "core/nn/unet.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h" /* gc_fill */
 

@@ -1,4 +1,4 @@
-"""The seed U-Net in PyTorch, mirroring core/unet.c layer for layer.
+"""The seed U-Net in PyTorch, mirroring core/nn/unet.c layer for layer.
 
 Used by the parity test (tests/test_torch_parity.sh) and the benchmark
 (bench/bench_unet_torch.py). Parameter names match libdenoise's, so weights move

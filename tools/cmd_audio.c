@@ -10,10 +10,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/audio.h"
-#include "core/model.h"
-#include "core/speech.h"
-#include "core/threads.h"
+#include "core/audio/audio.h"
+#include "core/model/model.h"
+#include "core/audio/speech.h"
+#include "core/util/threads.h"
 #include "tools/tools.h"
 
 static void usage(FILE *f)

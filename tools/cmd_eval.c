@@ -1,6 +1,6 @@
 /*
  * cmd_eval.c — `denoise eval`: evaluates a speech model on a data set's test
- * split at every noise kind x input SNR (core/eval.c), prints the per-SNR
+ * split at every noise kind x input SNR (core/train/eval.c), prints the per-SNR
  * table with the noisy input's scores beside the model's, and writes the full
  * result as JSON (docs/eval-json.md). --write-mixes saves the exact noisy
  * files and references, so that other denoisers can be scored on the same
@@ -14,11 +14,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/audio.h"
-#include "core/eval.h"
-#include "core/model.h"
-#include "core/noise.h"
-#include "core/threads.h"
+#include "core/audio/audio.h"
+#include "core/train/eval.h"
+#include "core/model/model.h"
+#include "core/audio/noise.h"
+#include "core/util/threads.h"
 #include "tools/data_opts.h"
 #include "tools/tools.h"
 

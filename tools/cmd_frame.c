@@ -1,6 +1,6 @@
 /*
  * cmd_frame.c — `denoise frame IN OUT`: one JPEG frame through the tiled
- * frame pipeline (core/frame.c), written atomically as a JPEG at the quality
+ * frame pipeline (core/image/frame.c), written atomically as a JPEG at the quality
  * asked for (default 95), keeping the input's chroma subsampling. Prints the
  * time the network took (decode and encode excluded, then included) so that
  * benchmarks can read it.
@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/frame.h"
-#include "core/image.h"
-#include "core/model.h"
-#include "core/threads.h"
+#include "core/image/frame.h"
+#include "core/image/image.h"
+#include "core/model/model.h"
+#include "core/util/threads.h"
 #include "tools/tools.h"
 
 static void usage(FILE *f)

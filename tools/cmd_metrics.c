@@ -1,6 +1,6 @@
 /*
  * cmd_metrics.c — `denoise metrics CLEAN DEGRADED`: every waveform metric of
- * core/metrics.h for one pair of files, as one JSON object on stdout.
+ * core/metrics/metrics.h for one pair of files, as one JSON object on stdout.
  *
  * Both files must have the same sample rate. Multi-channel files are mixed
  * down to mono (the metrics are defined on one signal). Files of different
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/audio.h"
-#include "core/metrics.h"
+#include "core/audio/audio.h"
+#include "core/metrics/metrics.h"
 #include "tools/tools.h"
 
 static const char usage_text[] =

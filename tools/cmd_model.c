@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model.h"
-#include "core/unet.h"
+#include "core/model/model.h"
+#include "core/nn/unet.h"
 #include "tools/tools.h"
 
 static void usage(FILE *f)

@@ -1,6 +1,6 @@
 /*
  * cmd_train.c — `denoise train`: trains a speech model with the core loop
- * (core/train.c) on a data set, printing progress, and saves the best model
+ * (core/train/train.c) on a data set, printing progress, and saves the best model
  * with its provenance (data, command, time, machine) in the file's metadata.
  * SIGINT/SIGTERM stop at the next step; the checkpoint of the last finished
  * epoch and the best model so far stay on disk, and --resume continues.
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/model.h"
-#include "core/train.h"
-#include "core/threads.h"
+#include "core/model/model.h"
+#include "core/train/train.h"
+#include "core/util/threads.h"
 #include "tools/data_opts.h"
 #include "tools/tools.h"
 

@@ -1,6 +1,6 @@
 /*
  * cmd_train_frame.c — `denoise train-frame`: trains a frame model with the
- * core loop (core/train_frame.c) on a folder of clean photographs (DIR/train
+ * core loop (core/train/train_frame.c) on a folder of clean photographs (DIR/train
  * and DIR/val, JPEG files, as scripts/make-frame-data.py writes them),
  * printing one line per epoch, and saves the best model with its provenance
  * (data, command, time, machine, validation PSNR) in the file's metadata.
@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/image.h"
-#include "core/model.h"
-#include "core/train_frame.h"
+#include "core/image/image.h"
+#include "core/model/model.h"
+#include "core/train/train_frame.h"
 #include "tools/tools.h"
 
 static const char usage_text[] =

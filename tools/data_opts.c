@@ -1,6 +1,6 @@
 /*
  * data_opts.c — the dataset options `denoise train` and `denoise eval` share
- * (data_opts.h); the adapters and layout guessing live in core/dataset.c.
+ * (data_opts.h); the adapters and layout guessing live in core/train/dataset.c.
  */
 #include "tools/data_opts.h"
 
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/noise.h"
+#include "core/audio/noise.h"
 
 static const char *value(int argc, char **argv, int *i, const char *cmd)
 {

@@ -6,7 +6,7 @@
 #ifndef DN_TOOLS_DATA_OPTS_H
 #define DN_TOOLS_DATA_OPTS_H
 
-#include "core/dataset.h"
+#include "core/train/dataset.h"
 
 #define DATA_OPTS_HELP                                                                                       \
 	"  --data DIR            the data set: a corpus made by scripts/make-speech-corpus.py (default\n"    \

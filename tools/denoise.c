@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/threads.h"
+#include "core/util/threads.h"
 #include "tools/tools.h"
 
 typedef struct tools_cmd {
@@ -40,7 +40,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	dn_threads_prefer_passive(argv); /* see core/threads.h */
+	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
 	if (argc < 2) {
 		usage(stderr);
 		return TOOLS_USAGE;

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "core/model.h"
+#include "core/model/model.h"
 
 enum { TOOLS_OK = 0, TOOLS_FAIL = 1, TOOLS_USAGE = 2 };
 

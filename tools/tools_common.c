@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/model.h"
+#include "core/model/model.h"
 #include "tools/tools.h"
 
 #ifndef DN_DATADIR

@@ -1,0 +1,44 @@
+/*
+ * speech.h — the audio denoising pipeline of DESIGN.md ("Data flow").
+ *
+ * float PCM per channel -> resample to the model's rate -> STFT -> magnitude
+ * (phase kept) -> input scaling -> U-Net over overlapping chunks of frames with
+ * a cross-fade -> magnitude or mask x input -> inverse STFT with the noisy
+ * phase -> resample back. Memory is bounded by the chunk size, not by the
+ * length of the input.
+ *
+ * A dn_speech is one thread's context bound to a model: it owns the scratch
+ * buffers and the U-Net workspace and borrows the model, which must outlive it.
+ * Several dn_speech may share one model concurrently.
+ */
+#ifndef DN_SPEECH_H
+#define DN_SPEECH_H
+
+#include "core/audio/audio.h"
+#include "core/dn.h"
+#include "core/model/model.h"
+
+typedef struct dn_speech_params {
+	int chunk_frames;   /* STFT frames per network call (default 256) */
+	int overlap_frames; /* frames cross-faded between chunks (default 32) */
+	int limit;          /* 1: soft-limit peaks above full scale (default) */
+} dn_speech_params;
+
+dn_speech_params dn_speech_default_params(void);
+
+typedef struct dn_speech_stats {
+	size_t limited_samples; /* samples the limiter changed */
+	float peak;             /* output peak before limiting */
+} dn_speech_stats;
+
+typedef struct dn_speech dn_speech;
+
+/* DN_EINVAL if the model is not an audio model. */
+int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **out, dn_error *err);
+void dn_speech_destroy(dn_speech *s);
+
+/* Denoises every channel of in; out gets the same rate, channels and length
+ * (caller frees it with dn_audio_free). stats may be NULL. */
+int dn_speech_denoise(dn_speech *s, const dn_audio *in, dn_audio *out, dn_speech_stats *stats, dn_error *err);
+
+#endif

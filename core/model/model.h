@@ -1,0 +1,67 @@
+/*
+ * model.h — a trained model as a file on disk and as a loaded object.
+ *
+ * A dn_model owns the network (training parameters), the folded inference
+ * snapshot that serving threads share read-only, and the metadata that says
+ * how to use it: kind (audio or frame), architecture, sample rate, STFT
+ * parameters, input scaling, output mode, version and provenance. On disk it
+ * is a safetensors file whose __metadata__ carries those fields (keys below).
+ */
+#ifndef DN_MODEL_H
+#define DN_MODEL_H
+
+#include "core/dn.h"
+#include "core/nn/unet.h"
+
+enum dn_model_kind { DN_MODEL_AUDIO = 0, DN_MODEL_FRAME = 1 };
+/* How a magnitude spectrogram is scaled before the network (audio models). */
+enum dn_scaling { DN_SCALE_NONE = 0, DN_SCALE_LOG1P = 1, DN_SCALE_POWER = 2 };
+/* What the network's output means (audio models). */
+enum dn_output { DN_OUTPUT_MAGNITUDE = 0, DN_OUTPUT_MASK = 1 };
+
+typedef struct dn_model_info {
+	int kind;         /* enum dn_model_kind */
+	char name[64];    /* "speech-unet", ... */
+	char version[32]; /* "1", "2026-11-25", ... */
+	dn_unet_config arch;
+	/* audio */
+	int sample_rate;   /* Hz, 16000 by default */
+	int n_fft;         /* 512 */
+	int hop;           /* 128 */
+	int scaling;       /* enum dn_scaling */
+	float power;       /* exponent for DN_SCALE_POWER (e.g. 0.3) */
+	float input_scale; /* multiplier applied after scaling */
+	int output;        /* enum dn_output */
+} dn_model_info;
+
+/* Defaults for a speech model with the seed architecture. */
+dn_model_info dn_model_default_info(int kind);
+
+typedef struct dn_model dn_model;
+
+/* Takes ownership of net (also on failure) and builds the folded snapshot. */
+int dn_model_create(const dn_model_info *info, dn_unet *net, dn_model **out, dn_error *err);
+/* Loads a safetensors model file: metadata checked, every tensor present with
+ * the shape the architecture implies. */
+int dn_model_load(const char *path, dn_model **out, dn_error *err);
+/* Saves atomically; `extra` metadata pairs (key, value, key, value, ..., NULL)
+ * may add provenance such as training data and command. */
+int dn_model_save(const dn_model *m, const char *path, const char *const *extra, dn_error *err);
+void dn_model_destroy(dn_model *m);
+
+const dn_model_info *dn_model_get_info(const dn_model *m);
+/* The folded network, shared read-only between threads. */
+const dn_unet_infer *dn_model_infer(const dn_model *m);
+/* The trainable network (for further training); owned by the model. */
+dn_unet *dn_model_unet(dn_model *m);
+/* Rebuilds the folded snapshot from the network's current weights (after
+ * training). Not safe while other threads use dn_model_infer(m). */
+int dn_model_refresh(dn_model *m, dn_error *err);
+/* Sets a metadata string (provenance, metrics) saved with the model. */
+int dn_model_set_metadata(dn_model *m, const char *key, const char *value, dn_error *err);
+/* Any metadata value read from the file or set by save (NULL if absent). */
+const char *dn_model_metadata(const dn_model *m, const char *key);
+size_t dn_model_metadata_count(const dn_model *m);
+int dn_model_metadata_at(const dn_model *m, size_t i, const char **key, const char **value);
+
+#endif

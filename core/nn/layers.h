@@ -1,0 +1,102 @@
+/*
+ * layers.h — the layer kinds the U-Net is composed of, darknet-style: one
+ * source file per kind with its forward and backward side by side.
+ *
+ * Layers are plain functions over dn_tensor: they never allocate. Callers own
+ * outputs (already shaped) and the scratch buffers named in the signatures.
+ * Backward functions *accumulate* parameter gradients and *overwrite* input
+ * gradients unless stated otherwise. Internal to libdenoise (not installed).
+ */
+#ifndef DN_LAYERS_H
+#define DN_LAYERS_H
+
+#include <stddef.h>
+
+#include "core/nn/tensor.h"
+
+/* conv2d.c — k x k convolution (k = 1 or 3), stride 1, same padding, as
+ * im2col + sgemm. Weights are [cout][cin][k][k] (PyTorch's layout). The
+ * im2col scratch holds `col_cap` floats; the output is computed in blocks of
+ * pixels so that any image size fits a bounded scratch (at least cin*k*k*W). */
+typedef struct dn_conv2d {
+	int cin, cout, k;
+	float *w, *b;   /* parameters */
+	float *dw, *db; /* gradients (NULL for inference-only copies) */
+} dn_conv2d;
+
+/* Smallest scratch (floats) dn_conv2d_forward/backward accept for width w. */
+size_t dn_conv2d_min_scratch(const dn_conv2d *l, int w);
+/* y = conv(x) + b, then ReLU when relu != 0. */
+void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int relu, float *col,
+                       size_t col_cap);
+/* dW += dy·colᵀ, db += Σdy, and (if dx) dx = col2im(Wᵀ·dy). dcol has
+ * col_cap floats as well. */
+void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx,
+                        float *col, float *dcol, size_t col_cap);
+
+/* winograd.c — 3x3 convolution (same padding, stride 1) by Winograd's
+ * F(2x2, 3x3), for inference: 2.25x fewer multiplies than im2col + sgemm.
+ * The transformed weights u (dn_winograd_weight_floats floats, made by
+ * dn_winograd_weights from l's w) are the caller's; so is the scratch of cap
+ * floats, at least dn_winograd_min_scratch. */
+size_t dn_winograd_weight_floats(const dn_conv2d *l);
+void dn_winograd_weights(const dn_conv2d *l, float *u);
+/* Smallest scratch (floats) dn_winograd_forward accepts for width w. */
+size_t dn_winograd_min_scratch(const dn_conv2d *l, int w);
+/* y = conv(x) + b, then ReLU when relu != 0; l's b is read, its w is not. */
+void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x, dn_tensor *y, int relu,
+                         float *scratch, size_t cap);
+
+/* batchnorm.c — per-channel normalisation (eps 1e-5, momentum 0.1, the
+ * running variance updated with the unbiased batch variance, as PyTorch). */
+typedef struct dn_batchnorm {
+	int c;
+	float *gamma, *beta;    /* parameters */
+	float *dgamma, *dbeta;  /* gradients */
+	float *mean, *var;      /* running statistics */
+	float *bmean, *binvstd; /* last training batch's statistics (scratch, c each) */
+} dn_batchnorm;
+
+#define DN_BN_EPS      1e-5f
+#define DN_BN_MOMENTUM 0.1f
+
+/* Training mode: normalises with batch statistics and updates the running ones. */
+void dn_batchnorm_forward_train(dn_batchnorm *l, const dn_tensor *x, dn_tensor *y);
+/* Eval mode: normalises with the running statistics. y may alias x. */
+void dn_batchnorm_forward_eval(const dn_batchnorm *l, const dn_tensor *x, dn_tensor *y);
+/* Backward of the last training forward; x is that forward's input. */
+void dn_batchnorm_backward(dn_batchnorm *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx);
+/* Folds eval-mode batch norm into the preceding convolution's w (cout rows of
+ * kdim) and b, in place. */
+void dn_batchnorm_fold(const dn_batchnorm *l, float *w, float *b, int cout, size_t kdim);
+
+/* activation.c — elementwise; y may alias x, dx may alias dy. */
+void dn_relu_forward(const float *x, float *y, size_t n);
+/* dx = dy where the forward *output* y > 0, else 0. */
+void dn_relu_backward(const float *y, const float *dy, float *dx, size_t n);
+void dn_sigmoid_forward(const float *x, float *y, size_t n);
+/* dx = dy·y·(1−y) with y the forward output. */
+void dn_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n);
+
+/* pool.c — 2x2 max pooling, stride 2 (even H and W). Ties go to the first
+ * element in row-major order, as PyTorch. */
+void dn_maxpool_forward(const dn_tensor *x, dn_tensor *y);
+/* dx (overwritten) routes each dy to its window's maximum in x. */
+void dn_maxpool_backward(const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx);
+
+/* upsample.c — x2 nearest-neighbour upsampling into channels
+ * [c_off, c_off + x.c) of y (so that it can write straight into a concat). */
+void dn_upsample_forward(const dn_tensor *x, dn_tensor *y, int c_off);
+/* dx (overwritten) sums each 2x2 block of dy's channels [c_off, c_off + dx.c). */
+void dn_upsample_backward(const dn_tensor *dy, int c_off, dn_tensor *dx);
+
+/* concat.c — copies x into channels [c_off, c_off + x.c) of y, and back. */
+void dn_concat_forward(const dn_tensor *x, dn_tensor *y, int c_off);
+/* dx += dy's channels [c_off, c_off + dx.c) when accumulate, else dx = … */
+void dn_concat_backward(const dn_tensor *dy, int c_off, dn_tensor *dx, int accumulate);
+
+/* loss.c — mean over all elements; grad (may be NULL) gets d loss / d pred. */
+double dn_loss_mse(const float *pred, const float *target, size_t n, float *grad);
+double dn_loss_mae(const float *pred, const float *target, size_t n, float *grad);
+
+#endif

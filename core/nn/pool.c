@@ -1,0 +1,55 @@
+/*
+ * pool.c — 2x2 max pooling with stride 2. Backward recomputes the argmax
+ * from the input instead of storing indices (the input is kept anyway for
+ * the convolution before it).
+ */
+#include <string.h>
+
+#include "core/nn/layers.h"
+
+void dn_maxpool_forward(const dn_tensor *x, dn_tensor *y)
+{
+	const int w = x->w, oh = y->h, ow = y->w;
+	for (int n = 0; n < x->n; n++) {
+		for (int c = 0; c < x->c; c++) {
+			const float *p = dn_tensor_plane(x, n, c);
+			float *q = dn_tensor_plane(y, n, c);
+			for (int i = 0; i < oh; i++) {
+				const float *r0 = p + (size_t)(2 * i) * w, *r1 = r0 + w;
+				for (int j = 0; j < ow; j++) {
+					float m = r0[2 * j];
+					if (r0[2 * j + 1] > m)
+						m = r0[2 * j + 1];
+					if (r1[2 * j] > m)
+						m = r1[2 * j];
+					if (r1[2 * j + 1] > m)
+						m = r1[2 * j + 1];
+					q[(size_t)i * ow + j] = m;
+				}
+			}
+		}
+	}
+}
+
+void dn_maxpool_backward(const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx)
+{
+	const int w = x->w, oh = dy->h, ow = dy->w;
+	memset(dx->data, 0, dn_tensor_size(dx) * sizeof(float));
+	for (int n = 0; n < x->n; n++) {
+		for (int c = 0; c < x->c; c++) {
+			const float *p = dn_tensor_plane(x, n, c), *g = dn_tensor_plane(dy, n, c);
+			float *d = dn_tensor_plane(dx, n, c);
+			for (int i = 0; i < oh; i++) {
+				for (int j = 0; j < ow; j++) {
+					size_t at = (size_t)(2 * i) * w + 2 * j;
+					const size_t cand[3] = {at + 1, at + w, at + w + 1};
+					size_t best = at;
+					for (int t = 0; t < 3; t++)
+						if (p[cand[t]] > p[best])
+							best = cand[t];
+					d[best] += g[(size_t)i * ow + j];
+				}
+			}
+		}
+	}
+}

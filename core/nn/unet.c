@@ -1,0 +1,784 @@
+/*
+ * unet.c — the U-Net: encoder blocks of (conv3x3 → BN → ReLU) x 2 → max-pool,
+ * a bottleneck of two such units, decoder blocks of upsample x2 → concat skip
+ * → (conv3x3 → BN → ReLU) x 2, and a 1x1 output convolution with the
+ * configured activation (DESIGN.md, "The seed's model").
+ *
+ * Units are stored in execution order: enc0.1, enc0.2, …, mid.1, mid.2,
+ * dec(depth−1).1, …, dec0.2. Trainable parameters live in one contiguous
+ * array (so Adam is one loop), batch-norm running statistics in another.
+ * Names follow PyTorch's state_dict convention for the reference model in
+ * tests/torch_unet.py, so weights move between the two by name.
+ *
+ * The training path keeps every unit's pre-BN and post-ReLU activation for
+ * the backward pass; the inference path (dn_unet_infer) uses folded weights
+ * and a per-thread workspace that only grows.
+ */
+#include "core/nn/unet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/nn/layers.h"
+
+#define MAX_DEPTH 6
+#define MAX_UNITS (4 * MAX_DEPTH + 2)
+/* im2col scratch: 4 M floats (16 MB) bounds the largest block. */
+#define COL_BUDGET ((size_t)4 << 20)
+
+struct unit {
+	dn_conv2d conv;
+	dn_batchnorm bn;
+	dn_tensor z; /* conv output, BN input */
+	dn_tensor y; /* BN → ReLU output */
+	dn_tensor g; /* gradient w.r.t. y */
+};
+
+struct dn_unet {
+	dn_unet_config cfg;
+	float *params, *grads, *state, *bnscratch;
+	size_t n_train, n_state;
+	dn_param *plist;
+	size_t np;
+	char *names;
+	int nunits;
+	struct unit units[MAX_UNITS];
+	dn_conv2d out;
+	/* training activations */
+	dn_tensor xp, pooled[MAX_DEPTH], cat[MAX_DEPTH], outa, y;
+	/* training gradients */
+	dn_tensor gpool[MAX_DEPTH], gcat[MAX_DEPTH], gskip[MAX_DEPTH], gz, gout;
+	float *col, *dcol;
+	size_t col_cap;
+	int h, w; /* unpadded size of the last forward */
+	int trained_forward;
+};
+
+dn_unet_config dn_unet_default_config(void)
+{
+	return (dn_unet_config){.in_channels = 1,
+	                        .out_channels = 1,
+	                        .base_filters = 32,
+	                        .depth = 3,
+	                        .out_act = DN_ACT_RELU,
+	                        .residual = 0};
+}
+
+int dn_unet_config_check(const dn_unet_config *c, dn_error *err)
+{
+	if (c->in_channels < 1 || c->in_channels > 16 || c->out_channels < 1 || c->out_channels > 16)
+		return dn_error_set(err, DN_EINVAL, "channels in %d / out %d: each must be 1..16",
+		                    c->in_channels, c->out_channels);
+	if (c->depth < 1 || c->depth > MAX_DEPTH)
+		return dn_error_set(err, DN_EINVAL, "depth %d: must be 1..%d", c->depth, MAX_DEPTH);
+	if (c->base_filters < 1 || (c->base_filters << c->depth) > 4096)
+		return dn_error_set(err, DN_EINVAL, "base_filters %d: must be >= 1 with base·2^depth <= 4096",
+		                    c->base_filters);
+	if (c->out_act != DN_ACT_NONE && c->out_act != DN_ACT_RELU && c->out_act != DN_ACT_SIGMOID)
+		return dn_error_set(err, DN_EINVAL, "unknown output activation %d", c->out_act);
+	if (c->residual && c->in_channels != c->out_channels)
+		return dn_error_set(err, DN_EINVAL,
+		                    "a residual output needs in_channels == out_channels (%d != %d)",
+		                    c->in_channels, c->out_channels);
+	return DN_OK;
+}
+
+/* Unit indices in execution order. */
+static int u_enc(int level, int j)
+{
+	return 2 * level + j;
+}
+static int u_mid(const dn_unet_config *c, int j)
+{
+	return 2 * c->depth + j;
+}
+static int u_dec(const dn_unet_config *c, int level, int j)
+{
+	return 2 * c->depth + 2 + 2 * (c->depth - 1 - level) + j;
+}
+
+/* Input and output channels of every unit, and its name prefix. */
+static void unit_shape(const dn_unet_config *c, int u, int *cin, int *cout, char *name, size_t name_len)
+{
+	const int b = c->base_filters, d = c->depth;
+	if (u < 2 * d) {
+		int level = u / 2, j = u % 2;
+		*cout = b << level;
+		*cin = j ? *cout : (level ? b << (level - 1) : c->in_channels);
+		snprintf(name, name_len, "enc%d.%%s%d", level, j + 1);
+	} else if (u < 2 * d + 2) {
+		int j = u - 2 * d;
+		*cout = b << d;
+		*cin = j ? *cout : b << (d - 1);
+		snprintf(name, name_len, "mid.%%s%d", j + 1);
+	} else {
+		int k = u - 2 * d - 2, level = d - 1 - k / 2, j = k % 2;
+		*cout = b << level;
+		*cin = j ? *cout : (b << (level + 1)) + (b << level);
+		snprintf(name, name_len, "dec%d.%%s%d", level, j + 1);
+	}
+}
+
+const dn_unet_config *dn_unet_get_config(const dn_unet *net)
+{
+	return &net->cfg;
+}
+
+/* Box–Muller normals from a splitmix64 stream: deterministic per seed. */
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s)
+{
+	return ((splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static void fill_normal(float *x, size_t n, double std, uint64_t *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		double u1 = uniform01(s), u2 = uniform01(s);
+		x[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+	}
+}
+
+static int add_param(dn_unet *net, char **np, const char *name, float *data, float *grad, int ndim,
+                     const int *shape)
+{
+	dn_param *p = &net->plist[net->np++];
+	strcpy(*np, name);
+	p->name = *np;
+	*np += strlen(name) + 1;
+	p->data = data;
+	p->grad = grad;
+	p->ndim = ndim;
+	p->size = 1;
+	for (int i = 0; i < ndim; i++) {
+		p->shape[i] = shape[i];
+		p->size *= (size_t)shape[i];
+	}
+	return 0;
+}
+
+int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_error *err)
+{
+	int rc = dn_unet_config_check(cfg, err);
+	if (rc)
+		return rc;
+	dn_unet *net = calloc(1, sizeof *net);
+	if (!net)
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate the network");
+	net->cfg = *cfg;
+	net->nunits = 4 * cfg->depth + 2;
+
+	/* Sizes first: then one allocation each for parameters, gradients, state. */
+	size_t n_train = 0, n_state = 0, max_c = 0, kmax = 0;
+	for (int u = 0; u < net->nunits; u++) {
+		int cin, cout;
+		char fmt[32];
+		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
+		n_train += (size_t)cout * cin * 9 + cout + 2 * (size_t)cout;
+		n_state += 2 * (size_t)cout;
+		if ((size_t)cout > max_c)
+			max_c = cout;
+		if ((size_t)cin * 9 > kmax)
+			kmax = (size_t)cin * 9;
+	}
+	n_train += (size_t)cfg->out_channels * cfg->base_filters + cfg->out_channels;
+	net->n_train = n_train;
+	net->n_state = n_state;
+	net->params = dn_alloc(n_train * sizeof(float));
+	net->grads = dn_alloc(n_train * sizeof(float));
+	net->state = dn_alloc(n_state * sizeof(float));
+	net->bnscratch = dn_alloc(2 * n_state * sizeof(float));
+	size_t nparams = (size_t)net->nunits * 6 + 2;
+	net->plist = calloc(nparams, sizeof *net->plist);
+	net->names = malloc(nparams * 40);
+	net->col_cap = COL_BUDGET > kmax * 64 ? COL_BUDGET : kmax * 64;
+	net->col = dn_alloc(net->col_cap * sizeof(float));
+	net->dcol = dn_alloc(net->col_cap * sizeof(float));
+	if (!net->params || !net->grads || !net->state || !net->bnscratch || !net->plist || !net->names ||
+	    !net->col || !net->dcol) {
+		dn_unet_destroy(net);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate a network of %zu parameters", n_train);
+	}
+
+	uint64_t rng = seed;
+	float *pp = net->params, *gp = net->grads, *sp = net->state, *bs = net->bnscratch;
+	char *names = net->names, name[40], fmt[32];
+	for (int u = 0; u < net->nunits; u++) {
+		struct unit *un = &net->units[u];
+		int cin, cout;
+		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
+		size_t kdim = (size_t)cin * 9;
+		un->conv = (dn_conv2d){.cin = cin, .cout = cout, .k = 3, .w = pp, .dw = gp};
+		/* He (Kaiming normal, fan-in) initialisation for ReLU units. */
+		fill_normal(pp, (size_t)cout * kdim, sqrt(2.0 / (double)kdim), &rng);
+		int wshape[4] = {cout, cin, 3, 3}, vshape[1] = {cout};
+		snprintf(name, sizeof name, fmt, "conv");
+		strcat(name, ".weight");
+		add_param(net, &names, name, pp, gp, 4, wshape);
+		pp += (size_t)cout * kdim;
+		gp += (size_t)cout * kdim;
+		un->conv.b = pp;
+		un->conv.db = gp;
+		snprintf(name, sizeof name, fmt, "conv");
+		strcat(name, ".bias");
+		add_param(net, &names, name, pp, gp, 1, vshape);
+		pp += cout;
+		gp += cout;
+		un->bn = (dn_batchnorm){
+		    .c = cout, .gamma = pp, .dgamma = gp, .beta = pp + cout, .dbeta = gp + cout};
+		for (int i = 0; i < cout; i++)
+			pp[i] = 1.0f;
+		const char *bn_names[4] = {".weight", ".bias", ".running_mean", ".running_var"};
+		float *bn_data[4] = {pp, pp + cout, sp, sp + cout};
+		float *bn_grad[4] = {gp, gp + cout, NULL, NULL};
+		for (int i = 0; i < 4; i++) {
+			snprintf(name, sizeof name, fmt, "bn");
+			strcat(name, bn_names[i]);
+			add_param(net, &names, name, bn_data[i], bn_grad[i], 1, vshape);
+		}
+		pp += 2 * (size_t)cout;
+		gp += 2 * (size_t)cout;
+		un->bn.mean = sp;
+		un->bn.var = sp + cout;
+		for (int i = 0; i < cout; i++)
+			sp[cout + i] = 1.0f;
+		sp += 2 * (size_t)cout;
+		un->bn.bmean = bs;
+		un->bn.binvstd = bs + cout;
+		bs += 2 * (size_t)cout;
+	}
+	int oc = cfg->out_channels, ob = cfg->base_filters;
+	net->out = (dn_conv2d){.cin = ob,
+	                       .cout = oc,
+	                       .k = 1,
+	                       .w = pp,
+	                       .dw = gp,
+	                       .b = pp + (size_t)oc * ob,
+	                       .db = gp + (size_t)oc * ob};
+	fill_normal(pp, (size_t)oc * ob, sqrt(2.0 / (double)ob), &rng);
+	int oshape[4] = {oc, ob, 1, 1}, obshape[1] = {oc};
+	add_param(net, &names, "out.weight", pp, gp, 4, oshape);
+	add_param(net, &names, "out.bias", pp + (size_t)oc * ob, gp + (size_t)oc * ob, 1, obshape);
+	*out = net;
+	return DN_OK;
+}
+
+static void free_tensors(dn_tensor *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		dn_tensor_free(&t[i]);
+}
+
+void dn_unet_destroy(dn_unet *net)
+{
+	if (!net)
+		return;
+	for (int u = 0; u < MAX_UNITS; u++) {
+		dn_tensor_free(&net->units[u].z);
+		dn_tensor_free(&net->units[u].y);
+		dn_tensor_free(&net->units[u].g);
+	}
+	free_tensors(net->pooled, MAX_DEPTH);
+	free_tensors(net->cat, MAX_DEPTH);
+	free_tensors(net->gpool, MAX_DEPTH);
+	free_tensors(net->gcat, MAX_DEPTH);
+	free_tensors(net->gskip, MAX_DEPTH);
+	dn_tensor_free(&net->xp);
+	dn_tensor_free(&net->outa);
+	dn_tensor_free(&net->y);
+	dn_tensor_free(&net->gz);
+	dn_tensor_free(&net->gout);
+	dn_free(net->params);
+	dn_free(net->grads);
+	dn_free(net->state);
+	dn_free(net->bnscratch);
+	dn_free(net->col);
+	dn_free(net->dcol);
+	free(net->plist);
+	free(net->names);
+	free(net);
+}
+
+const dn_param *dn_unet_params(const dn_unet *net, size_t *count)
+{
+	*count = net->np;
+	return net->plist;
+}
+
+void dn_unet_snapshot(const dn_unet *net, float *buf)
+{
+	for (size_t i = 0; i < net->np; i++) {
+		memcpy(buf, net->plist[i].data, net->plist[i].size * sizeof(float));
+		buf += net->plist[i].size;
+	}
+}
+
+void dn_unet_restore(dn_unet *net, const float *buf)
+{
+	for (size_t i = 0; i < net->np; i++) {
+		memcpy(net->plist[i].data, buf, net->plist[i].size * sizeof(float));
+		buf += net->plist[i].size;
+	}
+}
+
+void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n)
+{
+	*params = net->params;
+	*grads = net->grads;
+	*n = net->n_train;
+}
+
+size_t dn_unet_param_count(const dn_unet *net)
+{
+	return net->n_train;
+}
+
+/* Pooling level (0 = full resolution) of unit u. */
+static int unit_level(const dn_unet_config *cfg, int u)
+{
+	if (u < 2 * cfg->depth)
+		return u / 2;
+	if (u < 2 * cfg->depth + 2)
+		return cfg->depth;
+	return cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
+}
+
+double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
+{
+	const int m = 1 << cfg->depth;
+	const double hp = (double)((h + m - 1) / m * m), wp = (double)((w + m - 1) / m * m);
+	double f = 0.0;
+	for (int u = 0; u < 4 * cfg->depth + 2; u++) {
+		int cin, cout, level;
+		char fmt[32];
+		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
+		level = unit_level(cfg, u);
+		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * (wp / (1 << level));
+	}
+	f += 2.0 * cfg->base_filters * cfg->out_channels * hp * wp;
+	return f;
+}
+
+void dn_unet_zero_grad(dn_unet *net)
+{
+	memset(net->grads, 0, net->n_train * sizeof(float));
+}
+
+/* Padded size: a multiple of 2^depth. */
+static int padded(int v, int depth)
+{
+	int m = 1 << depth;
+	return (v + m - 1) / m * m;
+}
+
+/* dst (N x C x Hp x Wp, zeroed padding) ← src (N x C x H x W). */
+static void pad_copy(const dn_tensor *src, dn_tensor *dst)
+{
+	memset(dst->data, 0, dn_tensor_size(dst) * sizeof(float));
+	for (int n = 0; n < src->n; n++)
+		for (int c = 0; c < src->c; c++) {
+			const float *s = dn_tensor_plane(src, n, c);
+			float *d = dn_tensor_plane(dst, n, c);
+			for (int i = 0; i < src->h; i++)
+				memcpy(d + (size_t)i * dst->w, s + (size_t)i * src->w,
+				       (size_t)src->w * sizeof(float));
+		}
+}
+
+/* dst (N x C x H x W) ← top-left corner of src, optionally as x − src. */
+static void crop_copy(const dn_tensor *src, dn_tensor *dst, const dn_tensor *residual_of)
+{
+	for (int n = 0; n < dst->n; n++)
+		for (int c = 0; c < dst->c; c++) {
+			const float *s = dn_tensor_plane(src, n, c);
+			float *d = dn_tensor_plane(dst, n, c);
+			const float *x = residual_of ? dn_tensor_plane(residual_of, n, c) : NULL;
+			for (int i = 0; i < dst->h; i++)
+				for (int j = 0; j < dst->w; j++) {
+					float v = s[(size_t)i * src->w + j];
+					d[(size_t)i * dst->w + j] = x ? x[(size_t)i * dst->w + j] - v : v;
+				}
+		}
+}
+
+static void apply_act(int act, float *x, size_t n)
+{
+	if (act == DN_ACT_RELU)
+		dn_relu_forward(x, x, n);
+	else if (act == DN_ACT_SIGMOID)
+		dn_sigmoid_forward(x, x, n);
+}
+
+static int check_input(const dn_unet_config *c, const dn_tensor *x, dn_error *err)
+{
+	if (!x || !x->data || x->n < 1 || x->h < 1 || x->w < 1)
+		return dn_error_set(err, DN_EINVAL, "empty input tensor");
+	if (x->c != c->in_channels)
+		return dn_error_set(err, DN_ESHAPE, "input has %d channels, the network takes %d", x->c,
+		                    c->in_channels);
+	return DN_OK;
+}
+
+#define TRY(expr)                                                                                            \
+	do {                                                                                                 \
+		int try_rc_ = (expr);                                                                        \
+		if (try_rc_)                                                                                 \
+			return try_rc_;                                                                      \
+	} while (0)
+
+/* conv → BN (train or eval) → ReLU for one unit. */
+static int unit_forward(dn_unet *net, struct unit *u, const dn_tensor *x, int train, dn_error *err)
+{
+	TRY(dn_tensor_resize(&u->z, x->n, u->conv.cout, x->h, x->w, err));
+	TRY(dn_tensor_resize(&u->y, x->n, u->conv.cout, x->h, x->w, err));
+	dn_conv2d_forward(&u->conv, x, &u->z, 0, net->col, net->col_cap);
+	if (train)
+		dn_batchnorm_forward_train(&u->bn, &u->z, &u->y);
+	else
+		dn_batchnorm_forward_eval(&u->bn, &u->z, &u->y);
+	dn_relu_forward(u->y.data, u->y.data, dn_tensor_size(&u->y));
+	return DN_OK;
+}
+
+static int forward(dn_unet *net, const dn_tensor *x, int train, const dn_tensor **y, dn_error *err)
+{
+	const dn_unet_config *c = &net->cfg;
+	TRY(check_input(c, x, err));
+	const int hp = padded(x->h, c->depth), wp = padded(x->w, c->depth), n = x->n;
+	TRY(dn_tensor_resize(&net->xp, n, c->in_channels, hp, wp, err));
+	pad_copy(x, &net->xp);
+	const dn_tensor *cur = &net->xp;
+	for (int l = 0; l < c->depth; l++) {
+		struct unit *a = &net->units[u_enc(l, 0)], *b = &net->units[u_enc(l, 1)];
+		TRY(unit_forward(net, a, cur, train, err));
+		TRY(unit_forward(net, b, &a->y, train, err));
+		TRY(dn_tensor_resize(&net->pooled[l], n, b->conv.cout, b->y.h / 2, b->y.w / 2, err));
+		dn_maxpool_forward(&b->y, &net->pooled[l]);
+		cur = &net->pooled[l];
+	}
+	struct unit *m0 = &net->units[u_mid(c, 0)], *m1 = &net->units[u_mid(c, 1)];
+	TRY(unit_forward(net, m0, cur, train, err));
+	TRY(unit_forward(net, m1, &m0->y, train, err));
+	cur = &m1->y;
+	for (int l = c->depth - 1; l >= 0; l--) {
+		const dn_tensor *skip = &net->units[u_enc(l, 1)].y;
+		TRY(dn_tensor_resize(&net->cat[l], n, cur->c + skip->c, skip->h, skip->w, err));
+		dn_upsample_forward(cur, &net->cat[l], 0);
+		dn_concat_forward(skip, &net->cat[l], cur->c);
+		struct unit *a = &net->units[u_dec(c, l, 0)], *b = &net->units[u_dec(c, l, 1)];
+		TRY(unit_forward(net, a, &net->cat[l], train, err));
+		TRY(unit_forward(net, b, &a->y, train, err));
+		cur = &b->y;
+	}
+	TRY(dn_tensor_resize(&net->outa, n, c->out_channels, hp, wp, err));
+	dn_conv2d_forward(&net->out, cur, &net->outa, 0, net->col, net->col_cap);
+	apply_act(c->out_act, net->outa.data, dn_tensor_size(&net->outa));
+	TRY(dn_tensor_resize(&net->y, n, c->out_channels, x->h, x->w, err));
+	crop_copy(&net->outa, &net->y, c->residual ? x : NULL);
+	net->h = x->h;
+	net->w = x->w;
+	net->trained_forward = train;
+	*y = &net->y;
+	return DN_OK;
+}
+
+int dn_unet_forward_train(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err)
+{
+	return forward(net, x, 1, y, err);
+}
+
+int dn_unet_forward_eval(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err)
+{
+	return forward(net, x, 0, y, err);
+}
+
+/* Backward through one unit given u->g (gradient w.r.t. its output); writes
+ * the gradient w.r.t. its input into dx (if not NULL). */
+static int unit_backward(dn_unet *net, struct unit *u, const dn_tensor *x, dn_tensor *dx, dn_error *err)
+{
+	TRY(dn_tensor_resize(&net->gz, u->y.n, u->y.c, u->y.h, u->y.w, err));
+	dn_relu_backward(u->y.data, u->g.data, net->gz.data, dn_tensor_size(&u->y));
+	dn_batchnorm_backward(&u->bn, &u->z, &net->gz, &net->gz);
+	dn_conv2d_backward(&u->conv, x, &net->gz, dx, net->col, net->dcol, net->col_cap);
+	return DN_OK;
+}
+
+static int resize_like(dn_tensor *t, const dn_tensor *like, dn_error *err)
+{
+	return dn_tensor_resize(t, like->n, like->c, like->h, like->w, err);
+}
+
+int dn_unet_backward(dn_unet *net, const dn_tensor *dy, dn_error *err)
+{
+	const dn_unet_config *c = &net->cfg;
+	if (!net->trained_forward)
+		return dn_error_set(err, DN_EINVAL, "backward needs a training forward pass first");
+	if (dy->n != net->y.n || dy->c != net->y.c || dy->h != net->y.h || dy->w != net->y.w)
+		return dn_error_set(err, DN_ESHAPE,
+		                    "output gradient %dx%dx%dx%d does not match output %dx%dx%dx%d", dy->n,
+		                    dy->c, dy->h, dy->w, net->y.n, net->y.c, net->y.h, net->y.w);
+	/* Output: un-crop (zero in the padding), undo the residual sign, act. */
+	TRY(resize_like(&net->gout, &net->outa, err));
+	memset(net->gout.data, 0, dn_tensor_size(&net->gout) * sizeof(float));
+	const float sign = c->residual ? -1.0f : 1.0f;
+	for (int n = 0; n < dy->n; n++)
+		for (int ch = 0; ch < dy->c; ch++) {
+			const float *s = dn_tensor_plane(dy, n, ch);
+			float *d = dn_tensor_plane(&net->gout, n, ch);
+			for (int i = 0; i < dy->h; i++)
+				for (int j = 0; j < dy->w; j++)
+					d[(size_t)i * net->gout.w + j] = sign * s[(size_t)i * dy->w + j];
+		}
+	size_t no = dn_tensor_size(&net->outa);
+	if (c->out_act == DN_ACT_RELU)
+		dn_relu_backward(net->outa.data, net->gout.data, net->gout.data, no);
+	else if (c->out_act == DN_ACT_SIGMOID)
+		dn_sigmoid_backward(net->outa.data, net->gout.data, net->gout.data, no);
+	struct unit *last = &net->units[u_dec(c, 0, 1)];
+	TRY(resize_like(&last->g, &last->y, err));
+	dn_conv2d_backward(&net->out, &last->y, &net->gout, &last->g, net->col, net->dcol, net->col_cap);
+
+	/* Decoder, from full resolution down. */
+	for (int l = 0; l < c->depth; l++) {
+		struct unit *a = &net->units[u_dec(c, l, 0)], *b = &net->units[u_dec(c, l, 1)];
+		TRY(resize_like(&a->g, &a->y, err));
+		TRY(unit_backward(net, b, &a->y, &a->g, err));
+		TRY(resize_like(&net->gcat[l], &net->cat[l], err));
+		TRY(unit_backward(net, a, &net->cat[l], &net->gcat[l], err));
+		const dn_tensor *below =
+		    l + 1 < c->depth ? &net->units[u_dec(c, l + 1, 1)].y : &net->units[u_mid(c, 1)].y;
+		struct unit *bu =
+		    l + 1 < c->depth ? &net->units[u_dec(c, l + 1, 1)] : &net->units[u_mid(c, 1)];
+		TRY(resize_like(&bu->g, below, err));
+		dn_upsample_backward(&net->gcat[l], 0, &bu->g);
+		TRY(resize_like(&net->gskip[l], &net->units[u_enc(l, 1)].y, err));
+		dn_concat_backward(&net->gcat[l], below->c, &net->gskip[l], 0);
+	}
+	/* Bottleneck. */
+	struct unit *m0 = &net->units[u_mid(c, 0)], *m1 = &net->units[u_mid(c, 1)];
+	TRY(resize_like(&m0->g, &m0->y, err));
+	TRY(unit_backward(net, m1, &m0->y, &m0->g, err));
+	int top = c->depth - 1;
+	TRY(resize_like(&net->gpool[top], &net->pooled[top], err));
+	TRY(unit_backward(net, m0, &net->pooled[top], &net->gpool[top], err));
+	/* Encoder, from the bottom up; a skip's gradient adds to the pool's. */
+	for (int l = c->depth - 1; l >= 0; l--) {
+		struct unit *a = &net->units[u_enc(l, 0)], *b = &net->units[u_enc(l, 1)];
+		TRY(resize_like(&b->g, &b->y, err));
+		dn_maxpool_backward(&b->y, &net->gpool[l], &b->g);
+		dn_concat_backward(&net->gskip[l], 0, &b->g, 1);
+		TRY(resize_like(&a->g, &a->y, err));
+		TRY(unit_backward(net, b, &a->y, &a->g, err));
+		if (l > 0) {
+			TRY(resize_like(&net->gpool[l - 1], &net->pooled[l - 1], err));
+			TRY(unit_backward(net, a, &net->pooled[l - 1], &net->gpool[l - 1], err));
+		} else {
+			TRY(unit_backward(net, a, &net->xp, NULL, err));
+		}
+	}
+	return DN_OK;
+}
+
+/* ---- inference with folded batch norm ---- */
+
+struct dn_unet_infer {
+	dn_unet_config cfg;
+	int nunits;
+	dn_conv2d conv[MAX_UNITS + 1]; /* units, then the output conv */
+	float *weights;
+	size_t col_min; /* largest kdim, so that a scratch holds one image row */
+	/* Winograd-transformed weights of the units that run that way (NULL for
+	 * the others), all in wino_weights. */
+	float *wino[MAX_UNITS + 1];
+	float *wino_weights;
+};
+
+/* 3x3 units with at least this many input channels run as Winograd
+ * F(2x2, 3x3): with fewer, the GEMMs (K = cin) are too thin for the 2.25x
+ * fewer multiplies to pay for the transforms (bench/bench_unet). */
+#define WINOGRAD_MIN_CIN 64
+
+static int use_winograd(const dn_conv2d *cv)
+{
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN;
+}
+
+struct dn_unet_ws {
+	dn_tensor xp, tmp[MAX_DEPTH + 1], skip[MAX_DEPTH + 1], pooled[MAX_DEPTH], cat[MAX_DEPTH], out;
+	float *col;
+	size_t col_cap;
+};
+
+int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
+{
+	dn_unet_infer *inf = calloc(1, sizeof *inf);
+	size_t nw = 0;
+	if (inf) {
+		for (int u = 0; u < net->nunits; u++)
+			nw += (size_t)net->units[u].conv.cout * (net->units[u].conv.cin * 9 + 1);
+		nw += (size_t)net->out.cout * (net->out.cin + 1);
+		inf->weights = dn_alloc(nw * sizeof(float));
+	}
+	if (!inf || !inf->weights) {
+		free(inf);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate folded weights");
+	}
+	inf->cfg = net->cfg;
+	inf->nunits = net->nunits;
+	float *p = inf->weights;
+	for (int u = 0; u <= net->nunits; u++) {
+		const dn_conv2d *src = u < net->nunits ? &net->units[u].conv : &net->out;
+		size_t kdim = (size_t)src->cin * src->k * src->k, nwu = (size_t)src->cout * kdim;
+		dn_conv2d *dst = &inf->conv[u];
+		*dst = (dn_conv2d){.cin = src->cin, .cout = src->cout, .k = src->k, .w = p, .b = p + nwu};
+		memcpy(dst->w, src->w, nwu * sizeof(float));
+		memcpy(dst->b, src->b, (size_t)src->cout * sizeof(float));
+		if (u < net->nunits)
+			dn_batchnorm_fold(&net->units[u].bn, dst->w, dst->b, dst->cout, kdim);
+		if (kdim > inf->col_min)
+			inf->col_min = kdim;
+		p += nwu + src->cout;
+	}
+	size_t nwino = 0;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (use_winograd(&inf->conv[u]))
+			nwino += dn_winograd_weight_floats(&inf->conv[u]);
+	if (nwino && !(inf->wino_weights = dn_alloc(nwino * sizeof(float)))) {
+		dn_unet_infer_destroy(inf);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate Winograd weights");
+	}
+	float *q = inf->wino_weights;
+	for (int u = 0; u <= inf->nunits; u++) {
+		if (!use_winograd(&inf->conv[u]))
+			continue;
+		inf->wino[u] = q;
+		dn_winograd_weights(&inf->conv[u], q);
+		q += dn_winograd_weight_floats(&inf->conv[u]);
+	}
+	*out = inf;
+	return DN_OK;
+}
+
+void dn_unet_infer_destroy(dn_unet_infer *inf)
+{
+	if (!inf)
+		return;
+	dn_free(inf->weights);
+	dn_free(inf->wino_weights);
+	free(inf);
+}
+
+const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf)
+{
+	return &inf->cfg;
+}
+
+double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
+{
+	const int m = 1 << inf->cfg.depth;
+	const int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+	double f = 0.0;
+	for (int u = 0; u <= inf->nunits; u++) {
+		const dn_conv2d *cv = &inf->conv[u];
+		const int level = u < inf->nunits ? unit_level(&inf->cfg, u) : 0;
+		const int lh = hp >> level, lw = wp >> level;
+		if (inf->wino[u])
+			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
+		else
+			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
+	}
+	return f;
+}
+
+dn_unet_ws *dn_unet_ws_create(void)
+{
+	return calloc(1, sizeof(dn_unet_ws));
+}
+
+void dn_unet_ws_destroy(dn_unet_ws *ws)
+{
+	if (!ws)
+		return;
+	free_tensors(ws->tmp, MAX_DEPTH + 1);
+	free_tensors(ws->skip, MAX_DEPTH + 1);
+	free_tensors(ws->pooled, MAX_DEPTH);
+	free_tensors(ws->cat, MAX_DEPTH);
+	dn_tensor_free(&ws->xp);
+	dn_tensor_free(&ws->out);
+	dn_free(ws->col);
+	free(ws);
+}
+
+/* Folded conv u (+ ReLU) into y, shaped like x with the conv's cout. */
+static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
+                    int relu, dn_error *err)
+{
+	const dn_conv2d *cv = &inf->conv[u];
+	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
+	if (inf->wino[u])
+		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
+	else
+		dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
+	return DN_OK;
+}
+
+int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
+                      dn_error *err)
+{
+	const dn_unet_config *c = &inf->cfg;
+	TRY(check_input(c, x, err));
+	const int hp = padded(x->h, c->depth), wp = padded(x->w, c->depth), n = x->n;
+	size_t need = COL_BUDGET;
+	if (inf->col_min * (size_t)wp > need)
+		need = inf->col_min * (size_t)wp;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (inf->wino[u] && dn_winograd_min_scratch(&inf->conv[u], wp) > need)
+			need = dn_winograd_min_scratch(&inf->conv[u], wp);
+	if (ws->col_cap < need) {
+		float *col = dn_alloc(need * sizeof(float));
+		if (!col)
+			return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu floats of im2col scratch",
+			                    need);
+		dn_free(ws->col);
+		ws->col = col;
+		ws->col_cap = need;
+	}
+	TRY(dn_tensor_resize(&ws->xp, n, c->in_channels, hp, wp, err));
+	pad_copy(x, &ws->xp);
+	const dn_tensor *cur = &ws->xp;
+	for (int l = 0; l < c->depth; l++) {
+		TRY(conv_run(inf, u_enc(l, 0), ws, cur, &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, u_enc(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
+		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2, ws->skip[l].w / 2,
+		                     err));
+		dn_maxpool_forward(&ws->skip[l], &ws->pooled[l]);
+		cur = &ws->pooled[l];
+	}
+	TRY(conv_run(inf, u_mid(c, 0), ws, cur, &ws->tmp[c->depth], 1, err));
+	TRY(conv_run(inf, u_mid(c, 1), ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
+	cur = &ws->skip[c->depth];
+	for (int l = c->depth - 1; l >= 0; l--) {
+		dn_tensor *skip = &ws->skip[l];
+		TRY(dn_tensor_resize(&ws->cat[l], n, cur->c + skip->c, skip->h, skip->w, err));
+		dn_upsample_forward(cur, &ws->cat[l], 0);
+		dn_concat_forward(skip, &ws->cat[l], cur->c);
+		/* The skip has been copied: its buffer takes the block's output. */
+		TRY(conv_run(inf, u_dec(c, l, 0), ws, &ws->cat[l], &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, u_dec(c, l, 1), ws, &ws->tmp[l], skip, 1, err));
+		cur = skip;
+	}
+	TRY(conv_run(inf, inf->nunits, ws, cur, &ws->out, 0, err));
+	apply_act(c->out_act, ws->out.data, dn_tensor_size(&ws->out));
+	TRY(dn_tensor_resize(y, n, c->out_channels, x->h, x->w, err));
+	crop_copy(&ws->out, y, c->residual ? x : NULL);
+	return DN_OK;
+}

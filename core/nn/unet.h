@@ -1,0 +1,109 @@
+/*
+ * unet.h — the U-Net of DESIGN.md ("The seed's model"), built from a config.
+ *
+ * A dn_unet holds trainable parameters, their gradients, batch-norm running
+ * statistics and the activations of the last training forward pass: it is one
+ * training context, used by one thread at a time.
+ *
+ * For serving, dn_unet_infer_create() folds batch norm into the convolutions
+ * and returns an immutable dn_unet_infer that any number of threads share;
+ * each thread brings its own dn_unet_ws (activations, im2col scratch), sized
+ * on first use and reused afterwards.
+ *
+ * Any input height and width is accepted: the input is padded (zeros, bottom
+ * and right) to a multiple of 2^depth and the output cropped back.
+ */
+#ifndef DN_UNET_H
+#define DN_UNET_H
+
+#include <stdint.h>
+
+#include "core/dn.h"
+#include "core/nn/tensor.h"
+
+enum dn_act { DN_ACT_NONE = 0, DN_ACT_RELU = 1, DN_ACT_SIGMOID = 2 };
+
+typedef struct dn_unet_config {
+	int in_channels;  /* 1 for a spectrogram, 3 for an RGB frame */
+	int out_channels; /* 1 or 3 */
+	int base_filters; /* encoder widths base·2^i, bottleneck base·2^depth */
+	int depth;        /* pooling steps; the seed has 3 (32, 64, 128 | 256) */
+	int out_act;      /* enum dn_act, applied to the final 1x1 convolution */
+	int residual;     /* 1: output = input - net(input) (net predicts noise) */
+} dn_unet_config;
+
+/* The seed: 1 in, 1 out, 32 base filters, depth 3, ReLU output, no residual. */
+dn_unet_config dn_unet_default_config(void);
+
+/* Checks ranges (depth 1..6, filters 1..1024, residual needs in == out). */
+int dn_unet_config_check(const dn_unet_config *cfg, dn_error *err);
+
+typedef struct dn_unet dn_unet;
+
+/* Builds a network with He-initialised weights drawn from `seed`
+ * (deterministic). The caller owns *out and frees it with dn_unet_destroy. */
+int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_error *err);
+void dn_unet_destroy(dn_unet *net);
+const dn_unet_config *dn_unet_get_config(const dn_unet *net);
+
+/* One named parameter or statistic. `grad` is NULL for batch-norm running
+ * statistics, which are state, not trainable. Pointers are owned by the net. */
+typedef struct dn_param {
+	const char *name; /* e.g. "enc0.conv1.weight", "enc0.bn1.running_mean" */
+	float *data;
+	float *grad;
+	int ndim;
+	int shape[4];
+	size_t size;
+} dn_param;
+
+/* The net's parameters in a stable order; the array is owned by the net. */
+const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
+/* Copies every tensor of dn_unet_params (weights and running statistics),
+ * in that order, to buf / back from buf; buf holds their total size. */
+void dn_unet_snapshot(const dn_unet *net, float *buf);
+void dn_unet_restore(dn_unet *net, const float *buf);
+/* The trainable scalars as one contiguous array with its gradient array
+ * (for the optimiser); both owned by the net. */
+void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n);
+/* Number of trainable scalars (weights, biases, BN gamma/beta). */
+size_t dn_unet_param_count(const dn_unet *net);
+/* Floating-point operations (2 per multiply-add) of one inference forward
+ * pass at h x w (after padding), batch 1. */
+double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w);
+
+/* Training forward: batch norm uses batch statistics and updates the running
+ * ones (momentum 0.1, as PyTorch). *y points into the net (valid until the next
+ * call). */
+int dn_unet_forward_train(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err);
+/* Backward of the last training forward: accumulates parameter gradients
+ * from dy (same shape as y). */
+int dn_unet_backward(dn_unet *net, const dn_tensor *dy, dn_error *err);
+void dn_unet_zero_grad(dn_unet *net);
+/* Eval-mode forward without folding (running statistics); for tests. */
+int dn_unet_forward_eval(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err);
+
+typedef struct dn_unet_infer dn_unet_infer;
+typedef struct dn_unet_ws dn_unet_ws;
+
+/* Folds batch norm into convolution weights: a snapshot of net's current
+ * parameters, independent of net afterwards. */
+int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err);
+void dn_unet_infer_destroy(dn_unet_infer *inf);
+const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf);
+
+/* Floating-point operations the folded path's GEMMs actually issue for one
+ * image at h x w (after padding): below dn_unet_forward_flops where units
+ * run as Winograd F(2x2, 3x3), which needs 16 multiply-adds per 2x2 output
+ * tile and channel pair where a direct 3x3 needs 36. */
+double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w);
+
+dn_unet_ws *dn_unet_ws_create(void);
+void dn_unet_ws_destroy(dn_unet_ws *ws);
+
+/* y = net(x) with folded weights. x is N x in_channels x H x W; y is resized
+ * to N x out_channels x H x W (caller owns y, which may be reused). */
+int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
+                      dn_error *err);
+
+#endif

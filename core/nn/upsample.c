@@ -1,0 +1,41 @@
+/*
+ * upsample.c — x2 nearest-neighbour upsampling, written straight into a
+ * channel range of the decoder's concat buffer to save a copy.
+ */
+#include "core/nn/layers.h"
+
+void dn_upsample_forward(const dn_tensor *x, dn_tensor *y, int c_off)
+{
+	const int w = x->w, yw = y->w;
+	for (int n = 0; n < x->n; n++) {
+		for (int c = 0; c < x->c; c++) {
+			const float *p = dn_tensor_plane(x, n, c);
+			float *q = dn_tensor_plane(y, n, c + c_off);
+			for (int i = 0; i < x->h; i++) {
+				float *r0 = q + (size_t)(2 * i) * yw, *r1 = r0 + yw;
+				const float *s = p + (size_t)i * w;
+				for (int j = 0; j < w; j++) {
+					r0[2 * j] = r0[2 * j + 1] = s[j];
+					r1[2 * j] = r1[2 * j + 1] = s[j];
+				}
+			}
+		}
+	}
+}
+
+void dn_upsample_backward(const dn_tensor *dy, int c_off, dn_tensor *dx)
+{
+	const int w = dx->w, yw = dy->w;
+	for (int n = 0; n < dx->n; n++) {
+		for (int c = 0; c < dx->c; c++) {
+			const float *q = dn_tensor_plane(dy, n, c + c_off);
+			float *p = dn_tensor_plane(dx, n, c);
+			for (int i = 0; i < dx->h; i++) {
+				const float *r0 = q + (size_t)(2 * i) * yw, *r1 = r0 + yw;
+				for (int j = 0; j < w; j++)
+					p[(size_t)i * w + j] =
+					    r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1];
+			}
+		}
+	}
+}

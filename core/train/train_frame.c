@@ -1,0 +1,323 @@
+/*
+ * train_frame.c — the frame training loop (see train_frame.h).
+ *
+ * A step draws `batch` patches: an image uniformly at random, a position
+ * uniformly inside it, one of the eight flips/quarter turns of the square
+ * (the dihedral group, so orientation carries no information the net could
+ * learn by heart), and σ ~ U[sigma_min, sigma_max]; the noisy patch is the
+ * clean one plus N(0, σ²) per pixel and channel, not clipped (the noise
+ * model of the usual benchmarks) unless `clip` asks for 8-bit realism.
+ * Grayscale images are replicated to three channels.
+ *
+ * Validation crops are cut once, at evenly spaced positions of each
+ * validation image, with noise from a fixed seed; the net runs in eval mode
+ * (running batch-norm statistics) and PSNR is taken on outputs clipped to
+ * [0, 1], as they would be written to a JPEG. Schedules follow the speech
+ * loop (Keras's ReduceLROnPlateau and EarlyStopping), on PSNR (higher is
+ * better) instead of loss.
+ */
+#include "core/train/train_frame.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/nn/adam.h"
+#include "core/nn/layers.h"
+#include "core/metrics/metrics.h"
+#include "core/util/rng.h"
+#include "core/nn/tensor.h"
+#include "core/nn/unet.h"
+
+dn_frame_train_params dn_frame_train_default_params(void)
+{
+	return (dn_frame_train_params){.epochs = 50,
+	                               .steps_per_epoch = 100,
+	                               .batch = 16,
+	                               .patch = 64,
+	                               .lr = 1e-3f,
+	                               .sigma_min = 0.0f,
+	                               .sigma_max = 50.0f / 255.0f,
+	                               .val_sigma = 25.0f / 255.0f,
+	                               .val_crop = 128,
+	                               .val_crops = 4,
+	                               .lr_factor = 0.5f,
+	                               .lr_patience = 5,
+	                               .min_lr = 1e-6f,
+	                               .early_stop = 10,
+	                               .max_seconds = 0,
+	                               .seed = 1};
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Pixel (y, x) channel c of img on the 0..1 scale (gray replicated). */
+static float px(const dn_image *img, int y, int x, int c)
+{
+	const int ch = img->channels;
+	return img->data[((size_t)y * img->w + x) * ch + (ch == 3 ? c : 0)] * (1.0f / 255.0f);
+}
+
+/* Patch k of clean from img at (y0, x0), transformed by t in 0..7: bit 0
+ * transposes, bit 1 flips rows, bit 2 flips columns. */
+static void cut_patch(const dn_image *img, int y0, int x0, int p, int t, float *dst)
+{
+	for (int c = 0; c < 3; c++)
+		for (int i = 0; i < p; i++)
+			for (int j = 0; j < p; j++) {
+				int a = (t & 1) ? j : i, b = (t & 1) ? i : j;
+				if (t & 2)
+					a = p - 1 - a;
+				if (t & 4)
+					b = p - 1 - b;
+				dst[((size_t)c * p + i) * p + j] = px(img, y0 + a, x0 + b, c);
+			}
+}
+
+/* With clip, the noisy frame is what an 8-bit camera or file holds: noise
+ * that would leave [0, 1] is cut, which biases dark and bright regions; a
+ * model trained without it passes that bias through. */
+static void add_noise(const float *clean, float *noisy, size_t n, float sigma, int clip, dn_rng *r)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = clean[i] + sigma * (float)dn_rng_normal(r);
+		noisy[i] = clip ? fminf(fmaxf(v, 0.0f), 1.0f) : v;
+	}
+}
+
+static int check(const dn_model *m, const dn_image *train, size_t ntrain, const dn_image *val, size_t nval,
+                 const dn_frame_train_params *p, dn_error *err)
+{
+	const dn_model_info *mi = dn_model_get_info(m);
+	if (mi->kind != DN_MODEL_FRAME || mi->arch.in_channels != 3 || mi->arch.out_channels != 3)
+		return dn_error_set(err, DN_EINVAL, "dn_frame_train needs a 3-channel frame model");
+	const int align = 1 << mi->arch.depth;
+	if (p->epochs < 1 || p->epochs > 100000 || p->steps_per_epoch < 1 || p->batch < 1 || p->batch > 1024)
+		return dn_error_set(err, DN_EINVAL,
+		                    "epochs, steps per epoch and batch (1..1024) must be positive");
+	if (p->patch < align || p->patch > 1024 || p->patch % align)
+		return dn_error_set(err, DN_EINVAL,
+		                    "patch %d: must be a multiple of 2^depth = %d, at most 1024", p->patch,
+		                    align);
+	if (p->val_crop < align || p->val_crop % align || p->val_crops < 1 || p->val_crops > 64)
+		return dn_error_set(err, DN_EINVAL, "val_crop %d must be a multiple of %d; val_crops 1..64",
+		                    p->val_crop, align);
+	if (!(p->lr > 0.0f && p->lr < 1.0f) || !(p->sigma_min >= 0.0f && p->sigma_max >= p->sigma_min) ||
+	    !(p->val_sigma > 0.0f) || !(p->lr_factor > 0.0f && p->lr_factor <= 1.0f) || p->lr_patience < 1 ||
+	    p->early_stop < 1)
+		return dn_error_set(err, DN_EINVAL, "learning rate, noise range or schedule out of range");
+	if (!ntrain || !nval)
+		return dn_error_set(err, DN_EINVAL,
+		                    "training needs at least one training and one validation image");
+	for (size_t i = 0; i < ntrain + nval; i++) {
+		const dn_image *im = i < ntrain ? &train[i] : &val[i - ntrain];
+		const int need = i < ntrain ? p->patch : p->val_crop;
+		if (!im->data || im->w < need || im->h < need || (im->channels != 1 && im->channels != 3))
+			return dn_error_set(err, DN_EINVAL,
+			                    "%s image %zu is %dx%d: smaller than %d pixels a side",
+			                    i < ntrain ? "training" : "validation",
+			                    i < ntrain ? i : i - ntrain, im->w, im->h, need);
+	}
+	return DN_OK;
+}
+
+/* Mean PSNR of the net on the validation crops (eval mode, clipped). */
+static int validate(dn_unet *net, const dn_tensor *vx, const dn_tensor *vc, double *psnr, dn_error *err)
+{
+	const size_t per = (size_t)3 * vx->h * vx->w;
+	double sum = 0.0;
+	float *clip = malloc(per * sizeof(float));
+	if (!clip)
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
+	int rc = DN_OK;
+	for (int k = 0; k < vx->n && !rc; k++) {
+		dn_tensor one = dn_tensor_view(dn_tensor_plane(vx, k, 0), 1, 3, vx->h, vx->w);
+		const dn_tensor *y;
+		rc = dn_unet_forward_eval(net, &one, &y, err);
+		if (rc)
+			break;
+		for (size_t i = 0; i < per; i++)
+			clip[i] = fminf(fmaxf(y->data[i], 0.0f), 1.0f);
+		double v;
+		rc = dn_metrics_psnr(dn_tensor_plane(vc, k, 0), clip, per, 1.0, &v, err);
+		sum += v;
+	}
+	free(clip);
+	*psnr = sum / vx->n;
+	return rc;
+}
+
+int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_image *val, size_t nval,
+                   const dn_frame_train_params *p, dn_frame_train_cb cb, void *user,
+                   dn_frame_train_result *res, dn_error *err)
+{
+	int rc = check(m, train, ntrain, val, nval, p, err);
+	if (rc)
+		return rc;
+	dn_unet *net = dn_model_unet(m);
+	float *params, *grads;
+	size_t nparam, np;
+	dn_unet_trainable(net, &params, &grads, &nparam);
+	const dn_param *prm = dn_unet_params(net, &np);
+	size_t nall = 0;
+	for (size_t i = 0; i < np; i++)
+		nall += prm[i].size;
+	const int P = p->patch, B = p->batch, V = p->val_crop;
+	const int nv = (int)nval * p->val_crops;
+	dn_tensor x = {0}, t = {0}, g = {0}, vx = {0}, vc = {0};
+	dn_adam *opt = NULL;
+	float *best_w = dn_alloc(nall * sizeof(float));
+	dn_adam_params ap = dn_adam_default_params();
+	ap.lr = p->lr;
+	if (!best_w) {
+		rc = dn_error_set(err, DN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = dn_tensor_init(&x, B, 3, P, P, err)) || (rc = dn_tensor_init(&t, B, 3, P, P, err)) ||
+	    (rc = dn_tensor_init(&g, B, 3, P, P, err)) || (rc = dn_tensor_init(&vx, nv, 3, V, V, err)) ||
+	    (rc = dn_tensor_init(&vc, nv, 3, V, V, err)) || (rc = dn_adam_create(&ap, nparam, &opt, err)))
+		goto out;
+
+	/* Validation crops: evenly spaced along each image's diagonal. */
+	dn_rng vr;
+	dn_rng_seed(&vr, 0x5eed0f00dULL);
+	for (size_t i = 0; i < nval; i++)
+		for (int k = 0; k < p->val_crops; k++) {
+			const int idx = (int)i * p->val_crops + k;
+			const double f = (k + 0.5) / p->val_crops;
+			const int y0 = (int)((val[i].h - V) * f), x0 = (int)((val[i].w - V) * f);
+			cut_patch(&val[i], y0, x0, V, 0, dn_tensor_plane(&vc, idx, 0));
+			add_noise(dn_tensor_plane(&vc, idx, 0), dn_tensor_plane(&vx, idx, 0),
+			          (size_t)3 * V * V, p->val_sigma, p->clip, &vr);
+		}
+	double noisy_psnr = 0.0;
+	for (int k = 0; k < nv; k++) {
+		const size_t per = (size_t)3 * V * V;
+		double se = 0.0;
+		const float *a = dn_tensor_plane(&vc, k, 0), *b = dn_tensor_plane(&vx, k, 0);
+		for (size_t i = 0; i < per; i++) {
+			float d = fminf(fmaxf(b[i], 0.0f), 1.0f) - a[i];
+			se += (double)d * d;
+		}
+		noisy_psnr += 10.0 * log10(1.0 / (se / (double)per));
+	}
+	noisy_psnr /= nv;
+
+	float lr = p->lr;
+	double best = -INFINITY, t0 = now_s();
+	int wait_lr = 0, wait_stop = 0, best_epoch = 0, stopped = 0, epoch;
+	dn_unet_snapshot(net, best_w);
+	dn_rng r;
+	dn_rng_seed(&r, p->seed);
+	for (epoch = 0; epoch < p->epochs; epoch++) {
+		dn_adam_set_lr(opt, lr);
+		double loss_sum = 0.0;
+		for (int s = 0; s < p->steps_per_epoch; s++) {
+			for (int k = 0; k < B; k++) {
+				const dn_image *im = &train[dn_rng_below(&r, ntrain)];
+				const int y0 = (int)dn_rng_below(&r, (uint64_t)(im->h - P + 1)),
+				          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)),
+				          tr = (int)dn_rng_below(&r, 8);
+				const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
+				cut_patch(im, y0, x0, P, tr, dn_tensor_plane(&t, k, 0));
+				add_noise(dn_tensor_plane(&t, k, 0), dn_tensor_plane(&x, k, 0),
+				          (size_t)3 * P * P, sigma, p->clip, &r);
+			}
+			const dn_tensor *y;
+			if ((rc = dn_unet_forward_train(net, &x, &y, err)))
+				goto out;
+			double loss = dn_loss_mse(y->data, t.data, dn_tensor_size(&t), g.data);
+			if (!isfinite(loss)) {
+				rc = dn_error_set(err, DN_EINVAL,
+				                  "training diverged at epoch %d step %d (loss %g): lower "
+				                  "the learning rate",
+				                  epoch + 1, s + 1, loss);
+				goto out;
+			}
+			dn_unet_zero_grad(net);
+			if ((rc = dn_unet_backward(net, &g, err)))
+				goto out;
+			dn_adam_step(opt, params, grads);
+			loss_sum += loss;
+		}
+		double vpsnr = 0.0;
+		if ((rc = validate(net, &vx, &vc, &vpsnr, err)))
+			goto out;
+		int is_best = vpsnr > best + 1e-4;
+		if (is_best) {
+			best = vpsnr;
+			best_epoch = epoch + 1;
+			wait_lr = wait_stop = 0;
+			dn_unet_snapshot(net, best_w);
+			if (p->best) {
+				if ((rc = dn_model_refresh(m, err)) ||
+				    (rc = dn_model_save(m, p->best, NULL, err)))
+					goto out;
+			}
+		} else {
+			wait_stop++;
+			if (++wait_lr >= p->lr_patience) {
+				lr = fmaxf(lr * p->lr_factor, p->min_lr);
+				wait_lr = 0;
+			}
+		}
+		if (p->checkpoint &&
+		    ((rc = dn_model_refresh(m, err)) || (rc = dn_model_save(m, p->checkpoint, NULL, err))))
+			goto out;
+		const double el = now_s() - t0;
+		if (cb) {
+			dn_frame_train_epoch e = {.epoch = epoch + 1,
+			                          .epochs = p->epochs,
+			                          .loss = loss_sum / p->steps_per_epoch,
+			                          .val_psnr = vpsnr,
+			                          .noisy_psnr = noisy_psnr,
+			                          .lr = dn_adam_get_lr(opt),
+			                          .seconds = el,
+			                          .best = is_best};
+			if (cb(&e, user)) {
+				rc = dn_error_set(err, DN_ECANCELLED, "training cancelled after epoch %d",
+				                  epoch + 1);
+				epoch++;
+				break;
+			}
+		}
+		if (wait_stop >= p->early_stop) {
+			stopped = 1;
+			epoch++;
+			break;
+		}
+		if (p->max_seconds > 0 && el >= p->max_seconds) {
+			stopped = 2;
+			epoch++;
+			break;
+		}
+	}
+	if (res)
+		*res = (dn_frame_train_result){.epochs = epoch,
+		                               .best_epoch = best_epoch,
+		                               .best_val_psnr = best,
+		                               .noisy_val_psnr = noisy_psnr,
+		                               .seconds = now_s() - t0,
+		                               .stopped = stopped};
+out:
+	if (best_w) {
+		dn_unet_restore(net, best_w);
+		int rr = dn_model_refresh(m, rc ? NULL : err);
+		if (!rc)
+			rc = rr;
+	}
+	dn_free(best_w);
+	dn_adam_destroy(opt);
+	dn_tensor_free(&x);
+	dn_tensor_free(&t);
+	dn_tensor_free(&g);
+	dn_tensor_free(&vx);
+	dn_tensor_free(&vc);
+	return rc;
+}
