@@ -72,11 +72,11 @@ typedef struct api_host {
 	/* Jobs (see daemon/jobs.h, whose functions these mirror); job_submit
 	 * NULL: the host runs no jobs and the job routes answer 503. JSON
 	 * returned is a new reference the caller owns. */
-	int (*job_submit)(void *ctx, const struct json_t *spec, struct json_t **job, char *field, size_t field_cap,
-			  dn_error *err);
+	int (*job_submit)(void *ctx, const struct json_t *spec, struct json_t **job, char *field,
+	                  size_t field_cap, dn_error *err);
 	struct json_t *(*job_get)(void *ctx, const char *id, int plots, dn_error *err);
-	struct json_t *(*job_list)(void *ctx, const char *state, size_t limit, const char *cursor, size_t offset,
-				   dn_error *err);
+	struct json_t *(*job_list)(void *ctx, const char *state, size_t limit, const char *cursor,
+	                           size_t offset, dn_error *err);
 	int (*job_cancel)(void *ctx, const char *id, struct json_t **job, dn_error *err);
 	uint64_t (*job_version)(void *ctx, const char *id, int *finished);
 	int (*job_watch)(void *ctx, const char *id, uint64_t seen, void (*wake)(void *arg), void *arg);
@@ -93,11 +93,11 @@ typedef struct api_params {
 	uint64_t max_body_bytes;
 	double max_audio_seconds;
 	uint64_t max_frame_pixels; /* per frame of /v1/frames:denoise; larger gets 413 */
-	int connection_timeout; /* s without bytes before a connection is closed */
-	int request_timeout;    /* s to receive a whole request body */
-	const char *cors_origins; /* comma-separated, "*" for any, "" for none */
-	const char *api_key;      /* bearer token for POST/DELETE; NULL or "" for none */
-	int retry_after;          /* seconds advertised with 503 (Retry-After) */
+	int connection_timeout;    /* s without bytes before a connection is closed */
+	int request_timeout;       /* s to receive a whole request body */
+	const char *cors_origins;  /* comma-separated, "*" for any, "" for none */
+	const char *api_key;       /* bearer token for POST/DELETE; NULL or "" for none */
+	int retry_after;           /* seconds advertised with 503 (Retry-After) */
 } api_params;
 
 typedef struct api_server api_server;

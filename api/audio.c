@@ -33,7 +33,7 @@ static int resolve_params(api_request *r, const char *model, const char *format)
 		r->format = dn_audio_format_parse(format);
 		if (r->format < 0) {
 			api_answer_problem(r, API_P_BAD_PARAMETER,
-					   "format '%s' is unknown: use wav, wav16, wavf32 or flac", format);
+			                   "format '%s' is unknown: use wav, wav16, wavf32 or flac", format);
 			return 0;
 		}
 	}
@@ -45,8 +45,9 @@ static int resolve_params(api_request *r, const char *model, const char *format)
 		r->model = s->host.model_acquire(s->host.ctx, model && *model ? model : NULL);
 		if (!r->model) {
 			if (model && *model)
-				api_answer_problem(r, API_P_UNKNOWN_MODEL,
-						   "no model called '%s' is loaded; GET /v1/models lists them", model);
+				api_answer_problem(
+				    r, API_P_UNKNOWN_MODEL,
+				    "no model called '%s' is loaded; GET /v1/models lists them", model);
 			else
 				api_answer_problem(r, API_P_NOT_READY, "no audio model is loaded");
 			return 0;
@@ -55,7 +56,7 @@ static int resolve_params(api_request *r, const char *model, const char *format)
 	info = dn_model_get_info(s->host.model_get(r->model));
 	if (info->kind != DN_MODEL_AUDIO) {
 		api_answer_problem(r, API_P_MODEL_KIND, "model '%s' is a frame model; name an audio model",
-				   s->host.model_name(r->model));
+		                   s->host.model_name(r->model));
 		return 0;
 	}
 	return 1;
@@ -118,26 +119,26 @@ static void denoise_job(void *arg, void *worker)
 				if (mp->parts[i].has_filename)
 					file = &mp->parts[i];
 			if (!file) {
-				api_answer_problem(r, API_P_NO_AUDIO,
-						   "the form has no file part: send the audio in a field called 'file'");
+				api_answer_problem(
+				    r, API_P_NO_AUDIO,
+				    "the form has no file part: send the audio in a field called 'file'");
 				goto done;
 			}
 			if (file->content_type[0]) {
 				api_media_type(file->content_type, mt, sizeof mt);
 				if (!audio_media_type(mt)) {
 					api_answer_problem(r, API_P_MEDIA_TYPE,
-							   "the file part's content type '%s' is not audio", mt);
+					                   "the file part's content type '%s' is not audio",
+					                   mt);
 					goto done;
 				}
 			}
 			/* Query parameters win over form fields. */
 			api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
 			api_field_value(api_multipart_find(mp, "format"), format, sizeof format);
-			if (!r->query_model && model[0] &&
-			    !resolve_params(r, model, NULL))
+			if (!r->query_model && model[0] && !resolve_params(r, model, NULL))
 				goto done;
-			if (!r->query_format && format[0] &&
-			    !resolve_params(r, NULL, format))
+			if (!r->query_format && format[0] && !resolve_params(r, NULL, format))
 				goto done;
 			data = file->data;
 			len = file->len;
@@ -157,7 +158,7 @@ static void denoise_job(void *arg, void *worker)
 	r->len = r->cap = 0;
 	if (rc == DN_ELIMIT) {
 		api_answer_problem(r, API_P_AUDIO_TOO_LONG, "%s (max_audio_seconds is %g)", err.msg,
-				   s->p.max_audio_seconds);
+		                   s->p.max_audio_seconds);
 		goto done;
 	}
 	if (rc != DN_OK) {
@@ -166,8 +167,8 @@ static void denoise_job(void *arg, void *worker)
 	}
 	sp = s->host.worker_speech(s->host.ctx, worker, r->model, &err);
 	if (!sp) {
-		api_answer_problem(r, API_P_INTERNAL, "cannot prepare model '%s': %s", s->host.model_name(r->model),
-				   err.msg);
+		api_answer_problem(r, API_P_INTERNAL, "cannot prepare model '%s': %s",
+		                   s->host.model_name(r->model), err.msg);
 		goto done;
 	}
 	rc = dn_speech_denoise(sp, &in, &out, NULL, &err);
@@ -184,8 +185,8 @@ static void denoise_job(void *arg, void *worker)
 	if (r->resp) {
 		MHD_add_response_header(r->resp, "X-Denoised-Model", s->host.model_name(r->model));
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-					r->format == DN_AUDIO_FLAC ? "inline; filename=\"denoised.flac\""
-								   : "inline; filename=\"denoised.wav\"");
+		                        r->format == DN_AUDIO_FLAC ? "inline; filename=\"denoised.flac\""
+		                                                   : "inline; filename=\"denoised.wav\"");
 	}
 done:
 	free(mp);

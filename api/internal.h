@@ -39,8 +39,8 @@ typedef struct api_request {
 	char client[64];
 	struct timespec t0;
 	uint64_t bytes_in, bytes_out;
-	int status;      /* of the answer queued; 0 while none */
-	char note[128];  /* what went wrong, for the log line */
+	int status;              /* of the answer queued; 0 while none */
+	char note[128];          /* what went wrong, for the log line */
 	const char *cors_origin; /* value for Access-Control-Allow-Origin, or NULL */
 
 	/* body */

@@ -67,7 +67,7 @@ static int read_param_value(const char **pp, char *out, size_t cap)
 /* Walks "; name=value" parameters after a media type or disposition type.
  * Calls fn for each; -1 on syntax error. */
 static int each_param(const char *p, int (*fn)(void *ctx, const char *name, size_t nlen, const char *value),
-		      void *ctx)
+                      void *ctx)
 {
 	char value[API_MULTIPART_MAX_FIELD];
 
@@ -183,7 +183,8 @@ static int part_header(api_part *part, const char *line, int *has_disposition, d
 
 		if (*has_disposition)
 			return dn_error_set(err, DN_EFORMAT, "part has two Content-Disposition headers");
-		if (strncasecmp(v, "form-data", 9) != 0 || (v[9] && v[9] != ';' && v[9] != ' ' && v[9] != '\t'))
+		if (strncasecmp(v, "form-data", 9) != 0 ||
+		    (v[9] && v[9] != ';' && v[9] != ' ' && v[9] != '\t'))
 			return dn_error_set(err, DN_EFORMAT, "part disposition is not form-data");
 		if (each_param(v + 9, disposition_param, &d) != 0)
 			return dn_error_set(err, DN_EFORMAT, "malformed Content-Disposition parameters");
@@ -241,7 +242,7 @@ static int part_headers(api_part *part, const unsigned char *h, size_t len, dn_e
 }
 
 int api_multipart_parse(const char *content_type, const void *body, size_t len, api_multipart *out,
-			dn_error *err)
+                        dn_error *err)
 {
 	const unsigned char *b = body, *end = b + len, *p;
 	char boundary[MAX_BOUNDARY + 1], delim[MAX_BOUNDARY + 5];
@@ -277,7 +278,8 @@ int api_multipart_parse(const char *content_type, const void *body, size_t len, 
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return dn_error_set(err, DN_EFORMAT, "delimiter not followed by CRLF (truncated body?)");
+			return dn_error_set(err, DN_EFORMAT,
+			                    "delimiter not followed by CRLF (truncated body?)");
 		p += 2;
 		if (out->count == API_MULTIPART_MAX_PARTS)
 			return dn_error_set(err, DN_ELIMIT, "more than %d parts", API_MULTIPART_MAX_PARTS);
@@ -287,18 +289,20 @@ int api_multipart_parse(const char *content_type, const void *body, size_t len, 
 			hend = p;
 		} else {
 			size_t avail = (size_t)(end - p);
-			size_t scan = avail < API_MULTIPART_MAX_HEADER + 4 ? avail : API_MULTIPART_MAX_HEADER + 4;
+			size_t scan =
+			    avail < API_MULTIPART_MAX_HEADER + 4 ? avail : API_MULTIPART_MAX_HEADER + 4;
 			const unsigned char *e = memmem(p, scan, "\r\n\r\n", 4);
 
 			if (!e) {
 				if (scan < avail)
 					return dn_error_set(err, DN_ELIMIT, "part header block over %d bytes",
-							    API_MULTIPART_MAX_HEADER);
-				return dn_error_set(err, DN_EFORMAT, "part headers not terminated (truncated body?)");
+					                    API_MULTIPART_MAX_HEADER);
+				return dn_error_set(err, DN_EFORMAT,
+				                    "part headers not terminated (truncated body?)");
 			}
 			if ((size_t)(e - p) > API_MULTIPART_MAX_HEADER)
 				return dn_error_set(err, DN_ELIMIT, "part header block over %d bytes",
-						    API_MULTIPART_MAX_HEADER);
+				                    API_MULTIPART_MAX_HEADER);
 			hend = e + 2; /* keep the last header's CRLF out of the block */
 			rc = part_headers(part, p, (size_t)(e - p), err);
 			if (rc != DN_OK)

@@ -43,7 +43,7 @@ int api_multipart_boundary(const char *content_type, char *out, size_t cap, dn_e
  * a message saying what is wrong; DN_ELIMIT when there are too many parts or
  * a header block is too large. */
 int api_multipart_parse(const char *content_type, const void *body, size_t len, api_multipart *out,
-			dn_error *err);
+                        dn_error *err);
 
 /* The first part called name, or NULL. */
 const api_part *api_multipart_find(const api_multipart *m, const char *name);

@@ -15,31 +15,31 @@ static const struct {
 	const char *type;
 	const char *title;
 } problems[API_P_COUNT] = {
-	[API_P_NOT_FOUND] = {404, URN "not-found", "No such resource"},
-	[API_P_METHOD] = {405, URN "method-not-allowed", "Method not allowed on this resource"},
-	[API_P_UNAUTHORIZED] = {401, URN "unauthorized", "A valid bearer token is required"},
-	[API_P_ORIGIN] = {403, URN "origin-not-allowed", "Cross-origin request from an origin not allowed"},
-	[API_P_BODY_TOO_LARGE] = {413, URN "body-too-large", "Request body too large"},
-	[API_P_MEDIA_TYPE] = {415, URN "unsupported-media-type", "Unsupported content type"},
-	[API_P_BAD_PARAMETER] = {400, URN "bad-parameter", "Invalid parameter"},
-	[API_P_BAD_MULTIPART] = {400, URN "bad-multipart", "Malformed multipart/form-data body"},
-	[API_P_NO_AUDIO] = {400, URN "no-audio", "No audio in the request"},
-	[API_P_UNKNOWN_MODEL] = {404, URN "unknown-model", "No such model"},
-	[API_P_MODEL_KIND] = {400, URN "wrong-model-kind", "Model does not handle this kind of input"},
-	[API_P_BAD_AUDIO] = {422, URN "bad-audio", "Audio could not be decoded"},
-	[API_P_AUDIO_TOO_LONG] = {413, URN "audio-over-limit", "Audio exceeds a configured limit"},
-	[API_P_OVERLOADED] = {503, URN "overloaded", "Too many requests waiting; retry later"},
-	[API_P_SHUTTING_DOWN] = {503, URN "shutting-down", "The server is shutting down"},
-	[API_P_NOT_READY] = {503, URN "not-ready", "The server is not ready"},
-	[API_P_INTERNAL] = {500, URN "internal", "Internal error"},
-	[API_P_BAD_JSON] = {400, URN "bad-json", "The body is not valid JSON"},
-	[API_P_INVALID_JOB] = {422, URN "invalid-job-spec", "Invalid job specification"},
-	[API_P_UNKNOWN_JOB] = {404, URN "unknown-job", "No such job"},
-	[API_P_JOB_STATE] = {409, URN "job-state", "The job's state does not allow this"},
-	[API_P_TOO_MANY_JOBS] = {429, URN "too-many-jobs", "Too many jobs waiting; retry later"},
-	[API_P_NO_FRAME] = {400, URN "no-frame", "No frame in the request"},
-	[API_P_BAD_FRAME] = {422, URN "bad-frame", "Frame could not be decoded"},
-	[API_P_FRAME_TOO_LARGE] = {413, URN "frame-over-limit", "Frame exceeds max_frame_pixels"},
+    [API_P_NOT_FOUND] = {404, URN "not-found", "No such resource"},
+    [API_P_METHOD] = {405, URN "method-not-allowed", "Method not allowed on this resource"},
+    [API_P_UNAUTHORIZED] = {401, URN "unauthorized", "A valid bearer token is required"},
+    [API_P_ORIGIN] = {403, URN "origin-not-allowed", "Cross-origin request from an origin not allowed"},
+    [API_P_BODY_TOO_LARGE] = {413, URN "body-too-large", "Request body too large"},
+    [API_P_MEDIA_TYPE] = {415, URN "unsupported-media-type", "Unsupported content type"},
+    [API_P_BAD_PARAMETER] = {400, URN "bad-parameter", "Invalid parameter"},
+    [API_P_BAD_MULTIPART] = {400, URN "bad-multipart", "Malformed multipart/form-data body"},
+    [API_P_NO_AUDIO] = {400, URN "no-audio", "No audio in the request"},
+    [API_P_UNKNOWN_MODEL] = {404, URN "unknown-model", "No such model"},
+    [API_P_MODEL_KIND] = {400, URN "wrong-model-kind", "Model does not handle this kind of input"},
+    [API_P_BAD_AUDIO] = {422, URN "bad-audio", "Audio could not be decoded"},
+    [API_P_AUDIO_TOO_LONG] = {413, URN "audio-over-limit", "Audio exceeds a configured limit"},
+    [API_P_OVERLOADED] = {503, URN "overloaded", "Too many requests waiting; retry later"},
+    [API_P_SHUTTING_DOWN] = {503, URN "shutting-down", "The server is shutting down"},
+    [API_P_NOT_READY] = {503, URN "not-ready", "The server is not ready"},
+    [API_P_INTERNAL] = {500, URN "internal", "Internal error"},
+    [API_P_BAD_JSON] = {400, URN "bad-json", "The body is not valid JSON"},
+    [API_P_INVALID_JOB] = {422, URN "invalid-job-spec", "Invalid job specification"},
+    [API_P_UNKNOWN_JOB] = {404, URN "unknown-job", "No such job"},
+    [API_P_JOB_STATE] = {409, URN "job-state", "The job's state does not allow this"},
+    [API_P_TOO_MANY_JOBS] = {429, URN "too-many-jobs", "Too many jobs waiting; retry later"},
+    [API_P_NO_FRAME] = {400, URN "no-frame", "No frame in the request"},
+    [API_P_BAD_FRAME] = {422, URN "bad-frame", "Frame could not be decoded"},
+    [API_P_FRAME_TOO_LARGE] = {413, URN "frame-over-limit", "Frame exceeds max_frame_pixels"},
 };
 
 int api_problem_status(int id)
@@ -65,7 +65,7 @@ char *api_problem_json(int id, const char *detail, const char *instance, size_t 
 	if (id < 0 || id >= API_P_COUNT)
 		id = API_P_INTERNAL;
 	o = json_pack("{s:s, s:s, s:i}", "type", problems[id].type, "title", problems[id].title, "status",
-		      problems[id].status);
+	              problems[id].status);
 	if (!o)
 		return NULL;
 	/* Details may quote bytes from the request; Jansson refuses invalid

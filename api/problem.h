@@ -13,31 +13,31 @@
 #include <stddef.h>
 
 enum api_problem {
-	API_P_NOT_FOUND,          /* 404 no such route */
-	API_P_METHOD,             /* 405 route exists, method does not */
-	API_P_UNAUTHORIZED,       /* 401 bearer token missing or wrong */
-	API_P_ORIGIN,             /* 403 CORS origin not allowed */
-	API_P_BODY_TOO_LARGE,     /* 413 body over max_body_bytes */
-	API_P_MEDIA_TYPE,         /* 415 content type not accepted */
-	API_P_BAD_PARAMETER,      /* 400 query or form parameter invalid */
-	API_P_BAD_MULTIPART,      /* 400 multipart/form-data malformed */
-	API_P_NO_AUDIO,           /* 400 empty body or no file part */
-	API_P_UNKNOWN_MODEL,      /* 404 model not loaded */
-	API_P_MODEL_KIND,         /* 400 model is not of the kind the route needs */
-	API_P_BAD_AUDIO,          /* 422 audio cannot be decoded */
-	API_P_AUDIO_TOO_LONG,     /* 413 audio over max_audio_seconds (or channels, rate) */
-	API_P_OVERLOADED,         /* 503 queue full */
-	API_P_SHUTTING_DOWN,      /* 503 draining */
-	API_P_NOT_READY,          /* 503 readiness failed */
-	API_P_INTERNAL,           /* 500 */
-	API_P_BAD_JSON,           /* 400 body is not JSON */
-	API_P_INVALID_JOB,        /* 422 job spec (or registration) invalid; names the field */
-	API_P_UNKNOWN_JOB,        /* 404 no such job */
-	API_P_JOB_STATE,          /* 409 the job is not in a state that allows this */
-	API_P_TOO_MANY_JOBS,      /* 429 job queue full */
-	API_P_NO_FRAME,           /* 400 empty body or no image part */
-	API_P_BAD_FRAME,          /* 422 JPEG cannot be decoded */
-	API_P_FRAME_TOO_LARGE,    /* 413 frame over max_frame_pixels */
+	API_P_NOT_FOUND,       /* 404 no such route */
+	API_P_METHOD,          /* 405 route exists, method does not */
+	API_P_UNAUTHORIZED,    /* 401 bearer token missing or wrong */
+	API_P_ORIGIN,          /* 403 CORS origin not allowed */
+	API_P_BODY_TOO_LARGE,  /* 413 body over max_body_bytes */
+	API_P_MEDIA_TYPE,      /* 415 content type not accepted */
+	API_P_BAD_PARAMETER,   /* 400 query or form parameter invalid */
+	API_P_BAD_MULTIPART,   /* 400 multipart/form-data malformed */
+	API_P_NO_AUDIO,        /* 400 empty body or no file part */
+	API_P_UNKNOWN_MODEL,   /* 404 model not loaded */
+	API_P_MODEL_KIND,      /* 400 model is not of the kind the route needs */
+	API_P_BAD_AUDIO,       /* 422 audio cannot be decoded */
+	API_P_AUDIO_TOO_LONG,  /* 413 audio over max_audio_seconds (or channels, rate) */
+	API_P_OVERLOADED,      /* 503 queue full */
+	API_P_SHUTTING_DOWN,   /* 503 draining */
+	API_P_NOT_READY,       /* 503 readiness failed */
+	API_P_INTERNAL,        /* 500 */
+	API_P_BAD_JSON,        /* 400 body is not JSON */
+	API_P_INVALID_JOB,     /* 422 job spec (or registration) invalid; names the field */
+	API_P_UNKNOWN_JOB,     /* 404 no such job */
+	API_P_JOB_STATE,       /* 409 the job is not in a state that allows this */
+	API_P_TOO_MANY_JOBS,   /* 429 job queue full */
+	API_P_NO_FRAME,        /* 400 empty body or no image part */
+	API_P_BAD_FRAME,       /* 422 JPEG cannot be decoded */
+	API_P_FRAME_TOO_LARGE, /* 413 frame over max_frame_pixels */
 	API_P_COUNT
 };
 

@@ -24,14 +24,14 @@ void api_route_ready(api_request *r)
 		return;
 	}
 	if (g.models_loaded == 0 || g.workers < 1) {
-		api_answer_problem(r, API_P_NOT_READY, "%zu models loaded, %d workers running", g.models_loaded,
-				   g.workers);
+		api_answer_problem(r, API_P_NOT_READY, "%zu models loaded, %d workers running",
+		                   g.models_loaded, g.workers);
 		return;
 	}
 	api_answer_json(r, 200,
-			json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models", (json_int_t)g.models_loaded,
-				  "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth, "queue_capacity",
-				  (json_int_t)g.queue_capacity));
+	                json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models",
+	                          (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
+	                          (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity));
 }
 
 static const char *kind_name(int kind)
@@ -63,32 +63,34 @@ static json_t *model_json(api_server *s, api_model *m, int is_default, int with_
 	const dn_model *dm = s->host.model_get(m);
 	const dn_model_info *info = dn_model_get_info(dm);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:{s:i, s:i, s:i, s:i, s:s, s:b}}", "name",
-			      s->host.model_name(m), "kind", kind_name(info->kind), "architecture", info->name,
-			      "version", info->version, "default", is_default, "loaded_at",
-			      (json_int_t)s->host.model_loaded_at(m), "unet", "in_channels", info->arch.in_channels,
-			      "out_channels", info->arch.out_channels, "base_filters", info->arch.base_filters,
-			      "depth", info->arch.depth, "out_act", act_name(info->arch.out_act), "residual",
-			      info->arch.residual);
+	                      s->host.model_name(m), "kind", kind_name(info->kind), "architecture",
+	                      info->name, "version", info->version, "default", is_default, "loaded_at",
+	                      (json_int_t)s->host.model_loaded_at(m), "unet", "in_channels",
+	                      info->arch.in_channels, "out_channels", info->arch.out_channels, "base_filters",
+	                      info->arch.base_filters, "depth", info->arch.depth, "out_act",
+	                      act_name(info->arch.out_act), "residual", info->arch.residual);
 
 	if (!o)
 		return NULL;
 	/* A model a training job made: which job, and how it trained. */
 	if (dn_model_metadata(dm, "train.job")) {
-		const char *bv = dn_model_metadata(dm, "train.best_val_loss"), *be = dn_model_metadata(dm, "train.best_epoch");
+		const char *bv = dn_model_metadata(dm, "train.best_val_loss"),
+		           *be = dn_model_metadata(dm, "train.best_epoch");
 
 		json_object_set_new(o, "training",
-				    json_pack("{s:s, s:o, s:o, s:s?}", "job", dn_model_metadata(dm, "train.job"),
-					      "best_val_loss", bv ? json_real(strtod(bv, NULL)) : json_null(), "best_epoch",
-					      be ? json_integer(strtol(be, NULL, 10)) : json_null(), "epochs",
-					      dn_model_metadata(dm, "train.epochs")));
+		                    json_pack("{s:s, s:o, s:o, s:s?}", "job",
+		                              dn_model_metadata(dm, "train.job"), "best_val_loss",
+		                              bv ? json_real(strtod(bv, NULL)) : json_null(), "best_epoch",
+		                              be ? json_integer(strtol(be, NULL, 10)) : json_null(), "epochs",
+		                              dn_model_metadata(dm, "train.epochs")));
 	}
 	if (info->kind == DN_MODEL_AUDIO)
-		json_object_set_new(o, "audio",
-				    json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:s}", "sample_rate", info->sample_rate,
-					      "n_fft", info->n_fft, "hop", info->hop, "scaling",
-					      scaling_name(info->scaling), "power", (double)info->power, "input_scale",
-					      (double)info->input_scale, "output",
-					      info->output == DN_OUTPUT_MASK ? "mask" : "magnitude"));
+		json_object_set_new(
+		    o, "audio",
+		    json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:s}", "sample_rate", info->sample_rate,
+		              "n_fft", info->n_fft, "hop", info->hop, "scaling", scaling_name(info->scaling),
+		              "power", (double)info->power, "input_scale", (double)info->input_scale,
+		              "output", info->output == DN_OUTPUT_MASK ? "mask" : "magnitude"));
 	if (with_metadata) {
 		json_t *md = json_object();
 		size_t n = dn_model_metadata_count(dm);
@@ -155,8 +157,8 @@ void api_route_model(api_request *r, const char *name)
 	int is_default;
 
 	if (!m) {
-		api_answer_problem(r, API_P_UNKNOWN_MODEL, "no model called '%s' is loaded; GET /v1/models lists them",
-				   name);
+		api_answer_problem(r, API_P_UNKNOWN_MODEL,
+		                   "no model called '%s' is loaded; GET /v1/models lists them", name);
 		return;
 	}
 	def = s->host.model_acquire(s->host.ctx, NULL);
@@ -186,8 +188,8 @@ void api_route_metrics(api_request *r)
 
 void api_route_openapi(api_request *r)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(api_openapi_json), (void *)api_openapi_json,
-								    MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    strlen(api_openapi_json), (void *)api_openapi_json, MHD_RESPMEM_PERSISTENT);
 
 	if (!resp) {
 		api_answer_problem(r, API_P_INTERNAL, "out of memory");

@@ -95,7 +95,8 @@ void api_answer_problem(api_request *r, int id, const char *fmt, ...)
 	if (r->resp && (status == 503 || status == 429))
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (r->resp && status == 401)
-		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"denoised\"");
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Bearer realm=\"denoised\"");
 }
 
 void api_answer_json(api_request *r, int status, json_t *j)
@@ -148,7 +149,7 @@ static void add_cors(api_request *r, struct MHD_Response *resp)
 	if (strcmp(r->cors_origin, "*") != 0)
 		MHD_add_response_header(resp, "Vary", "Origin");
 	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-				"Retry-After, Content-Disposition, X-Denoised-Model");
+	                        "Retry-After, Content-Disposition, X-Denoised-Model");
 }
 
 /* Constant-time comparison, so the token cannot be guessed byte by byte from
@@ -187,16 +188,16 @@ typedef struct route_def {
 } route_def;
 
 static const route_def routes[] = {
-	{"/v1/health/live", 0, API_ROUTE_LIVE, "GET, HEAD, OPTIONS"},
-	{"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
-	{"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, POST, OPTIONS"},
-	{"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
-	{"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
-	{"/v1/frames:denoise", 0, API_ROUTE_FRAMES, "POST, OPTIONS"},
-	{"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
-	{"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
-	{"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
-	{"/v1/jobs/", 2, API_ROUTE_JOB, "GET, HEAD, DELETE, OPTIONS"}, /* 2: and one sub-resource */
+    {"/v1/health/live", 0, API_ROUTE_LIVE, "GET, HEAD, OPTIONS"},
+    {"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
+    {"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, POST, OPTIONS"},
+    {"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
+    {"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
+    {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, "POST, OPTIONS"},
+    {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
+    {"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
+    {"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
+    {"/v1/jobs/", 2, API_ROUTE_JOB, "GET, HEAD, DELETE, OPTIONS"}, /* 2: and one sub-resource */
 };
 
 static const route_def *match_route(const char *url, const char **rest)
@@ -210,7 +211,8 @@ static const route_def *match_route(const char *url, const char **rest)
 			return d;
 		}
 		if (d->is_prefix && strncmp(url, d->path, n) == 0 && url[n] &&
-		    (!strchr(url + n, '/') || (d->is_prefix == 2 && strchr(url + n, '/') == strrchr(url + n, '/')))) {
+		    (!strchr(url + n, '/') ||
+		     (d->is_prefix == 2 && strchr(url + n, '/') == strrchr(url + n, '/')))) {
 			*rest = url + n;
 			return d;
 		}
@@ -276,8 +278,8 @@ static void begin(api_request *r, const char *url)
 	if (method_is(r->method, "OPTIONS")) {
 		/* A preflight from an origin not allowed gets a clear refusal; a
 		 * plain OPTIONS (no Origin) just lists the methods. */
-		if (origin && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-							  "Access-Control-Request-Method") &&
+		if (origin &&
+		    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method") &&
 		    !r->cors_origin)
 			api_answer_problem(r, API_P_ORIGIN, "origin %s is not in cors_origins", origin);
 		else
@@ -286,7 +288,8 @@ static void begin(api_request *r, const char *url)
 	}
 	/* Anything that writes or starts work needs the token, when one is set. */
 	if (!method_is(r->method, "GET") && !method_is(r->method, "HEAD") && !authorized(r)) {
-		api_answer_problem(r, API_P_UNAUTHORIZED, "send 'Authorization: Bearer TOKEN' with the configured token");
+		api_answer_problem(r, API_P_UNAUTHORIZED,
+		                   "send 'Authorization: Bearer TOKEN' with the configured token");
 		return;
 	}
 	switch (d->id) {
@@ -307,7 +310,8 @@ static void begin(api_request *r, const char *url)
 	case API_ROUTE_FRAMES: break;
 	}
 	if (atomic_load(&r->srv->quiesced)) {
-		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining; retry on another instance");
+		api_answer_problem(r, API_P_SHUTTING_DOWN,
+		                   "the server is draining; retry on another instance");
 		return;
 	}
 	if (d->id == API_ROUTE_FRAMES)
@@ -318,7 +322,8 @@ static void begin(api_request *r, const char *url)
 		return;
 	/* Refuse a declared body over the limit before reading any of it. */
 	{
-		const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl =
+		    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		if (cl) {
 			char *end;
@@ -328,8 +333,8 @@ static void begin(api_request *r, const char *url)
 			n = strtoull(cl, &end, 10);
 			if (!errno && end != cl && *end == '\0' && n > r->srv->p.max_body_bytes) {
 				api_answer_problem(r, API_P_BODY_TOO_LARGE,
-						   "body of %llu bytes exceeds max_body_bytes (%llu)", n,
-						   (unsigned long long)r->srv->p.max_body_bytes);
+				                   "body of %llu bytes exceeds max_body_bytes (%llu)", n,
+				                   (unsigned long long)r->srv->p.max_body_bytes);
 				return;
 			}
 			if (!errno && end != cl && n > 0 && n <= r->srv->p.max_body_bytes) {
@@ -351,7 +356,7 @@ static int take_body(api_request *r, const char *data, size_t n)
 	if (elapsed_s(&r->t0) > r->srv->p.request_timeout) {
 		r->status = 408;
 		snprintf(r->note, sizeof r->note, "body not received within request_timeout (%d s)",
-			 r->srv->p.request_timeout);
+		         r->srv->p.request_timeout);
 		return 0;
 	}
 	if (!r->wants_body)
@@ -365,7 +370,8 @@ static int take_body(api_request *r, const char *data, size_t n)
 		}
 		if (r->received > r->limit + DISCARD_MAX) {
 			r->status = 413;
-			snprintf(r->note, sizeof r->note, "streamed body over max_body_bytes; connection closed");
+			snprintf(r->note, sizeof r->note,
+			         "streamed body over max_body_bytes; connection closed");
 			return 0;
 		}
 		return 1;
@@ -416,20 +422,22 @@ static enum MHD_Result send_answer(api_request *r)
 static int has_body(struct MHD_Connection *conn)
 {
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *te =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 
 	return (cl && strtoull(cl, NULL, 10) > 0) || te;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				  const char *version, const char *upload_data, size_t *upload_size,
-				  void **con_cls)
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
 {
 	api_server *s = cls;
 	api_request *r = *con_cls;
 
 	if (!r) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 		r = calloc(1, sizeof *r);
 		if (!r)
@@ -445,11 +453,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			const struct sockaddr *sa = ci->client_addr;
 
 			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->client,
-					  sizeof r->client);
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				          r->client, sizeof r->client);
 			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-					  r->client, sizeof r->client);
+				inet_ntop(AF_INET6,
+				          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				          r->client, sizeof r->client);
 		}
 		if (!r->client[0])
 			strcpy(r->client, "-");
@@ -477,8 +486,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->resp)
 		return send_answer(r);
 	if (r->too_large) {
-		api_answer_problem(r, API_P_BODY_TOO_LARGE, "body of %llu bytes exceeds max_body_bytes (%llu)",
-				   (unsigned long long)r->received, (unsigned long long)r->limit);
+		api_answer_problem(r, API_P_BODY_TOO_LARGE,
+		                   "body of %llu bytes exceeds max_body_bytes (%llu)",
+		                   (unsigned long long)r->received, (unsigned long long)r->limit);
 		return send_answer(r);
 	}
 	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
@@ -493,7 +503,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	api_server *s = cls;
 	api_request *r = *con_cls;
@@ -505,15 +515,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	secs = elapsed_s(&r->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->note[0]) {
-		static const char *const why[] = {"", "error", "timeout", "server stopping", "read error",
-						  "client closed"};
+		static const char *const why[] = {"",           "error",        "timeout", "server stopping",
+		                                  "read error", "client closed"};
 
 		snprintf(r->note, sizeof r->note, "connection closed: %s",
-			 toe <= MHD_REQUEST_TERMINATED_CLIENT_ABORT ? why[toe] : "?");
+		         toe <= MHD_REQUEST_TERMINATED_CLIENT_ABORT ? why[toe] : "?");
 	}
 	api_log(s, API_LOG_INFO, "%s %s %s %d in=%llu out=%llu %.1fms%s%s", r->client, r->method, r->path,
-		r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, secs * 1e3,
-		r->note[0] ? " " : "", r->note);
+	        r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, secs * 1e3,
+	        r->note[0] ? " " : "", r->note);
 	api_stats_record(&s->stats, r->route, r->status, secs, r->bytes_in, r->bytes_out);
 	if (r->model)
 		s->host.model_release(s->host.ctx, r->model);
@@ -525,7 +535,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			  enum MHD_ConnectionNotificationCode toe)
+                          enum MHD_ConnectionNotificationCode toe)
 {
 	api_server *s = cls;
 
@@ -558,8 +568,8 @@ static char *dup_or_empty(const char *s)
 int api_server_start(const api_params *p, const api_host *host, api_server **out, dn_error *err)
 {
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *di;
 	api_server *s;
 
@@ -598,19 +608,18 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
 	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(p->http_threads > 1 ? p->http_threads : 0),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)p->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-		MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(p->http_threads > 1 ? p->http_threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)p->connection_timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->max_connections,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!s->mhd) {
 		int e = errno;
 
 		api_server_stop(s);
 		return dn_error_set(err, DN_EIO, "cannot listen on %s port %d: %s", p->listen, p->port,
-				    e ? strerror(e) : "libmicrohttpd refused to start");
+		                    e ? strerror(e) : "libmicrohttpd refused to start");
 	}
 	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : p->port;

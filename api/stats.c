@@ -9,15 +9,20 @@
 static const int statuses[API_STATS_NSTATUS - 1] = API_STATS_STATUSES;
 /* Upper bounds in seconds: from a health check to a long file's inference. */
 static const double bounds[API_STATS_NBUCKETS - 1] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-						      0.5,   1,     2.5,  5,     10,   30};
+                                                      0.5,   1,     2.5,  5,     10,   30};
 
 static const char *const labels[API_ROUTE_COUNT] = {
-	[API_ROUTE_LIVE] = "/v1/health/live",   [API_ROUTE_READY] = "/v1/health/ready",
-	[API_ROUTE_MODELS] = "/v1/models",      [API_ROUTE_MODEL] = "/v1/models/{name}",
-	[API_ROUTE_AUDIO] = "/v1/audio:denoise", [API_ROUTE_OPENAPI] = "/v1/openapi.json",
-	[API_ROUTE_FRAMES] = "/v1/frames:denoise",
-	[API_ROUTE_METRICS] = "/metrics",       [API_ROUTE_OTHER] = "other",
-	[API_ROUTE_JOBS] = "/v1/jobs",          [API_ROUTE_JOB] = "/v1/jobs/{id}",
+    [API_ROUTE_LIVE] = "/v1/health/live",
+    [API_ROUTE_READY] = "/v1/health/ready",
+    [API_ROUTE_MODELS] = "/v1/models",
+    [API_ROUTE_MODEL] = "/v1/models/{name}",
+    [API_ROUTE_AUDIO] = "/v1/audio:denoise",
+    [API_ROUTE_OPENAPI] = "/v1/openapi.json",
+    [API_ROUTE_FRAMES] = "/v1/frames:denoise",
+    [API_ROUTE_METRICS] = "/metrics",
+    [API_ROUTE_OTHER] = "other",
+    [API_ROUTE_JOBS] = "/v1/jobs",
+    [API_ROUTE_JOB] = "/v1/jobs/{id}",
 };
 
 void api_stats_init(api_stats *s)
@@ -81,11 +86,12 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 			if (n == 0)
 				continue;
 			if (i < API_STATS_NSTATUS - 1)
-				fprintf(f, "denoised_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", labels[r],
-					statuses[i], n);
+				fprintf(f, "denoised_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				        labels[r], statuses[i], n);
 			else
-				fprintf(f, "denoised_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-					labels[r], n);
+				fprintf(f,
+				        "denoised_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+				        labels[r], n);
 		}
 	fputs("# HELP denoised_http_request_duration_seconds Time from request headers to the last byte of "
 	      "the answer.\n# TYPE denoised_http_request_duration_seconds histogram\n",
@@ -96,57 +102,60 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 		for (int i = 0; i < API_STATS_NBUCKETS; i++) {
 			cum += atomic_load(&s->buckets[r][i]);
 			if (i < API_STATS_NBUCKETS - 1)
-				fprintf(f, "denoised_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-					labels[r], bounds[i], cum);
+				fprintf(f,
+				        "denoised_http_request_duration_seconds_bucket{route=\"%s\",le=\"%"
+				        "g\"} %llu\n",
+				        labels[r], bounds[i], cum);
 			else
 				fprintf(f,
-					"denoised_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-					labels[r], cum);
+				        "denoised_http_request_duration_seconds_bucket{route=\"%s\",le=\"+"
+				        "Inf\"} %llu\n",
+				        labels[r], cum);
 		}
 		fprintf(f, "denoised_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", labels[r],
-			(double)atomic_load(&s->sum_us[r]) / 1e6);
+		        (double)atomic_load(&s->sum_us[r]) / 1e6);
 		fprintf(f, "denoised_http_request_duration_seconds_count{route=\"%s\"} %llu\n", labels[r],
-			cum);
+		        cum);
 	}
 	fprintf(f,
-		"# HELP denoised_http_received_bytes_total Request body bytes received.\n"
-		"# TYPE denoised_http_received_bytes_total counter\n"
-		"denoised_http_received_bytes_total %llu\n"
-		"# HELP denoised_http_sent_bytes_total Response body bytes sent.\n"
-		"# TYPE denoised_http_sent_bytes_total counter\n"
-		"denoised_http_sent_bytes_total %llu\n"
-		"# HELP denoised_http_inflight_requests Requests received and not yet answered.\n"
-		"# TYPE denoised_http_inflight_requests gauge\n"
-		"denoised_http_inflight_requests %u\n"
-		"# HELP denoised_http_connections Open client connections.\n"
-		"# TYPE denoised_http_connections gauge\n"
-		"denoised_http_connections %u\n"
-		"# HELP denoised_queue_depth Jobs waiting for a worker.\n"
-		"# TYPE denoised_queue_depth gauge\n"
-		"denoised_queue_depth %zu\n"
-		"# HELP denoised_queue_capacity Jobs that may wait before requests get 503.\n"
-		"# TYPE denoised_queue_capacity gauge\n"
-		"denoised_queue_capacity %zu\n"
-		"# HELP denoised_workers_busy Workers running a job.\n"
-		"# TYPE denoised_workers_busy gauge\n"
-		"denoised_workers_busy %zu\n"
-		"# HELP denoised_workers Worker threads.\n"
-		"# TYPE denoised_workers gauge\n"
-		"denoised_workers %d\n"
-		"# HELP denoised_blas_threads OpenBLAS threads per worker.\n"
-		"# TYPE denoised_blas_threads gauge\n"
-		"denoised_blas_threads %d\n"
-		"# HELP denoised_models_loaded Models serving now.\n"
-		"# TYPE denoised_models_loaded gauge\n"
-		"denoised_models_loaded %zu\n"
-		"# HELP denoised_model_reloads_total Model reloads (SIGHUP), by result.\n"
-		"# TYPE denoised_model_reloads_total counter\n"
-		"denoised_model_reloads_total{result=\"ok\"} %llu\n"
-		"denoised_model_reloads_total{result=\"failed\"} %llu\n",
-		atomic_load(&s->bytes_in), atomic_load(&s->bytes_out), atomic_load(&s->inflight),
-		atomic_load(&s->connections), g->queue_depth, g->queue_capacity, g->busy_workers, g->workers,
-		g->blas_threads, g->models_loaded, (unsigned long long)g->reloads_ok,
-		(unsigned long long)g->reloads_failed);
+	        "# HELP denoised_http_received_bytes_total Request body bytes received.\n"
+	        "# TYPE denoised_http_received_bytes_total counter\n"
+	        "denoised_http_received_bytes_total %llu\n"
+	        "# HELP denoised_http_sent_bytes_total Response body bytes sent.\n"
+	        "# TYPE denoised_http_sent_bytes_total counter\n"
+	        "denoised_http_sent_bytes_total %llu\n"
+	        "# HELP denoised_http_inflight_requests Requests received and not yet answered.\n"
+	        "# TYPE denoised_http_inflight_requests gauge\n"
+	        "denoised_http_inflight_requests %u\n"
+	        "# HELP denoised_http_connections Open client connections.\n"
+	        "# TYPE denoised_http_connections gauge\n"
+	        "denoised_http_connections %u\n"
+	        "# HELP denoised_queue_depth Jobs waiting for a worker.\n"
+	        "# TYPE denoised_queue_depth gauge\n"
+	        "denoised_queue_depth %zu\n"
+	        "# HELP denoised_queue_capacity Jobs that may wait before requests get 503.\n"
+	        "# TYPE denoised_queue_capacity gauge\n"
+	        "denoised_queue_capacity %zu\n"
+	        "# HELP denoised_workers_busy Workers running a job.\n"
+	        "# TYPE denoised_workers_busy gauge\n"
+	        "denoised_workers_busy %zu\n"
+	        "# HELP denoised_workers Worker threads.\n"
+	        "# TYPE denoised_workers gauge\n"
+	        "denoised_workers %d\n"
+	        "# HELP denoised_blas_threads OpenBLAS threads per worker.\n"
+	        "# TYPE denoised_blas_threads gauge\n"
+	        "denoised_blas_threads %d\n"
+	        "# HELP denoised_models_loaded Models serving now.\n"
+	        "# TYPE denoised_models_loaded gauge\n"
+	        "denoised_models_loaded %zu\n"
+	        "# HELP denoised_model_reloads_total Model reloads (SIGHUP), by result.\n"
+	        "# TYPE denoised_model_reloads_total counter\n"
+	        "denoised_model_reloads_total{result=\"ok\"} %llu\n"
+	        "denoised_model_reloads_total{result=\"failed\"} %llu\n",
+	        atomic_load(&s->bytes_in), atomic_load(&s->bytes_out), atomic_load(&s->inflight),
+	        atomic_load(&s->connections), g->queue_depth, g->queue_capacity, g->busy_workers, g->workers,
+	        g->blas_threads, g->models_loaded, (unsigned long long)g->reloads_ok,
+	        (unsigned long long)g->reloads_failed);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -33,7 +33,10 @@ enum api_route {
 };
 
 /* The statuses counted one by one; the rest are counted as "other". */
-#define API_STATS_STATUSES {0, 200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503}
+#define API_STATS_STATUSES                                                                                   \
+	{                                                                                                    \
+		0, 200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503       \
+	}
 #define API_STATS_NSTATUS  19 /* the list above, plus "other" */
 #define API_STATS_NBUCKETS 14
 

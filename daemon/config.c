@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 enum cfg_type { CFG_STRING, CFG_INT, CFG_SIZE, CFG_DOUBLE, CFG_ENUM, CFG_LIST };
 
 typedef struct cfg_key {
@@ -36,68 +35,68 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug", NU
 
 /* The one table. Order is the order of --help and of etc/denoised.conf. */
 static const cfg_key keys[] = {
-	{"listen", CFG_STRING, OFF(listen), "127.0.0.1", 0, 0, NULL, "ADDR",
-	 "IP address to listen on: an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface."},
-	{"port", CFG_INT, OFF(port), "8080", 0, 65535, NULL, "N",
-	 "TCP port to listen on. 0 lets the system pick a free port (see port_file)."},
-	{"port_file", CFG_STRING, OFF(port_file), "", 0, 0, NULL, "FILE",
-	 "If set, the bound port is written to this file once the daemon listens (useful with port 0)."},
-	{"cores", CFG_INT, OFF(cores), "0", 0, 4096, NULL, "N",
-	 "CPU cores the daemon may use for inference. 0: the CPUs this process may run on. "
-	 "workers x blas_threads must not exceed it."},
-	{"workers", CFG_INT, OFF(workers), "0", 0, 1024, NULL, "N",
-	 "Inference worker threads; each holds its own context per model. 0: cores / blas_threads."},
-	{"blas_threads", CFG_INT, OFF(blas_threads), "1", 1, 1024, NULL, "N",
-	 "OpenBLAS threads each worker uses. Either many single-threaded workers (the default) "
-	 "or one worker with multi-threaded BLAS; never N x N."},
-	{"queue_length", CFG_INT, OFF(queue_length), "64", 1, 65536, NULL, "N",
-	 "Requests that may wait for a worker; beyond it requests get 503 with Retry-After."},
-	{"http_threads", CFG_INT, OFF(http_threads), "2", 1, 64, NULL, "N",
-	 "Threads of the HTTP server. They only move bytes and answer cheap routes; "
-	 "inference always runs on the workers."},
-	{"max_connections", CFG_INT, OFF(max_connections), "256", 1, 65536, NULL, "N",
-	 "Concurrent client connections; further connections are refused."},
-	{"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
-	 "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
-	 "served under its file name without the extension. Empty: the shipped models "
-	 "(models/ of the source tree when run from it, else the installed data directory)."},
-	{"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
-	 "Model used when a request names none. Empty: the first audio model by name."},
-	{"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",
-	 "Largest request body accepted, in bytes (suffixes K, M, G: powers of 1024). Larger "
-	 "bodies get 413 before they are read."},
-	{"max_audio_seconds", CFG_DOUBLE, OFF(max_audio_seconds), "600", 0.001, 86400, NULL, "SECONDS",
-	 "Longest audio accepted by /v1/audio:denoise; longer audio gets 413."},
-	{"max_frame_pixels", CFG_SIZE, OFF(max_frame_pixels), "16M", 1, 1099511627776.0, NULL, "PIXELS",
-	 "Largest frame (width x height) accepted by /v1/frames:denoise, per frame (suffixes K, M: "
-	 "powers of 1024); checked from the JPEG header before decoding, larger frames get 413."},
-	{"connection_timeout", CFG_INT, OFF(connection_timeout), "30", 1, 3600, NULL, "SECONDS",
-	 "A connection with no bytes moving for this long is closed."},
-	{"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",
-	 "Time allowed to receive a whole request body; a client trickling bytes is cut off after it."},
-	{"drain_timeout", CFG_INT, OFF(drain_timeout), "30", 0, 3600, NULL, "SECONDS",
-	 "On SIGTERM, how long to wait for requests in flight before stopping anyway."},
-	{"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",
-	 "Directory for jobs and their results. Empty: $STATE_DIRECTORY (set by systemd's "
-	 "StateDirectory=), or none."},
-	{"data_roots", CFG_LIST, OFF(data_roots), "", 0, 0, NULL, "LIST",
-	 "Folders that job data sets may come from, comma-separated. A job's dataset is a built-in "
-	 "name (speech) or a folder under one of these; anything outside (.., symlinks out, other "
-	 "absolute paths) is refused. Empty: built-in data sets only."},
-	{"max_jobs", CFG_INT, OFF(max_jobs), "1", 1, 64, NULL, "N",
-	 "Training and evaluation jobs running at once, each on its own thread; the others wait."},
-	{"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
-	 "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
-	{"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
-	 "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
-	{"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels, "LEVEL",
-	 "Least severe messages logged: error, warning, info (one line per request) or debug."},
-	{"cors_origins", CFG_LIST, OFF(cors_origins), "", 0, 0, NULL, "LIST",
-	 "Origins allowed to call the API from a browser, comma-separated, each as "
-	 "scheme://host[:port]; * allows any. Empty: no cross-origin access."},
-	{"api_key_file", CFG_STRING, OFF(api_key_file), "", 0, 0, NULL, "FILE",
-	 "File holding a bearer token. When set, requests that write or start work (POST, DELETE) "
-	 "need 'Authorization: Bearer TOKEN'. Empty: no authentication."},
+    {"listen", CFG_STRING, OFF(listen), "127.0.0.1", 0, 0, NULL, "ADDR",
+     "IP address to listen on: an IPv4 or IPv6 literal; 0.0.0.0 or :: for every interface."},
+    {"port", CFG_INT, OFF(port), "8080", 0, 65535, NULL, "N",
+     "TCP port to listen on. 0 lets the system pick a free port (see port_file)."},
+    {"port_file", CFG_STRING, OFF(port_file), "", 0, 0, NULL, "FILE",
+     "If set, the bound port is written to this file once the daemon listens (useful with port 0)."},
+    {"cores", CFG_INT, OFF(cores), "0", 0, 4096, NULL, "N",
+     "CPU cores the daemon may use for inference. 0: the CPUs this process may run on. "
+     "workers x blas_threads must not exceed it."},
+    {"workers", CFG_INT, OFF(workers), "0", 0, 1024, NULL, "N",
+     "Inference worker threads; each holds its own context per model. 0: cores / blas_threads."},
+    {"blas_threads", CFG_INT, OFF(blas_threads), "1", 1, 1024, NULL, "N",
+     "OpenBLAS threads each worker uses. Either many single-threaded workers (the default) "
+     "or one worker with multi-threaded BLAS; never N x N."},
+    {"queue_length", CFG_INT, OFF(queue_length), "64", 1, 65536, NULL, "N",
+     "Requests that may wait for a worker; beyond it requests get 503 with Retry-After."},
+    {"http_threads", CFG_INT, OFF(http_threads), "2", 1, 64, NULL, "N",
+     "Threads of the HTTP server. They only move bytes and answer cheap routes; "
+     "inference always runs on the workers."},
+    {"max_connections", CFG_INT, OFF(max_connections), "256", 1, 65536, NULL, "N",
+     "Concurrent client connections; further connections are refused."},
+    {"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
+     "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
+     "served under its file name without the extension. Empty: the shipped models "
+     "(models/ of the source tree when run from it, else the installed data directory)."},
+    {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
+     "Model used when a request names none. Empty: the first audio model by name."},
+    {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",
+     "Largest request body accepted, in bytes (suffixes K, M, G: powers of 1024). Larger "
+     "bodies get 413 before they are read."},
+    {"max_audio_seconds", CFG_DOUBLE, OFF(max_audio_seconds), "600", 0.001, 86400, NULL, "SECONDS",
+     "Longest audio accepted by /v1/audio:denoise; longer audio gets 413."},
+    {"max_frame_pixels", CFG_SIZE, OFF(max_frame_pixels), "16M", 1, 1099511627776.0, NULL, "PIXELS",
+     "Largest frame (width x height) accepted by /v1/frames:denoise, per frame (suffixes K, M: "
+     "powers of 1024); checked from the JPEG header before decoding, larger frames get 413."},
+    {"connection_timeout", CFG_INT, OFF(connection_timeout), "30", 1, 3600, NULL, "SECONDS",
+     "A connection with no bytes moving for this long is closed."},
+    {"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",
+     "Time allowed to receive a whole request body; a client trickling bytes is cut off after it."},
+    {"drain_timeout", CFG_INT, OFF(drain_timeout), "30", 0, 3600, NULL, "SECONDS",
+     "On SIGTERM, how long to wait for requests in flight before stopping anyway."},
+    {"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",
+     "Directory for jobs and their results. Empty: $STATE_DIRECTORY (set by systemd's "
+     "StateDirectory=), or none."},
+    {"data_roots", CFG_LIST, OFF(data_roots), "", 0, 0, NULL, "LIST",
+     "Folders that job data sets may come from, comma-separated. A job's dataset is a built-in "
+     "name (speech) or a folder under one of these; anything outside (.., symlinks out, other "
+     "absolute paths) is refused. Empty: built-in data sets only."},
+    {"max_jobs", CFG_INT, OFF(max_jobs), "1", 1, 64, NULL, "N",
+     "Training and evaluation jobs running at once, each on its own thread; the others wait."},
+    {"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
+     "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
+    {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
+     "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
+    {"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels, "LEVEL",
+     "Least severe messages logged: error, warning, info (one line per request) or debug."},
+    {"cors_origins", CFG_LIST, OFF(cors_origins), "", 0, 0, NULL, "LIST",
+     "Origins allowed to call the API from a browser, comma-separated, each as "
+     "scheme://host[:port]; * allows any. Empty: no cross-origin access."},
+    {"api_key_file", CFG_STRING, OFF(api_key_file), "", 0, 0, NULL, "FILE",
+     "File holding a bearer token. When set, requests that write or start work (POST, DELETE) "
+     "need 'Authorization: Bearer TOKEN'. Empty: no authentication."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -137,11 +136,20 @@ static int parse_size(const char *s, double *out)
 		return -1;
 	switch (*end) {
 	case 'k':
-	case 'K': mult = 1024.0; end++; break;
+	case 'K':
+		mult = 1024.0;
+		end++;
+		break;
 	case 'm':
-	case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'M':
+		mult = 1024.0 * 1024;
+		end++;
+		break;
 	case 'g':
-	case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 'G':
+		mult = 1024.0 * 1024 * 1024;
+		end++;
+		break;
 	default: break;
 	}
 	if (mult > 1 && *end == 'i')
@@ -184,8 +192,8 @@ static int set_value(daemon_config *c, const cfg_key *k, const char *value, dn_e
 		if (errno || end == value || *end)
 			return dn_error_set(err, DN_EINVAL, "%s: '%s' is not an integer", k->name, value);
 		if (v < k->min || v > k->max)
-			return dn_error_set(err, DN_EINVAL, "%s: %ld is out of range [%.0f, %.0f]", k->name, v,
-					    k->min, k->max);
+			return dn_error_set(err, DN_EINVAL, "%s: %ld is out of range [%.0f, %.0f]", k->name,
+			                    v, k->min, k->max);
 		*(int *)field(c, k) = (int)v;
 		return DN_OK;
 	}
@@ -194,10 +202,10 @@ static int set_value(daemon_config *c, const cfg_key *k, const char *value, dn_e
 
 		if (parse_size(value, &v) != 0)
 			return dn_error_set(err, DN_EINVAL, "%s: '%s' is not a size (bytes, or with K, M, G)",
-					    k->name, value);
+			                    k->name, value);
 		if (v < k->min || v > k->max)
-			return dn_error_set(err, DN_EINVAL, "%s: %s is out of range [%.0f, %.0f] bytes", k->name,
-					    value, k->min, k->max);
+			return dn_error_set(err, DN_EINVAL, "%s: %s is out of range [%.0f, %.0f] bytes",
+			                    k->name, value, k->min, k->max);
 		*(uint64_t *)field(c, k) = (uint64_t)v;
 		return DN_OK;
 	}
@@ -209,8 +217,8 @@ static int set_value(daemon_config *c, const cfg_key *k, const char *value, dn_e
 		if (errno || end == value || *end || !isfinite(v))
 			return dn_error_set(err, DN_EINVAL, "%s: '%s' is not a number", k->name, value);
 		if (v < k->min || v > k->max)
-			return dn_error_set(err, DN_EINVAL, "%s: %g is out of range [%g, %g]", k->name, v, k->min,
-					    k->max);
+			return dn_error_set(err, DN_EINVAL, "%s: %g is out of range [%g, %g]", k->name, v,
+			                    k->min, k->max);
 		*(double *)field(c, k) = v;
 		return DN_OK;
 	}
@@ -220,7 +228,8 @@ static int set_value(daemon_config *c, const cfg_key *k, const char *value, dn_e
 				*(int *)field(c, k) = i;
 				return DN_OK;
 			}
-		return dn_error_set(err, DN_EINVAL, "%s: '%s' is not one of the accepted values", k->name, value);
+		return dn_error_set(err, DN_EINVAL, "%s: '%s' is not one of the accepted values", k->name,
+		                    value);
 	}
 	return dn_error_set(err, DN_EINVAL, "%s: bad key type", k->name);
 }
@@ -428,13 +437,13 @@ int daemon_config_resolve(daemon_config *c, dn_error *err)
 		c->cores = available_cpus();
 	if (c->blas_threads > c->cores)
 		return dn_error_set(err, DN_EINVAL, "blas_threads (%d) exceeds cores (%d)", c->blas_threads,
-				    c->cores);
+		                    c->cores);
 	if (c->workers == 0)
 		c->workers = c->cores / c->blas_threads;
 	if ((long)c->workers * c->blas_threads > c->cores)
 		return dn_error_set(err, DN_EINVAL,
-				    "workers x blas_threads = %d x %d exceeds cores (%d): lower one of them",
-				    c->workers, c->blas_threads, c->cores);
+		                    "workers x blas_threads = %d x %d exceeds cores (%d): lower one of them",
+		                    c->workers, c->blas_threads, c->cores);
 	if (c->listen[0] == '\0')
 		return dn_error_set(err, DN_EINVAL, "listen: an address is needed");
 	return DN_OK;
@@ -529,15 +538,15 @@ void daemon_config_print(FILE *f, const daemon_config *c)
 void daemon_config_usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [--config FILE] [--KEY VALUE]...\n"
-		"Serves speech denoising over HTTP (see DESIGN.md, \"HTTP API (v1)\").\n\n"
-		"  -c, --config FILE   read configuration keys from FILE (flags override it)\n"
-		"      --check-config  check the configuration and the models, then exit\n"
-		"      --print-config  print the documented default configuration file\n"
-		"  -h, --help          this text\n"
-		"      --version       print the version\n\n"
-		"Configuration keys, also accepted as flags (--key VALUE or --key=VALUE):\n",
-		prog);
+	        "Usage: %s [--config FILE] [--KEY VALUE]...\n"
+	        "Serves speech denoising over HTTP (see DESIGN.md, \"HTTP API (v1)\").\n\n"
+	        "  -c, --config FILE   read configuration keys from FILE (flags override it)\n"
+	        "      --check-config  check the configuration and the models, then exit\n"
+	        "      --print-config  print the documented default configuration file\n"
+	        "  -h, --help          this text\n"
+	        "      --version       print the version\n\n"
+	        "Configuration keys, also accepted as flags (--key VALUE or --key=VALUE):\n",
+	        prog);
 	for (size_t i = 0; i < NKEYS; i++) {
 		char flag[96];
 		int n = snprintf(flag, sizeof flag, "  --%s %s", keys[i].name, keys[i].arg);

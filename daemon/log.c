@@ -64,8 +64,8 @@ void daemon_vlog(int level, const char *fmt, va_list ap)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		k = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-			     level_names[level]);
+		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		             ts.tv_nsec / 1000000L, level_names[level]);
 	}
 	n = k > 0 ? (size_t)k : 0;
 	k = vsnprintf(line + n, sizeof line - n, fmt, ap);

@@ -58,7 +58,8 @@ static void worker_init(int index)
 }
 
 /* The job manager, as the host lends it to api/ (see jobs.h). */
-static int host_job_submit(void *ctx, const json_t *spec, json_t **job, char *field, size_t cap, dn_error *err)
+static int host_job_submit(void *ctx, const json_t *spec, json_t **job, char *field, size_t cap,
+                           dn_error *err)
 {
 	return jobs_submit(((daemon_ctx *)ctx)->jobs, spec, job, field, cap, err);
 }
@@ -69,7 +70,7 @@ static json_t *host_job_get(void *ctx, const char *id, int plots, dn_error *err)
 }
 
 static json_t *host_job_list(void *ctx, const char *state, size_t limit, const char *cursor, size_t offset,
-			     dn_error *err)
+                             dn_error *err)
 {
 	return jobs_list(((daemon_ctx *)ctx)->jobs, state, limit, cursor, offset, err);
 }
@@ -111,11 +112,11 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	char dir[PATH_MAX];
 	struct stat st;
 	jobs_params jp = {.state_dir = d->cfg->state_dir,
-			  .data_roots = d->cfg->data_roots,
-			  .max_jobs = d->cfg->max_jobs,
-			  .max_queued = d->cfg->max_queued_jobs,
-			  .nice = d->cfg->job_nice,
-			  .models = d->models};
+	                  .data_roots = d->cfg->data_roots,
+	                  .max_jobs = d->cfg->max_jobs,
+	                  .max_queued = d->cfg->max_queued_jobs,
+	                  .nice = d->cfg->job_nice,
+	                  .models = d->models};
 
 	if (!d->cfg->state_dir[0]) {
 		daemon_log(LOG_LVL_WARNING, "no state_dir: jobs are off (set state_dir or --state-dir DIR)");
@@ -334,7 +335,7 @@ static int64_t now_ms(void)
 static void describe(daemon_ctx *d, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "serving %zu models; %d workers x %d BLAS threads on %d cores",
-		 daemon_models_count(d->models), d->cfg->workers, d->cfg->blas_threads, d->cfg->cores);
+	         daemon_models_count(d->models), d->cfg->workers, d->cfg->blas_threads, d->cfg->cores);
 }
 
 static void reload(daemon_ctx *d)
@@ -394,7 +395,7 @@ static void drain(daemon_ctx *d, api_server *srv, int sfd)
 	if (d->jobs)
 		jobs_close_streams(d->jobs);
 	daemon_log(LOG_LVL_INFO, "draining: %u requests in flight, up to %d s", api_server_inflight(srv),
-		   d->cfg->drain_timeout);
+	           d->cfg->drain_timeout);
 	while (api_server_inflight(srv) > 0 && now_ms() < deadline) {
 		struct pollfd pfd = {sfd, POLLIN, 0};
 
@@ -414,7 +415,7 @@ static void drain(daemon_ctx *d, api_server *srv, int sfd)
 	while (api_server_inflight(srv) > 0 && now_ms() < deadline)
 		poll(NULL, 0, 10);
 	daemon_log(LOG_LVL_INFO, "stopping: %zu queued requests cancelled, %u still open", cancelled,
-		   api_server_inflight(srv));
+	           api_server_inflight(srv));
 }
 
 int main(int argc, char **argv)
@@ -466,9 +467,10 @@ int main(int argc, char **argv)
 	}
 	d.cfg = &cfg;
 	if (opt.check_config) {
-		daemon_log(LOG_LVL_INFO, "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores",
-			   daemon_models_count(d.models), cfg.models[0] ? cfg.models : models_dir, cfg.workers,
-			   cfg.blas_threads, cfg.cores);
+		daemon_log(LOG_LVL_INFO,
+		           "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores",
+		           daemon_models_count(d.models), cfg.models[0] ? cfg.models : models_dir,
+		           cfg.workers, cfg.blas_threads, cfg.cores);
 		if (daemon_log_enabled(LOG_LVL_DEBUG))
 			daemon_config_print(stderr, &cfg);
 		daemon_models_destroy(d.models);
@@ -477,8 +479,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (daemon_models_count(d.models) == 0)
-		daemon_log(LOG_LVL_WARNING, "no models found (models = \"%s\", shipped models in %s); not ready",
-			   cfg.models, models_dir);
+		daemon_log(LOG_LVL_WARNING,
+		           "no models found (models = \"%s\", shipped models in %s); not ready", cfg.models,
+		           models_dir);
 
 	if (setup_signals(&err) != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
@@ -489,8 +492,8 @@ int main(int argc, char **argv)
 	/* Never N workers x N BLAS threads: the config check bounded the
 	 * product by cores, and every worker shares this setting. */
 	openblas_set_num_threads(cfg.blas_threads);
-	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool, &err) !=
-	    DN_OK) {
+	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool,
+	                &err) != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
 		rc = 1;
 		goto out;
@@ -501,17 +504,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	host = (api_host){.ctx = &d,
-			  .model_acquire = host_acquire,
-			  .model_release = host_release,
-			  .model_each = host_each,
-			  .model_get = daemon_model_get,
-			  .model_name = daemon_model_name,
-			  .model_loaded_at = daemon_model_loaded_at,
-			  .submit = host_submit,
-			  .worker_speech = host_worker_speech,
-			  .worker_frame = host_worker_frame,
-			  .gauges = host_gauges,
-			  .log = host_log};
+	                  .model_acquire = host_acquire,
+	                  .model_release = host_release,
+	                  .model_each = host_each,
+	                  .model_get = daemon_model_get,
+	                  .model_name = daemon_model_name,
+	                  .model_loaded_at = daemon_model_loaded_at,
+	                  .submit = host_submit,
+	                  .worker_speech = host_worker_speech,
+	                  .worker_frame = host_worker_frame,
+	                  .gauges = host_gauges,
+	                  .log = host_log};
 	if (d.jobs) {
 		host.job_submit = host_job_submit;
 		host.job_get = host_job_get;
@@ -524,17 +527,17 @@ int main(int argc, char **argv)
 		host.job_register = host_job_register;
 	}
 	ap = (api_params){.listen = cfg.listen,
-			  .port = cfg.port,
-			  .http_threads = cfg.http_threads,
-			  .max_connections = cfg.max_connections,
-			  .max_body_bytes = cfg.max_body_bytes,
-			  .max_audio_seconds = cfg.max_audio_seconds,
-			  .max_frame_pixels = cfg.max_frame_pixels,
-			  .connection_timeout = cfg.connection_timeout,
-			  .request_timeout = cfg.request_timeout,
-			  .cors_origins = cfg.cors_origins,
-			  .api_key = api_key,
-			  .retry_after = 1};
+	                  .port = cfg.port,
+	                  .http_threads = cfg.http_threads,
+	                  .max_connections = cfg.max_connections,
+	                  .max_body_bytes = cfg.max_body_bytes,
+	                  .max_audio_seconds = cfg.max_audio_seconds,
+	                  .max_frame_pixels = cfg.max_frame_pixels,
+	                  .connection_timeout = cfg.connection_timeout,
+	                  .request_timeout = cfg.request_timeout,
+	                  .cors_origins = cfg.cors_origins,
+	                  .api_key = api_key,
+	                  .retry_after = 1};
 	if (api_server_start(&ap, &host, &srv, &err) != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
 		rc = 1;

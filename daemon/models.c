@@ -65,7 +65,7 @@ static int add_entry(entries *e, const char *path)
 	for (size_t i = 0; i < e->n; i++)
 		if (strncmp(e->v[i].name, base, blen - elen) == 0 && e->v[i].name[blen - elen] == '\0')
 			return dn_error_set(e->err, DN_EINVAL, "%s and %s would both be served as '%.*s'",
-					    e->v[i].path, path, (int)(blen - elen), base);
+			                    e->v[i].path, path, (int)(blen - elen), base);
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? 2 * e->cap : 8;
 		entry *v = realloc(e->v, cap * sizeof *v);
@@ -218,13 +218,13 @@ static api_model *pick_default(daemon_models *r, api_model **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (r->default_name[0] ? strcmp(v[i]->name, r->default_name) == 0
-				       : dn_model_get_info(v[i]->model)->kind == DN_MODEL_AUDIO)
+		                       : dn_model_get_info(v[i]->model)->kind == DN_MODEL_AUDIO)
 			return v[i];
 	return NULL;
 }
 
 int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
-			 daemon_models **out, dn_error *err)
+                         daemon_models **out, dn_error *err)
 {
 	daemon_models *r = calloc(1, sizeof *r);
 	entries e;
@@ -270,7 +270,7 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 	free(e.v);
 	if (rc == DN_OK && r->default_name[0] && !(r->def = pick_default(r, r->cur, r->n)))
 		rc = dn_error_set(err, DN_ENOTFOUND, "default_model '%s' is not among the models loaded",
-				  r->default_name);
+		                  r->default_name);
 	if (rc != DN_OK) {
 		daemon_models_destroy(r);
 		return rc;
@@ -320,9 +320,9 @@ int daemon_models_add(daemon_models *r, const char *path, dn_error *err)
 	pthread_mutex_lock(&r->reload_mu);
 	if (!daemon_config_list_each(r->list, list_has, (void *)path)) {
 		/* An empty list means the shipped models: keep serving them. */
-		const char *base = r->list[0] ? r->list
-			       : (stat(r->fallback, &st) == 0 && S_ISDIR(st.st_mode)) ? r->fallback
-										     : "";
+		const char *base = r->list[0]                                             ? r->list
+		                   : (stat(r->fallback, &st) == 0 && S_ISDIR(st.st_mode)) ? r->fallback
+		                                                                          : "";
 		size_t len = strlen(base) + strlen(path) + 2;
 		char *list = malloc(len);
 
@@ -365,7 +365,7 @@ static int reload_locked(daemon_models *r)
 
 			failed++;
 			daemon_log(LOG_LVL_ERROR, "reload: %s: %s; %s", e.v[i].path, err.msg,
-				   prev ? "the model loaded before keeps serving" : "not served");
+			           prev ? "the model loaded before keeps serving" : "not served");
 			if (prev)
 				next[n++] = prev; /* the reference taken moves into next */
 			continue;

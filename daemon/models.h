@@ -27,7 +27,7 @@ typedef struct daemon_models daemon_models;
  * model). A file that fails to load fails the whole call, with its path in
  * err. default_name "" picks the first audio model by name. */
 int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
-			 daemon_models **out, dn_error *err);
+                         daemon_models **out, dn_error *err);
 void daemon_models_destroy(daemon_models *r);
 
 /* Reloads from the same list: new files are added, files gone are dropped,

@@ -71,7 +71,7 @@ static void *worker_run(void *arg)
 }
 
 int pool_create(int workers, size_t capacity, void (*thread_init)(int index), void (*local_free)(void *local),
-		pool **out, dn_error *err)
+                pool **out, dn_error *err)
 {
 	pool *p;
 	int started = 0;
@@ -107,7 +107,8 @@ int pool_create(int workers, size_t capacity, void (*thread_init)(int index), vo
 		if (rc != 0) {
 			p->nworkers = started;
 			pool_destroy(p);
-			return dn_error_set(err, DN_ENOMEM, "cannot start worker thread %d: error %d", started, rc);
+			return dn_error_set(err, DN_ENOMEM, "cannot start worker thread %d: error %d",
+			                    started, rc);
 		}
 	}
 	*out = p;

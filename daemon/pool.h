@@ -30,7 +30,7 @@ typedef void (*pool_fn)(void *arg, void *worker);
  * set its BLAS threads). local_free(local) runs on the worker's thread as it
  * exits. */
 int pool_create(int workers, size_t capacity, void (*thread_init)(int index), void (*local_free)(void *local),
-		pool **out, dn_error *err);
+                pool **out, dn_error *err);
 
 /* Queues fn(arg). DN_ELIMIT when the queue is full, DN_ECANCELLED after
  * pool_shutdown; on failure fn is not called and arg stays the caller's. */
