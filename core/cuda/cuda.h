@@ -80,6 +80,11 @@ int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t,
  * n x out_channels x h x w. */
 int dn_gpu_net_forward_eval(dn_gpu_net *g, const dn_tensor *x, dn_tensor *y, dn_error *err);
 
+/* The device's measured matrix rate in the given precision: an n x n x n
+ * cuBLAS product (fp32 plain, TF32, or bf16 in with fp32 accumulation),
+ * best of a few timed runs, in TFLOP/s (for benches' "share of peak"). */
+int dn_cuda_gemm_peak(int device, int precision, int n, double *tflops, dn_error *err);
+
 /* Seconds the device spent in steps so far, by CUDA events (for the share
  * of time it waits for data). */
 double dn_gpu_net_busy_seconds(const dn_gpu_net *g);

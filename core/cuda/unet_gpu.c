@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cublas_v2.h>
@@ -927,5 +928,73 @@ int dn_gpu_net_forward_eval(dn_gpu_net *g, const dn_tensor *x, dn_tensor *y, dn_
 	CU(cudaStreamSynchronize(g->stream));
 	return DN_OK;
 fail:
+	return rc;
+}
+
+/* ---- the device's matrix rate ---- */
+
+int dn_cuda_gemm_peak(int device, int precision, int n, double *tflops, dn_error *err)
+{
+	int rc = DN_OK;
+	void *a = NULL, *b = NULL, *c = NULL;
+	cublasHandle_t h = NULL;
+	cudaEvent_t e0 = NULL, e1 = NULL;
+	const size_t el = precision == DN_PRECISION_BF16 ? 2 : 4, nn = (size_t)n * n;
+	*tflops = 0.0;
+	CU(cudaSetDevice(device));
+	BLAS(cublasCreate(&h));
+	BLAS(cublasSetMathMode(h, precision == DN_PRECISION_FP32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_TF32_TENSOR_OP_MATH));
+	CU(cudaMalloc(&a, nn * el));
+	CU(cudaMalloc(&b, nn * el));
+	CU(cudaMalloc(&c, nn * 4));
+	/* Random-looking operands (all-zero inputs run faster than real data). */
+	float *tmp = malloc(nn * 4);
+	if (!tmp) {
+		rc = dn_error_set(err, DN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	uint32_t s = 12345;
+	for (size_t i = 0; i < nn; i++) {
+		s = s * 1664525u + 1013904223u;
+		tmp[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+	}
+	CU(cudaMemcpy(c, tmp, nn * 4, cudaMemcpyHostToDevice));
+	free(tmp);
+	if (precision == DN_PRECISION_BF16) {
+		dk_to_bf16(c, a, nn, 0);
+		dk_to_bf16(c, b, nn, 0);
+	} else {
+		CU(cudaMemcpy(a, c, nn * 4, cudaMemcpyDeviceToDevice));
+		CU(cudaMemcpy(b, c, nn * 4, cudaMemcpyDeviceToDevice));
+	}
+	CU(cudaEventCreate(&e0));
+	CU(cudaEventCreate(&e1));
+	const cudaDataType_t in = precision == DN_PRECISION_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+	const cublasComputeType_t ct = precision == DN_PRECISION_FP32   ? CUBLAS_COMPUTE_32F_PEDANTIC
+	                               : precision == DN_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+	                                                                : CUBLAS_COMPUTE_32F;
+	double best = 1e30;
+	for (int k = 0; k < 6; k++) {
+		CU(cudaEventRecord(e0, 0));
+		BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, in, n, b, in, n, &zero, c, CUDA_R_32F, n,
+		                  ct, CUBLAS_GEMM_DEFAULT));
+		CU(cudaEventRecord(e1, 0));
+		CU(cudaEventSynchronize(e1));
+		float ms;
+		CU(cudaEventElapsedTime(&ms, e0, e1));
+		if (k > 0 && ms < best)
+			best = ms;
+	}
+	*tflops = 2.0 * n * (double)n * n / (best * 1e-3) / 1e12;
+fail:
+	if (e0)
+		cudaEventDestroy(e0);
+	if (e1)
+		cudaEventDestroy(e1);
+	cudaFree(a);
+	cudaFree(b);
+	cudaFree(c);
+	if (h)
+		cublasDestroy(h);
 	return rc;
 }
