@@ -26,6 +26,17 @@
 #include "core/util/rng.h"
 #include "tests/check.h"
 
+#include <time.h>
+
+static double t_start;
+
+static double elapsed(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9 - t_start;
+}
+
 /* ||a − b|| / ||b|| (0 when both are 0). */
 static double rel_l2(const float *a, const float *b, size_t n)
 {
@@ -159,7 +170,7 @@ static void parity(const char *what, const dn_unet_config *cfg, int n, int h, in
 		ef = INFINITY;
 	}
 	CHECK_MSG(ef <= 1e-4, "%s: eval forward off by %.3g of its scale", what, ef);
-	printf("%-34s loss %.6g/%.6g  grad %.2e  weights %.2e  stats %.2e  eval %.2e\n", what, lc, lg, worst_g,
+	printf("[%5.1f s] %-34s loss %.6g/%.6g  grad %.2e  weights %.2e  stats %.2e  eval %.2e\n", elapsed(), what, lc, lg, worst_g,
 	       worst_w, worst_s, ef);
 	dn_tensor_free(&x);
 	dn_tensor_free(&t);
@@ -220,7 +231,7 @@ static void training_runs(void)
 	CHECK_RC(run_task(p.tc, 200, &c0, &c1), DN_OK);
 	CHECK_RC(run_task(p.tg, 200, &g0, &g1), DN_OK);
 	const double dc = c0 - c1, dg = g0 - g1;
-	printf("200 steps: cpu loss %.5g -> %.5g, gpu %.5g -> %.5g\n", c0, c1, g0, g1);
+	printf("[%5.1f s] 200 steps: cpu loss %.5g -> %.5g, gpu %.5g -> %.5g\n", elapsed(), c0, c1, g0, g1);
 	CHECK_MSG(dc > 0 && fabs(dg - dc) <= 0.1 * dc, "GPU lowered the loss by %.4g, the CPU by %.4g", dg, dc);
 	pair_free(&p);
 
@@ -270,6 +281,8 @@ static void training_runs(void)
 
 int main(void)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	t_start = elapsed();
 	if (!dn_cuda_built() || dn_cuda_device_count() == 0) {
 		printf("SKIP: %s\n", dn_cuda_built() ? "no CUDA device visible" : "built without CUDA");
 		return 77;

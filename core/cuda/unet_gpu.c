@@ -430,9 +430,18 @@ static int acceptable(const dn_gpu_net *g, cudnnStatus_t st, size_t mem, cudnnDe
 		return 0;
 	if (g->dev.deterministic && det != CUDNN_DETERMINISTIC)
 		return 0;
-	if (g->dev.precision == DN_PRECISION_FP32 && math == CUDNN_TENSOR_OP_MATH)
+	if (g->dev.precision == DN_PRECISION_FP32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
 		return 0;
 	return 1;
+}
+
+/* The math type an algorithm runs with. For fp32 it is FMA whatever the
+ * search reported: cuDNN's "default" math lets float convolutions round
+ * their operands to TF32 on Ampere and later, which is the tf32 option's
+ * job, not the reference's. */
+static cudnnMathType_t run_math(const dn_gpu_net *g, cudnnMathType_t found)
+{
+	return g->dev.precision == DN_PRECISION_FP32 ? CUDNN_FMA_MATH : found;
 }
 
 static int grow_ws(dn_gpu_net *g, size_t need, dn_error *err)
@@ -466,7 +475,7 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 	if (k == got)
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable forward algorithm for unit %d", u);
 	up->fwd = fp[k].algo;
-	up->fwd_math = fp[k].mathType;
+	up->fwd_math = run_math(g, fp[k].mathType);
 	if ((rc = grow_ws(g, fp[k].memory, err)))
 		return rc;
 	if (!train)
@@ -480,7 +489,7 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 	if (k == got)
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-data algorithm for unit %d", u);
 	up->bwd_data = dp[k].algo;
-	up->data_math = dp[k].mathType;
+	up->data_math = run_math(g, dp[k].mathType);
 	if ((rc = grow_ws(g, dp[k].memory, err)))
 		return rc;
 	cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
@@ -493,7 +502,7 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-filter algorithm for unit %d",
 		                    u);
 	up->bwd_filter = wp[k].algo;
-	up->filter_math = wp[k].mathType;
+	up->filter_math = run_math(g, wp[k].mathType);
 	return grow_ws(g, wp[k].memory, err);
 fail:
 	return rc;
