@@ -126,5 +126,9 @@ int api_upload_queue(api_request *r, void (*job)(void *arg, void *worker));
 
 /* The OpenAPI document, embedded at build time from api/openapi.json. */
 extern const char api_openapi_json[];
+/* That document with the training parameters filled in from their table
+ * (openapi.c): built at the first call, shared, never freed; NULL when out
+ * of memory. */
+const char *api_openapi_document(size_t *len);
 
 #endif

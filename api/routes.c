@@ -188,13 +188,15 @@ void api_route_metrics(api_request *r)
 
 void api_route_openapi(api_request *r)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    strlen(api_openapi_json), (void *)api_openapi_json, MHD_RESPMEM_PERSISTENT);
+	size_t len;
+	const char *doc = api_openapi_document(&len);
+	struct MHD_Response *resp =
+	    doc ? MHD_create_response_from_buffer(len, (void *)doc, MHD_RESPMEM_PERSISTENT) : NULL;
 
 	if (!resp) {
 		api_answer_problem(r, API_P_INTERNAL, "out of memory");
 		return;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	api_answer(r, 200, resp, strlen(api_openapi_json));
+	api_answer(r, 200, resp, len);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/audio/noise.h"
+#include "core/train/params.h"
 #include "daemon/config.h"
 #include "daemon/jobs_store.h"
 
@@ -42,48 +43,38 @@ static int refuse(vstate *v, const char *field, const char *fmt, ...)
 }
 
 enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS };
-#define T_TRAIN (1u << JOB_TRAIN)
-#define T_EVAL  (1u << JOB_EVAL)
 
-static const char *const losses[] = {"mse", "mae", NULL};
-static const char *const outputs[] = {"magnitude", "mask", NULL};
-static const char *const scalings[] = {"none", "log1p", "power", NULL};
 static const char *const splits[] = {"train", "valid", "test", "all", NULL};
 
 typedef struct pdef {
 	const char *name;
 	int type;
-	unsigned jobs; /* T_* */
 	double lo, hi;
 	const char *const *choices;
 	const char *help; /* for the message */
 } pdef;
 
-static const pdef params_table[] = {
-    {"epochs", P_INT, T_TRAIN, 1, DN_TRAIN_MAX_EPOCHS, NULL, "epochs at most"},
-    {"batch", P_INT, T_TRAIN, 1, 1024, NULL, "patches per step"},
-    {"lr", P_NUM, T_TRAIN, 1e-7, 1, NULL, "Adam's learning rate"},
-    {"patch_frames", P_INT, T_TRAIN, 8, 4096, NULL, "STFT frames per patch"},
-    {"patches_per_item", P_INT, T_TRAIN, 1, 1000, NULL, "patches per file per epoch"},
-    {"lr_factor", P_NUM, T_TRAIN, 0.01, 1, NULL, "ReduceLROnPlateau factor"},
-    {"lr_patience", P_INT, T_TRAIN, 1, 1000, NULL, "epochs before reducing the rate"},
-    {"early_stop", P_INT, T_TRAIN, 1, 1000, NULL, "epochs without improvement before stopping"},
-    {"loss", P_ENUM, T_TRAIN, 0, 0, losses, "training loss"},
-    {"filters", P_INT, T_TRAIN, 1, 512, NULL, "base filters of the U-Net"},
-    {"depth", P_INT, T_TRAIN, 1, 6, NULL, "U-Net depth"},
-    {"output", P_ENUM, T_TRAIN, 0, 0, outputs, "network output"},
-    {"scaling", P_ENUM, T_TRAIN, 0, 0, scalings, "input scaling"},
-    {"snr_min_db", P_NUM, T_TRAIN, -30, 60, NULL, "lowest SNR mixed on the fly"},
-    {"snr_max_db", P_NUM, T_TRAIN, -30, 60, NULL, "highest SNR mixed on the fly"},
-    {"crop_seconds", P_NUM, T_TRAIN, 0, 600, NULL, "excerpt length (0: whole files)"},
-    {"seed", P_INT, T_TRAIN | T_EVAL, 0, 9007199254740992.0, NULL, "seed"},
-    {"noise", P_NOISE, T_TRAIN | T_EVAL, 0, 0, NULL, "noise kinds"},
-    {"split", P_ENUM, T_EVAL, 0, 0, splits, "split evaluated"},
-    {"max_files", P_INT, T_EVAL, 0, 100000, NULL, "clean files scored (0: all)"},
-    {"snr_db", P_SNRS, T_EVAL, -30, 60, NULL, "input SNRs"},
-    {"examples", P_INT, T_EVAL, 0, 8, NULL, "example spectrograms"},
+/* An evaluation's parameters. A training job's are core's table of training
+ * parameters (core/train/params.c), which api/ also serves as the schema. */
+static const pdef eval_table[] = {
+    {"seed", P_INT, 0, 9007199254740992.0, NULL, "seed"},
+    {"noise", P_NOISE, 0, 0, NULL, "noise kinds"},
+    {"split", P_ENUM, 0, 0, splits, "split evaluated"},
+    {"max_files", P_INT, 0, 100000, NULL, "clean files scored (0: all)"},
+    {"snr_db", P_SNRS, -30, 60, NULL, "input SNRs"},
+    {"examples", P_INT, 0, 8, NULL, "example spectrograms"},
 };
-#define NPARAMS (sizeof params_table / sizeof params_table[0])
+#define NEVAL (sizeof eval_table / sizeof eval_table[0])
+
+/* A row of core's table as the checks below take it. */
+static pdef train_pdef(const dn_train_param *r)
+{
+	static const int types[] = {
+	    [DN_PARAM_INT] = P_INT, [DN_PARAM_FLOAT] = P_NUM, [DN_PARAM_DOUBLE] = P_NUM,
+	    [DN_PARAM_U64] = P_INT, [DN_PARAM_ENUM] = P_ENUM, [DN_PARAM_NOISE] = P_NOISE};
+
+	return (pdef){r->name, types[r->type], r->lo, r->hi, r->choices, r->help};
+}
 
 static json_t *noise_array(unsigned mask)
 {
@@ -101,22 +92,25 @@ static json_t *default_params(int type)
 	json_t *o;
 
 	if (type == JOB_TRAIN) {
-		dn_train_params tp = dn_train_default_params();
-		dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
-		dn_dataset_params dp = dn_dataset_default_params();
+		dn_train_config d = dn_train_config_default();
+		size_t n;
+		const dn_train_param *t = dn_train_params_table(&n);
 
-		o = json_pack(
-		    "{s:i, s:i, s:f, s:i, s:i, s:f, s:i, s:i, s:s, s:i, s:i, s:s, s:s, s:f, s:f, s:f, "
-		    "s:I}",
-		    "epochs", tp.epochs, "batch", tp.batch, "lr", fdec(tp.lr), "patch_frames",
-		    tp.patch_frames, "patches_per_item", tp.patches_per_item, "lr_factor", fdec(tp.lr_factor),
-		    "lr_patience", tp.lr_patience, "early_stop", tp.early_stop, "loss", losses[tp.loss],
-		    "filters", info.arch.base_filters, "depth", info.arch.depth, "output",
-		    outputs[info.output], "scaling", scalings[info.scaling], "snr_min_db", dp.snr_min_db,
-		    "snr_max_db", dp.snr_max_db, "crop_seconds", dp.crop_seconds, "seed",
-		    (json_int_t)tp.seed);
-		if (o)
-			json_object_set_new(o, "noise", noise_array(dp.noise_kinds));
+		o = json_object();
+		for (size_t i = 0; o && i < n; i++) {
+			double x = dn_train_param_get(&t[i], &d);
+			json_t *val = NULL;
+
+			switch (t[i].type) {
+			case DN_PARAM_INT:
+			case DN_PARAM_U64: val = json_integer((json_int_t)x); break;
+			case DN_PARAM_FLOAT: val = json_real(fdec((float)x)); break;
+			case DN_PARAM_DOUBLE: val = json_real(x); break;
+			case DN_PARAM_ENUM: val = json_string(t[i].choices[(int)x]); break;
+			case DN_PARAM_NOISE: val = noise_array((unsigned)x); break;
+			}
+			json_object_set_new(o, t[i].name, val);
+		}
 	} else {
 		dn_eval_params ep = dn_eval_default_params();
 		json_t *snrs = json_array();
@@ -423,12 +417,20 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		json_object_foreach(given, key, val)
 		{
 			const pdef *d = NULL;
+			pdef row;
 			char field[96];
 
-			for (size_t i = 0; i < NPARAMS && !d; i++)
-				if (strcmp(params_table[i].name, key) == 0 &&
-				    (params_table[i].jobs & (1u << c->type)))
-					d = &params_table[i];
+			if (c->type == JOB_TRAIN) {
+				const dn_train_param *r = dn_train_param_find(key);
+
+				if (r && strcmp(r->name, key) == 0) {
+					row = train_pdef(r);
+					d = &row;
+				}
+			}
+			for (size_t i = 0; c->type == JOB_EVAL && i < NEVAL && !d; i++)
+				if (strcmp(eval_table[i].name, key) == 0)
+					d = &eval_table[i];
 			if (!d) {
 				json_decref(params);
 				snprintf(field, sizeof field, "params.%s", key);
@@ -444,32 +446,31 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	}
 	/* Everything below reads the normalized params, checked above. */
 #define PI(k) ((int)json_integer_value(json_object_get(params, k)))
-#define PF(k) json_number_value(json_object_get(params, k))
 #define PS(k) json_string_value(json_object_get(params, k))
 	c->dp = dn_dataset_default_params();
-	c->dp.kind = c->dataset_kind;
-	c->dp.seed = (uint64_t)json_integer_value(json_object_get(params, "seed"));
-	c->dp.noise_kinds = noise_mask(json_object_get(params, "noise"));
 	if (c->type == JOB_TRAIN) {
-		c->tp = dn_train_default_params();
-		c->info = dn_model_default_info(DN_MODEL_AUDIO);
-		c->tp.epochs = PI("epochs");
-		c->tp.batch = PI("batch");
-		c->tp.lr = (float)PF("lr");
-		c->tp.patch_frames = PI("patch_frames");
-		c->tp.patches_per_item = PI("patches_per_item");
-		c->tp.lr_factor = (float)PF("lr_factor");
-		c->tp.lr_patience = PI("lr_patience");
-		c->tp.early_stop = PI("early_stop");
-		c->tp.loss = pick_choice(losses, PS("loss"));
-		c->tp.seed = c->dp.seed;
-		c->info.arch.base_filters = PI("filters");
-		c->info.arch.depth = PI("depth");
-		c->info.output = pick_choice(outputs, PS("output"));
-		c->info.scaling = pick_choice(scalings, PS("scaling"));
-		c->dp.snr_min_db = PF("snr_min_db");
-		c->dp.snr_max_db = PF("snr_max_db");
-		c->dp.crop_seconds = PF("crop_seconds");
+		dn_train_config cfg = dn_train_config_default();
+		size_t n;
+		const dn_train_param *t = dn_train_params_table(&n);
+
+		/* Checked above: every value is within its row's bounds. */
+		for (size_t i = 0; i < n; i++) {
+			json_t *x = json_object_get(params, t[i].name);
+			double num = t[i].type == DN_PARAM_ENUM
+			                 ? pick_choice(t[i].choices, json_string_value(x))
+			             : t[i].type == DN_PARAM_NOISE ? noise_mask(x)
+			                                           : json_number_value(x);
+
+			if ((rc = dn_train_param_set(&t[i], &cfg, num, v->err))) {
+				json_decref(params);
+				return rc;
+			}
+		}
+		c->tp = cfg.train;
+		c->info = cfg.info;
+		c->dp = cfg.data;
+		c->dp.kind = c->dataset_kind;
+		c->dp.seed = c->tp.seed;
 		if (c->dp.snr_min_db > c->dp.snr_max_db) {
 			json_decref(params);
 			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
@@ -480,6 +481,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		json_t *e;
 
 		c->ep = dn_eval_default_params();
+		c->dp.kind = c->dataset_kind;
+		c->dp.seed = (uint64_t)json_integer_value(json_object_get(params, "seed"));
+		c->dp.noise_kinds = noise_mask(json_object_get(params, "noise"));
 		c->dp.split = dn_split_parse(PS("split"));
 		c->ep.max_files = (size_t)PI("max_files");
 		c->ep.examples = PI("examples");
@@ -489,7 +493,6 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		json_array_foreach(snrs, i, e) c->ep.snr_db[c->ep.n_snr++] = json_number_value(e);
 	}
 #undef PI
-#undef PF
 #undef PS
 	if (norm) {
 		*norm = json_pack("{s:s, s:s, s:O}", "type", c->type == JOB_TRAIN ? "train" : "eval",

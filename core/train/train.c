@@ -32,6 +32,7 @@
 #include "core/model/safetensors.h"
 #include "core/audio/stft.h"
 #include "core/nn/unet.h"
+#include "core/train/params.h"
 
 dn_train_params dn_train_default_params(void)
 {
@@ -331,22 +332,12 @@ static int check_params(const dn_train_params *p, const dn_model_info *info, dn_
 {
 	if (info->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "dn_train_speech needs an audio model");
-	if (p->epochs < 1 || p->epochs > DN_TRAIN_MAX_EPOCHS)
-		return dn_error_set(err, DN_EINVAL, "epochs %d: must be 1..%d", p->epochs,
-		                    DN_TRAIN_MAX_EPOCHS);
-	if (p->batch < 1 || p->batch > 1024)
-		return dn_error_set(err, DN_EINVAL, "batch %d: must be 1..1024", p->batch);
-	if (!(p->lr > 0.0f && p->lr < 1.0f) || !(p->min_lr >= 0.0f))
-		return dn_error_set(err, DN_EINVAL, "learning rate %g: must be in (0, 1)", (double)p->lr);
-	if (p->patch_frames < 8 || p->patch_frames > 4096)
-		return dn_error_set(err, DN_EINVAL, "patch_frames %d: must be 8..4096", p->patch_frames);
-	if (p->patches_per_item < 1 || p->patches_per_item > 1000)
-		return dn_error_set(err, DN_EINVAL, "patches_per_item %d: must be 1..1000",
-		                    p->patches_per_item);
-	if (!(p->lr_factor > 0.0f && p->lr_factor <= 1.0f) || p->lr_patience < 1 || p->early_stop < 1)
-		return dn_error_set(err, DN_EINVAL, "lr_factor must be in (0, 1], patiences >= 1");
-	if (p->loss != DN_LOSS_MSE && p->loss != DN_LOSS_MAE)
-		return dn_error_set(err, DN_EINVAL, "unknown loss %d", p->loss);
+	int rc = dn_train_params_check(p, err); /* the bounds of core/train/params.c */
+
+	if (rc)
+		return rc;
+	if (!(p->min_lr >= 0.0f))
+		return dn_error_set(err, DN_EINVAL, "min_lr %g: must not be negative", (double)p->min_lr);
 	if (p->resume && !p->checkpoint)
 		return dn_error_set(err, DN_EINVAL, "resume needs a checkpoint path");
 	return DN_OK;
