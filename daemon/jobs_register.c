@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util/file.h"
 #include "daemon/jobs_internal.h"
 #include "daemon/jobs_spec.h"
 #include "daemon/jobs_store.h"
@@ -18,36 +19,13 @@ void jobs_models_dir(const char *state_dir, char *out, size_t cap)
 	snprintf(out, cap, "%s/models", state_dir);
 }
 
-/* Copies src to dst atomically (dst.tmp, fsync, rename). */
-static int copy_file(const char *src, const char *dir, const char *name, dn_error *err)
-{
-	FILE *f = fopen(src, "rb");
-	char *buf;
-	long n;
-	int rc;
-
-	if (!f)
-		return dn_error_set(err, DN_EIO, "%s: %s", src, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = n > 0 ? malloc((size_t)n) : NULL;
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return dn_error_set(err, DN_EIO, "%s: cannot read", src);
-	}
-	fclose(f);
-	rc = jobs_write_atomic(dir, name, buf, (size_t)n, err);
-	free(buf);
-	return rc;
-}
-
 int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
 {
 	char src[PATH_MAX], dir[PATH_MAX], file[256], dst[PATH_MAX];
 	job *jb;
 	api_model *prev;
+	unsigned char *bytes = NULL;
+	size_t len = 0;
 	int rc = DN_OK, failed;
 
 	if (!jobs_valid_name(name))
@@ -77,7 +55,13 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 		return rc;
 	}
 	daemon_models_release(prev);
-	if ((rc = jobs_mkdir_p(dir, err)) || (rc = copy_file(src, dir, file, err)))
+	if ((rc = jobs_mkdir_p(dir, err)))
+		return rc;
+	/* Copied whole and renamed in: the registry never loads half a file. */
+	if ((rc = dn_file_read(src, &bytes, &len, err)) == DN_OK)
+		rc = dn_file_write(dst, bytes, len, err);
+	free(bytes);
+	if (rc)
 		return rc;
 	failed = daemon_models_add(J->models, dir, err);
 	if (failed < 0)

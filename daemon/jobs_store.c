@@ -16,60 +16,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/util/file.h"
 #include "daemon/log.h"
 
 /* Restarts after which a training job found running is failed instead. */
 #define JOB_MAX_RESUMES 3
 
-/* Writes dir/name atomically: dir/.name.tmp, fsync, rename, fsync(dir). */
-int jobs_write_atomic(const char *dir, const char *name, const char *data, size_t len, dn_error *err)
-{
-	char tmp[PATH_MAX], path[PATH_MAX];
-	int fd, dfd;
-	size_t off = 0;
-
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= sizeof tmp ||
-	    (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
-		return dn_error_set(err, DN_EINVAL, "%s/%s: path too long", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return dn_error_set(err, DN_EIO, "%s: %s", tmp, strerror(errno));
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = errno;
-
-			close(fd);
-			unlink(tmp);
-			return dn_error_set(err, DN_EIO, "%s: %s", tmp, strerror(e));
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return dn_error_set(err, DN_EIO, "%s: %s", path, strerror(e));
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return DN_OK;
-}
-
 int jobs_write_json(const char *dir, const char *name, const json_t *j, dn_error *err)
 {
-	char *text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char path[PATH_MAX];
+	char *text;
 	int rc;
 
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+		return dn_error_set(err, DN_EINVAL, "%s/%s: path too long", dir, name);
+	text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!text)
 		return dn_error_set(err, DN_ENOMEM, "out of memory encoding %s", name);
-	rc = jobs_write_atomic(dir, name, text, strlen(text), err);
+	rc = dn_file_write(path, text, strlen(text), err);
 	free(text);
 	return rc;
 }

@@ -13,10 +13,8 @@
 
 #include "daemon/jobs_internal.h"
 
-/* Writes dir/name atomically: dir/.name.tmp, fsync, rename, fsync(dir).
- * DN_EIO, DN_EINVAL (path too long). */
-int jobs_write_atomic(const char *dir, const char *name, const char *data, size_t len, dn_error *err);
-/* j as compact ASCII JSON, atomically. */
+/* j as compact ASCII JSON into dir/name, replaced atomically and durably
+ * (dn_file_write). DN_EIO, DN_ENOMEM, DN_EINVAL (path too long). */
 int jobs_write_json(const char *dir, const char *name, const json_t *j, dn_error *err);
 /* dir/name parsed, a new reference; NULL when missing or not JSON. */
 json_t *jobs_read_json(const char *dir, const char *name);
