@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api/eval_json.h"
 #include "core/nn/unet.h"
 #include "daemon/jobs_spec.h"
 #include "daemon/jobs_store.h"
@@ -101,8 +102,6 @@ static int run_eval(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **p
 	dn_dataset_params dp = c->dp;
 	dn_dataset *d = NULL;
 	dn_eval_result *res = NULL;
-	char *text = NULL;
-	json_error_t je;
 	int st;
 
 	if (!m)
@@ -118,13 +117,11 @@ static int run_eval(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **p
 		         c->dataset, dn_split_name(dp.split), dn_dataset_count(d), c->dataset_path);
 		st = dn_eval_speech(daemon_model_get(m), &src, &c->ep, on_eval, rc, &res, err);
 	}
-	if (!st)
-		st = dn_eval_to_json(res, NULL, &text, err);
 	if (!st) {
-		json_t *all = json_loads(text, 0, &je);
+		json_t *all = api_eval_json(res);
 
 		if (!all) {
-			st = dn_error_set(err, DN_ENOMEM, "cannot parse the evaluation JSON: %s", je.text);
+			st = dn_error_set(err, DN_ENOMEM, "out of memory encoding the evaluation");
 		} else {
 			*plots = json_incref(json_object_get(all, "plots"));
 			json_object_del(all, "plots");
@@ -132,7 +129,6 @@ static int run_eval(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **p
 			*metrics = all;
 		}
 	}
-	free(text);
 	dn_eval_result_free(res);
 	dn_dataset_destroy(d);
 	daemon_models_release(m);
