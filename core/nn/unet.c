@@ -75,7 +75,8 @@ int dn_unet_config_check(const dn_unet_config *c, dn_error *err)
 		return dn_error_set(err, DN_EINVAL, "depth %d: must be 1..%d", c->depth, MAX_DEPTH);
 	if (c->base_filters < 1 || c->base_filters > DN_UNET_MAX_FILTERS ||
 	    (c->base_filters << c->depth) > 4096)
-		return dn_error_set(err, DN_EINVAL, "base_filters %d: must be 1..%d with base·2^depth <= 4096",
+		return dn_error_set(err, DN_EINVAL,
+		                    "base_filters %d: must be 1..%d with base·2^depth <= 4096",
 		                    c->base_filters, DN_UNET_MAX_FILTERS);
 	if (c->out_act != DN_ACT_NONE && c->out_act != DN_ACT_RELU && c->out_act != DN_ACT_SIGMOID)
 		return dn_error_set(err, DN_EINVAL, "unknown output activation %d", c->out_act);
