@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/util/file.h"
 #include "core/util/threads.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
@@ -267,21 +268,16 @@ static int check_state_dir(daemon_config *c, dn_error *err)
 
 static int write_port_file(const char *path, int port, dn_error *err)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
+	char text[32];
+	dn_error e;
+	int rc;
 
-	/* Written beside and renamed, so a reader never sees a partial number. */
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-		return dn_error_set(err, DN_EINVAL, "port_file: path too long");
-	f = fopen(tmp, "w");
-	if (!f)
-		return dn_error_set(err, DN_EIO, "port_file %s: %s", tmp, strerror(errno));
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return dn_error_set(err, DN_EIO, "port_file %s: %s", path, strerror(errno));
-	}
-	return DN_OK;
+	/* Replaced at once, so a reader never sees a partial number. */
+	snprintf(text, sizeof text, "%d\n", port);
+	rc = dn_file_write(path, text, strlen(text), &e);
+	if (rc)
+		dn_error_set(err, rc, "port_file: %s", e.msg);
+	return rc;
 }
 
 static int sig_pipe[2] = {-1, -1};
