@@ -27,11 +27,6 @@
 static const char *const metric_names[DN_EVAL_NMETRICS] = {
     "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", "spec_mae", "spec_ssim", "spec_psnr_db"};
 
-const char *dn_eval_metric_name(int metric)
-{
-	return metric >= 0 && metric < DN_EVAL_NMETRICS ? metric_names[metric] : NULL;
-}
-
 dn_eval_params dn_eval_default_params(void)
 {
 	dn_eval_params p = {.noise_mask =

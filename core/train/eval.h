@@ -35,9 +35,6 @@ enum {
 	DN_EVAL_NMETRICS
 };
 
-/* "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", ... */
-const char *dn_eval_metric_name(int metric);
-
 typedef struct dn_clean_source {
 	void *ctx;
 	size_t (*count)(void *ctx);
