@@ -47,37 +47,38 @@ static dn_fft *plan_get(pesq_fft_cache *c, long n)
 	return f;
 }
 
-int pesq_rfft(pesq_fft_cache *c, float *x, long n)
+/* x (n + 2 floats) through the transform of length n, in double: forward,
+ * or inverse scaled by 1/n. The imaginary parts of bins 0 and n/2 are zero. */
+static int transform(pesq_fft_cache *c, float *x, long n, int inverse)
 {
 	dn_fft *f = plan_get(c, n);
 	if (!f)
 		return DN_ENOMEM;
 	double *z = dn_fft_data(f);
-	for (long i = 0; i < n; i++)
+	const long len = inverse ? n + 2 : n, out = inverse ? n : n + 2;
+	for (long i = 0; i < len; i++)
 		z[i] = x[i];
-	dn_fft_forward(f);
-	for (long i = 0; i < n + 2; i++)
-		x[i] = (float)z[i];
-	x[1] = 0.0f;
-	x[n + 1] = 0.0f;
+	if (inverse) {
+		z[1] = z[n + 1] = 0.0;
+		dn_fft_inverse(f);
+	} else {
+		dn_fft_forward(f);
+		z[1] = z[n + 1] = 0.0;
+	}
+	const double scale = inverse ? 1.0 / (double)n : 1.0;
+	for (long i = 0; i < out; i++)
+		x[i] = (float)(z[i] * scale);
 	return DN_OK;
+}
+
+int pesq_rfft(pesq_fft_cache *c, float *x, long n)
+{
+	return transform(c, x, n, 0);
 }
 
 int pesq_irfft(pesq_fft_cache *c, float *x, long n)
 {
-	dn_fft *f = plan_get(c, n);
-	if (!f)
-		return DN_ENOMEM;
-	double *z = dn_fft_data(f);
-	for (long i = 0; i < n + 2; i++)
-		z[i] = x[i];
-	z[1] = 0.0;
-	z[n + 1] = 0.0;
-	dn_fft_inverse(f);
-	double scale = 1.0 / (double)n;
-	for (long i = 0; i < n; i++)
-		x[i] = (float)(z[i] * scale);
-	return DN_OK;
+	return transform(c, x, n, 1);
 }
 
 long pesq_nextpow2(long x)
