@@ -38,15 +38,9 @@
 #include "core/audio/noise.h"
 #include "core/train/train.h"
 #include "core/nn/unet.h"
+#include "core/util/paths.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
-
-#ifndef DN_SRCDIR
-#define DN_SRCDIR "."
-#endif
-#ifndef DN_DATADIR
-#define DN_DATADIR "/usr/local/share/denoised"
-#endif
 
 /* Folders are kept short enough that every file name fits in PATH_MAX. */
 #define JOB_DIR_MAX 2048
@@ -474,9 +468,9 @@ static int valid_name(const char *s)
 	return 1;
 }
 
-/* The built-in corpus: speech_dir, $DN_SPEECH_DIR, data/speech of the source
- * tree, the installed data directory; the first that has a manifest (else
- * the first candidate, for the message). */
+/* The built-in corpus: speech_dir, $DN_SPEECH_DIR, speech/ of the data
+ * directory (core/util/paths.h); the first that has a manifest (else the
+ * first candidate, for the message). */
 static void builtin_speech_dir(const jobs *J, char *out, size_t cap)
 {
 	const char *env = getenv("DN_SPEECH_DIR");
@@ -488,8 +482,7 @@ static void builtin_speech_dir(const jobs *J, char *out, size_t cap)
 	else if (env && *env)
 		snprintf(cand[n++], PATH_MAX, "%s", env);
 	else {
-		snprintf(cand[n++], PATH_MAX, "%s/data/speech", DN_SRCDIR);
-		snprintf(cand[n++], PATH_MAX, "%s/speech", DN_DATADIR);
+		snprintf(cand[n++], PATH_MAX, "%s/speech", dn_data_dir());
 	}
 	for (int i = 0; i < n; i++)
 		if (file_exists(cand[i], "manifest.tsv")) {
