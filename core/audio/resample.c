@@ -65,4 +65,3 @@ size_t dn_resample_length(size_t in_len, int in_rate, int out_rate)
 	p /= (unsigned)in_rate;
 	return p > SIZE_MAX ? SIZE_MAX : (size_t)p;
 }
-
