@@ -58,8 +58,8 @@ static const cfg_key keys[] = {
      "Concurrent client connections; further connections are refused."},
     {"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
      "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
-     "served under its file name without the extension. Empty: the shipped models "
-     "(models/ of the source tree when run from it, else the installed data directory)."},
+     "served under its file name without the extension. Empty: the shipped models, "
+     "models/ of the installed data directory ($DENOISE_DATADIR overrides the directory)."},
     {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
      "Model used when a request names none. Empty: the first audio model by name."},
     {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",

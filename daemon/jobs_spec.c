@@ -14,15 +14,10 @@
 
 #include "core/audio/noise.h"
 #include "core/train/params.h"
+#include "core/util/paths.h"
 #include "daemon/config.h"
 #include "daemon/jobs_store.h"
 
-#ifndef DN_SRCDIR
-#define DN_SRCDIR "."
-#endif
-#ifndef DN_DATADIR
-#define DN_DATADIR "/usr/local/share/denoised"
-#endif
 
 /* An evaluation with no max_files given scores this many clean files: a
  * few minutes on two cores (x 3 noises x 5 SNRs noisy files). */
@@ -233,8 +228,7 @@ static void builtin_speech_dir(const jobs *J, char *out, size_t cap)
 	else if (env && *env)
 		snprintf(cand[n++], PATH_MAX, "%s", env);
 	else {
-		snprintf(cand[n++], PATH_MAX, "%s/data/speech", DN_SRCDIR);
-		snprintf(cand[n++], PATH_MAX, "%s/speech", DN_DATADIR);
+		snprintf(cand[n++], PATH_MAX, "%s/speech", dn_data_dir());
 	}
 	for (int i = 0; i < n; i++)
 		if (jobs_file_exists(cand[i], "manifest.tsv")) {

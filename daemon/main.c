@@ -28,6 +28,7 @@
 
 #include "api/api.h"
 #include "core/util/file.h"
+#include "core/util/paths.h"
 #include "core/util/threads.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
@@ -35,10 +36,6 @@
 #include "daemon/models.h"
 #include "daemon/notify.h"
 #include "daemon/pool.h"
-
-#ifndef DN_SBINDIR
-#define DN_SBINDIR ""
-#endif
 
 /* What the host lends to api/ (see api_host). */
 typedef struct daemon_ctx {
@@ -188,26 +185,10 @@ static void host_log(void *ctx, int level, const char *line)
 	daemon_log(level, "%s", line);
 }
 
-/* The shipped models: models/ of the source tree when this binary is not the
- * installed one, else the installed data directory. */
+/* The shipped models: models/ of the data directory (core/util/paths.h). */
 static void default_models_dir(char *out, size_t cap)
 {
-	char exe[PATH_MAX], *slash;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	struct stat st;
-	int installed = 0;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			installed = strcmp(exe, DN_SBINDIR) == 0;
-		}
-	}
-	snprintf(out, cap, "%s/models", DN_SRCDIR);
-	if (installed || stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
-		snprintf(out, cap, "%s/models", DN_DATADIR);
+	snprintf(out, cap, "%s/models", dn_data_dir());
 }
 
 /* Reads the bearer token: the file's first line, surrounding blanks removed. */

@@ -705,11 +705,6 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	free(inf);
 }
 
-const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf)
-{
-	return &inf->cfg;
-}
-
 double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 {
 	const int m = 1 << inf->cfg.depth;

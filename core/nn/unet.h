@@ -113,7 +113,6 @@ typedef struct dn_unet_ws dn_unet_ws;
  * parameters, independent of net afterwards. */
 int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err);
 void dn_unet_infer_destroy(dn_unet_infer *inf);
-const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf);
 
 /* Floating-point operations the folded path's GEMMs actually issue for one
  * image at h x w (after padding): below dn_unet_forward_flops where units

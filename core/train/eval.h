@@ -36,9 +36,6 @@ enum {
 	DN_EVAL_NMETRICS
 };
 
-/* "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", ... */
-const char *dn_eval_metric_name(int metric);
-
 typedef struct dn_clean_source {
 	void *ctx;
 	size_t (*count)(void *ctx);
@@ -64,6 +61,9 @@ typedef struct dn_eval_params {
 	              const float *noisy, size_t n, int rate);
 	void *on_mix_user;
 } dn_eval_params;
+
+/* "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", ... */
+const char *dn_eval_metric_name(int metric);
 
 dn_eval_params dn_eval_default_params(void);
 
