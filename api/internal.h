@@ -86,6 +86,9 @@ void api_route_models(api_request *r);
 void api_route_model(api_request *r, const char *name);
 void api_route_metrics(api_request *r);
 void api_route_openapi(api_request *r);
+/* GET / and /web/{name}: the built-in web page (static.c); name is NULL
+ * for /. */
+void api_route_static(api_request *r, const char *name);
 /* Jobs (jobs.c). begin: the first call (GET, DELETE answered at once; POST
  * readies the body); post: the body of POST /v1/jobs or /v1/models is
  * complete. rest: what follows /v1/jobs/ (NULL for /v1/jobs). */

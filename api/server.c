@@ -196,6 +196,8 @@ static const route_def routes[] = {
     {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, "POST, OPTIONS"},
     {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
     {"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
+    {"/", 0, API_ROUTE_WEB, "GET, HEAD, OPTIONS"},
+    {"/web/", 1, API_ROUTE_WEB, "GET, HEAD, OPTIONS"},
     {"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
     {"/v1/jobs/", 2, API_ROUTE_JOB, "GET, HEAD, DELETE, OPTIONS"}, /* 2: and one sub-resource */
 };
@@ -306,6 +308,7 @@ static void begin(api_request *r, const char *url)
 	case API_ROUTE_MODEL: api_route_model(r, rest); return;
 	case API_ROUTE_METRICS: api_route_metrics(r); return;
 	case API_ROUTE_OPENAPI: api_route_openapi(r); return;
+	case API_ROUTE_WEB: api_route_static(r, rest); return;
 	case API_ROUTE_AUDIO: break;
 	case API_ROUTE_FRAMES: break;
 	}
