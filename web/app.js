@@ -477,6 +477,19 @@ async function toggleRecord() {
 
 /* ---- frames ---- */
 
+/* The API takes JPEG frames only; anything else the browser can decode (a
+ * PNG) is re-encoded here as a JPEG of quality 100 before it is sent. */
+async function asJpeg(file) {
+	if (file.type === 'image/jpeg' || /\.jpe?g$/i.test(file.name)) return { blob: file, converted: false };
+	const bmp = await createImageBitmap(file);
+	const c = document.createElement('canvas');
+	c.width = bmp.width;
+	c.height = bmp.height;
+	c.getContext('2d').drawImage(bmp, 0, 0);
+	const blob = await new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('could not re-encode the frame as JPEG'))), 'image/jpeg', 1.0));
+	return { blob, converted: true };
+}
+
 async function denoiseFrame(file) {
 	clearError();
 	const q = new URLSearchParams();
@@ -485,10 +498,13 @@ async function denoiseFrame(file) {
 	$('frame-status').textContent = `Denoising ${file.name}…`;
 	const t0 = performance.now();
 	try {
+		const sent = await asJpeg(file).catch((e) => {
+			throw new ProblemError({ title: 'Not an image this browser can read', detail: `${file.name}: ${e.message}` }, 0);
+		});
 		const resp = await api('/v1/frames:denoise?' + q, {
 			method: 'POST',
-			body: file,
-			headers: { 'Content-Type': file.type || 'image/jpeg' },
+			body: sent.blob,
+			headers: { 'Content-Type': 'image/jpeg' },
 		});
 		const out = await resp.blob();
 		const before = $('frame-before');
@@ -500,7 +516,7 @@ async function denoiseFrame(file) {
 		$('frame-download').href = state.urls.after;
 		$('frame-download').download = file.name.replace(/\.[^.]*$/, '') + '-denoised.jpg';
 		$('frame-size').textContent = `${after.naturalWidth}×${after.naturalHeight} (input ${before.naturalWidth}×${before.naturalHeight})`;
-		$('frame-status').textContent = `Denoised ${file.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s.`;
+		$('frame-status').textContent = `Denoised ${file.name}${sent.converted ? ' (sent as a JPEG of quality 100)' : ''} in ${((performance.now() - t0) / 1000).toFixed(2)} s.`;
 		slide();
 	} catch (e) {
 		$('frame-status').textContent = `Not denoised: ${e.message}`;
