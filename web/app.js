@@ -513,6 +513,10 @@ async function denoiseFrame(file) {
 		after.src = objectUrl('after', out);
 		await Promise.all([before.decode(), after.decode()]);
 		$('frame-result').hidden = false;
+		/* Small frames are shown enlarged, pixel for pixel. */
+		const scale = Math.max(1, Math.floor(480 / Math.max(1, after.naturalWidth)));
+		$('frame-compare').style.width = `${after.naturalWidth * scale}px`;
+		$('frame-compare').classList.toggle('enlarged', scale > 1);
 		$('frame-download').href = state.urls.after;
 		$('frame-download').download = file.name.replace(/\.[^.]*$/, '') + '-denoised.jpg';
 		$('frame-size').textContent = `${after.naturalWidth}×${after.naturalHeight} (input ${before.naturalWidth}×${before.naturalHeight})`;
@@ -743,7 +747,7 @@ function chart(id, title, xLabel, names, data, opts = {}) {
 			width: opts.width || 460,
 			height: 240,
 			scales: { x: { time: false }, ...(opts.scales || {}) },
-			axes: [{ label: xLabel }, { label: opts.yLabel || '' }],
+			axes: [{ label: xLabel, ...(xLabel === 'epoch' ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}) }, { label: opts.yLabel || '' }],
 			series: [{ label: xLabel }, ...names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], width: 2, points: { show: data[0].length < 40 }, ...(opts.series || {}) }))],
 		},
 		data,
