@@ -339,6 +339,19 @@ async function run() {
 	await shot(page, 'jobs-eval');
 	check('the jobs list shows both jobs', (await until(page, () => document.querySelectorAll('#jobs-table tbody tr').length)) >= 2);
 
+	/* A longer training job followed live over SSE, then cancelled. */
+	await page.selectOption('#job-type', 'train');
+	await page.fill('#job-dataset', 'tiny');
+	for (const [k, v] of Object.entries({ epochs: 400, filters: 4, depth: 2, batch: 4, patch_frames: 32 })) await page.fill('#job-params-' + k, String(v));
+	const evalId = await page.textContent('#job-id');
+	await page.click('#job-submit');
+	const live = await until(page, (prev) => document.getElementById('job-id').textContent !== prev && /epoch ([2-9]|\d\d+) of 400/.test(document.getElementById('job-epoch').textContent) && document.querySelector('#job-charts [data-plot="live"] canvas') && [document.getElementById('job-epoch').textContent, document.getElementById('job-percent').textContent, document.getElementById('job-eta').textContent], evalId, 60000);
+	check('a running job shows epoch, progress, ETA and a live curve from its events', live && /ETA \d/.test(live[2]), live);
+	await shot(page, 'jobs-live');
+	await page.click('#job-cancel');
+	const cancelled = await until(page, () => document.getElementById('job-state').textContent === 'cancelled', null, 30000);
+	check('the cancel button cancels the job', cancelled);
+
 	check('no console errors on the daemon-served page', consoleErrors.length === 0, consoleErrors);
 	check('no failed loads but the two deliberate ones (401, 415)', failedLoads.join() === '401 /v1/audio:denoise,415 /v1/audio:denoise', failedLoads);
 	check('no Content-Security-Policy violations', (await page.evaluate(() => window.__csp)).length === 0, await page.evaluate(() => window.__csp));
