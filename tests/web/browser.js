@@ -341,6 +341,7 @@ async function run() {
 
 	/* A longer training job followed live over SSE, then cancelled. */
 	await page.selectOption('#job-type', 'train');
+	await page.fill('#job-model', '');
 	await page.fill('#job-dataset', 'tiny');
 	for (const [k, v] of Object.entries({ epochs: 400, filters: 4, depth: 2, batch: 4, patch_frames: 32 })) await page.fill('#job-params-' + k, String(v));
 	const evalId = await page.textContent('#job-id');
