@@ -95,6 +95,9 @@ api_handler api_route_live, api_route_ready, api_route_models, api_route_model, 
  * body; post: the body of POST /v1/jobs or /v1/models is complete. */
 api_handler api_jobs_begin;
 api_body_handler api_jobs_post;
+/* GET / and /web/{name}: the built-in web page (static.c); rest is NULL
+ * for /. */
+api_handler api_route_static;
 /* Largest job spec or registration body. */
 #define API_JOBS_BODY_MAX 65536
 /* POST /v1/audio:denoise (audio.c). begin: before the body, checks content

@@ -203,6 +203,8 @@ static const route_def routes[] = {
     {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, NULL, api_frames_begin, NULL, api_frames_submit, 1},
     {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, api_route_openapi, NULL, NULL, NULL, 0},
     {"/metrics", 0, API_ROUTE_METRICS, api_route_metrics, NULL, NULL, NULL, 0},
+    {"/", 0, API_ROUTE_WEB, api_route_static, NULL, NULL, NULL, 0},
+    {"/web/", 1, API_ROUTE_WEB, api_route_static, NULL, NULL, NULL, 0},
     {"/v1/jobs", 0, API_ROUTE_JOBS, api_jobs_begin, api_jobs_begin, NULL, api_jobs_post, 0},
     {"/v1/jobs/", 2, API_ROUTE_JOB, api_jobs_begin, NULL, api_jobs_begin, NULL, 0},
 };
