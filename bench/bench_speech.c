@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 			rss_minutes = atof(argv[i + 1]);
 	}
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
 
 	/* Memory first, in a child, so that nothing else inflates its peak. */
 	if (rss_minutes > 0) {

@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
 
 	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
 		die("seed model", &err);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/util/blas.h"
 #include "core/util/threads.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
@@ -432,7 +433,9 @@ int main(int argc, char **argv)
 	uint64_t wd_usec;
 	int64_t next_ping;
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
+	dn_blas_info blas;
+	dn_blas_info_get(&blas);
 
 	memset(&d, 0, sizeof d);
 	if (daemon_config_from_args(&cfg, &opt, argc, argv, &err) != DN_OK) {
@@ -444,13 +447,16 @@ int main(int argc, char **argv)
 		if (opt.help)
 			daemon_config_usage(stdout, "denoised");
 		else if (opt.version)
-			printf("denoised %s\n", DN_VERSION);
+			printf("denoised %s\nblas: %s\ncpu: %s\n", DN_VERSION, blas.line,
+			       blas.cpu_model[0] ? blas.cpu_model : "unknown");
 		else
 			daemon_config_print_default(stdout);
 		daemon_config_free(&cfg);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	daemon_log_init(cfg.log_level);
+	/* What runs the GEMMs, and why: a generic kernel is a bug to report. */
+	daemon_log(blas.generic ? LOG_LVL_WARNING : LOG_LVL_INFO, "blas: %s", blas.line);
 	rc = daemon_config_resolve(&cfg, &err);
 	if (rc == DN_OK)
 		rc = check_state_dir(&cfg, &err);
@@ -468,9 +474,10 @@ int main(int argc, char **argv)
 	d.cfg = &cfg;
 	if (opt.check_config) {
 		daemon_log(LOG_LVL_INFO,
-		           "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores",
+		           "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores; "
+		           "%s kernel %s",
 		           daemon_models_count(d.models), cfg.models[0] ? cfg.models : models_dir,
-		           cfg.workers, cfg.blas_threads, cfg.cores);
+		           cfg.workers, cfg.blas_threads, cfg.cores, blas.library, blas.kernel);
 		if (daemon_log_enabled(LOG_LVL_DEBUG))
 			daemon_config_print(stderr, &cfg);
 		daemon_models_destroy(d.models);

@@ -1,6 +1,7 @@
 /*
  * threads.c — one place that sets OpenBLAS's and OpenMP's thread counts.
  * Without OpenMP the local part does nothing and the loops run serially.
+ * dn_threads_prepare() also puts right the OpenBLAS kernel (blas.h).
  */
 #include <cblas.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #endif
 
 #include "core/util/threads.h"
+
+#include "core/util/blas.h"
 
 void dn_threads_set_local(int n)
 {
@@ -28,8 +31,24 @@ void dn_threads_set(int n)
 	dn_threads_set_local(n);
 }
 
-void dn_threads_prefer_passive(char **argv)
+void dn_threads_prepare(char **argv)
 {
+	int again = 0, kernel = 0;
 	if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-		execv("/proc/self/exe", argv);
+		again = 1;
+	const char *want = dn_blas_override_now();
+	if (want && setenv(DN_BLAS_ENV_CHOSE, openblas_get_corename(), 1) == 0) {
+		if (setenv("OPENBLAS_CORETYPE", want, 1) == 0)
+			again = kernel = 1;
+		else
+			unsetenv(DN_BLAS_ENV_CHOSE);
+	}
+	if (!again)
+		return;
+	execv("/proc/self/exe", argv);
+	/* Still this process and its kernels: do not claim otherwise. */
+	if (kernel) {
+		unsetenv("OPENBLAS_CORETYPE");
+		unsetenv(DN_BLAS_ENV_CHOSE);
+	}
 }

@@ -18,12 +18,18 @@ void dn_threads_set(int n);
  * share a process-wide OpenBLAS setting. */
 void dn_threads_set_local(int n);
 
-/* For a program's main, before anything else: when OMP_WAIT_POLICY is not
- * set, sets it to PASSIVE and executes the program again with argv. OpenMP
- * threads that spin between parallel regions starve OpenBLAS's threads,
- * which run in between (measured on 16 cores: 0.1 training samples/s
- * spinning, 5.0 passive), and libgomp reads the policy when it is loaded,
- * before main. Returns only when the policy was already set or exec failed. */
-void dn_threads_prefer_passive(char **argv);
+/* For a program's main, before anything else; executes the program again
+ * with argv, once, when either of two settings read only while the
+ * libraries load (before main) is wrong:
+ *  - OMP_WAIT_POLICY, when not set, becomes PASSIVE. OpenMP threads that
+ *    spin between parallel regions starve OpenBLAS's threads, which run in
+ *    between (measured on 16 cores: 0.1 training samples/s spinning, 5.0
+ *    passive).
+ *  - OPENBLAS_CORETYPE, when not set and OpenBLAS chose older kernels than
+ *    the CPU supports, becomes the right ones (see blas.h); the kernel
+ *    OpenBLAS had chosen goes along in DN_BLAS_ENV_CHOSE so that
+ *    dn_blas_info_get() can say why.
+ * Returns only when nothing needed changing or exec failed. */
+void dn_threads_prepare(char **argv);
 
 #endif
