@@ -4,7 +4,10 @@
  * which cost exactly what trained ones do).
  *
  * Prints the real-time factor (processing time / audio duration) for
- * `--seconds` (default 60) of 16 kHz mono audio at 1 and 2 OpenBLAS threads,
+ * `--seconds` (default 60) of 16 kHz mono audio at 1 and 2 threads, and the
+ * process CPU time per second of audio (seconds of one core: the figure
+ * that says how many streams a machine serves); `--model FILE` runs a
+ * trained model (models/speech.safetensors) instead of the seed's,
  * and the peak resident memory of a separate process that denoises
  * `--rss-minutes` (default 10) minutes, with the share of it that is the
  * input and output buffers themselves. Never passes or fails on time.
@@ -25,6 +28,7 @@
 #include "core/model/model.h"
 #include "core/audio/speech.h"
 #include "core/nn/unet.h"
+#include "core/util/blas.h"
 #include "core/util/threads.h"
 
 static double now(void)
@@ -34,12 +38,28 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static const char *model_path;
+
 static dn_model *seed_model(void)
 {
 	dn_error err;
 	dn_unet *net;
 	dn_model *m;
 	dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+	if (model_path) {
+		if (dn_model_load(model_path, &m, &err)) {
+			fprintf(stderr, "bench_speech: %s: %s\n", model_path, err.msg);
+			exit(1);
+		}
+		return m;
+	}
 	if (dn_unet_create(&info.arch, 1, &net, &err) || dn_model_create(&info, net, &m, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
@@ -68,6 +88,8 @@ static dn_audio make_audio(double seconds)
 	return a;
 }
 
+static double last_cpu; /* process CPU seconds of the last denoise_once */
+
 static double denoise_once(const dn_model *m, const dn_audio *in)
 {
 	dn_error err;
@@ -77,12 +99,13 @@ static double denoise_once(const dn_model *m, const dn_audio *in)
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
 	}
-	double t0 = now();
+	double t0 = now(), c0 = cpu_now();
 	if (dn_speech_denoise(s, in, &out, NULL, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
 	}
 	double t = now() - t0;
+	last_cpu = cpu_now() - c0;
 	dn_audio_free(&out);
 	dn_speech_destroy(s);
 	return t;
@@ -96,9 +119,15 @@ int main(int argc, char **argv)
 			seconds = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--rss-minutes"))
 			rss_minutes = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--model"))
+			model_path = argv[i + 1];
 	}
 
 	dn_threads_prepare(argv); /* see core/util/threads.h */
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
+	printf("cpu: %s, %ld online; blas: %s\n", bi.cpu_model[0] ? bi.cpu_model : "unknown",
+	       sysconf(_SC_NPROCESSORS_ONLN), bi.line);
 
 	/* Memory first, in a child, so that nothing else inflates its peak. */
 	if (rss_minutes > 0) {
@@ -130,16 +159,18 @@ int main(int argc, char **argv)
 
 	dn_model *m = seed_model();
 	dn_audio in = make_audio(seconds);
-	printf("%-10s %12s %12s\n", "threads", "time (s)", "RTF");
+	printf("%-10s %12s %12s %12s %16s\n", "threads", "time (s)", "RTF", "cpu (s)", "core-s per s");
 	for (int th = 1; th <= 2; th++) {
 		dn_threads_set(th);
 		denoise_once(m, &in); /* warm-up: workspaces, page faults */
 		double t = denoise_once(m, &in);
-		printf("%-10d %12.2f %12.4f\n", th, t, t / seconds);
+		printf("%-10d %12.2f %12.4f %12.2f %16.4f\n", th, t, t / seconds, last_cpu,
+		       last_cpu / seconds);
 	}
-	printf("seed model (32 base filters, depth 3), %.0f s of 16 kHz mono, chunks of 256 frames, overlap "
-	       "32\n",
-	       seconds);
+	const dn_model_info *mi = dn_model_get_info(m);
+	printf("%s model (%d base filters, depth %d), %.0f s of 16 kHz mono, chunks of 256 frames, "
+	       "overlap 32\n",
+	       model_path ? model_path : "seed", mi->arch.base_filters, mi->arch.depth, seconds);
 	dn_audio_free(&in);
 	dn_model_destroy(m);
 	return 0;
