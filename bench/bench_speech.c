@@ -4,7 +4,8 @@
  * which cost exactly what trained ones do).
  *
  * Prints the real-time factor (processing time / audio duration) for
- * `--seconds` (default 60) of 16 kHz mono audio at 1 and 2 threads, and the
+ * `--seconds` (default 60) of 16 kHz mono audio at 1 thread and at 2 (both
+ * ways: OpenBLAS's threads, or chunks on threads), and the
  * process CPU time per second of audio (seconds of one core: the figure
  * that says how many streams a machine serves); `--model FILE` runs a
  * trained model (models/speech.safetensors) instead of the seed's,
@@ -90,12 +91,14 @@ static dn_audio make_audio(double seconds)
 
 static double last_cpu; /* process CPU seconds of the last denoise_once */
 
-static double denoise_once(const dn_model *m, const dn_audio *in)
+static double denoise_once(const dn_model *m, const dn_audio *in, int chunk_threads)
 {
 	dn_error err;
 	dn_speech *s;
 	dn_audio out;
-	if (dn_speech_create(m, NULL, &s, &err)) {
+	dn_speech_params p = dn_speech_default_params();
+	p.threads = chunk_threads;
+	if (dn_speech_create(m, &p, &s, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
 	}
@@ -137,7 +140,7 @@ int main(int argc, char **argv)
 			dn_threads_set(1);
 			dn_model *m = seed_model();
 			dn_audio in = make_audio(rss_minutes * 60);
-			double t = denoise_once(m, &in);
+			double t = denoise_once(m, &in, 1);
 			printf("%.0f min of 16 kHz mono: %.1f s (RTF %.3f, 1 thread)\n", rss_minutes, t,
 			       t / (rss_minutes * 60));
 			dn_audio_free(&in);
@@ -159,12 +162,22 @@ int main(int argc, char **argv)
 
 	dn_model *m = seed_model();
 	dn_audio in = make_audio(seconds);
-	printf("%-10s %12s %12s %12s %16s\n", "threads", "time (s)", "RTF", "cpu (s)", "core-s per s");
-	for (int th = 1; th <= 2; th++) {
-		dn_threads_set(th);
-		denoise_once(m, &in); /* warm-up: workspaces, page faults */
-		double t = denoise_once(m, &in);
-		printf("%-10d %12.2f %12.4f %12.2f %16.4f\n", th, t, t / seconds, last_cpu,
+	/* 2 threads two ways, side by side: OpenBLAS's threads inside each
+	 * chunk's GEMMs (how every caller ran before issue 13), and two chunks
+	 * at once with single-threaded GEMMs (dn_speech_params.threads, how
+	 * denoise audio and the daemon run now). */
+	static const struct {
+		int blas, chunks;
+		const char *what;
+	} runs[] = {{1, 1, "1 thread"},
+	            {2, 1, "2 BLAS threads, chunks in series"},
+	            {1, 2, "2 chunk threads, 1-thread GEMMs"}};
+	printf("%-34s %9s %8s %9s %13s\n", "threads", "time (s)", "RTF", "cpu (s)", "core-s per s");
+	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+		dn_threads_set(runs[r].blas);
+		denoise_once(m, &in, runs[r].chunks); /* warm-up: workspaces, page faults */
+		double t = denoise_once(m, &in, runs[r].chunks);
+		printf("%-34s %9.2f %8.4f %9.2f %13.4f\n", runs[r].what, t, t / seconds, last_cpu,
 		       last_cpu / seconds);
 	}
 	const dn_model_info *mi = dn_model_get_info(m);

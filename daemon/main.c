@@ -156,16 +156,18 @@ static int host_submit(void *ctx, void (*fn)(void *arg, void *worker), void *arg
 	return pool_submit(((daemon_ctx *)ctx)->pool, fn, arg);
 }
 
+/* A request's threads are its chunks' or tiles' (blas_threads of them),
+ * each running single-threaded GEMMs (see main). */
 static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_error *err)
 {
-	(void)ctx;
-	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, err);
+	daemon_ctx *d = ctx;
+	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
 }
 
 static dn_frame *host_worker_frame(void *ctx, void *worker, api_model *m, dn_error *err)
 {
-	(void)ctx;
-	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, err);
+	daemon_ctx *d = ctx;
+	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
 }
 
 static void host_gauges(void *ctx, api_gauges *g)
@@ -496,9 +498,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sfd = sig_pipe[0];
-	/* Never N workers x N BLAS threads: the config check bounded the
-	 * product by cores, and every worker shares this setting. */
-	openblas_set_num_threads(cfg.blas_threads);
+	/* Never N workers x N threads: the config check bounded workers x
+	 * blas_threads by cores. A request's blas_threads threads are its
+	 * chunks' or tiles', each with single-threaded GEMMs: OpenBLAS's own
+	 * threads spin in sched_yield between calls and made a 2-thread
+	 * request slower than a 1-thread one (issue 13). */
+	openblas_set_num_threads(1);
 	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool,
 	                &err) != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);
