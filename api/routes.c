@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/util/blas.h"
 
 void api_route_live(api_request *r, const char *rest)
 {
@@ -28,10 +29,14 @@ void api_route_ready(api_request *r, const char *rest)
 		                   g.models_loaded, g.workers);
 		return;
 	}
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
 	api_answer_json(r, 200,
-	                json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models",
-	                          (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
-	                          (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity));
+	                json_pack("{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}", "status", "ready",
+	                          "models", (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
+	                          (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity,
+	                          "blas", "library", bi.library, "kernel", bi.kernel, "cpu", bi.cpu,
+	                          "overridden", bi.overridden, "generic", bi.generic));
 }
 
 static const char *kind_name(int kind)

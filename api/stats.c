@@ -3,6 +3,8 @@
  */
 #include "api/stats.h"
 
+#include "core/util/blas.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -157,6 +159,15 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 	        atomic_load(&s->connections), g->queue_depth, g->queue_capacity, g->busy_workers, g->workers,
 	        g->blas_threads, g->models_loaded, (unsigned long long)g->reloads_ok,
 	        (unsigned long long)g->reloads_failed);
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
+	fprintf(f,
+	        "# HELP denoised_blas_info The BLAS library and the kernel it runs, always 1; generic=\"1\" "
+	        "when the kernel is older than the CPU supports.\n"
+	        "# TYPE denoised_blas_info gauge\n"
+	        "denoised_blas_info{library=\"%s\",kernel=\"%s\",cpu=\"%s\",overridden=\"%d\","
+	        "generic=\"%d\"} 1\n",
+	        bi.library, bi.kernel, bi.cpu, bi.overridden, bi.generic);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

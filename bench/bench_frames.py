@@ -181,6 +181,9 @@ def main():
     print("# %d test photos (%s), %.2f MP each on average; tuning on %s; seed %d" %
           (len(clean), ", ".join(os.path.basename(t)[:-4] for t in tests), mp_total / len(clean),
            os.path.basename(vals[0]), a.seed))
+    ver = subprocess.run([a.denoise, "--version"], capture_output=True, text=True).stdout.splitlines()
+    print("# " + "; ".join(l for l in ver if l.startswith(("cpu:", "blas:"))) +
+          "; %d CPUs online" % os.cpu_count())
     print("| sigma | method | PSNR dB | SSIM | ms/MP | setting |")
     print("|---:|---|---:|---:|---:|---|")
     for sigma in sigmas:

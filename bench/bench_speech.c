@@ -4,7 +4,11 @@
  * which cost exactly what trained ones do).
  *
  * Prints the real-time factor (processing time / audio duration) for
- * `--seconds` (default 60) of 16 kHz mono audio at 1 and 2 OpenBLAS threads,
+ * `--seconds` (default 60) of 16 kHz mono audio at 1 thread and at 2 (both
+ * ways: OpenBLAS's threads, or chunks on threads), and the
+ * process CPU time per second of audio (seconds of one core: the figure
+ * that says how many streams a machine serves); `--model FILE` runs a
+ * trained model (models/speech.safetensors) instead of the seed's,
  * and the peak resident memory of a separate process that denoises
  * `--rss-minutes` (default 10) minutes, with the share of it that is the
  * input and output buffers themselves. Never passes or fails on time.
@@ -25,6 +29,7 @@
 #include "core/model/model.h"
 #include "core/audio/speech.h"
 #include "core/nn/unet.h"
+#include "core/util/blas.h"
 #include "core/util/threads.h"
 
 static double now(void)
@@ -34,12 +39,28 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static const char *model_path;
+
 static dn_model *seed_model(void)
 {
 	dn_error err;
 	dn_unet *net;
 	dn_model *m;
 	dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+	if (model_path) {
+		if (dn_model_load(model_path, &m, &err)) {
+			fprintf(stderr, "bench_speech: %s: %s\n", model_path, err.msg);
+			exit(1);
+		}
+		return m;
+	}
 	if (dn_unet_create(&info.arch, 1, &net, &err) || dn_model_create(&info, net, &m, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
@@ -68,21 +89,26 @@ static dn_audio make_audio(double seconds)
 	return a;
 }
 
-static double denoise_once(const dn_model *m, const dn_audio *in)
+static double last_cpu; /* process CPU seconds of the last denoise_once */
+
+static double denoise_once(const dn_model *m, const dn_audio *in, int chunk_threads)
 {
 	dn_error err;
 	dn_speech *s;
 	dn_audio out;
-	if (dn_speech_create(m, NULL, &s, &err)) {
+	dn_speech_params p = dn_speech_default_params();
+	p.threads = chunk_threads;
+	if (dn_speech_create(m, &p, &s, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
 	}
-	double t0 = now();
+	double t0 = now(), c0 = cpu_now();
 	if (dn_speech_denoise(s, in, &out, NULL, &err)) {
 		fprintf(stderr, "bench_speech: %s\n", err.msg);
 		exit(1);
 	}
 	double t = now() - t0;
+	last_cpu = cpu_now() - c0;
 	dn_audio_free(&out);
 	dn_speech_destroy(s);
 	return t;
@@ -96,9 +122,15 @@ int main(int argc, char **argv)
 			seconds = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--rss-minutes"))
 			rss_minutes = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--model"))
+			model_path = argv[i + 1];
 	}
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
+	printf("cpu: %s, %ld online; blas: %s\n", bi.cpu_model[0] ? bi.cpu_model : "unknown",
+	       sysconf(_SC_NPROCESSORS_ONLN), bi.line);
 
 	/* Memory first, in a child, so that nothing else inflates its peak. */
 	if (rss_minutes > 0) {
@@ -108,7 +140,7 @@ int main(int argc, char **argv)
 			dn_threads_set(1);
 			dn_model *m = seed_model();
 			dn_audio in = make_audio(rss_minutes * 60);
-			double t = denoise_once(m, &in);
+			double t = denoise_once(m, &in, 1);
 			printf("%.0f min of 16 kHz mono: %.1f s (RTF %.3f, 1 thread)\n", rss_minutes, t,
 			       t / (rss_minutes * 60));
 			dn_audio_free(&in);
@@ -130,16 +162,28 @@ int main(int argc, char **argv)
 
 	dn_model *m = seed_model();
 	dn_audio in = make_audio(seconds);
-	printf("%-10s %12s %12s\n", "threads", "time (s)", "RTF");
-	for (int th = 1; th <= 2; th++) {
-		dn_threads_set(th);
-		denoise_once(m, &in); /* warm-up: workspaces, page faults */
-		double t = denoise_once(m, &in);
-		printf("%-10d %12.2f %12.4f\n", th, t, t / seconds);
+	/* 2 threads two ways, side by side: OpenBLAS's threads inside each
+	 * chunk's GEMMs (how every caller ran before issue 13), and two chunks
+	 * at once with single-threaded GEMMs (dn_speech_params.threads, how
+	 * denoise audio and the daemon run now). */
+	static const struct {
+		int blas, chunks;
+		const char *what;
+	} runs[] = {{1, 1, "1 thread"},
+	            {2, 1, "2 BLAS threads, chunks in series"},
+	            {1, 2, "2 chunk threads, 1-thread GEMMs"}};
+	printf("%-34s %9s %8s %9s %13s\n", "threads", "time (s)", "RTF", "cpu (s)", "core-s per s");
+	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+		dn_threads_set(runs[r].blas);
+		denoise_once(m, &in, runs[r].chunks); /* warm-up: workspaces, page faults */
+		double t = denoise_once(m, &in, runs[r].chunks);
+		printf("%-34s %9.2f %8.4f %9.2f %13.4f\n", runs[r].what, t, t / seconds, last_cpu,
+		       last_cpu / seconds);
 	}
-	printf("seed model (32 base filters, depth 3), %.0f s of 16 kHz mono, chunks of 256 frames, overlap "
-	       "32\n",
-	       seconds);
+	const dn_model_info *mi = dn_model_get_info(m);
+	printf("%s model (%d base filters, depth %d), %.0f s of 16 kHz mono, chunks of 256 frames, "
+	       "overlap 32\n",
+	       model_path ? model_path : "seed", mi->arch.base_filters, mi->arch.depth, seconds);
 	dn_audio_free(&in);
 	dn_model_destroy(m);
 	return 0;

@@ -41,6 +41,7 @@
 #include "core/nn/adam.h"
 #include "core/nn/layers.h"
 #include "core/nn/unet.h"
+#include "core/util/blas.h"
 #include "core/util/threads.h"
 
 /* OpenBLAS's own entry point; cblas.h declares it in OpenBLAS builds only. */
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
 
 	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
 		die("seed model", &err);
@@ -337,6 +338,10 @@ int main(int argc, char **argv)
 			r->train = time_train(net, &xb, &tb, 1, o.train_runs);
 	}
 
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
+	printf("cpu: %s, %ld online; blas: %s\n", bi.cpu_model[0] ? bi.cpu_model : "unknown",
+	       sysconf(_SC_NPROCESSORS_ONLN), bi.line);
 	printf("seed U-Net (base %d, depth %d, %d in / %d out, ReLU output), input %dx%d (padded %dx%d)\n",
 	       cfg.base_filters, cfg.depth, cfg.in_channels, cfg.out_channels, o.h, o.w, hp, wp);
 	printf("trainable parameters      %zu\n", nparams);
@@ -370,9 +375,11 @@ int main(int argc, char **argv)
 	}
 	if (o.json) {
 		printf(
-		    "{\"impl\":\"libdenoise\",\"height\":%d,\"width\":%d,\"batch\":%d,\"params\":%zu,"
+		    "{\"impl\":\"libdenoise\",\"cpu\":\"%s\",\"blas\":\"%s\",\"kernel\":\"%s\","
+		    "\"height\":%d,\"width\":%d,\"batch\":%d,\"params\":%zu,"
 		    "\"gflop\":%.6f,\"gemm_gflop_issued\":%.6f,\"runs\":%d,\"train_runs\":%d,\"results\":[",
-		    o.h, o.w, o.batch, nparams, flops * 1e-9, issued * 1e-9, o.runs, o.train_runs);
+		    bi.cpu_model, bi.library, bi.kernel, o.h, o.w, o.batch, nparams, flops * 1e-9,
+		    issued * 1e-9, o.runs, o.train_runs);
 		for (int i = 0; i < o.nthreads; i++) {
 			const struct result *r = &res[i];
 			printf("%s{\"threads\":%d,\"infer_ms\":[%.4f,%.4f,%.4f],\"infer_cpu_ms\":%.4f,"

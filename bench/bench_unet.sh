@@ -37,6 +37,7 @@ import json, sys
 c = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 t = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
 tres = {r["threads"]: r for r in t["results"]}
+print(f"cpu: {c.get('cpu', '?')}; libdenoise BLAS: {c.get('blas', '?')} kernel {c.get('kernel', '?')}")
 print(f"seed U-Net, input {c['height']}x{c['width']}; libdenoise vs PyTorch {t['version']} "
       f"(oneDNN {'on' if t['mkldnn'] else 'off'}), same machine, one run")
 print(f"parameters: libdenoise {c['params']}, PyTorch {t['params']}"

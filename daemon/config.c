@@ -47,8 +47,10 @@ static const cfg_key keys[] = {
     {"workers", CFG_INT, OFF(workers), "0", 0, 1024, NULL, "N",
      "Inference worker threads; each holds its own context per model. 0: cores / blas_threads."},
     {"blas_threads", CFG_INT, OFF(blas_threads), "1", 1, 1024, NULL, "N",
-     "OpenBLAS threads each worker uses. Either many single-threaded workers (the default) "
-     "or one worker with multi-threaded BLAS; never N x N."},
+     "Threads each request uses: the chunks of a long audio file or the tiles of a large frame "
+     "run on that many threads at once, each with single-threaded GEMMs (same output). Either "
+     "many one-thread workers (the default: most requests per second) or fewer workers with "
+     "more threads (lower latency for long files); never N x N."},
     {"queue_length", CFG_INT, OFF(queue_length), "64", 1, 65536, NULL, "N",
      "Requests that may wait for a worker; beyond it requests get 503 with Retry-After."},
     {"http_threads", CFG_INT, OFF(http_threads), "2", 1, 64, NULL, "N",

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/util/blas.h"
 #include "core/util/file.h"
 #include "core/util/paths.h"
 #include "core/util/threads.h"
@@ -153,16 +154,18 @@ static int host_submit(void *ctx, void (*fn)(void *arg, void *worker), void *arg
 	return pool_submit(((daemon_ctx *)ctx)->pool, fn, arg);
 }
 
+/* A request's threads are its chunks' or tiles' (blas_threads of them),
+ * each running single-threaded GEMMs (see main). */
 static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_error *err)
 {
-	(void)ctx;
-	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, err);
+	daemon_ctx *d = ctx;
+	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
 }
 
 static dn_frame *host_worker_frame(void *ctx, void *worker, api_model *m, dn_error *err)
 {
-	(void)ctx;
-	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, err);
+	daemon_ctx *d = ctx;
+	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
 }
 
 static void host_gauges(void *ctx, api_gauges *g)
@@ -409,7 +412,9 @@ int main(int argc, char **argv)
 	uint64_t wd_usec;
 	int64_t next_ping;
 
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
+	dn_blas_info blas;
+	dn_blas_info_get(&blas);
 
 	memset(&d, 0, sizeof d);
 	if (daemon_config_from_args(&cfg, &opt, argc, argv, &err) != DN_OK) {
@@ -421,13 +426,16 @@ int main(int argc, char **argv)
 		if (opt.help)
 			daemon_config_usage(stdout, "denoised");
 		else if (opt.version)
-			printf("denoised %s\n", DN_VERSION);
+			printf("denoised %s\nblas: %s\ncpu: %s\n", DN_VERSION, blas.line,
+			       blas.cpu_model[0] ? blas.cpu_model : "unknown");
 		else
 			daemon_config_print_default(stdout);
 		daemon_config_free(&cfg);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	daemon_log_init(cfg.log_level);
+	/* What runs the GEMMs, and why: a generic kernel is a bug to report. */
+	daemon_log(blas.generic ? LOG_LVL_WARNING : LOG_LVL_INFO, "blas: %s", blas.line);
 	rc = daemon_config_resolve(&cfg, &err);
 	if (rc == DN_OK)
 		rc = check_state_dir(&cfg, &err);
@@ -445,9 +453,10 @@ int main(int argc, char **argv)
 	d.cfg = &cfg;
 	if (opt.check_config) {
 		daemon_log(LOG_LVL_INFO,
-		           "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores",
+		           "configuration OK: %zu models from %s; %d workers x %d BLAS threads on %d cores; "
+		           "%s kernel %s",
 		           daemon_models_count(d.models), cfg.models[0] ? cfg.models : models_dir,
-		           cfg.workers, cfg.blas_threads, cfg.cores);
+		           cfg.workers, cfg.blas_threads, cfg.cores, blas.library, blas.kernel);
 		if (daemon_log_enabled(LOG_LVL_DEBUG))
 			daemon_config_print(stderr, &cfg);
 		daemon_models_destroy(d.models);
@@ -466,9 +475,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sfd = sig_pipe[0];
-	/* Never N workers x N BLAS threads: the config check bounded the
-	 * product by cores, and every worker shares this setting. */
-	openblas_set_num_threads(cfg.blas_threads);
+	/* Never N workers x N threads: the config check bounded workers x
+	 * blas_threads by cores. A request's blas_threads threads are its
+	 * chunks' or tiles', each with single-threaded GEMMs: OpenBLAS's own
+	 * threads spin in sched_yield between calls and made a 2-thread
+	 * request slower than a 1-thread one (issue 13). */
+	openblas_set_num_threads(1);
 	if (pool_create(cfg.workers, (size_t)cfg.queue_length, worker_init, daemon_models_cache_free, &d.pool,
 	                &err) != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s", err.msg);

@@ -525,11 +525,12 @@ static cache_entry *cache_entry_for(void **slot, api_model *m, dn_error *err)
 	return &c->v[c->n++];
 }
 
-dn_frame *daemon_models_cache_frame(void **slot, api_model *m, dn_error *err)
+dn_frame *daemon_models_cache_frame(void **slot, api_model *m, int threads, dn_error *err)
 {
 	cache_entry *e = cache_entry_for(slot, m, err);
 	dn_frame_params p = dn_frame_default_params();
 
+	p.threads = threads;
 	if (!e)
 		return NULL;
 	if (!e->frame && dn_frame_create(m->model, &p, &e->frame, err) != DN_OK)
@@ -537,11 +538,12 @@ dn_frame *daemon_models_cache_frame(void **slot, api_model *m, dn_error *err)
 	return e->frame;
 }
 
-dn_speech *daemon_models_cache_speech(void **slot, api_model *m, dn_error *err)
+dn_speech *daemon_models_cache_speech(void **slot, api_model *m, int threads, dn_error *err)
 {
 	cache_entry *e = cache_entry_for(slot, m, err);
 	dn_speech_params p = dn_speech_default_params();
 
+	p.threads = threads;
 	if (!e)
 		return NULL;
 	if (!e->speech && dn_speech_create(m->model, &p, &e->speech, err) != DN_OK)

@@ -53,12 +53,13 @@ const char *daemon_model_path(const api_model *m);
  * code with err set when the list could not be extended. */
 int daemon_models_add(daemon_models *r, const char *path, dn_error *err);
 
-/* A worker's speech contexts, one per model. *cache starts NULL; free it
- * with daemon_models_cache_free on the worker's thread. */
-dn_speech *daemon_models_cache_speech(void **cache, api_model *m, dn_error *err);
-/* The same cache's frame contexts (tiling and U-Net workspace), one per
- * frame model. */
-dn_frame *daemon_models_cache_frame(void **cache, api_model *m, dn_error *err);
+/* A worker's speech contexts, one per model, whose chunks run on `threads`
+ * threads (blas_threads: the threads one request uses). *cache starts NULL;
+ * free it with daemon_models_cache_free on the worker's thread. */
+dn_speech *daemon_models_cache_speech(void **cache, api_model *m, int threads, dn_error *err);
+/* The same cache's frame contexts (tiling and U-Net workspaces), one per
+ * frame model, whose tiles run on `threads` threads. */
+dn_frame *daemon_models_cache_frame(void **cache, api_model *m, int threads, dn_error *err);
 void daemon_models_cache_free(void *cache);
 
 #endif

@@ -202,6 +202,28 @@ static void test_health_and_docs(int port)
 	j = json_loads(r.body ? r.body : "", 0, &je);
 	CHECK(j && json_integer_value(json_object_get(j, "models")) == 3);
 	CHECK(j && json_integer_value(json_object_get(j, "workers")) == 1);
+	{
+		/* The BLAS kernel is reported, here and in /metrics; on a CPU with
+		 * AVX2 or AVX-512 it is never a generic one (issue 13). */
+		json_t *b = j ? json_object_get(j, "blas") : NULL;
+		const char *kernel = json_string_value(json_object_get(b, "kernel"));
+		char series[256];
+		resp m;
+
+		CHECK(kernel && *kernel);
+		CHECK(json_is_boolean(json_object_get(b, "generic")));
+#if defined(__x86_64__) || defined(__i386__)
+		if (__builtin_cpu_supports("avx2"))
+			CHECK_MSG(json_is_false(json_object_get(b, "generic")), "generic kernel %s",
+			          kernel ? kernel : "?");
+#endif
+		snprintf(series, sizeof series, "kernel=\"%s\"", kernel ? kernel : "?");
+		CHECK(get(port, "/metrics", &m) == 200);
+		CHECK(m.body && strstr(m.body, "# TYPE denoised_blas_info gauge"));
+		CHECK(m.body && strstr(m.body, "denoised_blas_info{library=\"OpenBLAS"));
+		CHECK(m.body && strstr(m.body, series));
+		resp_free(&m);
+	}
 	json_decref(j);
 	resp_free(&r);
 

@@ -44,6 +44,12 @@ PYEOF
 
 expect 2 "usage: denoise COMMAND" "$bin"
 expect 0 "audio" "$bin" --help
+expect 0 "^blas: OpenBLAS .* kernel [A-Za-z0-9_]+ on a CPU with" "$bin" --version
+# on AVX2 / AVX-512 CPUs the kernel reported is never a generic one
+if grep -Eq '^flags.* avx2' /proc/cpuinfo 2>/dev/null; then
+	check "denoise --version: no generic kernel on an AVX2 CPU" \
+		sh -c '! "$1" --version | grep -Eiq "kernel (Prescott|Core2|Katmai|Penryn|Nehalem|Atom|Dunnington|Northwood|Coppermine|Banias|Unknown) |WARNING"' sh "$bin"
+fi
 expect 2 "unknown command 'nope'" "$bin" nope
 expect 2 "expected IN and OUT" "$bin" audio "$tmp/in.wav"
 expect 2 "unknown format 'mp3'" "$bin" audio "$tmp/in.wav" "$tmp/o.wav" --format mp3

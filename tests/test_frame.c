@@ -15,6 +15,7 @@
 
 #include "core/image/frame.h"
 #include "core/model/model.h"
+#include "core/util/threads.h"
 #include "tests/check.h"
 
 static dn_model *frame_model(int filters, int depth, uint64_t seed)
@@ -69,6 +70,55 @@ static void test_tiling(int depth, int h, int w, int tile)
 	free(in);
 	free(whole);
 	free(tiled);
+}
+
+/* Tiles on several threads: bit-identical to one thread, for float and
+ * 8-bit frames, with thread counts above and below the tile count. */
+static void test_threads(void)
+{
+	dn_model *m = frame_model(4, 2, 9);
+	CHECK(m != NULL);
+	const int h = 70, w = 101;
+	const size_t n = (size_t)3 * h * w;
+	float *in = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)),
+	      *out = malloc(n * sizeof(float));
+	fill(in, n, 13);
+	dn_threads_set(1);
+	dn_frame *f;
+	dn_error err = {0};
+	dn_frame_params p = {.tile = 32};
+	dn_image img, iref, iout;
+	CHECK_RC(dn_image_alloc(&img, w, h, 3, &err), DN_OK);
+	for (size_t i = 0; i < (size_t)w * h * 3; i++)
+		img.data[i] = (uint8_t)((i * 53) % 253);
+	img.subsamp = DN_SUBSAMP_444;
+	CHECK_RC(dn_frame_create(m, &p, &f, &err), DN_OK);
+	CHECK_RC(dn_frame_denoise_planar(f, in, h, w, ref, &err), DN_OK);
+	CHECK_RC(dn_frame_denoise(f, &img, &iref, &err), DN_OK);
+	dn_frame_destroy(f);
+	const int counts[] = {2, 3, 16}; /* 3 x 4 = 12 tiles */
+	for (int k = 0; k < 3; k++) {
+		p.threads = counts[k];
+		CHECK_RC(dn_frame_create(m, &p, &f, &err), DN_OK);
+		for (int rep = 0; rep < 2; rep++) {
+			CHECK_RC(dn_frame_denoise_planar(f, in, h, w, out, &err), DN_OK);
+			CHECK_MSG(memcmp(out, ref, n * sizeof(float)) == 0, "%d threads: planar differs",
+			          counts[k]);
+		}
+		CHECK_RC(dn_frame_denoise(f, &img, &iout, &err), DN_OK);
+		CHECK_MSG(memcmp(iout.data, iref.data, (size_t)w * h * 3) == 0, "%d threads: 8-bit differs",
+		          counts[k]);
+		dn_image_free(&iout);
+		dn_frame_destroy(f);
+	}
+	p.threads = 65;
+	CHECK_RC(dn_frame_create(m, &p, &f, &err), DN_EINVAL);
+	dn_image_free(&iref);
+	dn_image_free(&img);
+	dn_model_destroy(m);
+	free(in);
+	free(ref);
+	free(out);
 }
 
 static void test_images(void)
@@ -129,6 +179,7 @@ static void test_images(void)
 
 int main(void)
 {
+	test_threads();
 	CHECK(dn_frame_margin(3) >= 8 * 8 - 6);
 	test_tiling(3, 150, 231, 64);
 	test_tiling(2, 97, 301, 48);

@@ -18,12 +18,15 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac]\n"
+	fprintf(f, "usage: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac] [--threads N]\n"
 	           "  IN           any sound file libsndfile reads (WAV, FLAC, Ogg/Vorbis, AIFF, ...)\n"
 	           "  OUT          written atomically; same rate, channels and length as IN\n"
 	           "  --model FILE an audio model (default: models/speech.safetensors)\n"
 	           "  --format F   wav (16-bit PCM), wavf32 (32-bit float) or flac; default from\n"
-	           "               OUT's extension (.flac -> flac), else wav\n");
+	           "               OUT's extension (.flac -> flac), else wav\n"
+	           "  --threads N  chunks of the file denoised at once, one per thread, each with\n"
+	           "               single-threaded GEMMs (default: the CPUs this process may use;\n"
+	           "               the output is the same for any N)\n");
 }
 
 static double now(void)
@@ -38,18 +41,29 @@ int cmd_audio(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"model", required_argument, NULL, 'm'},
 	    {"format", required_argument, NULL, 'f'},
+	    {"threads", required_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	/* Inference: OpenMP stays out of the way of OpenBLAS (daemon/main.c). */
-	dn_threads_set_local(1);
+	/* Inference: one thread per chunk, each running serial loops and
+	 * single-threaded GEMMs; OpenBLAS's own threads spun in sched_yield and
+	 * made two of them 3x slower than one (issue 13). */
+	dn_threads_set(1);
 	const char *model_path = NULL, *format_name = NULL;
-	int c;
+	int c, threads = dn_threads_available();
+	char *end;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:f:j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 'f': format_name = optarg; break;
+		case 'j':
+			threads = (int)strtol(optarg, &end, 10);
+			if (end == optarg || *end || threads < 1 || threads > 64) {
+				fprintf(stderr, "denoise audio: --threads wants 1..64, not '%s'\n", optarg);
+				return TOOLS_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return TOOLS_OK;
 		default: usage(stderr); return TOOLS_USAGE;
 		}
@@ -94,7 +108,9 @@ int cmd_audio(int argc, char **argv)
 		fprintf(stderr, "denoise audio: %s\n", err.msg);
 		goto done;
 	}
-	if (dn_speech_create(model, NULL, &sp, &err) != DN_OK) {
+	dn_speech_params sparams = dn_speech_default_params();
+	sparams.threads = threads > 64 ? 64 : threads;
+	if (dn_speech_create(model, &sparams, &sp, &err) != DN_OK) {
 		fprintf(stderr, "denoise audio: model %s: %s\n", model_path, err.msg);
 		goto done;
 	}

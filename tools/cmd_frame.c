@@ -20,12 +20,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: denoise frame IN OUT [--model FILE] [--quality Q] [--tile N]\n"
+	fprintf(f, "usage: denoise frame IN OUT [--model FILE] [--quality Q] [--tile N] [--threads N]\n"
 	           "  IN           a JPEG (baseline or progressive; RGB, grayscale or CMYK)\n"
 	           "  OUT          a JPEG of the same size, written atomically (grayscale stays grayscale)\n"
 	           "  --model FILE a frame model (default: models/frame.safetensors)\n"
 	           "  --quality Q  JPEG quality 1..100 (default 95)\n"
-	           "  --tile N     output pixels per tile side (default 384; 0: whole frame at once)\n");
+	           "  --tile N     output pixels per tile side (default 384; 0: whole frame at once)\n"
+	           "  --threads N  tiles denoised at once, one per thread, each with single-threaded\n"
+	           "               GEMMs (default: the CPUs this process may use; same output)\n");
 }
 
 static double now(void)
@@ -49,19 +51,19 @@ static int parse_int(const char *s, long lo, long hi, int *v)
 int cmd_frame(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"model", required_argument, NULL, 'm'},
-	    {"quality", required_argument, NULL, 'q'},
-	    {"tile", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"model", required_argument, NULL, 'm'}, {"quality", required_argument, NULL, 'q'},
+	    {"tile", required_argument, NULL, 't'},  {"threads", required_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
-	/* Inference: OpenMP stays out of the way of OpenBLAS (daemon/main.c). */
-	dn_threads_set_local(1);
+	/* Inference: one thread per tile, serial loops, single-threaded GEMMs
+	 * (as cmd_audio.c). */
+	dn_threads_set(1);
 	const char *model_path = NULL;
 	int quality = DN_IMAGE_DEFAULT_QUALITY, c;
 	dn_frame_params fp = dn_frame_default_params();
+	fp.threads = dn_threads_available() > 64 ? 64 : dn_threads_available();
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:q:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:q:t:j:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 'q':
@@ -73,6 +75,12 @@ int cmd_frame(int argc, char **argv)
 		case 't':
 			if (parse_int(optarg, 0, 8192, &fp.tile)) {
 				fprintf(stderr, "denoise frame: --tile wants 0..8192, not '%s'\n", optarg);
+				return TOOLS_USAGE;
+			}
+			break;
+		case 'j':
+			if (parse_int(optarg, 1, 64, &fp.threads)) {
+				fprintf(stderr, "denoise frame: --threads wants 1..64, not '%s'\n", optarg);
 				return TOOLS_USAGE;
 			}
 			break;

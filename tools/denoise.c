@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/util/blas.h"
 #include "core/util/threads.h"
 #include "tools/tools.h"
 
@@ -33,15 +34,25 @@ static const tools_cmd commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: denoise COMMAND [ARGS...]   (denoise COMMAND --help for its options)\n\ncommands:\n");
+	fprintf(f, "usage: denoise COMMAND [ARGS...]   (denoise COMMAND --help for its options)\n"
+	           "       denoise --version           (also the BLAS kernel in use)\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv)
 {
-	dn_threads_prefer_passive(argv); /* see core/util/threads.h */
+	dn_threads_prepare(argv); /* see core/util/threads.h */
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("denoise %s\nblas: %s\ncpu: %s\n", DN_VERSION, bi.line,
+		       bi.cpu_model[0] ? bi.cpu_model : "unknown");
+		return fflush(stdout) == 0 ? TOOLS_OK : TOOLS_FAIL;
+	}
+	/* Say so when the kernel was changed, or when it is still wrong. */
+	if (bi.overridden || bi.generic)
+		fprintf(stderr, "denoise: %s\n", bi.line);
 	if (argc < 2) {
 		usage(stderr);
 		return TOOLS_USAGE;

@@ -24,6 +24,12 @@
  * run would give it. The noisy phase is applied as the unit phasor X/|X|,
  * zero where |X| is zero: silent input gives exactly silent output whatever
  * the network adds (biases) to a zero spectrogram.
+ *
+ * With threads > 1, the chunk stage is split: the STFTs of the next
+ * `threads` chunks are taken in order, their networks run at once on as many
+ * threads (dn_threads_run, one workspace each), then the cross-fades and
+ * overlap-adds run in order. Each chunk sees exactly the inputs it would see
+ * serially, so the output is bit-identical whatever the thread count.
  */
 #include "core/audio/speech.h"
 
@@ -35,11 +41,23 @@
 #include "core/audio/stft.h"
 #include "core/nn/tensor.h"
 #include "core/nn/unet.h"
+#include "core/util/threads.h"
 
 /* Samples per resampler call. */
 #define BLK 4096
 /* The soft limiter leaves samples below this level alone. */
 #define LIMIT_KNEE 0.9f
+
+/* One chunk in flight: its spectrum, magnitudes and network, one per thread. */
+typedef struct chunk_slot {
+	float *re, *im; /* [bins][chunk] spectrum of the chunk */
+	float *mag;     /* noisy magnitude */
+	float *omag;    /* output magnitude */
+	dn_unet_ws *ws;
+	dn_tensor x, y;
+	size_t f0, L; /* first frame and frame count */
+	int last;     /* the channel's last chunk */
+} chunk_slot;
 
 struct dn_speech {
 	const dn_model *model;
@@ -47,7 +65,8 @@ struct dn_speech {
 	const dn_unet_infer *inf;
 	dn_speech_params p; /* chunk and overlap after alignment */
 	dn_stft *stft;
-	dn_unet_ws *ws;
+	int nslot;
+	chunk_slot *slot;
 	int n, hop, half, bins;
 	float mag_cap; /* largest magnitude the pipeline lets out of the network */
 	float log_cap; /* logf(mag_cap) */
@@ -55,13 +74,9 @@ struct dn_speech {
 	size_t xwin_cap;
 	float *acc; /* overlap-add accumulator */
 	size_t acc_cap;
-	float *re, *im; /* [bins][chunk] spectrum of the chunk */
-	float *mag;     /* noisy magnitude */
-	float *omag;    /* output magnitude */
-	float *pend;    /* [bins][overlap] output magnitudes awaiting the next chunk */
-	float *fade;    /* [overlap] weight of the newer chunk, rising; the older gets 1 - w */
-	float *blk;     /* BLK resampler samples */
-	dn_tensor x, y;
+	float *pend; /* [bins][overlap] output magnitudes awaiting the next chunk */
+	float *fade; /* [overlap] weight of the newer chunk, rising; the older gets 1 - w */
+	float *blk;  /* BLK resampler samples */
 };
 
 dn_speech_params dn_speech_default_params(void)
@@ -97,18 +112,22 @@ void dn_speech_destroy(dn_speech *s)
 	if (!s)
 		return;
 	dn_stft_destroy(s->stft);
-	dn_unet_ws_destroy(s->ws);
+	for (int k = 0; s->slot && k < s->nslot; k++) {
+		chunk_slot *c = &s->slot[k];
+		dn_unet_ws_destroy(c->ws);
+		dn_free(c->re);
+		dn_free(c->im);
+		dn_free(c->mag);
+		dn_free(c->omag);
+		dn_tensor_free(&c->x);
+		dn_tensor_free(&c->y);
+	}
+	free(s->slot);
 	dn_free(s->xwin);
 	dn_free(s->acc);
-	dn_free(s->re);
-	dn_free(s->im);
-	dn_free(s->mag);
-	dn_free(s->omag);
 	dn_free(s->pend);
 	dn_free(s->fade);
 	dn_free(s->blk);
-	dn_tensor_free(&s->x);
-	dn_tensor_free(&s->y);
 	free(s);
 }
 
@@ -126,6 +145,10 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	    prm.overlap_frames >= prm.chunk_frames)
 		return dn_error_set(err, DN_EINVAL, "chunk of %d frames with %d overlapping is not usable",
 		                    prm.chunk_frames, prm.overlap_frames);
+	if (prm.threads < 0 || prm.threads > 64)
+		return dn_error_set(err, DN_EINVAL, "%d threads: must be 1..64", prm.threads);
+	if (prm.threads == 0)
+		prm.threads = 1;
 	/* Align the step between chunks to the pooling grid (see top). */
 	int align = 1 << mi->arch.depth;
 	int step = (prm.chunk_frames - prm.overlap_frames) / align * align;
@@ -160,24 +183,31 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	s->acc_cap = (C - 1) * (size_t)s->hop + (size_t)s->n;
 	s->xwin = dn_alloc(s->xwin_cap * sizeof(float));
 	s->acc = dn_alloc(s->acc_cap * sizeof(float));
-	s->re = dn_alloc(B * C * sizeof(float));
-	s->im = dn_alloc(B * C * sizeof(float));
-	s->mag = dn_alloc(B * C * sizeof(float));
-	s->omag = dn_alloc(B * C * sizeof(float));
 	s->pend = dn_alloc((B * O + 1) * sizeof(float));
 	s->fade = dn_alloc((O + 1) * sizeof(float));
 	s->blk = dn_alloc(BLK * sizeof(float));
-	s->ws = dn_unet_ws_create();
-	if (!s->xwin || !s->acc || !s->re || !s->im || !s->mag || !s->omag || !s->pend || !s->fade ||
-	    !s->blk || !s->ws) {
+	s->nslot = prm.threads;
+	s->slot = calloc((size_t)s->nslot, sizeof *s->slot);
+	int ok = s->xwin && s->acc && s->pend && s->fade && s->blk && s->slot;
+	for (int k = 0; ok && k < s->nslot; k++) {
+		chunk_slot *c = &s->slot[k];
+		c->re = dn_alloc(B * C * sizeof(float));
+		c->im = dn_alloc(B * C * sizeof(float));
+		c->mag = dn_alloc(B * C * sizeof(float));
+		c->omag = dn_alloc(B * C * sizeof(float));
+		c->ws = dn_unet_ws_create();
+		ok = c->re && c->im && c->mag && c->omag && c->ws;
+	}
+	if (!ok) {
 		dn_speech_destroy(s);
 		return dn_error_set(err, DN_ENOMEM, "out of memory for a %zu-frame chunk", C);
 	}
-	if ((rc = dn_tensor_init(&s->x, 1, 1, s->bins, (int)C, err)) != DN_OK ||
-	    (rc = dn_tensor_init(&s->y, 1, 1, s->bins, (int)C, err)) != DN_OK) {
-		dn_speech_destroy(s);
-		return rc;
-	}
+	for (int k = 0; k < s->nslot; k++)
+		if ((rc = dn_tensor_init(&s->slot[k].x, 1, 1, s->bins, (int)C, err)) != DN_OK ||
+		    (rc = dn_tensor_init(&s->slot[k].y, 1, 1, s->bins, (int)C, err)) != DN_OK) {
+			dn_speech_destroy(s);
+			return rc;
+		}
 	/* Raised cosine: the two weights sum to 1 at every frame. */
 	for (size_t j = 0; j < O; j++)
 		s->fade[j] = (float)(0.5 - 0.5 * cos(M_PI * ((double)j + 0.5) / (double)O));
@@ -334,92 +364,120 @@ static float scale_out(const dn_speech *s, float v, float m)
 	return fminf(fmaxf(r, 0.0f), s->mag_cap);
 }
 
+/* The network part of a chunk, on any thread: slot `task` in, omag out. */
+static int chunk_net(void *arg, int task, int thread, dn_error *err)
+{
+	dn_speech *s = arg;
+	chunk_slot *c = &s->slot[task];
+	const size_t n = (size_t)s->bins * c->L;
+	(void)thread;
+	int rc = dn_tensor_resize(&c->x, 1, 1, s->bins, (int)c->L, err);
+	if (rc != DN_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		c->mag[i] = hypotf(c->re[i], c->im[i]);
+		c->x.data[i] = scale_in(s->info, c->mag[i]);
+	}
+	if ((rc = dn_unet_infer_run(s->inf, c->ws, &c->x, &c->y, err)) != DN_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		c->omag[i] = scale_out(s, c->y.data[i], c->mag[i]);
+	return DN_OK;
+}
+
+/* Cross-fade, commit and overlap-add of a chunk whose omag is ready, in
+ * chunk order. */
+static int chunk_commit(dn_speech *s, chan *ch, chunk_slot *c, int *have_pend, dn_error *err)
+{
+	const size_t B = (size_t)s->bins, O = (size_t)s->p.overlap_frames, L = c->L, f0 = c->f0;
+	const size_t hop = (size_t)s->hop, half = (size_t)s->half;
+	const int last = c->last;
+	int rc;
+
+	/* cross-fade with the previous chunk's last O frames */
+	if (*have_pend)
+		for (size_t k = 0; k < B; k++)
+			for (size_t j = 0; j < O; j++) {
+				float w = s->fade[j];
+				float *o = &c->omag[k * L + j];
+				*o = (1.0f - w) * s->pend[k * O + j] + w * *o;
+			}
+	size_t commit = last ? L : L - O;
+	if (!last) {
+		for (size_t k = 0; k < B; k++)
+			memcpy(&s->pend[k * O], &c->omag[k * L + commit], O * sizeof(float));
+		*have_pend = O > 0;
+	}
+
+	/* committed frames: output magnitude x noisy phasor, overlap-add */
+	for (size_t k = 0; k < B; k++)
+		for (size_t j = 0; j < commit; j++) {
+			size_t i = k * L + j;
+			float g = c->mag[i] > 0.0f ? c->omag[i] / c->mag[i] : 0.0f;
+			c->re[i] *= g;
+			c->im[i] *= g;
+		}
+	rc = dn_stft_synthesize(s->stft, c->re, c->im, L, f0, commit, s->acc, ch->acc_off, s->acc_cap, ch->M,
+	                        err);
+	if (rc != DN_OK)
+		return rc;
+
+	/* sink: samples no later frame reaches */
+	size_t fc = f0 + commit;
+	size_t fin = last ? ch->M : (fc * hop > half ? fc * hop - half : 0);
+	if (fin > ch->M)
+		fin = ch->M;
+	if (fin > ch->acc_off) {
+		size_t n = fin - ch->acc_off;
+		for (size_t j = 0; j < n; j++) {
+			float w = dn_stft_wss(s->stft, ch->T, ch->acc_off + j);
+			s->acc[j] = w > 1e-11f ? s->acc[j] / w : 0.0f;
+		}
+		if ((rc = sink_emit(s, ch, s->acc, n, err)) != DN_OK)
+			return rc;
+		memmove(s->acc, s->acc + n, (s->acc_cap - n) * sizeof(float));
+		memset(s->acc + (s->acc_cap - n), 0, n * sizeof(float));
+		ch->acc_off = fin;
+	}
+	return DN_OK;
+}
+
 static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 {
-	const size_t B = (size_t)s->bins, C = (size_t)s->p.chunk_frames, O = (size_t)s->p.overlap_frames;
-	const size_t hop = (size_t)s->hop, half = (size_t)s->half;
+	const size_t C = (size_t)s->p.chunk_frames, O = (size_t)s->p.overlap_frames;
 	int rc;
 	memset(s->acc, 0, s->acc_cap * sizeof(float));
 	size_t f0 = 0;
-	int have_pend = 0;
-	for (;;) {
-		size_t f1 = f0 + C < ch->T ? f0 + C : ch->T, L = f1 - f0;
-		int last = f1 == ch->T;
-
-		/* source: the samples these frames read */
-		size_t lo = ch->M, hi = 0, a, b;
-		for (size_t t = f0; t < f1; t++) {
-			dn_stft_frame_span(s->stft, t, ch->M, &a, &b);
-			lo = a < lo ? a : lo;
-			hi = b > hi ? b : hi;
-		}
-		if ((rc = source_fill(s, ch, lo, hi, err)) != DN_OK)
-			return rc;
-		float *xw = s->xwin + (lo - ch->x_off);
-		if ((rc = dn_stft_analyze(s->stft, xw, lo, hi - lo, ch->M, f0, L, s->re, s->im, L, err)) !=
-		    DN_OK)
-			return rc;
-
-		/* network */
-		if ((rc = dn_tensor_resize(&s->x, 1, 1, s->bins, (int)L, err)) != DN_OK)
-			return rc;
-		for (size_t i = 0; i < B * L; i++) {
-			s->mag[i] = hypotf(s->re[i], s->im[i]);
-			s->x.data[i] = scale_in(s->info, s->mag[i]);
-		}
-		if ((rc = dn_unet_infer_run(s->inf, s->ws, &s->x, &s->y, err)) != DN_OK)
-			return rc;
-		for (size_t i = 0; i < B * L; i++)
-			s->omag[i] = scale_out(s, s->y.data[i], s->mag[i]);
-
-		/* cross-fade with the previous chunk's last O frames */
-		if (have_pend)
-			for (size_t k = 0; k < B; k++)
-				for (size_t j = 0; j < O; j++) {
-					float w = s->fade[j];
-					float *o = &s->omag[k * L + j];
-					*o = (1.0f - w) * s->pend[k * O + j] + w * *o;
-				}
-		size_t commit = last ? L : L - O;
-		if (!last) {
-			for (size_t k = 0; k < B; k++)
-				memcpy(&s->pend[k * O], &s->omag[k * L + commit], O * sizeof(float));
-			have_pend = O > 0;
-		}
-
-		/* committed frames: output magnitude x noisy phasor, overlap-add */
-		for (size_t k = 0; k < B; k++)
-			for (size_t j = 0; j < commit; j++) {
-				size_t i = k * L + j;
-				float g = s->mag[i] > 0.0f ? s->omag[i] / s->mag[i] : 0.0f;
-				s->re[i] *= g;
-				s->im[i] *= g;
+	int have_pend = 0, done = 0;
+	while (!done) {
+		/* source and STFT of up to nslot chunks, in order */
+		int n = 0;
+		while (n < s->nslot && !done) {
+			chunk_slot *c = &s->slot[n++];
+			size_t f1 = f0 + C < ch->T ? f0 + C : ch->T;
+			c->f0 = f0;
+			c->L = f1 - f0;
+			c->last = done = f1 == ch->T;
+			size_t lo = ch->M, hi = 0, a, b;
+			for (size_t t = f0; t < f1; t++) {
+				dn_stft_frame_span(s->stft, t, ch->M, &a, &b);
+				lo = a < lo ? a : lo;
+				hi = b > hi ? b : hi;
 			}
-		rc = dn_stft_synthesize(s->stft, s->re, s->im, L, f0, commit, s->acc, ch->acc_off, s->acc_cap,
-		                        ch->M, err);
-		if (rc != DN_OK)
-			return rc;
-
-		/* sink: samples no later frame reaches */
-		size_t fc = f0 + commit;
-		size_t fin = last ? ch->M : (fc * hop > half ? fc * hop - half : 0);
-		if (fin > ch->M)
-			fin = ch->M;
-		if (fin > ch->acc_off) {
-			size_t n = fin - ch->acc_off;
-			for (size_t j = 0; j < n; j++) {
-				float w = dn_stft_wss(s->stft, ch->T, ch->acc_off + j);
-				s->acc[j] = w > 1e-11f ? s->acc[j] / w : 0.0f;
-			}
-			if ((rc = sink_emit(s, ch, s->acc, n, err)) != DN_OK)
+			if ((rc = source_fill(s, ch, lo, hi, err)) != DN_OK)
 				return rc;
-			memmove(s->acc, s->acc + n, (s->acc_cap - n) * sizeof(float));
-			memset(s->acc + (s->acc_cap - n), 0, n * sizeof(float));
-			ch->acc_off = fin;
+			float *xw = s->xwin + (lo - ch->x_off);
+			if ((rc = dn_stft_analyze(s->stft, xw, lo, hi - lo, ch->M, f0, c->L, c->re, c->im,
+			                          c->L, err)) != DN_OK)
+				return rc;
+			f0 = f1 - O;
 		}
-		if (last)
-			break;
-		f0 = f1 - O;
+		/* their networks at once */
+		if ((rc = dn_threads_run(n, n, chunk_net, s, err)) != DN_OK)
+			return rc;
+		for (int k = 0; k < n; k++)
+			if ((rc = chunk_commit(s, ch, &s->slot[k], &have_pend, err)) != DN_OK)
+				return rc;
 	}
 	return sink_finish(s, ch, err);
 }

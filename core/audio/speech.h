@@ -7,7 +7,8 @@
  * phase -> resample back. Memory is bounded by the chunk size, not by the
  * length of the input.
  *
- * A dn_speech is one thread's context bound to a model: it owns the scratch
+ * A dn_speech is one caller's context bound to a model (with threads > 1 it
+ * starts helper threads of its own for the network, per call): it owns the scratch
  * buffers and the U-Net workspace and borrows the model, which must outlive it.
  * Several dn_speech may share one model concurrently.
  */
@@ -22,6 +23,11 @@ typedef struct dn_speech_params {
 	int chunk_frames;   /* STFT frames per network call (default 256) */
 	int overlap_frames; /* frames cross-faded between chunks (default 32) */
 	int limit;          /* 1: soft-limit peaks above full scale (default) */
+	int threads;        /* chunks whose networks run at once, each on its own
+	                       thread (default 1; 0 counts as 1, at most 64). The
+	                       result is bit-identical to 1 thread's; the memory
+	                       of one chunk is held once per thread. Meant for
+	                       single-threaded GEMMs (dn_threads_set(1)). */
 } dn_speech_params;
 
 dn_speech_params dn_speech_default_params(void);

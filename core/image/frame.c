@@ -7,6 +7,10 @@
  * result. Because origins and margins are multiples of 2^depth, a clipped
  * tile that reaches the bottom or right edge is padded by dn_unet_infer_run
  * exactly as the whole frame would be, so the edges agree too.
+ *
+ * Tiles write disjoint parts of the output, so with threads > 1 they simply
+ * run on that many threads (dn_threads_run), each with its own workspace and
+ * tile tensors: the same pixels as one thread gives.
  */
 #include "core/image/frame.h"
 
@@ -16,14 +20,18 @@
 
 #include "core/nn/tensor.h"
 #include "core/nn/unet.h"
+#include "core/util/threads.h"
 
 struct dn_frame {
 	const dn_model *model;
 	const dn_unet_infer *inf;
 	dn_frame_params p;
 	int align;
-	dn_unet_ws *ws;
-	dn_tensor x, y; /* one tile in, one tile out */
+	int nslot;
+	struct frame_slot {
+		dn_unet_ws *ws;
+		dn_tensor x, y; /* one tile in, one tile out */
+	} * slot;               /* one per thread */
 };
 
 dn_frame_params dn_frame_default_params(void)
@@ -32,7 +40,7 @@ dn_frame_params dn_frame_default_params(void)
 	 * 384 x 384 kept (1.8x the work of the whole frame at once, against
 	 * 2.25x for 256) and holds about 100 MB of activations at 16 base
 	 * filters: a compromise between redundant work and memory. */
-	return (dn_frame_params){.tile = 384, .margin = 0};
+	return (dn_frame_params){.tile = 384, .margin = 0, .threads = 1};
 }
 
 int dn_frame_margin(int depth)
@@ -59,6 +67,10 @@ int dn_frame_create(const dn_model *m, const dn_frame_params *p, dn_frame **out,
 	if (prm.tile < 0 || prm.tile > 8192 || prm.margin < 0 || prm.margin > 4096)
 		return dn_error_set(err, DN_EINVAL, "tile %d / margin %d: must be 0..8192 / 0..4096",
 		                    prm.tile, prm.margin);
+	if (prm.threads < 0 || prm.threads > 64)
+		return dn_error_set(err, DN_EINVAL, "%d threads: must be 1..64", prm.threads);
+	if (prm.threads == 0)
+		prm.threads = 1;
 	dn_frame *f = calloc(1, sizeof *f);
 	if (!f)
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate a frame context");
@@ -71,9 +83,13 @@ int dn_frame_create(const dn_model *m, const dn_frame_params *p, dn_frame **out,
 	if (prm.tile)
 		prm.tile = round_up(prm.tile, f->align);
 	f->p = prm;
-	f->ws = dn_unet_ws_create();
-	if (!f->ws) {
-		free(f);
+	f->nslot = prm.threads;
+	f->slot = calloc((size_t)f->nslot, sizeof *f->slot);
+	int ok = f->slot != NULL;
+	for (int k = 0; ok && k < f->nslot; k++)
+		ok = (f->slot[k].ws = dn_unet_ws_create()) != NULL;
+	if (!ok) {
+		dn_frame_destroy(f);
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate a U-Net workspace");
 	}
 	*out = f;
@@ -84,9 +100,12 @@ void dn_frame_destroy(dn_frame *f)
 {
 	if (!f)
 		return;
-	dn_unet_ws_destroy(f->ws);
-	dn_tensor_free(&f->x);
-	dn_tensor_free(&f->y);
+	for (int k = 0; f->slot && k < f->nslot; k++) {
+		dn_unet_ws_destroy(f->slot[k].ws);
+		dn_tensor_free(&f->slot[k].x);
+		dn_tensor_free(&f->slot[k].y);
+	}
+	free(f->slot);
 	free(f);
 }
 
@@ -109,18 +128,18 @@ static uint8_t to_u8(float v)
 
 /* Runs the network on rows [y0, y1) x columns [x0, x1) and writes the part
  * [cy0, cy1) x [cx0, cx1) of its output. */
-static int run_tile(dn_frame *f, pix *px, int y0, int y1, int x0, int x1, int cy0, int cy1, int cx0, int cx1,
-                    dn_error *err)
+static int run_tile(dn_frame *f, struct frame_slot *sl, pix *px, int y0, int y1, int x0, int x1, int cy0,
+                    int cy1, int cx0, int cx1, dn_error *err)
 {
 	const int th = y1 - y0, tw = x1 - x0, h = px->h, w = px->w;
 	const float is = dn_model_get_info(f->model)->input_scale, scale = is > 0.0f ? is : 1.0f,
 	            unscale = 1.0f / scale;
-	int rc = dn_tensor_resize(&f->x, 1, 3, th, tw, err);
+	int rc = dn_tensor_resize(&sl->x, 1, 3, th, tw, err);
 	if (rc)
 		return rc;
 	for (int c = 0; c < 3; c++)
 		for (int i = 0; i < th; i++) {
-			float *d = f->x.data + ((size_t)c * th + i) * tw;
+			float *d = sl->x.data + ((size_t)c * th + i) * tw;
 			if (px->in) {
 				const float *s = px->in + ((size_t)c * h + y0 + i) * w + x0;
 				for (int j = 0; j < tw; j++)
@@ -132,12 +151,12 @@ static int run_tile(dn_frame *f, pix *px, int y0, int y1, int x0, int x1, int cy
 					d[j] = s[(size_t)j * ch + cc] * (scale / 255.0f);
 			}
 		}
-	rc = dn_unet_infer_run(f->inf, f->ws, &f->x, &f->y, err);
+	rc = dn_unet_infer_run(f->inf, sl->ws, &sl->x, &sl->y, err);
 	if (rc)
 		return rc;
 	const size_t plane = (size_t)th * tw;
 	for (int i = cy0; i < cy1; i++) {
-		const float *s = f->y.data + (size_t)(i - y0) * tw + (cx0 - x0);
+		const float *s = sl->y.data + (size_t)(i - y0) * tw + (cx0 - x0);
 		if (px->out) {
 			for (int c = 0; c < 3; c++) {
 				float *d = px->out + ((size_t)c * h + i) * w + cx0;
@@ -158,21 +177,32 @@ static int run_tile(dn_frame *f, pix *px, int y0, int y1, int x0, int x1, int cy
 	return DN_OK;
 }
 
+typedef struct tiles {
+	dn_frame *f;
+	pix *px;
+	int nx; /* tiles per row */
+} tiles;
+
+static int tile_task(void *arg, int task, int slot, dn_error *err)
+{
+	tiles *T = arg;
+	dn_frame *f = T->f;
+	const int t = f->p.tile, m = f->p.margin, h = T->px->h, w = T->px->w;
+	const int cy = task / T->nx * t, cx = task % T->nx * t;
+	const int cy1 = cy + t < h ? cy + t : h, cx1 = cx + t < w ? cx + t : w;
+	const int y0 = cy - m > 0 ? cy - m : 0, x0 = cx - m > 0 ? cx - m : 0;
+	const int y1 = cy1 + m < h ? cy1 + m : h, x1 = cx1 + m < w ? cx1 + m : w;
+	return run_tile(f, &f->slot[slot], T->px, y0, y1, x0, x1, cy, cy1, cx, cx1, err);
+}
+
 static int run_all(dn_frame *f, pix *px, dn_error *err)
 {
-	const int t = f->p.tile, m = f->p.margin, h = px->h, w = px->w;
+	const int t = f->p.tile, h = px->h, w = px->w;
 	if (t == 0 || (t >= h && t >= w))
-		return run_tile(f, px, 0, h, 0, w, 0, h, 0, w, err);
-	for (int cy = 0; cy < h; cy += t)
-		for (int cx = 0; cx < w; cx += t) {
-			const int cy1 = cy + t < h ? cy + t : h, cx1 = cx + t < w ? cx + t : w;
-			const int y0 = cy - m > 0 ? cy - m : 0, x0 = cx - m > 0 ? cx - m : 0;
-			const int y1 = cy1 + m < h ? cy1 + m : h, x1 = cx1 + m < w ? cx1 + m : w;
-			int rc = run_tile(f, px, y0, y1, x0, x1, cy, cy1, cx, cx1, err);
-			if (rc)
-				return rc;
-		}
-	return DN_OK;
+		return run_tile(f, &f->slot[0], px, 0, h, 0, w, 0, h, 0, w, err);
+	tiles T = {.f = f, .px = px, .nx = (w + t - 1) / t};
+	const int ny = (h + t - 1) / t;
+	return dn_threads_run(f->nslot, ny * T.nx, tile_task, &T, err);
 }
 
 int dn_frame_denoise_planar(dn_frame *f, const float *in, int h, int w, float *out, dn_error *err)

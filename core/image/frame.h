@@ -26,9 +26,12 @@
 #include "core/model/model.h"
 
 typedef struct dn_frame_params {
-	int tile;   /* output pixels kept per tile side (default 384; 0: whole frame
-	               in one network call); rounded up to a multiple of 2^depth */
-	int margin; /* context read around each tile (0: dn_frame_margin(depth)) */
+	int tile;    /* output pixels kept per tile side (default 384; 0: whole frame
+	                in one network call); rounded up to a multiple of 2^depth */
+	int margin;  /* context read around each tile (0: dn_frame_margin(depth)) */
+	int threads; /* tiles run at once, each on its own thread (default 1; 0
+	                counts as 1, at most 64): the same result, one tile's
+	                memory per thread. Meant for single-threaded GEMMs. */
 } dn_frame_params;
 
 dn_frame_params dn_frame_default_params(void);
