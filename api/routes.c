@@ -6,11 +6,31 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/cuda/cuda.h"
 #include "core/util/blas.h"
 
 void api_route_live(api_request *r, const char *rest)
 {
 	api_answer_json(r, 200, json_pack("{s:s}", "status", "alive"));
+}
+
+/* "devices": where training jobs can run (cpu, and each visible GPU with
+ * what it is). Added to o, which it returns. */
+static json_t *with_devices(json_t *o)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, json_pack("{s:s}", "name", "cpu"));
+	for (int d = 0; d < dn_cuda_device_count(); d++) {
+		char name[16], desc[160] = "";
+		snprintf(name, sizeof name, "cuda:%d", d);
+		dn_cuda_device_describe(d, desc, sizeof desc, NULL);
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name", name, "description", desc));
+	}
+	if (o)
+		json_object_set_new(o, "devices", a);
+	else
+		json_decref(a);
+	return o;
 }
 
 void api_route_ready(api_request *r, const char *rest)
@@ -32,11 +52,12 @@ void api_route_ready(api_request *r, const char *rest)
 	dn_blas_info bi;
 	dn_blas_info_get(&bi);
 	api_answer_json(r, 200,
-	                json_pack("{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}", "status", "ready",
-	                          "models", (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
-	                          (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity,
-	                          "blas", "library", bi.library, "kernel", bi.kernel, "cpu", bi.cpu,
-	                          "overridden", bi.overridden, "generic", bi.generic));
+	                with_devices(json_pack("{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}",
+	                                       "status", "ready", "models", (json_int_t)g.models_loaded,
+	                                       "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth,
+	                                       "queue_capacity", (json_int_t)g.queue_capacity, "blas",
+	                                       "library", bi.library, "kernel", bi.kernel, "cpu", bi.cpu,
+	                                       "overridden", bi.overridden, "generic", bi.generic)));
 }
 
 static const char *kind_name(int kind)

@@ -24,6 +24,7 @@
 #include "core/nn/unet.h"
 #include "core/train/trainer.h"
 #include "core/util/rng.h"
+#include "core/util/threads.h"
 
 static double now_s(void)
 {
@@ -54,6 +55,7 @@ extern char *openblas_get_corename(void);
 
 int main(int argc, char **argv)
 {
+	dn_threads_prepare(argv); /* the right OpenBLAS kernel, passive OpenMP */
 	const char *batches = "16,64", *precisions = "fp32,tf32,bf16";
 	int steps = 30, filters = 32, h = 257, w = 131;
 	for (int i = 1; i + 1 < argc; i += 2) {

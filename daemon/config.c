@@ -91,6 +91,9 @@ static const cfg_key keys[] = {
      "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
     {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
      "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
+    {"job_device", CFG_STRING, OFF(job_device), "cpu", 0, 0, NULL, "DEVICE",
+     "Where training jobs run when their spec names no \"device\": cpu, cuda (the first GPU) or "
+     "cuda:N. A GPU needs a build with CUDA (configure --with-cuda) and a visible device."},
     {"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels, "LEVEL",
      "Least severe messages logged: error, warning, info (one line per request) or debug."},
     {"cors_origins", CFG_LIST, OFF(cors_origins), "", 0, 0, NULL, "LIST",

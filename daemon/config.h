@@ -37,6 +37,7 @@ typedef struct daemon_config {
 	int max_jobs;           /* training/evaluation jobs running at once */
 	int max_queued_jobs;    /* jobs waiting to run */
 	int job_nice;           /* nice value of job threads */
+	char *job_device;       /* where training jobs run unless their spec says: cpu, cuda, cuda:N */
 	int log_level;          /* enum daemon_log_level */
 	char *cors_origins;     /* comma-separated origins, or "*" */
 	char *api_key_file;     /* "" = no authentication */

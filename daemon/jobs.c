@@ -129,12 +129,13 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	J->state_dir = strdup(p->state_dir ? p->state_dir : "");
 	J->data_roots = strdup(p->data_roots ? p->data_roots : "");
 	J->speech_dir = strdup(p->speech_dir ? p->speech_dir : "");
+	J->job_device = strdup(p->job_device && *p->job_device ? p->job_device : "cpu");
 	J->max_jobs = p->max_jobs > 0 ? p->max_jobs : 1;
 	J->max_queued = p->max_queued > 0 ? p->max_queued : 1;
 	J->nice = p->nice;
 	J->models = p->models;
 	J->next_seq = 1;
-	if (!J->state_dir || !J->data_roots || !J->speech_dir) {
+	if (!J->state_dir || !J->data_roots || !J->speech_dir || !J->job_device) {
 		jobs_destroy(J);
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	}
@@ -217,6 +218,7 @@ void jobs_destroy(jobs *J)
 	free(J->state_dir);
 	free(J->data_roots);
 	free(J->speech_dir);
+	free(J->job_device);
 	pthread_cond_destroy(&J->work);
 	pthread_cond_destroy(&J->tick);
 	pthread_mutex_destroy(&J->mu);

@@ -67,7 +67,7 @@ typedef struct watch {
 struct jobs {
 	pthread_mutex_t mu;
 	pthread_cond_t work, tick;
-	char *state_dir, *data_roots, *speech_dir;
+	char *state_dir, *data_roots, *speech_dir, *job_device;
 	char jobs_dir[JOB_DIR_MAX - 32];
 	int max_jobs, max_queued, nice;
 	daemon_models *models;

@@ -18,7 +18,6 @@
 #include "daemon/config.h"
 #include "daemon/jobs_store.h"
 
-
 /* An evaluation with no max_files given scores this many clean files: a
  * few minutes on two cores (x 3 noises x 5 SNRs noisy files). */
 #define EVAL_DEFAULT_FILES 8
@@ -277,6 +276,34 @@ static int try_root(void *ctx, const char *root)
 	return 1;
 }
 
+/* "device" (default: the daemon's job_device) and "precision" (fp32) of a
+ * training job; refused when the build has no CUDA or no such GPU is
+ * visible, so that a job never fails later for it. */
+static int parse_device(const jobs *J, job_conf *c, const json_t *spec, vstate *v)
+{
+	const json_t *d = json_object_get(spec, "device"), *p = json_object_get(spec, "precision");
+	dn_error e = {0};
+
+	if ((d || p) && c->type != JOB_TRAIN)
+		return refuse(v, d ? "device" : "precision", "only a training job runs on a chosen device");
+	if (d && (!json_is_string(d) || json_string_length(d) >= sizeof c->device))
+		return refuse(v, "device", "expected cpu, cuda or cuda:N");
+	if (p && !json_is_string(p))
+		return refuse(v, "precision", "expected fp32, tf32 or bf16");
+	snprintf(c->device, sizeof c->device, "%s", d ? json_string_value(d) : J->job_device);
+	c->dev = (dn_device){.index = -1, .precision = DN_PRECISION_FP32};
+	if (dn_device_parse(c->device, &c->dev.index, &e))
+		return refuse(v, "device", "%s", e.msg);
+	if (p && dn_precision_parse(json_string_value(p), &c->dev.precision, &e))
+		return refuse(v, "precision", "%s", e.msg);
+	if (c->dev.index < 0 && c->dev.precision != DN_PRECISION_FP32)
+		return refuse(v, "precision", "%s needs a GPU device; the CPU trains in fp32",
+		              dn_precision_name(c->dev.precision));
+	if (c->dev.index >= 0)
+		snprintf(c->device, sizeof c->device, "cuda:%d", c->dev.index);
+	return DN_OK;
+}
+
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 {
 	root_ctx rc = {c->dataset, c->dataset_path, 0};
@@ -344,10 +371,11 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	json_object_foreach((json_t *)spec, key, val)
 	{
 		if (strcmp(key, "type") && strcmp(key, "model") && strcmp(key, "dataset") &&
-		    strcmp(key, "params") && strcmp(key, "register_as"))
+		    strcmp(key, "params") && strcmp(key, "register_as") && strcmp(key, "device") &&
+		    strcmp(key, "precision"))
 			return refuse(v, key,
 			              "unknown member; a job spec has type, model, dataset, params, "
-			              "register_as");
+			              "register_as, device, precision");
 	}
 	val = json_object_get(spec, "type");
 	if (!val)
@@ -400,6 +428,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			return refuse(v, "register_as", "expected a model name: 1-64 of A-Z a-z 0-9 - _ .");
 		snprintf(c->register_as, sizeof c->register_as, "%s", json_string_value(val));
 	}
+
+	if ((rc = parse_device(J, c, spec, v)))
+		return rc;
 
 	given = json_object_get(spec, "params");
 	if (given && !json_is_object(given))
@@ -461,6 +492,7 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			}
 		}
 		c->tp = cfg.train;
+		c->tp.device = c->dev;
 		c->info = cfg.info;
 		c->dp = cfg.data;
 		c->dp.kind = c->dataset_kind;
@@ -495,6 +527,11 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_object_set_new(*norm, "model", json_string(c->model));
 		if (*norm && c->register_as[0])
 			json_object_set_new(*norm, "register_as", json_string(c->register_as));
+		if (*norm && c->type == JOB_TRAIN) {
+			json_object_set_new(*norm, "device", json_string(c->device));
+			json_object_set_new(*norm, "precision",
+			                    json_string(dn_precision_name(c->dev.precision)));
+		}
 	}
 	json_decref(params);
 	if (norm && !*norm)

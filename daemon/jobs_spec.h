@@ -32,6 +32,8 @@ typedef struct job_conf {
 	int dataset_kind;
 	int builtin;
 	char register_as[128];
+	char device[32]; /* as the spec (or job_device) names it: "cpu", "cuda:0" */
+	dn_device dev;   /* parsed; copied into tp.device */
 	dn_train_params tp;
 	dn_model_info info;
 	dn_dataset_params dp;

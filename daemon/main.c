@@ -112,6 +112,7 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	struct stat st;
 	jobs_params jp = {.state_dir = d->cfg->state_dir,
 	                  .data_roots = d->cfg->data_roots,
+	                  .job_device = d->cfg->job_device,
 	                  .max_jobs = d->cfg->max_jobs,
 	                  .max_queued = d->cfg->max_queued_jobs,
 	                  .nice = d->cfg->job_nice,

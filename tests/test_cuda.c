@@ -26,6 +26,7 @@
 #include "core/nn/unet.h"
 #include "core/train/trainer.h"
 #include "core/util/rng.h"
+#include "core/util/threads.h"
 #include "tests/check.h"
 
 #include <time.h>
@@ -299,8 +300,10 @@ static void training_runs(void)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	(void)argc;
+	dn_threads_prepare(argv); /* the right OpenBLAS kernel for the CPU side */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	t_start = elapsed();
 	if (!dn_cuda_built() || dn_cuda_device_count() == 0) {

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/audio/audio.h"
+#include "core/cuda/cuda.h"
 #include "tests/check.h"
 #include "tests/harness.h"
 
@@ -266,6 +267,12 @@ static void test_malformed(int port)
 	    {"{\"type\":\"eval\",\"model\":3}", "model"},
 	    {"{\"type\":\"eval\",\"register_as\":\"x\"}", "register_as"},
 	    {"{\"type\":\"train\",\"register_as\":\"bad name\"}", "register_as"},
+	    {"{\"type\":\"train\",\"device\":\"gpu\"}", "device"},
+	    {"{\"type\":\"train\",\"device\":\"cuda:99\"}", "device"},
+	    {"{\"type\":\"train\",\"device\":7}", "device"},
+	    {"{\"type\":\"eval\",\"device\":\"cpu\"}", "device"},
+	    {"{\"type\":\"train\",\"device\":\"cpu\",\"precision\":\"bf16\"}", "precision"},
+	    {"{\"type\":\"train\",\"precision\":\"fp8\"}", "precision"},
 	    {"{\"type\":\"eval\",\"dataset\":\"\"}", "dataset"},
 	    {"{\"type\":\"eval\",\"dataset\":\"nosuch\"}", "dataset"},
 	    /* escapes: .., a symbolic link out of the root, absolute elsewhere */
@@ -284,6 +291,15 @@ static void test_malformed(int port)
 		CHECK_PROBLEM(r, 422, "invalid-job-spec");
 		CHECK_MSG(names_field(&r, bad[i].field), "%s: want field %s, got %s", bad[i].spec,
 		          bad[i].field, r.body ? r.body : "");
+		resp_free(&r);
+	}
+	/* Without a visible GPU, "cuda" is refused at submit, saying why. */
+	if (dn_cuda_device_count() == 0) {
+		post_json(port, "/v1/jobs", "{\"type\":\"train\",\"device\":\"cuda\"}", &r);
+		CHECK_PROBLEM(r, 422, "invalid-job-spec");
+		CHECK(names_field(&r, "device"));
+		CHECK_MSG(r.body && (strstr(r.body, "no CUDA backend") || strstr(r.body, "CUDA devices are visible")),
+		          "device refusal says why: %s", r.body ? r.body : "");
 		resp_free(&r);
 	}
 	/* An absolute path outside every root. */
