@@ -43,8 +43,15 @@ suite() {
 	[ -f "$dir/test-suite.log" ] && grep -E '^(FAIL|ERROR):' "$dir/test-suite.log" || true
 }
 
-suite plain
-suite sanitizers --enable-sanitizers CFLAGS="-O1 -g"
+# The CPU build, the CUDA build where CUDA is installed (its CPU tests all
+# run; the GPU tests skip without a GPU), and the sanitizers on the CPU build.
+suite plain --without-cuda
+if [ -x "${CUDA_DIR:-/usr/local/cuda}/bin/nvcc" ]; then
+	suite cuda --with-cuda="${CUDA_DIR:-/usr/local/cuda}"
+else
+	echo "== cuda: skipped (no nvcc under ${CUDA_DIR:-/usr/local/cuda})"
+fi
+suite sanitizers --without-cuda --enable-sanitizers CFLAGS="-O1 -g"
 
 # Extra suites (fuzzing, service checks) are scripts tests/extra-*.sh; each
 # prints its own "N passed, N failed" line last.
