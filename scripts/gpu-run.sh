@@ -5,6 +5,9 @@
 #   test     tests/test_cuda (parity with the CPU path, training, determinism)
 #   bench    bench_train_gpu beside PyTorch (bench/bench_train_torch_gpu.py)
 #   seed     the seed recipe on the GPU: denoise train on .carry/speech, timed
+#   frame    denoise train-frame on .carry/frames (scripts/make-frame-data.py), 2 minutes
+#   job      the daemon on a loopback port, a training job with "device": "cuda"
+#            submitted over HTTP and followed to its end
 #   train:NAME:ARGS  denoise train ARGS (comma-separated) --out $OUT/NAME.safetensors
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -36,6 +39,43 @@ for step in "$@"; do
 		dn timeout "${SEED_TIMEOUT:-300}" "$bin/denoise" train --data .carry/speech --snr 0:30 --noise white,pink,brown --seed 1 \
 			--device cuda --out "$out/seed_gpu.safetensors" --quiet 2>&1 | tee "$out/seed.log"
 		echo "seed recipe wall: $(($(date +%s) - t0)) s" | tee -a "$out/seed.log"
+		;;
+	frame)
+		dn timeout 200 "$bin/denoise" train-frame --data .carry/frames --device cuda --filters 32 \
+			--batch 32 --patch 128 --steps 200 --minutes 2 --out "$out/frame_gpu.safetensors" 2>&1 |
+			tee "$out/frame.log"
+		;;
+	job)
+		rm -rf /tmp/st && mkdir -p /tmp/st
+		DN_SPEECH_DIR=$PWD/.carry/speech dn "$bin/denoised" --listen 127.0.0.1 --port 0 \
+			--port-file /tmp/st/port --state-dir /tmp/st --models "$PWD/models" >"$out/job_daemon.log" 2>&1 &
+		dpid=$!
+		for _ in $(seq 50); do [ -s /tmp/st/port ] && break; sleep 0.2; done
+		timeout 150 python3 - "$(cat /tmp/st/port)" <<'PY' 2>&1 | tee "$out/job.log"
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def call(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+print("ready:", call("GET", "/v1/health/ready")[1].get("devices"))
+print("bad precision:", call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "fp8"}))
+code, job = call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "tf32",
+                                       "params": {"epochs": 4, "filters": 16}})
+print("submit:", code, job.get("id"), job.get("spec", {}).get("device"), job.get("spec", {}).get("precision"))
+while True:
+    code, j = call("GET", f"/v1/jobs/{job['id']}")
+    if j.get("state") in ("succeeded", "failed", "cancelled"):
+        break
+    time.sleep(1)
+print("final:", j.get("state"), json.dumps(j.get("result", j.get("error")))[:600])
+PY
+		kill "$dpid"; wait "$dpid" 2>/dev/null
+		tail -5 "$out/job_daemon.log"
 		;;
 	train:*)
 		IFS=: read -r _ name args <<<"$step"
