@@ -2,6 +2,8 @@
  * routes.c — the cheap routes, answered on libmicrohttpd's threads: health,
  * models (Jansson), Prometheus metrics and the OpenAPI document.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,21 +17,31 @@ void api_route_live(api_request *r, const char *rest)
 }
 
 /* "devices": where training jobs can run (cpu, and each visible GPU with
- * what it is). Added to o, which it returns. */
-static json_t *with_devices(json_t *o)
+ * what it is). The list is read from the driver once: health probes call
+ * this often and the devices do not change under a running daemon. */
+static json_t *device_list;
+static pthread_once_t device_list_once = PTHREAD_ONCE_INIT;
+
+static void read_devices(void)
 {
-	json_t *a = json_array();
-	json_array_append_new(a, json_pack("{s:s}", "name", "cpu"));
-	for (int d = 0; d < dn_cuda_device_count(); d++) {
+	device_list = json_array();
+	json_array_append_new(device_list, json_pack("{s:s}", "name", "cpu"));
+	const int n = dn_cuda_device_count();
+	for (int d = 0; d < n; d++) {
 		char name[16], desc[160] = "";
 		snprintf(name, sizeof name, "cuda:%d", d);
 		dn_cuda_device_describe(d, desc, sizeof desc, NULL);
-		json_array_append_new(a, json_pack("{s:s, s:s}", "name", name, "description", desc));
+		json_array_append_new(device_list,
+		                      json_pack("{s:s, s:s}", "name", name, "description", desc));
 	}
+}
+
+/* Adds "devices" to o (a copy of the list), which it returns. */
+static json_t *with_devices(json_t *o)
+{
+	pthread_once(&device_list_once, read_devices);
 	if (o)
-		json_object_set_new(o, "devices", a);
-	else
-		json_decref(a);
+		json_object_set_new(o, "devices", json_deep_copy(device_list));
 	return o;
 }
 

@@ -23,6 +23,7 @@
 #include "core/nn/adam.h"
 #include "core/nn/unet.h"
 #include "core/train/trainer.h"
+#include "core/util/blas.h"
 #include "core/util/rng.h"
 #include "core/util/threads.h"
 
@@ -32,26 +33,6 @@ static double now_s(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
-
-static void cpu_model(char *buf, size_t cap)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-	snprintf(buf, cap, "unknown");
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "model name", 10)) {
-			char *c = strchr(line, ':');
-			if (c) {
-				snprintf(buf, cap, "%s", c + 2);
-				buf[strcspn(buf, "\n")] = 0;
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-}
-
-extern char *openblas_get_corename(void);
 
 int main(int argc, char **argv)
 {
@@ -76,15 +57,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	char cpu[256], gpu[160];
-	cpu_model(cpu, sizeof cpu);
+	char gpu[160];
+	dn_blas_info bi;
+	dn_blas_info_get(&bi);
 	if (dn_cuda_device_count() == 0) {
 		printf("# bench_train_gpu: no CUDA device (%s)\n",
 		       dn_cuda_built() ? "none visible" : "built without CUDA");
 		return 77;
 	}
 	dn_cuda_device_describe(0, gpu, sizeof gpu, NULL);
-	printf("# cpu: %s; blas: OpenBLAS %s; gpu: %s\n", cpu, openblas_get_corename(), gpu);
+	printf("# cpu: %s; blas: %s kernel %s; gpu: %s\n", bi.cpu_model[0] ? bi.cpu_model : bi.cpu,
+	       bi.library, bi.kernel, gpu);
 	printf("# seed U-Net %d filters, %dx%d, %d timed steps after 5 warm-up\n", filters, h, w, steps);
 
 	dn_unet_config cfg = dn_unet_default_config();
@@ -115,8 +98,8 @@ int main(int argc, char **argv)
 			dn_tensor x = {0}, t = {0};
 			if (dn_unet_create(&cfg, 1, &net, &err) ||
 			    dn_adam_create(&ap, dn_unet_param_count(net), &opt, &err) ||
-			    dn_trainer_create(net, opt, &dev, &tr, &err) || dn_tensor_init(&x, b, 1, h, w, &err) ||
-			    dn_tensor_init(&t, b, 1, h, w, &err)) {
+			    dn_trainer_create(net, opt, &dev, &tr, &err) ||
+			    dn_tensor_init(&x, b, 1, h, w, &err) || dn_tensor_init(&t, b, 1, h, w, &err)) {
 				fprintf(stderr, "bench_train_gpu: %s\n", err.msg);
 				return 1;
 			}
@@ -137,10 +120,11 @@ int main(int argc, char **argv)
 			}
 			const double dt = (now_s() - t0) / steps;
 			const double tf = step_flops * b / dt / 1e12;
-			printf("{\"impl\":\"denoised\",\"precision\":\"%s\",\"batch\":%d,\"ms_per_step\":%.3f,"
-			       "\"samples_per_s\":%.1f,\"tflops\":%.2f,\"gemm_peak_tflops\":%.1f,"
-			       "\"share_of_peak\":%.3f,\"loss\":%.6g}\n",
-			       ps, b, dt * 1e3, b / dt, tf, peak, peak > 0 ? tf / peak : 0.0, loss);
+			printf(
+			    "{\"impl\":\"denoised\",\"precision\":\"%s\",\"batch\":%d,\"ms_per_step\":%.3f,"
+			    "\"samples_per_s\":%.1f,\"tflops\":%.2f,\"gemm_peak_tflops\":%.1f,"
+			    "\"share_of_peak\":%.3f,\"loss\":%.6g}\n",
+			    ps, b, dt * 1e3, b / dt, tf, peak, peak > 0 ? tf / peak : 0.0, loss);
 			fflush(stdout);
 			dn_tensor_free(&x);
 			dn_tensor_free(&t);

@@ -40,31 +40,26 @@ static double elapsed(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9 - t_start;
 }
 
-/* ||a − b|| / ||b|| (0 when both are 0). */
-static double rel_l2(const float *a, const float *b, size_t n)
+/* ||a − b|| / ||b|| over the elements whose gradient g is at least gmin
+ * (all of them when g is NULL). Adam's first step moves every weight by
+ * about lr·sign(g), so where g is rounding noise (|g| far below the
+ * tensor's scale) the sign, and the update, are noise on either side: the
+ * weight comparison leaves those elements out. */
+static double rel_l2_where(const float *a, const float *b, const float *g, double gmin, size_t n)
 {
 	double d = 0.0, r = 0.0;
 	for (size_t i = 0; i < n; i++) {
+		if (g && fabs(g[i]) < gmin)
+			continue;
 		d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
 		r += (double)b[i] * b[i];
 	}
 	return r > 0.0 ? sqrt(d / r) : sqrt(d);
 }
 
-/* rel_l2 over the elements whose gradient (g) is at least gmin: Adam's
- * first step moves every weight by about lr·sign(g), so where g is rounding
- * noise (|g| far below the tensor's scale) the sign, and the update, are
- * noise on either side. Those elements are left out of the comparison. */
-static double rel_l2_where(const float *a, const float *b, const float *g, double gmin, size_t n)
+static double rel_l2(const float *a, const float *b, size_t n)
 {
-	double d = 0.0, r = 0.0;
-	for (size_t i = 0; i < n; i++) {
-		if (fabs(g[i]) < gmin)
-			continue;
-		d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		r += (double)b[i] * b[i];
-	}
-	return r > 0.0 ? sqrt(d / r) : sqrt(d);
+	return rel_l2_where(a, b, NULL, 0.0, n);
 }
 
 static double max_abs(const float *a, size_t n)

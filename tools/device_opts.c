@@ -10,8 +10,6 @@
 
 #include "tools/tools.h"
 
-static int precision_given;
-
 int device_opts_parse(int argc, char **argv, int *i, dn_device *dev, int *loaders, const char *cmd)
 {
 	const char *o = argv[*i];
@@ -32,7 +30,6 @@ int device_opts_parse(int argc, char **argv, int *i, dn_device *dev, int *loader
 		rc = dn_device_parse(v, &dev->index, &err);
 	} else if (!strcmp(o, "--precision")) {
 		rc = dn_precision_parse(v, &dev->precision, &err);
-		precision_given = 1;
 	} else {
 		char *end;
 		long n = strtol(v, &end, 10);
@@ -50,9 +47,9 @@ int device_opts_parse(int argc, char **argv, int *i, dn_device *dev, int *loader
 
 int device_opts_check(const dn_device *dev, const char *cmd)
 {
-	if (dev->index < 0 && (precision_given && dev->precision != DN_PRECISION_FP32)) {
-		fprintf(stderr, "denoise %s: --precision %s needs --device cuda (the CPU trains in fp32)\n", cmd,
-		        dn_precision_name(dev->precision));
+	if (dev->index < 0 && dev->precision != DN_PRECISION_FP32) {
+		fprintf(stderr, "denoise %s: --precision %s needs --device cuda (the CPU trains in fp32)\n",
+		        cmd, dn_precision_name(dev->precision));
 		return -1;
 	}
 	return 0;

@@ -19,8 +19,8 @@
  * device option, -1 a bad value (a message naming it went to stderr). */
 int device_opts_parse(int argc, char **argv, int *i, dn_device *dev, int *loaders, const char *cmd);
 
-/* After parsing: -1 (message printed) when --precision or --deterministic
- * was given for the CPU, where they mean nothing. */
+/* After parsing: -1 (message printed) when a precision other than fp32 was
+ * asked for the CPU, which trains in fp32. */
 int device_opts_check(const dn_device *dev, const char *cmd);
 
 #endif

@@ -26,9 +26,10 @@ static int absent(dn_error *err)
 	return dn_error_set(err, DN_EUNSUPPORTED, "this build has no CUDA backend (configure --with-cuda)");
 }
 
-int dn_gpu_net_create(const dn_unet *net, const dn_device *dev, dn_gpu_net **out, dn_error *err)
+int dn_gpu_net_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_gpu_net **out, dn_error *err)
 {
 	(void)net;
+	(void)opt;
 	(void)dev;
 	*out = NULL;
 	return absent(err);

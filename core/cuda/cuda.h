@@ -58,8 +58,9 @@ int dn_cuda_device_describe(int index, char *buf, size_t cap, dn_error *err);
 typedef struct dn_gpu_net dn_gpu_net;
 
 /* A device mirror of net (its configuration, weights and running
- * statistics, uploaded now) with Adam's moments zeroed; the caller owns *out. */
-int dn_gpu_net_create(const dn_unet *net, const dn_device *dev, dn_gpu_net **out, dn_error *err);
+ * statistics, uploaded now) and of opt's moments and step count (zero when
+ * opt is NULL); the caller owns *out. */
+int dn_gpu_net_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_gpu_net **out, dn_error *err);
 void dn_gpu_net_destroy(dn_gpu_net *g);
 
 /* Host → device: net's weights and running statistics, and opt's moments

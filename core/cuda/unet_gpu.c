@@ -61,8 +61,8 @@ struct plan {
 	cudnnTensorDescriptor_t outd; /* n x out_channels x hp x wp */
 	float *x, *t, *xp, *outa, *gout, *y;
 	float *pooled[MAX_DEPTH], *gpool[MAX_DEPTH], *cat[MAX_DEPTH], *gcat[MAX_DEPTH];
-	float *gz, *gz2;      /* unit backward scratch, the largest unit output */
-	void *bf_a, *bf_b;    /* bf16 copies of a convolution's operands */
+	float *gz, *gz2;   /* unit backward scratch, the largest unit output */
+	void *bf_a, *bf_b; /* bf16 copies of a convolution's operands */
 	size_t unit_max, bf_max;
 };
 
@@ -113,7 +113,7 @@ static int cuda_fail(dn_error *err, cudaError_t e, const char *what)
 	do {                                                                                                 \
 		cudnnStatus_t dnn_s_ = (call);                                                               \
 		if (dnn_s_ != CUDNN_STATUS_SUCCESS) {                                                        \
-			rc = dn_error_set(err, DN_EDEVICE, "cuDNN error in %s: %s", #call,                  \
+			rc = dn_error_set(err, DN_EDEVICE, "cuDNN error in %s: %s", #call,                   \
 			                  cudnnGetErrorString(dnn_s_));                                      \
 			goto fail;                                                                           \
 		}                                                                                            \
@@ -123,7 +123,7 @@ static int cuda_fail(dn_error *err, cudaError_t e, const char *what)
 	do {                                                                                                 \
 		cublasStatus_t blas_s_ = (call);                                                             \
 		if (blas_s_ != CUBLAS_STATUS_SUCCESS) {                                                      \
-			rc = dn_error_set(err, DN_EDEVICE, "cuBLAS error in %s: %s", #call,                 \
+			rc = dn_error_set(err, DN_EDEVICE, "cuBLAS error in %s: %s", #call,                  \
 			                  cublasGetStatusString(blas_s_));                                   \
 			goto fail;                                                                           \
 		}                                                                                            \
@@ -165,28 +165,6 @@ int dn_cuda_device_describe(int index, char *buf, size_t cap, dn_error *err)
 }
 
 /* ---- nets ---- */
-
-static int unit_of_enc(int level, int j)
-{
-	return 2 * level + j;
-}
-static int unit_of_mid(const dn_unet_config *c, int j)
-{
-	return 2 * c->depth + j;
-}
-static int unit_of_dec(const dn_unet_config *c, int level, int j)
-{
-	return 2 * c->depth + 2 + 2 * (c->depth - 1 - level) + j;
-}
-/* Pooling level (0 = full resolution) of unit u. */
-static int unit_level(const dn_unet_config *c, int u)
-{
-	if (u < 2 * c->depth)
-		return u / 2;
-	if (u < 2 * c->depth + 2)
-		return c->depth;
-	return c->depth - 1 - (u - 2 * c->depth - 2) / 2;
-}
 
 static cudnnDataType_t conv_type(const dn_gpu_net *g)
 {
@@ -277,12 +255,12 @@ void dn_gpu_net_destroy(dn_gpu_net *g)
 	free(g);
 }
 
-int dn_gpu_net_create(const dn_unet *net, const dn_device *dev, dn_gpu_net **out, dn_error *err)
+int dn_gpu_net_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_gpu_net **out, dn_error *err)
 {
 	int rc = DN_OK;
 	if (dev->index < 0 || dev->index >= dn_cuda_device_count())
-		return dn_error_set(err, DN_EUNSUPPORTED, "no CUDA device %d is visible (%d found)", dev->index,
-		                    dn_cuda_device_count());
+		return dn_error_set(err, DN_EUNSUPPORTED, "no CUDA device %d is visible (%d found)",
+		                    dev->index, dn_cuda_device_count());
 	dn_gpu_net *g = calloc(1, sizeof *g);
 	if (!g)
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate the GPU net");
@@ -290,8 +268,8 @@ int dn_gpu_net_create(const dn_unet *net, const dn_device *dev, dn_gpu_net **out
 	g->dev = *dev;
 	g->nunits = dn_unet_layout(net, g->lay) - 1;
 	float *hp, *hs;
-	dn_unet_trainable((dn_unet *)net, &hp, &hp, &g->n_train);
-	dn_unet_state((dn_unet *)net, &hs, &g->n_state);
+	dn_unet_trainable(net, &hp, &hp, &g->n_train);
+	dn_unet_state(net, &hs, &g->n_state);
 
 	CU(cudaSetDevice(dev->index));
 	CU(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
@@ -330,15 +308,15 @@ int dn_gpu_net_create(const dn_unet *net, const dn_device *dev, dn_gpu_net **out
 		DNN(cudnnSetFilter4dDescriptor(g->wd[u], conv_type(g), CUDNN_TENSOR_NCHW, g->lay[u].cout,
 		                               g->lay[u].cin, 3, 3));
 		DNN(cudnnCreateTensorDescriptor(&g->bnd[u]));
-		DNN(cudnnSetTensor4dDescriptor(g->bnd[u], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, g->lay[u].cout, 1,
-		                               1));
+		DNN(cudnnSetTensor4dDescriptor(g->bnd[u], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+		                               g->lay[u].cout, 1, 1));
 	}
 	for (int u = 0; u <= g->nunits; u++) {
 		DNN(cudnnCreateTensorDescriptor(&g->biasd[u]));
 		DNN(cudnnSetTensor4dDescriptor(g->biasd[u], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
 		                               g->lay[u].cout, 1, 1));
 	}
-	if ((rc = dn_gpu_net_upload(g, (dn_unet *)net, NULL, err)))
+	if ((rc = dn_gpu_net_upload(g, net, opt, err)))
 		goto fail;
 	*out = g;
 	return DN_OK;
@@ -402,7 +380,8 @@ double dn_gpu_net_busy_seconds(const dn_gpu_net *g)
 
 /* ---- plans ---- */
 
-static int tensor4(cudnnTensorDescriptor_t *d, cudnnDataType_t type, int n, int c, int h, int w, dn_error *err)
+static int tensor4(cudnnTensorDescriptor_t *d, cudnnDataType_t type, int n, int c, int h, int w,
+                   dn_error *err)
 {
 	int rc = DN_OK;
 	DNN(cudnnCreateTensorDescriptor(d));
@@ -513,16 +492,19 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 	cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
 	if (timed)
 		DNN(cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, g->wd[u], up->cyd, up->conv, up->cxd,
-		                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+		                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+		                                              dp));
 	else
 		DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(g->dnn, g->wd[u], up->cyd, up->conv, up->cxd,
-		                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+		                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+		                                                dp));
 	for (k = 0; k < got && !acceptable(g, dp[k].status, dp[k].memory, dp[k].determinism, dp[k].mathType,
 	                                   data_transform(dp[k].algo));
 	     k++)
 		;
 	if (k == got)
-		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-data algorithm for unit %d", u);
+		return dn_error_set(err, DN_EDEVICE,
+		                    "cuDNN has no usable backward-data algorithm for unit %d", u);
 	up->bwd_data = dp[k].algo;
 	up->data_math = run_math(g, dp[k].mathType);
 	if ((rc = grow_ws(g, dp[k].memory, err)))
@@ -530,18 +512,19 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 	cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
 	if (timed)
 		DNN(cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, up->cxd, up->cyd, up->conv, g->wd[u],
-		                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
+		                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+		                                                wp));
 	else
-		DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(g->dnn, up->cxd, up->cyd, up->conv, g->wd[u],
-		                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
-		                                                  wp));
+		DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+		    g->dnn, up->cxd, up->cyd, up->conv, g->wd[u], CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+		    &got, wp));
 	for (k = 0; k < got && !acceptable(g, wp[k].status, wp[k].memory, wp[k].determinism, wp[k].mathType,
 	                                   filter_transform(wp[k].algo));
 	     k++)
 		;
 	if (k == got)
-		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-filter algorithm for unit %d",
-		                    u);
+		return dn_error_set(err, DN_EDEVICE,
+		                    "cuDNN has no usable backward-filter algorithm for unit %d", u);
 	up->bwd_filter = wp[k].algo;
 	up->filter_math = run_math(g, wp[k].mathType);
 	return grow_ws(g, wp[k].memory, err);
@@ -570,7 +553,7 @@ static int plan_build(dn_gpu_net *g, int n, int h, int w, int train, struct plan
 	const size_t full = (size_t)p->hp * p->wp;
 	for (int u = 0; u < g->nunits; u++) {
 		struct unit_plan *up = &p->u[u];
-		int lv = unit_level(c, u);
+		int lv = dn_unet_unit_level(c, u);
 		up->cin = g->lay[u].cin;
 		up->cout = g->lay[u].cout;
 		up->h = p->hp >> lv;
@@ -680,8 +663,8 @@ static int conv_forward(dn_gpu_net *g, struct plan *p, int u, const float *x, fl
 	if (wbf) {
 		dk_to_bf16(x, p->bf_a, in, g->stream);
 		LAUNCHED();
-		DNN(cudnnConvolutionForward(g->dnn, &one, up->cxd, p->bf_a, g->wd[u], wbf, up->conv, up->fwd, g->ws,
-		                            g->ws_size, &zero, up->cyd, p->bf_b));
+		DNN(cudnnConvolutionForward(g->dnn, &one, up->cxd, p->bf_a, g->wd[u], wbf, up->conv, up->fwd,
+		                            g->ws, g->ws_size, &zero, up->cyd, p->bf_b));
 		dk_from_bf16(p->bf_b, z, o, g->stream);
 		LAUNCHED();
 	} else {
@@ -714,25 +697,27 @@ static int conv_backward(dn_gpu_net *g, struct plan *p, int u, const float *x, c
 		LAUNCHED();
 		DNN(cudnnSetConvolutionMathType(up->conv, up->filter_math));
 		DNN(cudnnConvolutionBackwardFilter(g->dnn, &one, up->cxd, p->bf_a, up->cyd, p->bf_b, up->conv,
-		                                   up->bwd_filter, g->ws, g->ws_size, &zero, g->wd[u], g->dwbf));
+		                                   up->bwd_filter, g->ws, g->ws_size, &zero, g->wd[u],
+		                                   g->dwbf));
 		dk_from_bf16(g->dwbf, dw, nw, g->stream);
 		LAUNCHED();
 		if (dx) {
 			DNN(cudnnSetConvolutionMathType(up->conv, up->data_math));
-			DNN(cudnnConvolutionBackwardData(g->dnn, &one, g->wd[u], wbf, up->cyd, p->bf_b, up->conv,
-			                                 up->bwd_data, g->ws, g->ws_size, &zero, up->cxd, p->bf_a));
+			DNN(cudnnConvolutionBackwardData(g->dnn, &one, g->wd[u], wbf, up->cyd, p->bf_b,
+			                                 up->conv, up->bwd_data, g->ws, g->ws_size, &zero,
+			                                 up->cxd, p->bf_a));
 			dk_from_bf16(p->bf_a, dx, in, g->stream);
 			LAUNCHED();
 		}
 		return DN_OK;
 	}
 	DNN(cudnnSetConvolutionMathType(up->conv, up->filter_math));
-	DNN(cudnnConvolutionBackwardFilter(g->dnn, &one, up->cxd, x, up->cyd, dy, up->conv, up->bwd_filter, g->ws,
-	                                   g->ws_size, &zero, g->wd[u], dw));
+	DNN(cudnnConvolutionBackwardFilter(g->dnn, &one, up->cxd, x, up->cyd, dy, up->conv, up->bwd_filter,
+	                                   g->ws, g->ws_size, &zero, g->wd[u], dw));
 	if (dx) {
 		DNN(cudnnSetConvolutionMathType(up->conv, up->data_math));
-		DNN(cudnnConvolutionBackwardData(g->dnn, &one, g->wd[u], w, up->cyd, dy, up->conv, up->bwd_data,
-		                                 g->ws, g->ws_size, &zero, up->cxd, dx));
+		DNN(cudnnConvolutionBackwardData(g->dnn, &one, g->wd[u], w, up->cyd, dy, up->conv,
+		                                 up->bwd_data, g->ws, g->ws_size, &zero, up->cxd, dx));
 	}
 	return DN_OK;
 fail:
@@ -750,13 +735,12 @@ static int unit_forward(dn_gpu_net *g, struct plan *p, int u, const float *x, in
 	if (train)
 		DNN(cudnnBatchNormalizationForwardTraining(
 		    g->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, up->yd, up->z, up->yd, up->y, g->bnd[u],
-		    g->params + L->gamma, g->params + L->beta, 0.1, g->state + L->mean, g->state + L->var, 1e-5,
-		    g->bnsave + L->mean, g->bnsave + g->n_state + L->mean));
+		    g->params + L->gamma, g->params + L->beta, 0.1, g->state + L->mean, g->state + L->var,
+		    1e-5, g->bnsave + L->mean, g->bnsave + g->n_state + L->mean));
 	else
-		DNN(cudnnBatchNormalizationForwardInference(g->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, up->yd,
-		                                            up->z, up->yd, up->y, g->bnd[u], g->params + L->gamma,
-		                                            g->params + L->beta, g->state + L->mean,
-		                                            g->state + L->var, 1e-5));
+		DNN(cudnnBatchNormalizationForwardInference(
+		    g->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, up->yd, up->z, up->yd, up->y, g->bnd[u],
+		    g->params + L->gamma, g->params + L->beta, g->state + L->mean, g->state + L->var, 1e-5));
 	dk_relu(up->y, (size_t)p->n * up->cout * up->h * up->w, g->stream);
 	LAUNCHED();
 	return DN_OK;
@@ -773,9 +757,9 @@ static int unit_backward(dn_gpu_net *g, struct plan *p, int u, const float *x, f
 	dk_relu_backward(up->y, up->g, p->gz, (size_t)p->n * up->cout * up->h * up->w, g->stream);
 	LAUNCHED();
 	DNN(cudnnBatchNormalizationBackward(g->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, up->yd,
-	                                    up->z, up->yd, p->gz, up->yd, p->gz2, g->bnd[u], g->params + L->gamma,
-	                                    g->grads + L->gamma, g->grads + L->beta, 1e-5, g->bnsave + L->mean,
-	                                    g->bnsave + g->n_state + L->mean));
+	                                    up->z, up->yd, p->gz, up->yd, p->gz2, g->bnd[u],
+	                                    g->params + L->gamma, g->grads + L->gamma, g->grads + L->beta,
+	                                    1e-5, g->bnsave + L->mean, g->bnsave + g->n_state + L->mean));
 	return conv_backward(g, p, u, x, p->gz2, dx, err);
 fail:
 	return rc;
@@ -810,7 +794,8 @@ static int out_backward(dn_gpu_net *g, struct plan *p, const float *x, const flo
 		BLAS(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, L->cin, L->cout, (int)hw, &one,
 		                 x + (size_t)b * hw * L->cin, (int)hw, dy + (size_t)b * hw * L->cout, (int)hw,
 		                 b ? &one : &zero, dw, L->cin));
-	DNN(cudnnConvolutionBackwardBias(g->dnn, &one, p->outd, dy, &zero, g->biasd[g->nunits], g->grads + L->b));
+	DNN(cudnnConvolutionBackwardBias(g->dnn, &one, p->outd, dy, &zero, g->biasd[g->nunits],
+	                                 g->grads + L->b));
 	BLAS(cublasSgemmStridedBatched(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)hw, L->cin, L->cout, &one, dy,
 	                               (int)hw, hw * L->cout, g->params + L->w, L->cin, 0, &zero, dx, (int)hw,
 	                               hw * L->cin, p->n));
@@ -832,7 +817,7 @@ static int forward(dn_gpu_net *g, struct plan *p, int train, dn_error *err)
 	LAUNCHED();
 	const float *cur = p->xp;
 	for (int l = 0; l < c->depth; l++) {
-		int a = unit_of_enc(l, 0), b = unit_of_enc(l, 1);
+		int a = dn_unet_enc_unit(l, 0), b = dn_unet_enc_unit(l, 1);
 		if ((rc = unit_forward(g, p, a, cur, train, err)) ||
 		    (rc = unit_forward(g, p, b, p->u[a].y, train, err)))
 			return rc;
@@ -840,12 +825,14 @@ static int forward(dn_gpu_net *g, struct plan *p, int train, dn_error *err)
 		LAUNCHED();
 		cur = p->pooled[l];
 	}
-	int m0 = unit_of_mid(c, 0), m1 = unit_of_mid(c, 1);
-	if ((rc = unit_forward(g, p, m0, cur, train, err)) || (rc = unit_forward(g, p, m1, p->u[m0].y, train, err)))
+	int m0 = dn_unet_mid_unit(c, 0), m1 = dn_unet_mid_unit(c, 1);
+	if ((rc = unit_forward(g, p, m0, cur, train, err)) ||
+	    (rc = unit_forward(g, p, m1, p->u[m0].y, train, err)))
 		return rc;
 	int below = m1;
 	for (int l = c->depth - 1; l >= 0; l--) {
-		int skip = unit_of_enc(l, 1), a = unit_of_dec(c, l, 0), b = unit_of_dec(c, l, 1);
+		int skip = dn_unet_enc_unit(l, 1), a = dn_unet_dec_unit(c, l, 0),
+		    b = dn_unet_dec_unit(c, l, 1);
 		dk_up_concat(p->u[below].y, p->u[skip].y, p->cat[l], p->n, p->u[below].cout, p->u[skip].cout,
 		             p->u[skip].h, p->u[skip].w, g->stream);
 		LAUNCHED();
@@ -867,12 +854,12 @@ static int backward(dn_gpu_net *g, struct plan *p, dn_error *err)
 {
 	const dn_unet_config *c = &g->cfg;
 	int rc;
-	int last = unit_of_dec(c, 0, 1);
+	int last = dn_unet_dec_unit(c, 0, 1);
 	if ((rc = out_backward(g, p, p->u[last].y, p->gout, p->u[last].g, err)))
 		return rc;
 	for (int l = 0; l < c->depth; l++) {
-		int a = unit_of_dec(c, l, 0), b = unit_of_dec(c, l, 1);
-		int bu = l + 1 < c->depth ? unit_of_dec(c, l + 1, 1) : unit_of_mid(c, 1);
+		int a = dn_unet_dec_unit(c, l, 0), b = dn_unet_dec_unit(c, l, 1);
+		int bu = l + 1 < c->depth ? dn_unet_dec_unit(c, l + 1, 1) : dn_unet_mid_unit(c, 1);
 		if ((rc = unit_backward(g, p, b, p->u[a].y, p->u[a].g, err)) ||
 		    (rc = unit_backward(g, p, a, p->cat[l], p->gcat[l], err)))
 			return rc;
@@ -880,15 +867,15 @@ static int backward(dn_gpu_net *g, struct plan *p, dn_error *err)
 		               g->stream);
 		CU(cudaGetLastError());
 	}
-	int m0 = unit_of_mid(c, 0), m1 = unit_of_mid(c, 1), top = c->depth - 1;
+	int m0 = dn_unet_mid_unit(c, 0), m1 = dn_unet_mid_unit(c, 1), top = c->depth - 1;
 	if ((rc = unit_backward(g, p, m1, p->u[m0].y, p->u[m0].g, err)) ||
 	    (rc = unit_backward(g, p, m0, p->pooled[top], p->gpool[top], err)))
 		return rc;
 	for (int l = c->depth - 1; l >= 0; l--) {
-		int a = unit_of_enc(l, 0), b = unit_of_enc(l, 1);
-		int ccat = p->u[unit_of_dec(c, l, 0)].cin, cb = ccat - p->u[b].cout;
-		dk_maxpool_backward(p->u[b].y, p->gpool[l], p->gcat[l], ccat, cb, p->u[b].g, p->n, p->u[b].cout,
-		                    p->u[b].h, p->u[b].w, g->stream);
+		int a = dn_unet_enc_unit(l, 0), b = dn_unet_enc_unit(l, 1);
+		int ccat = p->u[dn_unet_dec_unit(c, l, 0)].cin, cb = ccat - p->u[b].cout;
+		dk_maxpool_backward(p->u[b].y, p->gpool[l], p->gcat[l], ccat, cb, p->u[b].g, p->n,
+		                    p->u[b].cout, p->u[b].h, p->u[b].w, g->stream);
 		CU(cudaGetLastError());
 		if ((rc = unit_backward(g, p, b, p->u[a].y, p->u[a].g, err)))
 			return rc;
@@ -922,14 +909,17 @@ int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t,
 	if (rc)
 		return rc;
 	if (t->n != x->n || t->c != c->out_channels || t->h != x->h || t->w != x->w)
-		return dn_error_set(err, DN_ESHAPE, "target %dx%dx%dx%d does not match the output %dx%dx%dx%d",
-		                    t->n, t->c, t->h, t->w, x->n, c->out_channels, x->h, x->w);
+		return dn_error_set(err, DN_ESHAPE,
+		                    "target %dx%dx%dx%d does not match the output %dx%dx%dx%d", t->n, t->c,
+		                    t->h, t->w, x->n, c->out_channels, x->h, x->w);
 	struct plan *p;
 	if ((rc = plan_get(g, x->n, x->h, x->w, 1, &p, err)))
 		return rc;
 	CU(cudaEventRecord(g->ev0, g->stream));
-	CU(cudaMemcpyAsync(p->x, x->data, dn_tensor_size(x) * sizeof(float), cudaMemcpyHostToDevice, g->stream));
-	CU(cudaMemcpyAsync(p->t, t->data, dn_tensor_size(t) * sizeof(float), cudaMemcpyHostToDevice, g->stream));
+	CU(cudaMemcpyAsync(p->x, x->data, dn_tensor_size(x) * sizeof(float), cudaMemcpyHostToDevice,
+	                   g->stream));
+	CU(cudaMemcpyAsync(p->t, t->data, dn_tensor_size(t) * sizeof(float), cudaMemcpyHostToDevice,
+	                   g->stream));
 	if ((rc = forward(g, p, 1, err)))
 		return rc;
 	dk_head_backward(p->outa, p->x, p->t, p->gout, g->partials, p->n, c->out_channels, p->h, p->w, p->hp,
@@ -969,12 +959,14 @@ int dn_gpu_net_forward_eval(dn_gpu_net *g, const dn_tensor *x, dn_tensor *y, dn_
 	if ((rc = plan_get(g, x->n, x->h, x->w, 0, &p, err)) ||
 	    (rc = dn_tensor_resize(y, x->n, c->out_channels, x->h, x->w, err)))
 		return rc;
-	CU(cudaMemcpyAsync(p->x, x->data, dn_tensor_size(x) * sizeof(float), cudaMemcpyHostToDevice, g->stream));
+	CU(cudaMemcpyAsync(p->x, x->data, dn_tensor_size(x) * sizeof(float), cudaMemcpyHostToDevice,
+	                   g->stream));
 	if ((rc = forward(g, p, 0, err)))
 		return rc;
 	dk_crop(p->outa, p->x, p->y, p->n, c->out_channels, p->h, p->w, p->hp, p->wp, c->residual, g->stream);
 	LAUNCHED();
-	CU(cudaMemcpyAsync(y->data, p->y, dn_tensor_size(y) * sizeof(float), cudaMemcpyDeviceToHost, g->stream));
+	CU(cudaMemcpyAsync(y->data, p->y, dn_tensor_size(y) * sizeof(float), cudaMemcpyDeviceToHost,
+	                   g->stream));
 	CU(cudaStreamSynchronize(g->stream));
 	return DN_OK;
 fail:
@@ -993,7 +985,8 @@ int dn_cuda_gemm_peak(int device, int precision, int n, double *tflops, dn_error
 	*tflops = 0.0;
 	CU(cudaSetDevice(device));
 	BLAS(cublasCreate(&h));
-	BLAS(cublasSetMathMode(h, precision == DN_PRECISION_FP32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_TF32_TENSOR_OP_MATH));
+	BLAS(cublasSetMathMode(h, precision == DN_PRECISION_FP32 ? CUBLAS_PEDANTIC_MATH
+	                                                         : CUBLAS_TF32_TENSOR_OP_MATH));
 	CU(cudaMalloc(&a, nn * el));
 	CU(cudaMalloc(&b, nn * el));
 	CU(cudaMalloc(&c, nn * 4));
@@ -1026,8 +1019,8 @@ int dn_cuda_gemm_peak(int device, int precision, int n, double *tflops, dn_error
 	double best = 1e30;
 	for (int k = 0; k < 6; k++) {
 		CU(cudaEventRecord(e0, 0));
-		BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, in, n, b, in, n, &zero, c, CUDA_R_32F, n,
-		                  ct, CUBLAS_GEMM_DEFAULT));
+		BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, in, n, b, in, n, &zero, c,
+		                  CUDA_R_32F, n, ct, CUBLAS_GEMM_DEFAULT));
 		CU(cudaEventRecord(e1, 0));
 		CU(cudaEventSynchronize(e1));
 		float ms;

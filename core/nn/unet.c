@@ -87,20 +87,6 @@ int dn_unet_config_check(const dn_unet_config *c, dn_error *err)
 	return DN_OK;
 }
 
-/* Unit indices in execution order. */
-static int u_enc(int level, int j)
-{
-	return 2 * level + j;
-}
-static int u_mid(const dn_unet_config *c, int j)
-{
-	return 2 * c->depth + j;
-}
-static int u_dec(const dn_unet_config *c, int level, int j)
-{
-	return 2 * c->depth + 2 + 2 * (c->depth - 1 - level) + j;
-}
-
 /* Input and output channels of every unit, and its name prefix. */
 static void unit_shape(const dn_unet_config *c, int u, int *cin, int *cout, char *name, size_t name_len)
 {
@@ -370,16 +356,6 @@ size_t dn_unet_param_count(const dn_unet *net)
 	return net->n_train;
 }
 
-/* Pooling level (0 = full resolution) of unit u. */
-static int unit_level(const dn_unet_config *cfg, int u)
-{
-	if (u < 2 * cfg->depth)
-		return u / 2;
-	if (u < 2 * cfg->depth + 2)
-		return cfg->depth;
-	return cfg->depth - 1 - (u - 2 * cfg->depth - 2) / 2;
-}
-
 double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 {
 	const int m = 1 << cfg->depth;
@@ -389,7 +365,7 @@ double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 		int cin, cout, level;
 		char fmt[32];
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
-		level = unit_level(cfg, u);
+		level = dn_unet_unit_level(cfg, u);
 		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * (wp / (1 << level));
 	}
 	f += 2.0 * cfg->base_filters * cfg->out_channels * hp * wp;
@@ -486,23 +462,25 @@ static int forward(dn_unet *net, const dn_tensor *x, int train, const dn_tensor 
 	pad_copy(x, &net->xp);
 	const dn_tensor *cur = &net->xp;
 	for (int l = 0; l < c->depth; l++) {
-		struct unit *a = &net->units[u_enc(l, 0)], *b = &net->units[u_enc(l, 1)];
+		struct unit *a = &net->units[dn_unet_enc_unit(l, 0)],
+		            *b = &net->units[dn_unet_enc_unit(l, 1)];
 		TRY(unit_forward(net, a, cur, train, err));
 		TRY(unit_forward(net, b, &a->y, train, err));
 		TRY(dn_tensor_resize(&net->pooled[l], n, b->conv.cout, b->y.h / 2, b->y.w / 2, err));
 		dn_maxpool_forward(&b->y, &net->pooled[l]);
 		cur = &net->pooled[l];
 	}
-	struct unit *m0 = &net->units[u_mid(c, 0)], *m1 = &net->units[u_mid(c, 1)];
+	struct unit *m0 = &net->units[dn_unet_mid_unit(c, 0)], *m1 = &net->units[dn_unet_mid_unit(c, 1)];
 	TRY(unit_forward(net, m0, cur, train, err));
 	TRY(unit_forward(net, m1, &m0->y, train, err));
 	cur = &m1->y;
 	for (int l = c->depth - 1; l >= 0; l--) {
-		const dn_tensor *skip = &net->units[u_enc(l, 1)].y;
+		const dn_tensor *skip = &net->units[dn_unet_enc_unit(l, 1)].y;
 		TRY(dn_tensor_resize(&net->cat[l], n, cur->c + skip->c, skip->h, skip->w, err));
 		dn_upsample_forward(cur, &net->cat[l], 0);
 		dn_concat_forward(skip, &net->cat[l], cur->c);
-		struct unit *a = &net->units[u_dec(c, l, 0)], *b = &net->units[u_dec(c, l, 1)];
+		struct unit *a = &net->units[dn_unet_dec_unit(c, l, 0)],
+		            *b = &net->units[dn_unet_dec_unit(c, l, 1)];
 		TRY(unit_forward(net, a, &net->cat[l], train, err));
 		TRY(unit_forward(net, b, &a->y, train, err));
 		cur = &b->y;
@@ -571,28 +549,29 @@ int dn_unet_backward(dn_unet *net, const dn_tensor *dy, dn_error *err)
 		dn_relu_backward(net->outa.data, net->gout.data, net->gout.data, no);
 	else if (c->out_act == DN_ACT_SIGMOID)
 		dn_sigmoid_backward(net->outa.data, net->gout.data, net->gout.data, no);
-	struct unit *last = &net->units[u_dec(c, 0, 1)];
+	struct unit *last = &net->units[dn_unet_dec_unit(c, 0, 1)];
 	TRY(resize_like(&last->g, &last->y, err));
 	dn_conv2d_backward(&net->out, &last->y, &net->gout, &last->g, net->col, net->dcol, net->col_cap);
 
 	/* Decoder, from full resolution down. */
 	for (int l = 0; l < c->depth; l++) {
-		struct unit *a = &net->units[u_dec(c, l, 0)], *b = &net->units[u_dec(c, l, 1)];
+		struct unit *a = &net->units[dn_unet_dec_unit(c, l, 0)],
+		            *b = &net->units[dn_unet_dec_unit(c, l, 1)];
 		TRY(resize_like(&a->g, &a->y, err));
 		TRY(unit_backward(net, b, &a->y, &a->g, err));
 		TRY(resize_like(&net->gcat[l], &net->cat[l], err));
 		TRY(unit_backward(net, a, &net->cat[l], &net->gcat[l], err));
-		const dn_tensor *below =
-		    l + 1 < c->depth ? &net->units[u_dec(c, l + 1, 1)].y : &net->units[u_mid(c, 1)].y;
-		struct unit *bu =
-		    l + 1 < c->depth ? &net->units[u_dec(c, l + 1, 1)] : &net->units[u_mid(c, 1)];
+		const dn_tensor *below = l + 1 < c->depth ? &net->units[dn_unet_dec_unit(c, l + 1, 1)].y
+		                                          : &net->units[dn_unet_mid_unit(c, 1)].y;
+		struct unit *bu = l + 1 < c->depth ? &net->units[dn_unet_dec_unit(c, l + 1, 1)]
+		                                   : &net->units[dn_unet_mid_unit(c, 1)];
 		TRY(resize_like(&bu->g, below, err));
 		dn_upsample_backward(&net->gcat[l], 0, &bu->g);
-		TRY(resize_like(&net->gskip[l], &net->units[u_enc(l, 1)].y, err));
+		TRY(resize_like(&net->gskip[l], &net->units[dn_unet_enc_unit(l, 1)].y, err));
 		dn_concat_backward(&net->gcat[l], below->c, &net->gskip[l], 0);
 	}
 	/* Bottleneck. */
-	struct unit *m0 = &net->units[u_mid(c, 0)], *m1 = &net->units[u_mid(c, 1)];
+	struct unit *m0 = &net->units[dn_unet_mid_unit(c, 0)], *m1 = &net->units[dn_unet_mid_unit(c, 1)];
 	TRY(resize_like(&m0->g, &m0->y, err));
 	TRY(unit_backward(net, m1, &m0->y, &m0->g, err));
 	int top = c->depth - 1;
@@ -600,7 +579,8 @@ int dn_unet_backward(dn_unet *net, const dn_tensor *dy, dn_error *err)
 	TRY(unit_backward(net, m0, &net->pooled[top], &net->gpool[top], err));
 	/* Encoder, from the bottom up; a skip's gradient adds to the pool's. */
 	for (int l = c->depth - 1; l >= 0; l--) {
-		struct unit *a = &net->units[u_enc(l, 0)], *b = &net->units[u_enc(l, 1)];
+		struct unit *a = &net->units[dn_unet_enc_unit(l, 0)],
+		            *b = &net->units[dn_unet_enc_unit(l, 1)];
 		TRY(resize_like(&b->g, &b->y, err));
 		dn_maxpool_backward(&b->y, &net->gpool[l], &b->g);
 		dn_concat_backward(&net->gskip[l], 0, &b->g, 1);
@@ -712,7 +692,7 @@ double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 	double f = 0.0;
 	for (int u = 0; u <= inf->nunits; u++) {
 		const dn_conv2d *cv = &inf->conv[u];
-		const int level = u < inf->nunits ? unit_level(&inf->cfg, u) : 0;
+		const int level = u < inf->nunits ? dn_unet_unit_level(&inf->cfg, u) : 0;
 		const int lh = hp >> level, lw = wp >> level;
 		if (inf->wino[u])
 			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
@@ -779,15 +759,15 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	pad_copy(x, &ws->xp);
 	const dn_tensor *cur = &ws->xp;
 	for (int l = 0; l < c->depth; l++) {
-		TRY(conv_run(inf, u_enc(l, 0), ws, cur, &ws->tmp[l], 1, err));
-		TRY(conv_run(inf, u_enc(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
+		TRY(conv_run(inf, dn_unet_enc_unit(l, 0), ws, cur, &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, dn_unet_enc_unit(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
 		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2, ws->skip[l].w / 2,
 		                     err));
 		dn_maxpool_forward(&ws->skip[l], &ws->pooled[l]);
 		cur = &ws->pooled[l];
 	}
-	TRY(conv_run(inf, u_mid(c, 0), ws, cur, &ws->tmp[c->depth], 1, err));
-	TRY(conv_run(inf, u_mid(c, 1), ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
+	TRY(conv_run(inf, dn_unet_mid_unit(c, 0), ws, cur, &ws->tmp[c->depth], 1, err));
+	TRY(conv_run(inf, dn_unet_mid_unit(c, 1), ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
 	cur = &ws->skip[c->depth];
 	for (int l = c->depth - 1; l >= 0; l--) {
 		dn_tensor *skip = &ws->skip[l];
@@ -795,8 +775,8 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 		dn_upsample_forward(cur, &ws->cat[l], 0);
 		dn_concat_forward(skip, &ws->cat[l], cur->c);
 		/* The skip has been copied: its buffer takes the block's output. */
-		TRY(conv_run(inf, u_dec(c, l, 0), ws, &ws->cat[l], &ws->tmp[l], 1, err));
-		TRY(conv_run(inf, u_dec(c, l, 1), ws, &ws->tmp[l], skip, 1, err));
+		TRY(conv_run(inf, dn_unet_dec_unit(c, l, 0), ws, &ws->cat[l], &ws->tmp[l], 1, err));
+		TRY(conv_run(inf, dn_unet_dec_unit(c, l, 1), ws, &ws->tmp[l], skip, 1, err));
 		cur = skip;
 	}
 	TRY(conv_run(inf, inf->nunits, ws, cur, &ws->out, 0, err));

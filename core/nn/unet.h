@@ -84,6 +84,30 @@ typedef struct dn_unet_unit_layout {
 	size_t w, b, gamma, beta, mean, var;
 } dn_unet_unit_layout;
 
+/* Index of a unit in that order: encoder level's j-th (0, 1), the
+ * bottleneck's j-th, decoder level's j-th; and the pooling level a unit
+ * runs at (0 = full resolution, depth for the bottleneck). */
+static inline int dn_unet_enc_unit(int level, int j)
+{
+	return 2 * level + j;
+}
+static inline int dn_unet_mid_unit(const dn_unet_config *c, int j)
+{
+	return 2 * c->depth + j;
+}
+static inline int dn_unet_dec_unit(const dn_unet_config *c, int level, int j)
+{
+	return 2 * c->depth + 2 + 2 * (c->depth - 1 - level) + j;
+}
+static inline int dn_unet_unit_level(const dn_unet_config *c, int u)
+{
+	if (u < 2 * c->depth)
+		return u / 2;
+	if (u < 2 * c->depth + 2)
+		return c->depth;
+	return c->depth - 1 - (u - 2 * c->depth - 2) / 2;
+}
+
 /* Fills units[0 .. 4·depth+2] (the last is the output convolution) and
  * returns how many it filled; units must hold 4·depth+3 entries. */
 int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units);

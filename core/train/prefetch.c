@@ -9,9 +9,10 @@
 #include "core/train/prefetch.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "core/util/threads.h"
 
 struct slot {
 	int64_t index; /* batch held (or being made); -1: free */
@@ -181,10 +182,6 @@ double dn_prefetch_wait_seconds(const dn_prefetch *p)
 
 int dn_prefetch_auto_threads(void)
 {
-	cpu_set_t set;
-	int n = 2;
-	if (sched_getaffinity(0, sizeof set, &set) == 0)
-		n = CPU_COUNT(&set);
-	n /= 2;
+	int n = dn_threads_available() / 2;
 	return n < 1 ? 1 : (n > 8 ? 8 : n);
 }

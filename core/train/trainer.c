@@ -27,9 +27,7 @@ int dn_trainer_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_train
 	snprintf(t->desc, sizeof t->desc, "cpu");
 	if (dev && dev->index >= 0) {
 		char name[128] = "";
-		int rc = dn_gpu_net_create(net, dev, &t->gpu, err);
-		if (!rc)
-			rc = dn_gpu_net_upload(t->gpu, net, opt, err);
+		int rc = dn_gpu_net_create(net, opt, dev, &t->gpu, err);
 		if (rc) {
 			dn_trainer_destroy(t);
 			return rc;
@@ -64,8 +62,9 @@ int dn_trainer_step(dn_trainer *t, const dn_tensor *x, const dn_tensor *target, 
 	if (rc)
 		return rc;
 	if (dn_tensor_size(target) != dn_tensor_size(y))
-		return dn_error_set(err, DN_ESHAPE, "target %dx%dx%dx%d does not match the output %dx%dx%dx%d",
-		                    target->n, target->c, target->h, target->w, y->n, y->c, y->h, y->w);
+		return dn_error_set(err, DN_ESHAPE,
+		                    "target %dx%dx%dx%d does not match the output %dx%dx%dx%d", target->n,
+		                    target->c, target->h, target->w, y->n, y->c, y->h, y->w);
 	const size_t n = dn_tensor_size(y);
 	*loss_out = loss == 1 ? dn_loss_mae(y->data, target->data, n, t->grad.data)
 	                      : dn_loss_mse(y->data, target->data, n, t->grad.data);
