@@ -68,6 +68,15 @@ check "train without --out is a usage error" test $? -eq 2
 check "missing data set fails" test $? -eq 1
 check "...naming the folder" grep -q "nowhere" "$tmp/err"
 check "...and leaves no model behind" test ! -e "$tmp/x.safetensors"
+"$denoise" train "${tiny[@]}" --epochs 1 --precision bf16 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "a GPU precision on the CPU is a usage error" test $? -eq 2
+check "...saying it needs --device cuda" grep -q -- "needs --device cuda" "$tmp/err"
+check "the run names the device it trained on" grep -q "^device cpu" "$tmp/train.out"
+if ! "$denoise" devices | grep -q '^cuda:'; then
+	"$denoise" train "${tiny[@]}" --epochs 1 --device cuda --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+	check "--device cuda without a GPU is a usage error" test $? -eq 2
+	check "...saying why" grep -qE "no CUDA backend|CUDA devices? (is|are) visible" "$tmp/err"
+fi
 "$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --snrs 5,x >/dev/null 2>"$tmp/err"
 check "bad --snrs is a usage error" test $? -eq 2
 exit $fail

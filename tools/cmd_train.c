@@ -28,9 +28,10 @@ static const char usage_head[] =
     "  --checkpoint FILE     written every epoch (default OUT.ckpt)\n"
     "  --resume              continue from the checkpoint\n"
     "  --init MODEL          start from this model's weights and settings\n";
-static const char usage_tail[] = "  --act relu|sigmoid|none --power P --input-scale S\n"
-                                 "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
-                                 "  --quiet               print epochs only\n";
+static const char usage_tail[] =
+    "  --act relu|sigmoid|none --power P --input-scale S\n"
+    "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
+    "  --quiet               print epochs only\n";
 
 /* The options of the training parameters come from their table
  * (core/train/params.c), with their bounds and defaults. */
@@ -129,7 +130,8 @@ int cmd_train(int argc, char **argv)
 			kind_given |= !strcmp(o, "--dataset");
 			continue;
 		}
-		if ((r = device_opts_parse(argc, argv, &i, &tp.device, &tp.loader_threads, "train")) < 0)
+		if ((r = device_opts_parse(argc, argv, &i, &cfg.train.device, &cfg.train.loader_threads,
+		                           "train")) < 0)
 			return TOOLS_USAGE;
 		if (r > 0)
 			continue;
@@ -260,8 +262,8 @@ int cmd_train(int argc, char **argv)
 		snprintf(buf, sizeof buf, "%d", hist.best_epoch);
 		dn_model_set_metadata(m, "train.best_epoch", buf, NULL);
 		dn_model_set_metadata(m, "train.device", hist.device, NULL);
-		printf("device %s: %.1f s, the step waited %.1f%% of it for batches\n", hist.device, hist.wall_s,
-		       hist.wall_s > 0 ? 100.0 * hist.data_wait_s / hist.wall_s : 0.0);
+		printf("device %s: %.1f s, the step waited %.1f%% of it for batches\n", hist.device,
+		       hist.wall_s, hist.wall_s > 0 ? 100.0 * hist.data_wait_s / hist.wall_s : 0.0);
 		if (dn_model_save(m, out, NULL, &err)) {
 			fprintf(stderr, "denoise train: %s\n", err.msg);
 		} else {
