@@ -92,12 +92,15 @@ typedef struct api_params {
 	int max_connections;
 	uint64_t max_body_bytes;
 	double max_audio_seconds;
-	uint64_t max_frame_pixels; /* per frame of /v1/frames:denoise; larger gets 413 */
-	int connection_timeout;    /* s without bytes before a connection is closed */
-	int request_timeout;       /* s to receive a whole request body */
-	const char *cors_origins;  /* comma-separated, "*" for any, "" for none */
-	const char *api_key;       /* bearer token for POST/DELETE; NULL or "" for none */
-	int retry_after;           /* seconds advertised with 503 (Retry-After) */
+	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 after decoding; more gets 413 */
+	uint64_t max_frame_pixels;        /* per frame of /v1/frames:denoise; larger gets 413 */
+	int connection_timeout;           /* s without bytes before a connection is closed */
+	int request_timeout;              /* s to receive a whole request body */
+	int header_timeout;               /* s from connection (or last answer) to complete headers; 0: off */
+	int max_connections_per_client;   /* per client address; 0: no limit */
+	const char *cors_origins;         /* comma-separated, "*" for any, "" for none */
+	const char *api_key;              /* bearer token for POST/DELETE; NULL or "" for none */
+	int retry_after;                  /* seconds advertised with 503 (Retry-After) */
 } api_params;
 
 typedef struct api_server api_server;

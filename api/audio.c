@@ -149,6 +149,7 @@ static void denoise_job(void *arg, void *worker)
 		goto done;
 	}
 	lim.max_seconds = s->p.max_audio_seconds;
+	lim.max_decoded_bytes = (size_t)s->p.max_decoded_audio_bytes;
 	rc = dn_audio_decode(data, len, &lim, &in, &err);
 	/* The encoded body is no longer needed: free it before inference. */
 	free(mp);
@@ -157,8 +158,18 @@ static void denoise_job(void *arg, void *worker)
 	r->body = NULL;
 	r->len = r->cap = 0;
 	if (rc == DN_ELIMIT) {
-		api_answer_problem(r, API_P_AUDIO_TOO_LONG, "%s (max_audio_seconds is %g)", err.msg,
-		                   s->p.max_audio_seconds);
+		/* Name the setting that refused it, and only that one. */
+		if (in.limit_hit == DN_AUDIO_LIMIT_SECONDS)
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG,
+			                   "%s: send at most max_audio_seconds (%g s) of audio", err.msg,
+			                   s->p.max_audio_seconds);
+		else if (in.limit_hit == DN_AUDIO_LIMIT_BYTES)
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG,
+			                   "%s: send fewer channels, a lower rate or shorter audio "
+			                   "(max_decoded_audio_bytes is %llu)",
+			                   err.msg, (unsigned long long)s->p.max_decoded_audio_bytes);
+		else
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG, "%s", err.msg);
 		goto done;
 	}
 	if (rc != DN_OK) {

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -20,6 +21,18 @@
 #include "api/problem.h"
 #include "api/stats.h"
 
+/* A connection the header watchdog knows about (server.c): libmicrohttpd
+ * only calls us once a request's headers are complete, and its own timeout
+ * restarts with every byte, so a client trickling header bytes would hold
+ * its slot forever without this. */
+typedef struct api_conn {
+	struct api_conn *prev, *next;
+	int fd;
+	int in_request;        /* headers complete, request not yet answered */
+	int cut;               /* shut down by the watchdog */
+	struct timespec since; /* connection start, or end of the last request */
+} api_conn;
+
 struct api_server {
 	struct MHD_Daemon *mhd;
 	api_params p; /* strings point into the copies below */
@@ -28,6 +41,14 @@ struct api_server {
 	api_stats stats;
 	atomic_int quiesced;
 	int port;
+
+	/* The header watchdog: connections waiting for headers, and the thread
+	 * that cuts those over header_timeout. */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t watchdog_wake;
+	api_conn *conns;
+	pthread_t watchdog;
+	int watchdog_running, watchdog_stop;
 };
 
 typedef struct api_request {
@@ -55,6 +76,7 @@ typedef struct api_request {
 	int resp_status;
 	size_t resp_len;
 	int suspended;
+	api_conn *wc; /* the watchdog's record of this connection, or NULL */
 
 	/* POST /v1/audio:denoise */
 	api_model *model;

@@ -10,6 +10,15 @@
  * limit. The final call answers, or hands the request to a worker and
  * suspends the connection until the worker resumes it with an answer.
  * on_completed logs the line and records metrics, whatever happened.
+ *
+ * libmicrohttpd calls us only once a request's headers are complete, and its
+ * connection timeout restarts with every byte, so a client that trickles
+ * header bytes would hold a connection slot forever. The header watchdog
+ * (a thread of ours) keeps every connection's start, or the end of its last
+ * request, and shuts down the socket of one whose headers are not complete
+ * within header_timeout; libmicrohttpd then sees the end of the stream and
+ * closes it. A per-client connection limit keeps one address from taking
+ * every slot.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -19,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/internal.h"
@@ -462,6 +472,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (!r->client[0])
 			strcpy(r->client, "-");
+		{
+			const union MHD_ConnectionInfo *sc =
+			    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+			r->wc = sc ? sc->socket_context : NULL;
+			if (r->wc) {
+				pthread_mutex_lock(&s->conns_lock);
+				r->wc->in_request = 1;
+				pthread_mutex_unlock(&s->conns_lock);
+			}
+		}
 		atomic_fetch_add(&s->stats.inflight, 1);
 		begin(r, url);
 		/* A refusal of a request with a body goes out now, and the body
@@ -529,6 +550,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		s->host.model_release(s->host.ctx, r->model);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	if (r->wc) {
+		/* The next request on a kept-alive connection gets its own
+		 * header_timeout from now. */
+		pthread_mutex_lock(&s->conns_lock);
+		r->wc->in_request = 0;
+		clock_gettime(CLOCK_MONOTONIC, &r->wc->since);
+		pthread_mutex_unlock(&s->conns_lock);
+	}
 	free(r->body);
 	free(r);
 	atomic_fetch_sub(&s->stats.inflight, 1);
@@ -539,12 +568,76 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	api_server *s = cls;
 
-	(void)conn;
-	(void)socket_context;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		api_conn *c = ci ? calloc(1, sizeof *c) : NULL;
+
 		atomic_fetch_add(&s->stats.connections, 1);
-	else
+		*socket_context = c;
+		if (!c)
+			return; /* unwatched: libmicrohttpd's own timeout still applies */
+		c->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &c->since);
+		pthread_mutex_lock(&s->conns_lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		pthread_mutex_unlock(&s->conns_lock);
+	} else {
+		api_conn *c = *socket_context;
+
 		atomic_fetch_sub(&s->stats.connections, 1);
+		if (!c)
+			return;
+		/* Removed before libmicrohttpd closes the descriptor, so the
+		 * watchdog never touches a number the system has reused. */
+		pthread_mutex_lock(&s->conns_lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&s->conns_lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* The header watchdog's thread: four times a second, shuts down the socket of
+ * every connection whose headers are overdue. */
+static void *watchdog_main(void *arg)
+{
+	api_server *s = arg;
+
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->watchdog_stop) {
+		struct timespec now, until;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (api_conn *c = s->conns; c; c = c->next) {
+			if (c->in_request || c->cut || elapsed_s(&c->since) <= s->p.header_timeout)
+				continue;
+			c->cut = 1;
+			shutdown(c->fd, SHUT_RDWR);
+			atomic_fetch_add(&s->stats.header_timeouts, 1);
+			api_log(s, API_LOG_INFO,
+			        "connection closed: request headers not complete within "
+			        "header_timeout (%d s)",
+			        s->p.header_timeout);
+		}
+		until = now;
+		until.tv_nsec += 250000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->watchdog_wake, &s->conns_lock, &until);
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -607,13 +700,24 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	s->p.api_key = s->key;
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
+	{
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&s->conns_lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->watchdog_wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)(p->http_threads > 1 ? p->http_threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)p->connection_timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)(p->max_connections_per_client > 0 ? p->max_connections_per_client : 0),
+	    MHD_OPTION_END);
 	if (!s->mhd) {
 		int e = errno;
 
@@ -623,6 +727,13 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	}
 	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : p->port;
+	if (p->header_timeout > 0) {
+		if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+			api_server_stop(s);
+			return dn_error_set(err, DN_ENOMEM, "cannot start the header watchdog thread");
+		}
+		s->watchdog_running = 1;
+	}
 	*out = s;
 	return DN_OK;
 }
@@ -653,10 +764,21 @@ void api_server_stop(api_server *s)
 {
 	if (!s)
 		return;
+	if (s->watchdog_running) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->watchdog_stop = 1;
+		pthread_cond_signal(&s->watchdog_wake);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->watchdog, NULL);
+	}
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
 	free(s->listen);
 	free(s->cors);
 	free(s->key);
+	if (s->mhd) { /* the lock and condition were initialised */
+		pthread_mutex_destroy(&s->conns_lock);
+		pthread_cond_destroy(&s->watchdog_wake);
+	}
 	free(s);
 }

@@ -39,6 +39,7 @@ void api_stats_init(api_stats *s)
 	atomic_init(&s->bytes_out, 0);
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->connections, 0);
+	atomic_init(&s->header_timeouts, 0);
 }
 
 const char *api_route_label(int route)
@@ -156,6 +157,12 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 	        atomic_load(&s->connections), g->queue_depth, g->queue_capacity, g->busy_workers, g->workers,
 	        g->blas_threads, g->models_loaded, (unsigned long long)g->reloads_ok,
 	        (unsigned long long)g->reloads_failed);
+	fprintf(f,
+	        "# HELP denoised_http_header_timeouts_total Connections closed because their request "
+	        "headers took longer than header_timeout.\n"
+	        "# TYPE denoised_http_header_timeouts_total counter\n"
+	        "denoised_http_header_timeouts_total %llu\n",
+	        atomic_load(&s->header_timeouts));
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -56,6 +56,9 @@ static const cfg_key keys[] = {
      "inference always runs on the workers."},
     {"max_connections", CFG_INT, OFF(max_connections), "256", 1, 65536, NULL, "N",
      "Concurrent client connections; further connections are refused."},
+    {"max_connections_per_client", CFG_INT, OFF(max_connections_per_client), "32", 0, 65536, NULL, "N",
+     "Concurrent connections from one client address; further ones from it are refused, so that "
+     "one client cannot take every slot of max_connections. 0: no per-client limit."},
     {"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
      "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
      "served under its file name without the extension. Empty: the shipped models "
@@ -67,6 +70,11 @@ static const cfg_key keys[] = {
      "bodies get 413 before they are read."},
     {"max_audio_seconds", CFG_DOUBLE, OFF(max_audio_seconds), "600", 0.001, 86400, NULL, "SECONDS",
      "Longest audio accepted by /v1/audio:denoise; longer audio gets 413."},
+    {"max_decoded_audio_bytes", CFG_SIZE, OFF(max_decoded_audio_bytes), "256M", 65536, 17179869184.0, NULL,
+     "SIZE",
+     "Largest decoded audio (channels x frames x 4 bytes) accepted by /v1/audio:denoise; checked "
+     "from the header before decoding, so a small compressed file cannot expand past it. Larger "
+     "audio gets 413."},
     {"max_frame_pixels", CFG_SIZE, OFF(max_frame_pixels), "16M", 1, 1099511627776.0, NULL, "PIXELS",
      "Largest frame (width x height) accepted by /v1/frames:denoise, per frame (suffixes K, M: "
      "powers of 1024); checked from the JPEG header before decoding, larger frames get 413."},
@@ -74,6 +82,10 @@ static const cfg_key keys[] = {
      "A connection with no bytes moving for this long is closed."},
     {"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",
      "Time allowed to receive a whole request body; a client trickling bytes is cut off after it."},
+    {"header_timeout", CFG_INT, OFF(header_timeout), "10", 0, 3600, NULL, "SECONDS",
+     "Time allowed for a request's headers to arrive, from the connection (or the end of the "
+     "previous request on it); a client trickling header bytes is cut off after it. 0: only "
+     "connection_timeout applies."},
     {"drain_timeout", CFG_INT, OFF(drain_timeout), "30", 0, 3600, NULL, "SECONDS",
      "On SIGTERM, how long to wait for requests in flight before stopping anyway."},
     {"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",

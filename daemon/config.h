@@ -15,22 +15,25 @@
 #include "core/dn.h"
 
 typedef struct daemon_config {
-	char *listen;            /* address literal */
-	int port;                /* 0: any free port */
-	char *port_file;         /* "" or where the bound port is written */
-	int cores;               /* 0 until resolved: CPUs available */
-	int workers;             /* 0 until resolved: cores / blas_threads */
-	int blas_threads;        /* OpenBLAS threads per worker */
-	int queue_length;        /* requests waiting for a worker */
-	int http_threads;        /* libmicrohttpd polling threads */
-	int max_connections;     /* concurrent TCP connections */
-	char *models;            /* comma-separated files or directories; "" = shipped */
-	char *default_model;     /* "" = first by name */
-	uint64_t max_body_bytes; /* request body limit */
+	char *listen;                   /* address literal */
+	int port;                       /* 0: any free port */
+	char *port_file;                /* "" or where the bound port is written */
+	int cores;                      /* 0 until resolved: CPUs available */
+	int workers;                    /* 0 until resolved: cores / blas_threads */
+	int blas_threads;               /* OpenBLAS threads per worker */
+	int queue_length;               /* requests waiting for a worker */
+	int http_threads;               /* libmicrohttpd polling threads */
+	int max_connections;            /* concurrent TCP connections */
+	int max_connections_per_client; /* from one address; 0 = no limit */
+	char *models;                   /* comma-separated files or directories; "" = shipped */
+	char *default_model;            /* "" = first by name */
+	uint64_t max_body_bytes;        /* request body limit */
 	double max_audio_seconds;
+	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 of decoded audio */
 	uint64_t max_frame_pixels;
 	int connection_timeout; /* s of inactivity before a connection is closed */
 	int request_timeout;    /* s to receive a whole request body */
+	int header_timeout;     /* s to receive a request's headers; 0 = off */
 	int drain_timeout;      /* s that SIGTERM waits for requests in flight */
 	char *state_dir;        /* "" = $STATE_DIRECTORY, else none */
 	char *data_roots;       /* comma-separated folders job data sets may come from */

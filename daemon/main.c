@@ -532,9 +532,12 @@ int main(int argc, char **argv)
 	                  .max_connections = cfg.max_connections,
 	                  .max_body_bytes = cfg.max_body_bytes,
 	                  .max_audio_seconds = cfg.max_audio_seconds,
+	                  .max_decoded_audio_bytes = cfg.max_decoded_audio_bytes,
 	                  .max_frame_pixels = cfg.max_frame_pixels,
 	                  .connection_timeout = cfg.connection_timeout,
 	                  .request_timeout = cfg.request_timeout,
+	                  .header_timeout = cfg.header_timeout,
+	                  .max_connections_per_client = cfg.max_connections_per_client,
 	                  .cors_origins = cfg.cors_origins,
 	                  .api_key = api_key,
 	                  .retry_after = 1};

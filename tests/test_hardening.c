@@ -1,0 +1,247 @@
+/*
+ * test_hardening.c — issue 14 against the real daemon: each way found to
+ * exhaust its memory, hang it or leave it in a wrong state gets a test here
+ * that fails without the fix.
+ *
+ * Like test_api, it starts $DN_BUILDDIR/daemon/denoised on a free loopback
+ * port (tests/harness.c) with models made by `tools/denoise model-init`, and
+ * talks to it with libcurl, or with raw sockets for what curl will not do
+ * (header bytes trickling, connections held open). Another loopback address
+ * (127.0.0.2) plays a second client. Waits are bounded; no assertion is
+ * about how fast something ran.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/audio/audio.h"
+#include "tests/check.h"
+#include "tests/harness.h"
+
+char tmp[] = "/tmp/dn_test_hardening_XXXXXX";
+const char *builddir;
+
+static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
+static const char *const flac_ct[] = {"Content-Type: audio/flac", NULL};
+
+/* ch channels of `seconds` at rate: silence, or white noise when noisy; in
+ * format; malloc'd bytes. */
+static void *make_audio(int format, int ch, int rate, double seconds, int noisy, size_t *len)
+{
+	dn_audio a = {0};
+	void *bytes = NULL;
+	dn_error err;
+	uint32_t s = 12345;
+
+	a.frames = (size_t)(rate * seconds);
+	a.channels = ch;
+	a.rate = rate;
+	a.data = calloc(a.frames * (size_t)ch, sizeof(float));
+	if (!a.data)
+		return NULL;
+	for (size_t i = 0; noisy && i < a.frames * (size_t)ch; i++) {
+		s = s * 1664525u + 1013904223u;
+		a.data[i] = 0.2f * ((float)(s >> 8) / 8388608.0f - 1.0f);
+	}
+	if (dn_audio_encode(&a, format, &bytes, len, &err) != DN_OK) {
+		fprintf(stderr, "encode: %s\n", err.msg);
+		bytes = NULL;
+	}
+	free(a.data);
+	return bytes;
+}
+
+/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
+static double metric(int port, const char *series)
+{
+	resp r;
+	double v = -1;
+	size_t n = strlen(series);
+
+	if (get(port, "/metrics", &r) == 200 && r.body) {
+		for (char *line = r.body; line && *line;) {
+			char *eol = strchr(line, '\n');
+
+			if (strncmp(line, series, n) == 0 && line[n] == ' ')
+				v = strtod(line + n + 1, NULL);
+			line = eol ? eol + 1 : NULL;
+		}
+	}
+	resp_free(&r);
+	return v;
+}
+
+/* Whether the problem's detail holds needle. */
+static int detail_has(const resp *r, const char *needle)
+{
+	return r->body && strstr(r->body, needle) != NULL;
+}
+
+/* GET /v1/health/live on a raw socket, waiting at most wait_ms for the
+ * answer; whether a 200 came. */
+static int quick_get(int port, int wait_ms)
+{
+	static const char q[] = "GET /v1/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char buf[2048];
+	int fd = sock_connect_from(port, NULL), closed, ok;
+
+	if (fd < 0)
+		return 0;
+	ok = sock_send(fd, q, sizeof q - 1) == 0;
+	sock_read(fd, buf, sizeof buf, wait_ms, &closed);
+	close(fd);
+	return ok && strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+/* ---- item 2: decompression bombs ---- */
+
+static void test_audio_bombs(int port)
+{
+	resp r;
+	size_t n;
+	/* 8 channels of 48 kHz silence for 2 s: a few KB of FLAC that decode
+	 * to 3 MB, over max_decoded_audio_bytes (1M) though far under the
+	 * duration and body limits. */
+	void *bomb = make_audio(DN_AUDIO_FLAC, 8, 48000, 2.0, 0, &n);
+
+	CHECK(bomb != NULL && n < 100000);
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = flac_ct, .body = bomb, .len = n};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "audio-over-limit");
+		CHECK_MSG(detail_has(&r, "max_decoded_audio_bytes") && !detail_has(&r, "max_audio_seconds"),
+		          "%s", r.body ? r.body : "");
+		resp_free(&r);
+	}
+	free(bomb);
+	/* Item 10: a channel-count refusal names channels, not the duration
+	 * limit. */
+	bomb = make_audio(DN_AUDIO_WAV16, 9, 8000, 0.1, 1, &n);
+	CHECK(bomb != NULL);
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = bomb, .len = n};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "audio-over-limit");
+		CHECK_MSG(detail_has(&r, "channels") && !detail_has(&r, "max_audio_seconds"), "%s",
+		          r.body ? r.body : "");
+		resp_free(&r);
+	}
+	free(bomb);
+}
+
+/* ---- item 4: slow headers and one client holding every slot ---- */
+
+static void test_header_slots(void)
+{
+	enum { N = 6 };
+	static const char *const flags[] = {"--max-connections",
+	                                    "6",
+	                                    "--max-connections-per-client",
+	                                    "3",
+	                                    "--header-timeout",
+	                                    "2",
+	                                    "--connection-timeout",
+	                                    "60",
+	                                    NULL};
+	static const char head[] = "GET /v1/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	daemon_proc d;
+	int fd[N], open_now = 0, cut = 0;
+	resp r;
+
+	if (start_daemon(&d, "slots", NULL, flags) != 0) {
+		CHECK_MSG(0, "the daemon did not start");
+		return;
+	}
+	/* Another client (127.0.0.2) opens every slot and trickles headers. */
+	for (int i = 0; i < N; i++) {
+		fd[i] = sock_connect_from(d.port, "127.0.0.2");
+		CHECK(fd[i] >= 0);
+		if (fd[i] >= 0)
+			sock_send(fd[i], head, sizeof head - 1);
+	}
+	sleep_ms(500);
+	for (int i = 0; i < N; i++)
+		if (fd[i] >= 0 && (sock_send(fd[i], "a", 1) != 0 || sock_closed(fd[i]))) {
+			close(fd[i]);
+			fd[i] = -1;
+		} else if (fd[i] >= 0)
+			open_now++;
+	CHECK_MSG(open_now == 3, "%d of the other client's connections held (per-client limit 3)", open_now);
+	/* While it trickles, the daemon still answers this client, well
+	 * before connection_timeout (60 s) would have freed a slot. */
+	CHECK_MSG(quick_get(d.port, 10000), "no answer while another client holds connections");
+	/* And the trickling connections are cut at header_timeout even though
+	 * bytes keep coming (connection_timeout alone never would). */
+	for (int t = 0; t < 40 && cut < open_now; t++) {
+		sleep_ms(200);
+		for (int i = 0; i < N; i++)
+			if (fd[i] >= 0 && (sock_send(fd[i], "a", 1) != 0 || sock_closed(fd[i]))) {
+				close(fd[i]);
+				fd[i] = -1;
+				cut++;
+			}
+	}
+	CHECK_MSG(cut == open_now, "%d of %d trickling connections cut after header_timeout", cut, open_now);
+	for (int i = 0; i < N; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	CHECK(metric(d.port, "denoised_http_header_timeouts_total") >= 3);
+	/* A normal keep-alive client is not hurt by the watchdog. */
+	CHECK(get(d.port, "/v1/health/live", &r) == 200);
+	resp_free(&r);
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+}
+
+int main(void)
+{
+	daemon_proc d;
+	char conf[4096];
+
+	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CHECK(run("mkdir -p '%s' && cd '%s' && D='%s/tools/denoise' && "
+	          "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
+	          "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null",
+	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
+	snprintf(conf, sizeof conf,
+	         "# the hardening test's configuration\n"
+	         "models = %s\n"
+	         "default_model = speech\n"
+	         "cores = 2\n"
+	         "workers = 1\n"
+	         "queue_length = 4\n"
+	         "max_body_bytes = 2M\n"
+	         "max_audio_seconds = 20\n"
+	         "max_decoded_audio_bytes = 1M\n"
+	         "connection_timeout = 10\n"
+	         "request_timeout = 4\n"
+	         "log_level = info\n",
+	         path_in_tmp("models"));
+	if (start_daemon(&d, "main", conf, NULL) != 0) {
+		CHECK_MSG(0, "the daemon did not start");
+		return check_status();
+	}
+	test_audio_bombs(d.port);
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+
+	test_header_slots();
+
+	curl_global_cleanup();
+	if (check_failures == 0)
+		run("rm -rf '%s'", tmp);
+	else
+		fprintf(stderr, "daemon logs kept in %s\n", tmp);
+	return check_status();
+}
