@@ -64,8 +64,13 @@ const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
 void dn_unet_snapshot(const dn_unet *net, float *buf);
 void dn_unet_restore(dn_unet *net, const float *buf);
 /* The trainable scalars as one contiguous array with its gradient array
- * (for the optimiser); both owned by the net. */
-void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n);
+ * (for the optimiser); both owned by the net. Allocates the training
+ * buffers (gradients, im2col scratch) when they do not exist yet: DN_ENOMEM. */
+int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn_error *err);
+/* Bytes the net holds now: weights and batch-norm state, plus gradients and
+ * im2col scratch once a training call allocated them. A net only loaded to
+ * serve (dn_unet_infer_create) never allocates the training part. */
+size_t dn_unet_bytes(const dn_unet *net);
 /* Number of trainable scalars (weights, biases, BN gamma/beta). */
 size_t dn_unet_param_count(const dn_unet *net);
 /* Floating-point operations (2 per multiply-add) of one inference forward
