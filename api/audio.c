@@ -69,9 +69,10 @@ void api_audio_begin(api_request *r)
 	                             "audio/wav, audio/flac, ... application/octet-stream"))
 		return;
 	{
-		const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-		const char *format = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "format");
+		const char *model, *format;
 
+		if (!api_query_param(r, "model", &model) || !api_query_param(r, "format", &format))
+			return;
 		r->query_model = model != NULL;
 		r->query_format = format != NULL;
 		resolve_params(r, model, format);
@@ -134,8 +135,11 @@ static void denoise_job(void *arg, void *worker)
 				}
 			}
 			/* Query parameters win over form fields. */
-			api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
-			api_field_value(api_multipart_find(mp, "format"), format, sizeof format);
+			if (!api_form_field(r, api_multipart_find(mp, "model"), "model", model,
+			                    sizeof model) ||
+			    !api_form_field(r, api_multipart_find(mp, "format"), "format", format,
+			                    sizeof format))
+				goto done;
 			if (!r->query_model && model[0] && !resolve_params(r, model, NULL))
 				goto done;
 			if (!r->query_format && format[0] && !resolve_params(r, NULL, format))
@@ -213,5 +217,7 @@ int api_audio_submit(api_request *r)
 		api_answer_problem(r, API_P_NO_AUDIO, "the body is empty: send a sound file");
 		return 0;
 	}
+	if (!api_sniff_ok(r, "audio"))
+		return 0;
 	return api_upload_queue(r, denoise_job);
 }

@@ -87,6 +87,10 @@ typedef struct api_request {
 
 	/* POST /v1/frames:denoise (shares model, multipart, query_model) */
 	int quality, query_quality;
+
+	/* Sent as application/x-www-form-urlencoded (curl --data-binary without
+	 * -H): the body's magic bytes decide at submit (api_sniff_ok). */
+	int sniff;
 } api_request;
 
 /* Prepares the answer (takes resp). body_len is what the log counts. */
@@ -140,6 +144,19 @@ void api_field_value(const api_part *p, char *out, size_t cap);
  * (bad boundary) answer and returns 0. */
 int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
                             const char *refused_hint);
+/* A query parameter's value (NULL when absent) into *out. A value holding a
+ * NUL byte (%00) would be silently cut short: sets a 400 answer naming the
+ * parameter and returns 0. */
+int api_query_param(api_request *r, const char *name, const char **out);
+/* A form field's value into out (cap bytes with the NUL); "" when absent.
+ * A value that does not fit, or holds a NUL byte, gets a 400 answer naming
+ * the field and its limit, and 0. */
+int api_form_field(api_request *r, const api_part *p, const char *name, char *out, size_t cap);
+/* For a body that came as application/x-www-form-urlencoded: whether its
+ * magic bytes say one of the kinds the route takes ("audio": WAV, FLAC,
+ * Ogg, MP3, AIFF; "image": JPEG, PNG). Sets a 415 answer and returns 0 when
+ * they do not. Returns 1 at once for any other content type. */
+int api_sniff_ok(api_request *r, const char *kind);
 /* Suspends r's connection and hands job(r) to a worker, which answers and
  * resumes it. When the queue is full (503 overloaded) or the server is
  * shutting down (503), sets that answer and resumes the connection itself.

@@ -357,18 +357,65 @@ static void begin(api_request *r, const char *url)
 	r->limit = r->srv->p.max_body_bytes;
 }
 
+/* An answer written straight to the socket, for the cases where the body is
+ * still arriving and libmicrohttpd (0.9.75) cannot queue a response until
+ * it has all of it: over the limit while streaming, or past
+ * request_timeout. The client gets the problem and "Connection: close";
+ * the caller then returns MHD_NO and libmicrohttpd closes the connection.
+ * Nothing else has been sent for this request, so the bytes are a whole
+ * HTTP answer. Returns 0. */
+static int answer_and_close(api_request *r, int id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int answer_and_close(api_request *r, int id, const char *fmt, ...)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int status = api_problem_status(id);
+	char detail[256], head[768];
+	size_t len = 0;
+	char *body;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	snprintf(r->note, sizeof r->note, "%.120s", detail);
+	r->status = status;
+	body = api_problem_json(id, detail, r->path, &len);
+	if (!ci || !body) {
+		free(body);
+		return 0;
+	}
+	n = snprintf(head, sizeof head,
+	             "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nContent-Length: %zu\r\n"
+	             "Connection: close\r\n%s%s%s\r\n",
+	             status, MHD_get_reason_phrase_for((unsigned)status), len,
+	             r->cors_origin ? "Access-Control-Allow-Origin: " : "",
+	             r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\n" : "");
+	if (n > 0 && (size_t)n < sizeof head &&
+	    send(ci->connect_fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n &&
+	    send(ci->connect_fd, body, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len) {
+		r->bytes_out = len;
+		/* No more reading: the client sees the end of our stream after
+		 * the answer rather than a reset before it. */
+		shutdown(ci->connect_fd, SHUT_WR);
+	}
+	free(body);
+	return 0;
+}
+
 /* Body bytes: counted always, kept while within the limit. Returns 0 to close
  * the connection. */
 static int take_body(api_request *r, const char *data, size_t n)
 {
 	r->received += n;
 	r->bytes_in = r->received;
-	if (elapsed_s(&r->t0) > r->srv->p.request_timeout) {
-		r->status = 408;
-		snprintf(r->note, sizeof r->note, "body not received within request_timeout (%d s)",
-		         r->srv->p.request_timeout);
-		return 0;
-	}
+	if (elapsed_s(&r->t0) > r->srv->p.request_timeout)
+		return answer_and_close(r, API_P_REQUEST_TIMEOUT,
+		                        "the body did not arrive within request_timeout (%d s): send it "
+		                        "faster, or in several smaller requests",
+		                        r->srv->p.request_timeout);
 	if (!r->wants_body)
 		return 1; /* an answer is prepared; the rest is dropped */
 	if (r->too_large || r->received > r->limit) {
@@ -378,12 +425,14 @@ static int take_body(api_request *r, const char *data, size_t n)
 			r->body = NULL;
 			r->len = r->cap = 0;
 		}
-		if (r->received > r->limit + DISCARD_MAX) {
-			r->status = 413;
-			snprintf(r->note, sizeof r->note,
-			         "streamed body over max_body_bytes; connection closed");
-			return 0;
-		}
+		if (r->received > r->limit + DISCARD_MAX)
+			return answer_and_close(r, API_P_BODY_TOO_LARGE,
+			                        "streamed body over the limit of %llu bytes%s; connection "
+			                        "closed",
+			                        (unsigned long long)r->limit,
+			                        r->route == API_ROUTE_JOBS || r->route == API_ROUTE_MODELS
+			                            ? " for a job spec"
+			                            : " (max_body_bytes)");
 		return 1;
 	}
 	if (r->len + n > r->cap) {
@@ -395,11 +444,8 @@ static int take_body(api_request *r, const char *data, size_t n)
 		if (cap > r->limit)
 			cap = (size_t)r->limit;
 		nb = realloc(r->body, cap);
-		if (!nb) {
-			r->status = 500;
-			snprintf(r->note, sizeof r->note, "out of memory for the body");
-			return 0;
-		}
+		if (!nb)
+			return answer_and_close(r, API_P_INTERNAL, "out of memory for the body");
 		r->body = nb;
 		r->cap = cap;
 	}

@@ -136,6 +136,155 @@ static void test_audio_bombs(int port)
 	free(bomb);
 }
 
+/* ---- item 10: wrong or missing answers ---- */
+
+/* Sends head and then body bytes in 64 KiB chunks (chunked framing when
+ * chunked) until the server stops reading or total is sent; returns what the
+ * server answered (NUL-terminated in buf). */
+static void stream_body(int port, const char *head, int chunked, size_t total, char *buf, size_t cap)
+{
+	static char chunk[65536 + 16];
+	int fd = sock_connect_from(port, NULL), closed;
+	size_t n = chunked ? (size_t)sprintf(chunk, "10000\r\n") : 0, sent = 0;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	memset(chunk + n, 'x', 65536);
+	if (chunked)
+		memcpy(chunk + n + 65536, "\r\n", 2);
+	if (sock_send(fd, head, strlen(head)) == 0)
+		while (sent < total && sock_send(fd, chunk, n + 65536 + (chunked ? 2 : 0)) == 0)
+			sent += 65536;
+	sock_read(fd, buf, cap, 10000, &closed);
+	close(fd);
+}
+
+static curl_mime *form_long_model(CURL *c, void *arg)
+{
+	curl_mime *m = curl_mime_init(c);
+	curl_mimepart *p = curl_mime_addpart(m);
+	char name[201];
+
+	memset(name, 'm', 200);
+	name[200] = '\0';
+	curl_mime_name(p, "file");
+	curl_mime_filename(p, "a.wav");
+	curl_mime_type(p, "audio/wav");
+	curl_mime_data(p, ((const resp *)arg)->body, ((const resp *)arg)->len);
+	p = curl_mime_addpart(m);
+	curl_mime_name(p, "model");
+	curl_mime_data(p, name, CURL_ZERO_TERMINATED);
+	return m;
+}
+
+static void test_answers(int port)
+{
+	char buf[8192];
+	resp r;
+	size_t wlen;
+	void *wav = make_audio(DN_AUDIO_WAV16, 1, 16000, 0.5, 1, &wlen);
+
+	CHECK(wav != NULL);
+	/* A chunked upload far over max_body_bytes gets its 413, not just a
+	 * closed connection. */
+	stream_body(port,
+	            "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+	            "Transfer-Encoding: chunked\r\n\r\n",
+	            1, (size_t)64 << 20, buf, sizeof buf);
+	CHECK_MSG(strncmp(buf, "HTTP/1.1 413", 12) == 0 && strstr(buf, "body-too-large"), "got: %.200s", buf);
+	/* The same for a job spec, declared or streamed. */
+	{
+		int fd = sock_connect_from(port, NULL), closed;
+		static const char head[] =
+		    "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		    "Content-Length: 2097152\r\n\r\n";
+
+		CHECK(fd >= 0 && sock_send(fd, head, sizeof head - 1) == 0);
+		sock_read(fd, buf, sizeof buf, 10000, &closed);
+		CHECK_MSG(strncmp(buf, "HTTP/1.1 413", 12) == 0, "got: %.200s", buf);
+		close(fd);
+	}
+	stream_body(port,
+	            "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	            "Transfer-Encoding: chunked\r\n\r\n",
+	            1, (size_t)8 << 20, buf, sizeof buf);
+	CHECK_MSG(strncmp(buf, "HTTP/1.1 413", 12) == 0, "got: %.200s", buf);
+	/* A trickled body past request_timeout (4 s) gets a 408. */
+	{
+		int fd = sock_connect_from(port, NULL), closed = 0;
+		static const char head[] =
+		    "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+		    "Content-Length: 100000\r\n\r\n";
+		size_t n = 0;
+
+		CHECK(fd >= 0 && sock_send(fd, head, sizeof head - 1) == 0);
+		for (int i = 0; i < 100 && !closed && n == 0; i++) {
+			if (sock_send(fd, "R", 1) != 0)
+				break;
+			n = sock_read(fd, buf, sizeof buf, 200, &closed);
+		}
+		if (n && !closed)
+			sock_read(fd, buf + n, sizeof buf - n, 2000, &closed);
+		CHECK_MSG(strncmp(buf, "HTTP/1.1 408", 12) == 0 && strstr(buf, "request_timeout"),
+		          "got: %.200s", buf);
+		close(fd);
+	}
+	/* %00 in a query value: refused, not cut short to "" (the default). */
+	{
+		req q = {
+		    .path = "/v1/audio:denoise?model=%00frame", .headers = wav_ct, .body = wav, .len = wlen};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		CHECK(detail_has(&r, "model"));
+		resp_free(&r);
+	}
+	/* A form model field too long to be a name: refused, not ignored. */
+	{
+		resp arg = {.body = wav, .len = wlen};
+		req q = {.path = "/v1/audio:denoise", .mime = form_long_model, .mime_arg = &arg};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		CHECK(detail_has(&r, "model") && detail_has(&r, "at most 127"));
+		resp_free(&r);
+	}
+	/* Job bodies: empty, and a media type that only starts like JSON. */
+	{
+		static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+		static const char *const jsonx_ct[] = {"Content-Type: application/jsonx", NULL};
+		req q = {.method = "POST", .path = "/v1/jobs", .headers = json_ct, .body = "", .len = 0};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-json");
+		CHECK_MSG(detail_has(&r, "empty") && !detail_has(&r, "line -1"), "%s", r.body ? r.body : "");
+		resp_free(&r);
+		q.headers = jsonx_ct;
+		q.body = "{\"kind\":\"eval\"}";
+		q.len = strlen(q.body);
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+	}
+	/* curl --data-binary @x.wav without -H: taken for what its bytes say. */
+	{
+		static const char *const form_ct[] = {"Content-Type: application/x-www-form-urlencoded",
+		                                      NULL};
+		req q = {.path = "/v1/audio:denoise", .headers = form_ct, .body = wav, .len = wlen};
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "got %ld: %s", r.status, r.body ? r.body : "");
+		resp_free(&r);
+		q.body = "a=1&b=2";
+		q.len = 7;
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 415, "unsupported-media-type");
+		resp_free(&r);
+	}
+	free(wav);
+}
+
 /* ---- item 4: slow headers and one client holding every slot ---- */
 
 static void test_header_slots(void)
@@ -213,7 +362,8 @@ int main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	CHECK(run("mkdir -p '%s' && cd '%s' && D='%s/tools/denoise' && "
 	          "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
-	          "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null",
+	          "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null && mkdir -p "
+	          "../state",
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
 	snprintf(conf, sizeof conf,
 	         "# the hardening test's configuration\n"
@@ -227,13 +377,15 @@ int main(void)
 	         "max_decoded_audio_bytes = 1M\n"
 	         "connection_timeout = 10\n"
 	         "request_timeout = 4\n"
+	         "state_dir = %s\n"
 	         "log_level = info\n",
-	         path_in_tmp("models"));
+	         path_in_tmp("models"), path_in_tmp("state"));
 	if (start_daemon(&d, "main", conf, NULL) != 0) {
 		CHECK_MSG(0, "the daemon did not start");
 		return check_status();
 	}
 	test_audio_bombs(d.port);
+	test_answers(d.port);
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
 	test_header_slots();
