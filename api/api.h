@@ -40,6 +40,7 @@ typedef struct api_gauges {
 	int workers;             /* worker threads */
 	int blas_threads;        /* OpenBLAS threads per worker */
 	size_t models_loaded;    /* models serving now */
+	size_t models_failed;    /* model files that failed at the last start or reload */
 	uint64_t reloads_ok;     /* SIGHUP reloads that succeeded */
 	uint64_t reloads_failed; /* reloads that kept an old model for some file */
 } api_gauges;
@@ -66,6 +67,10 @@ typedef struct api_host {
 	/* The same for a frame model's tiling context. */
 	dn_frame *(*worker_frame)(void *ctx, void *worker, api_model *m, dn_error *err);
 	void (*gauges)(void *ctx, api_gauges *g);
+	/* Calls fn with each model file that failed to load (name, why); may be
+	 * NULL. */
+	void (*model_failures)(void *ctx, void (*fn)(void *arg, const char *name, const char *why),
+	                       void *arg);
 	/* Logs one line (no newline) at a level. */
 	void (*log)(void *ctx, int level, const char *line);
 

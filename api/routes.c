@@ -12,6 +12,12 @@ void api_route_live(api_request *r)
 	api_answer_json(r, 200, json_pack("{s:s}", "status", "alive"));
 }
 
+/* One model that failed to load, for readiness. */
+static void add_failure(void *arg, const char *name, const char *why)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:s}", "name", name, "error", why));
+}
+
 void api_route_ready(api_request *r)
 {
 	api_server *s = r->srv;
@@ -28,10 +34,21 @@ void api_route_ready(api_request *r)
 		                   g.models_loaded, g.workers);
 		return;
 	}
-	api_answer_json(r, 200,
-	                json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models",
-	                          (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
-	                          (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity));
+	{
+		json_t *o =
+		    json_pack("{s:s, s:I, s:i, s:I, s:I}", "status", "ready", "models",
+		              (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth",
+		              (json_int_t)g.queue_depth, "queue_capacity", (json_int_t)g.queue_capacity);
+		json_t *failed = json_array();
+
+		if (o && failed && s->host.model_failures)
+			s->host.model_failures(s->host.ctx, add_failure, failed);
+		if (o && failed && json_array_size(failed))
+			json_object_set_new(o, "failed_models", failed);
+		else
+			json_decref(failed);
+		api_answer_json(r, 200, o);
+	}
 }
 
 static const char *kind_name(int kind)

@@ -161,8 +161,12 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 	        "# HELP denoised_http_header_timeouts_total Connections closed because their request "
 	        "headers took longer than header_timeout.\n"
 	        "# TYPE denoised_http_header_timeouts_total counter\n"
-	        "denoised_http_header_timeouts_total %llu\n",
-	        atomic_load(&s->header_timeouts));
+	        "denoised_http_header_timeouts_total %llu\n"
+	        "# HELP denoised_models_failed Model files that failed to load at the last start or "
+	        "reload (readiness names them).\n"
+	        "# TYPE denoised_models_failed gauge\n"
+	        "denoised_models_failed %zu\n",
+	        atomic_load(&s->header_timeouts), g->models_failed);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -63,6 +63,10 @@ static const cfg_key keys[] = {
      "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
      "served under its file name without the extension. Empty: the shipped models "
      "(models/ of the source tree when run from it, else the installed data directory)."},
+    {"strict_models", CFG_INT, OFF(strict_models), "0", 0, 1, NULL, "0|1",
+     "1: a model file that fails to load stops the start (exit 2). 0: the models that load "
+     "serve, readiness and /metrics name the broken ones, and the start fails only when none "
+     "loads."},
     {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
      "Model used when a request names none. Empty: the first audio model by name."},
     {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",

@@ -27,6 +27,7 @@ typedef struct daemon_config {
 	int max_connections_per_client; /* from one address; 0 = no limit */
 	char *models;                   /* comma-separated files or directories; "" = shipped */
 	char *default_model;            /* "" = first by name */
+	int strict_models;              /* 1: any model that fails to load fails the start */
 	uint64_t max_body_bytes;        /* request body limit */
 	double max_audio_seconds;
 	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 of decoded audio */

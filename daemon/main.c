@@ -177,8 +177,15 @@ static void host_gauges(void *ctx, api_gauges *g)
 	g->workers = pool_workers(d->pool);
 	g->blas_threads = d->cfg->blas_threads;
 	g->models_loaded = daemon_models_count(d->models);
+	g->models_failed = daemon_models_failed(d->models, NULL, NULL);
 	g->reloads_ok = atomic_load(&d->reloads_ok);
 	g->reloads_failed = atomic_load(&d->reloads_failed);
+}
+
+static void host_model_failures(void *ctx, void (*fn)(void *arg, const char *name, const char *why),
+                                void *arg)
+{
+	daemon_models_failed(((daemon_ctx *)ctx)->models, fn, arg);
 }
 
 static void host_log(void *ctx, int level, const char *line)
@@ -458,7 +465,8 @@ int main(int argc, char **argv)
 		rc = read_api_key(cfg.api_key_file, &api_key, &err);
 	default_models_dir(models_dir, sizeof models_dir);
 	if (rc == DN_OK)
-		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, &d.models, &err);
+		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, cfg.strict_models,
+		                          &d.models, &err);
 	if (rc != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s%s", opt.config_path ? "configuration: " : "", err.msg);
 		free(api_key);
@@ -514,6 +522,7 @@ int main(int argc, char **argv)
 	                  .worker_speech = host_worker_speech,
 	                  .worker_frame = host_worker_frame,
 	                  .gauges = host_gauges,
+	                  .model_failures = host_model_failures,
 	                  .log = host_log};
 	if (d.jobs) {
 		host.job_submit = host_job_submit;

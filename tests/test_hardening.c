@@ -348,6 +348,45 @@ static void test_header_slots(void)
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 }
 
+/* ---- item 9: a corrupt model at start ---- */
+
+static void test_corrupt_model(void)
+{
+	char conf[1024];
+	daemon_proc d;
+	resp r;
+
+	/* A good model beside one cut in half, and a folder with only the
+	 * broken one. */
+	CHECK(run("mkdir -p '%s' '%s' && cp '%s/speech.safetensors' '%s/' && "
+	          "head -c 2000 '%s/speech.safetensors' >'%s/broken.safetensors' && "
+	          "cp '%s/broken.safetensors' '%s/'",
+	          path_in_tmp("mixed"), path_in_tmp("allbad"), path_in_tmp("models"), path_in_tmp("mixed"),
+	          path_in_tmp("models"), path_in_tmp("mixed"), path_in_tmp("mixed"),
+	          path_in_tmp("allbad")) == 0);
+	snprintf(conf, sizeof conf, "models = %s\ncores = 2\nworkers = 1\n", path_in_tmp("mixed"));
+	if (start_daemon(&d, "mixed", conf, NULL) != 0) {
+		CHECK_MSG(0, "a start with one broken model of two failed");
+	} else {
+		CHECK(get(d.port, "/v1/health/ready", &r) == 200);
+		CHECK_MSG(detail_has(&r, "failed_models") && detail_has(&r, "broken"), "%s",
+		          r.body ? r.body : "");
+		resp_free(&r);
+		CHECK(metric(d.port, "denoised_models_failed") == 1);
+		CHECK(metric(d.port, "denoised_models_loaded") == 1);
+		CHECK(stop_daemon(&d, SIGTERM) == 0);
+	}
+	/* strict_models: the same folder fails the start. */
+	snprintf(conf, sizeof conf, "models = %s\ncores = 2\nworkers = 1\nstrict_models = 1\n",
+	         path_in_tmp("mixed"));
+	CHECK(start_daemon(&d, "strict", conf, NULL) != 0);
+	CHECK(log_contains(&d, "strict_models"));
+	/* Nothing loads: the start fails and says why. */
+	snprintf(conf, sizeof conf, "models = %s\ncores = 2\nworkers = 1\n", path_in_tmp("allbad"));
+	CHECK(start_daemon(&d, "allbad", conf, NULL) != 0);
+	CHECK(log_contains(&d, "no model loads"));
+}
+
 int main(void)
 {
 	daemon_proc d;
@@ -389,6 +428,7 @@ int main(void)
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
 	test_header_slots();
+	test_corrupt_model();
 
 	curl_global_cleanup();
 	if (check_failures == 0)
