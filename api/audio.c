@@ -161,6 +161,13 @@ static void denoise_job(void *arg, void *worker)
 	free(r->body);
 	r->body = NULL;
 	r->len = r->cap = 0;
+	api_mem_release(r, r->reserved); /* the body's share */
+	/* The decoded input and the denoised output live together until the
+	 * answer is encoded. */
+	if (rc == DN_OK &&
+	    !api_mem_reserve(r, (uint64_t)in.frames * (uint64_t)in.channels * sizeof(float) * 2,
+	                     "the decoded audio", API_P_AUDIO_TOO_LONG))
+		goto done;
 	if (rc == DN_ELIMIT) {
 		/* Name the setting that refused it, and only that one. */
 		if (in.limit_hit == DN_AUDIO_LIMIT_SECONDS)

@@ -144,6 +144,7 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 	dn_image in = {0}, out = {0};
 	dn_error err;
 	char where[300] = "";
+	uint64_t need;
 	int rc;
 
 	if (label)
@@ -163,6 +164,12 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 		                   err.msg);
 		return 0;
 	}
+	/* Pixels in and out, and the float tiles between them. */
+	need = (uint64_t)in.w * (uint64_t)in.h * (uint64_t)in.channels * (2 + 2 * sizeof(float));
+	if (!api_mem_reserve(r, need, "the decoded frame", API_P_FRAME_TOO_LARGE)) {
+		dn_image_free(&in);
+		return 0;
+	}
 	rc = dn_frame_denoise(fr, &in, &out, &err);
 	dn_image_free(&in);
 	if (rc != DN_OK) {
@@ -171,6 +178,7 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 	}
 	rc = dn_image_encode(&out, r->quality, DN_SUBSAMP_KEEP, jpeg, jlen, &err);
 	dn_image_free(&out);
+	api_mem_release(r, need);
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "%sencoding failed: %s", where, err.msg);
 		return 0;

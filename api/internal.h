@@ -49,6 +49,10 @@ struct api_server {
 	api_conn *conns;
 	pthread_t watchdog;
 	int watchdog_running, watchdog_stop;
+
+	/* Bytes of request bodies and decoded audio/frames held now, against
+	 * p.memory_budget (api_mem_reserve). */
+	atomic_ullong mem_in_use;
 };
 
 typedef struct api_request {
@@ -76,7 +80,8 @@ typedef struct api_request {
 	int resp_status;
 	size_t resp_len;
 	int suspended;
-	api_conn *wc; /* the watchdog's record of this connection, or NULL */
+	api_conn *wc;      /* the watchdog's record of this connection, or NULL */
+	uint64_t reserved; /* of the memory budget, given back in on_completed */
 
 	/* POST /v1/audio:denoise */
 	api_model *model;
@@ -144,6 +149,13 @@ void api_field_value(const api_part *p, char *out, size_t cap);
  * (bad boundary) answer and returns 0. */
 int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
                             const char *refused_hint);
+/* Takes n bytes of the server's memory budget for r (given back when r
+ * completes). Over the budget: takes nothing, sets a 503 answer with
+ * Retry-After that names memory_budget, and returns 0; when n alone is more
+ * than the whole budget (retrying cannot help), a 413 of type too_big. */
+int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big);
+/* Gives back n bytes (at most what r holds) of r's share of the budget. */
+void api_mem_release(api_request *r, uint64_t n);
 /* A query parameter's value (NULL when absent) into *out. A value holding a
  * NUL byte (%00) would be silently cut short: sets a 400 answer naming the
  * parameter and returns 0. */

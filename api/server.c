@@ -348,6 +348,10 @@ static void begin(api_request *r, const char *url)
 				return;
 			}
 			if (!errno && end != cl && n > 0 && n <= r->srv->p.max_body_bytes) {
+				/* The whole body is held until the answer: it takes
+				 * its share of the memory budget now, or waits. */
+				if (!api_mem_reserve(r, n, "the body", API_P_BODY_TOO_LARGE))
+					return;
 				r->body = malloc((size_t)n);
 				r->cap = r->body ? (size_t)n : 0;
 			}
@@ -405,6 +409,58 @@ static int answer_and_close(api_request *r, int id, const char *fmt, ...)
 	return 0;
 }
 
+static int try_reserve(api_server *s, uint64_t n)
+{
+	unsigned long long cur = atomic_load(&s->mem_in_use);
+
+	if (!s->p.memory_budget) {
+		atomic_fetch_add(&s->mem_in_use, n);
+		return 1;
+	}
+	do {
+		if (n > s->p.memory_budget || cur > s->p.memory_budget - n)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&s->mem_in_use, &cur, cur + n));
+	return 1;
+}
+
+static void budget_detail(api_request *r, uint64_t n, const char *what, char *out, size_t cap)
+{
+	snprintf(out, cap,
+	         "%s needs %llu bytes and requests in flight hold %llu of memory_budget (%llu): "
+	         "retry later, or send a smaller request",
+	         what, (unsigned long long)n, (unsigned long long)atomic_load(&r->srv->mem_in_use),
+	         (unsigned long long)r->srv->p.memory_budget);
+}
+
+int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big)
+{
+	char detail[256];
+
+	if (try_reserve(r->srv, n)) {
+		r->reserved += n;
+		return 1;
+	}
+	if (n > r->srv->p.memory_budget) {
+		api_answer_problem(r, too_big,
+		                   "%s needs %llu bytes, more than all of memory_budget (%llu): send a "
+		                   "smaller request",
+		                   what, (unsigned long long)n, (unsigned long long)r->srv->p.memory_budget);
+		return 0;
+	}
+	budget_detail(r, n, what, detail, sizeof detail);
+	api_answer_problem(r, API_P_MEMORY_BUDGET, "%s", detail);
+	return 0;
+}
+
+void api_mem_release(api_request *r, uint64_t n)
+{
+	if (n > r->reserved)
+		n = r->reserved;
+	atomic_fetch_sub(&r->srv->mem_in_use, n);
+	r->reserved -= n;
+}
+
 /* Body bytes: counted always, kept while within the limit. Returns 0 to close
  * the connection. */
 static int take_body(api_request *r, const char *data, size_t n)
@@ -443,6 +499,14 @@ static int take_body(api_request *r, const char *data, size_t n)
 			cap *= 2;
 		if (cap > r->limit)
 			cap = (size_t)r->limit;
+		if (cap > r->reserved && !try_reserve(r->srv, cap - r->reserved)) {
+			char detail[256];
+
+			budget_detail(r, cap, "the body", detail, sizeof detail);
+			return answer_and_close(r, API_P_MEMORY_BUDGET, "%s", detail);
+		}
+		if (cap > r->reserved)
+			r->reserved = cap;
 		nb = realloc(r->body, cap);
 		if (!nb)
 			return answer_and_close(r, API_P_INTERNAL, "out of memory for the body");
@@ -596,6 +660,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		s->host.model_release(s->host.ctx, r->model);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	if (r->reserved)
+		atomic_fetch_sub(&s->mem_in_use, r->reserved);
 	if (r->wc) {
 		/* The next request on a kept-alive connection gets its own
 		 * header_timeout from now. */
@@ -746,6 +812,7 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	s->p.api_key = s->key;
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
+	atomic_init(&s->mem_in_use, 0);
 	{
 		pthread_condattr_t ca;
 

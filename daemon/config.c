@@ -74,6 +74,10 @@ static const cfg_key keys[] = {
      "bodies get 413 before they are read."},
     {"max_audio_seconds", CFG_DOUBLE, OFF(max_audio_seconds), "600", 0.001, 86400, NULL, "SECONDS",
      "Longest audio accepted by /v1/audio:denoise; longer audio gets 413."},
+    {"memory_budget", CFG_SIZE, OFF(memory_budget), "1G", 65536, 1099511627776.0, NULL, "SIZE",
+     "Memory that request bodies in flight and the decoded audio and frames of requests being "
+     "served may hold together (max_connections x max_body_bytes alone would be far more). A "
+     "request that would go over it gets 503 with Retry-After."},
     {"max_decoded_audio_bytes", CFG_SIZE, OFF(max_decoded_audio_bytes), "256M", 65536, 17179869184.0, NULL,
      "SIZE",
      "Largest decoded audio (channels x frames x 4 bytes) accepted by /v1/audio:denoise; checked "

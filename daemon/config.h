@@ -28,7 +28,8 @@ typedef struct daemon_config {
 	char *models;                   /* comma-separated files or directories; "" = shipped */
 	char *default_model;            /* "" = first by name */
 	int strict_models;              /* 1: any model that fails to load fails the start */
-	uint64_t max_body_bytes;        /* request body limit */
+	uint64_t max_body_bytes;
+	uint64_t memory_budget; /* bodies in flight + decoded audio/frames */ /* request body limit */
 	double max_audio_seconds;
 	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 of decoded audio */
 	uint64_t max_frame_pixels;

@@ -136,6 +136,56 @@ static void test_audio_bombs(int port)
 	free(bomb);
 }
 
+/* ---- item 5: a memory budget for what requests in flight hold ---- */
+
+static void test_memory_budget(void)
+{
+	static const char *const flags[] = {"--memory-budget", "4M", "--max-body-bytes", "4M", NULL};
+	static const char head[] = "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+	                           "Content-Length: 3500000\r\n\r\nRIFF";
+	char conf[512], buf[4096], v[64];
+	daemon_proc d;
+	int fd, closed;
+	resp r;
+	size_t n;
+	void *wav = make_audio(DN_AUDIO_WAV16, 1, 16000, 20.0, 1, &n); /* 640 KB */
+
+	snprintf(conf, sizeof conf, "models = %s\ndefault_model = speech\ncores = 2\nworkers = 1\n",
+	         path_in_tmp("models"));
+	CHECK(wav != NULL);
+	if (start_daemon(&d, "budget", conf, flags) != 0) {
+		CHECK_MSG(0, "the daemon did not start");
+		free(wav);
+		return;
+	}
+	/* One client holds 3.5 MB of the 4 MiB budget with a body it never
+	 * finishes ... */
+	fd = sock_connect_from(d.port, NULL);
+	CHECK(fd >= 0 && sock_send(fd, head, sizeof head - 1) == 0);
+	sleep_ms(300);
+	/* ... so another 640 KB body waits its turn: 503, Retry-After, and a
+	 * detail that names the setting. */
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav, .len = n};
+
+		http(d.port, &q, &r);
+		CHECK_PROBLEM(r, 503, "memory-budget");
+		CHECK(detail_has(&r, "memory_budget"));
+		CHECK(header(&r, "Retry-After", v, sizeof v) && atoi(v) > 0);
+		resp_free(&r);
+		/* Once the first gives up, its share comes back. */
+		close(fd);
+		sleep_ms(300);
+		http(d.port, &q, &r);
+		CHECK_MSG(r.status == 200, "got %ld: %s", r.status, r.body ? r.body : "");
+		resp_free(&r);
+	}
+	(void)buf;
+	(void)closed;
+	free(wav);
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+}
+
 /* ---- item 10: wrong or missing answers ---- */
 
 /* Sends head and then body bytes in 64 KiB chunks (chunked framing when
@@ -428,6 +478,7 @@ int main(void)
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
 	test_header_slots();
+	test_memory_budget();
 	test_corrupt_model();
 
 	curl_global_cleanup();
