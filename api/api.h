@@ -107,6 +107,7 @@ typedef struct api_params {
 	const char *api_key;              /* bearer token for POST/DELETE; NULL or "" for none */
 	int retry_after;                  /* seconds advertised with 503 (Retry-After) */
 	uint64_t memory_budget;           /* bodies in flight + decoded audio/frames; 0: no budget */
+	double request_deadline;          /* s from arrival to answer for denoising work; 0: none */
 } api_params;
 
 typedef struct api_server api_server;

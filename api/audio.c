@@ -99,6 +99,11 @@ static void denoise_job(void *arg, void *worker)
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server stopped before this request was run");
 		goto done;
 	}
+	/* Waited in the queue for a client that has left, or too long. */
+	if (api_request_cancel(r, NULL)) {
+		api_answer_cancelled(r, "the request");
+		goto done;
+	}
 	if (r->multipart) {
 		/* Parsed here rather than on the HTTP thread: it is linear in the
 		 * body, like decoding. */
@@ -193,7 +198,13 @@ static void denoise_job(void *arg, void *worker)
 		                   s->host.model_name(r->model), err.msg);
 		goto done;
 	}
+	dn_speech_set_cancel(sp, api_request_cancel, r);
 	rc = dn_speech_denoise(sp, &in, &out, NULL, &err);
+	dn_speech_set_cancel(sp, NULL, NULL); /* the context outlives r */
+	if (rc == DN_ECANCELLED) {
+		api_answer_cancelled(r, "denoising");
+		goto done;
+	}
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "denoising failed: %s", err.msg);
 		goto done;

@@ -170,8 +170,14 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 		dn_image_free(&in);
 		return 0;
 	}
+	dn_frame_set_cancel(fr, api_request_cancel, r);
 	rc = dn_frame_denoise(fr, &in, &out, &err);
+	dn_frame_set_cancel(fr, NULL, NULL); /* the context outlives r */
 	dn_image_free(&in);
+	if (rc == DN_ECANCELLED) {
+		api_answer_cancelled(r, label ? label : "the frame");
+		return 0;
+	}
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "%sdenoising failed: %s", where, err.msg);
 		return 0;

@@ -82,6 +82,7 @@ typedef struct api_request {
 	int suspended;
 	api_conn *wc;      /* the watchdog's record of this connection, or NULL */
 	uint64_t reserved; /* of the memory budget, given back in on_completed */
+	int cancelled;     /* why api_request_cancel stopped the work: API_CANCEL_* */
 
 	/* POST /v1/audio:denoise */
 	api_model *model;
@@ -154,6 +155,15 @@ int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), con
  * Retry-After that names memory_budget, and returns 0; when n alone is more
  * than the whole budget (retrying cannot help), a 413 of type too_big. */
 int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big);
+enum { API_CANCEL_NONE, API_CANCEL_DEADLINE, API_CANCEL_GONE };
+/* A dn_cancel_fn over an api_request (arg): stops the work when the client
+ * has closed its connection or request_deadline has passed since the
+ * request arrived, recording which in r->cancelled. */
+int api_request_cancel(void *arg, dn_error *err);
+/* After work on r stopped with DN_ECANCELLED: the answer for why (504 for
+ * the deadline, with what to change; for a client gone, one only the log
+ * sees). */
+void api_answer_cancelled(api_request *r, const char *what);
 /* Gives back n bytes (at most what r holds) of r's share of the budget. */
 void api_mem_release(api_request *r, uint64_t n);
 /* A query parameter's value (NULL when absent) into *out. A value holding a

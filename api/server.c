@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,44 @@ int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big)
 	budget_detail(r, n, what, detail, sizeof detail);
 	api_answer_problem(r, API_P_MEMORY_BUDGET, "%s", detail);
 	return 0;
+}
+
+int api_request_cancel(void *arg, dn_error *err)
+{
+	api_request *r = arg;
+	const union MHD_ConnectionInfo *ci;
+
+	if (r->srv->p.request_deadline > 0 && elapsed_s(&r->t0) > r->srv->p.request_deadline) {
+		r->cancelled = API_CANCEL_DEADLINE;
+		dn_error_set(err, DN_ECANCELLED, "request_deadline passed");
+		return 1;
+	}
+	/* The connection is suspended, so libmicrohttpd does not watch it:
+	 * look at the socket. A client that closed (or reset) it will never
+	 * read the answer. */
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci) {
+		struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			r->cancelled = API_CANCEL_GONE;
+			dn_error_set(err, DN_ECANCELLED, "the client closed the connection");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void api_answer_cancelled(api_request *r, const char *what)
+{
+	if (r->cancelled == API_CANCEL_DEADLINE)
+		api_answer_problem(r, API_P_DEADLINE,
+		                   "%s took longer than request_deadline (%g s) and was stopped: send "
+		                   "shorter audio or smaller frames, or split the request",
+		                   what, r->srv->p.request_deadline);
+	else
+		api_answer_problem(r, API_P_REQUEST_TIMEOUT,
+		                   "the client closed the connection; %s was cancelled", what);
 }
 
 void api_mem_release(api_request *r, uint64_t n)

@@ -90,6 +90,10 @@ static const cfg_key keys[] = {
      "A connection with no bytes moving for this long is closed."},
     {"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",
      "Time allowed to receive a whole request body; a client trickling bytes is cut off after it."},
+    {"request_deadline", CFG_DOUBLE, OFF(request_deadline), "300", 0, 86400, NULL, "SECONDS",
+     "Longest a denoising request may take from its arrival to its answer; work still running "
+     "then is stopped (between chunks or tiles) and the client gets 504. Work for a client that "
+     "has closed its connection stops the same way. 0: no deadline."},
     {"header_timeout", CFG_INT, OFF(header_timeout), "10", 0, 3600, NULL, "SECONDS",
      "Time allowed for a request's headers to arrive, from the connection (or the end of the "
      "previous request on it); a client trickling header bytes is cut off after it. 0: only "

@@ -543,6 +543,7 @@ int main(int argc, char **argv)
 	                  .max_audio_seconds = cfg.max_audio_seconds,
 	                  .max_decoded_audio_bytes = cfg.max_decoded_audio_bytes,
 	                  .memory_budget = cfg.memory_budget,
+	                  .request_deadline = cfg.request_deadline,
 	                  .max_frame_pixels = cfg.max_frame_pixels,
 	                  .connection_timeout = cfg.connection_timeout,
 	                  .request_timeout = cfg.request_timeout,

@@ -186,6 +186,71 @@ static void test_memory_budget(void)
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 }
 
+/* ---- item 6: work bounded by a deadline, and stopped for a client gone ---- */
+
+static void test_cancel(void)
+{
+	static const char *const flags[] = {"--request-deadline", "0.3", "--max-body-bytes", "4M", NULL};
+	char conf[512], head[256];
+	daemon_proc d;
+	resp r;
+	size_t n;
+	/* 60 s of noise: over a second of work for the test model. */
+	void *wav = make_audio(DN_AUDIO_WAV16, 1, 16000, 60.0, 1, &n);
+	int fd, cancelled = 0;
+
+	snprintf(conf, sizeof conf, "models = %s\ndefault_model = speech\ncores = 2\nworkers = 1\n",
+	         path_in_tmp("models"));
+	CHECK(wav != NULL);
+	if (start_daemon(&d, "deadline", conf, flags) != 0) {
+		CHECK_MSG(0, "the daemon did not start");
+		free(wav);
+		return;
+	}
+	{
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav, .len = n};
+
+		http(d.port, &q, &r);
+		CHECK_PROBLEM(r, 504, "deadline-exceeded");
+		CHECK(detail_has(&r, "request_deadline"));
+		resp_free(&r);
+	}
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+
+	/* No deadline now: a client that sends the work and leaves. */
+	if (start_daemon(&d, "gone", conf, flags + 2) != 0) {
+		CHECK_MSG(0, "the daemon did not start");
+		free(wav);
+		return;
+	}
+	fd = sock_connect_from(d.port, NULL);
+	snprintf(head, sizeof head,
+	         "POST /v1/audio:denoise HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: "
+	         "%zu\r\n\r\n",
+	         n);
+	CHECK(fd >= 0 && sock_send(fd, head, strlen(head)) == 0 && sock_send(fd, wav, n) == 0);
+	sleep_ms(100);
+	close(fd);
+	for (int i = 0; i < 300 && !cancelled; i++) {
+		sleep_ms(100);
+		cancelled = log_contains(&d, "the client closed the connection");
+	}
+	CHECK_MSG(cancelled, "the work for a client gone was not cancelled");
+	/* The worker is free again, and the next request is served. */
+	{
+		size_t n1;
+		void *w1 = make_audio(DN_AUDIO_WAV16, 1, 16000, 1.0, 1, &n1);
+		req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = w1, .len = n1};
+
+		http(d.port, &q, &r);
+		CHECK(r.status == 200);
+		resp_free(&r);
+		free(w1);
+	}
+	free(wav);
+	CHECK(stop_daemon(&d, SIGTERM) == 0);
+}
+
 /* ---- item 10: wrong or missing answers ---- */
 
 /* Sends head and then body bytes in 64 KiB chunks (chunked framing when
@@ -479,6 +544,7 @@ int main(void)
 
 	test_header_slots();
 	test_memory_budget();
+	test_cancel();
 	test_corrupt_model();
 
 	curl_global_cleanup();

@@ -62,7 +62,15 @@ struct dn_speech {
 	float *fade;    /* [overlap] weight of the newer chunk, rising; the older gets 1 - w */
 	float *blk;     /* BLK resampler samples */
 	dn_tensor x, y;
+	dn_cancel_fn cancel; /* asked between chunks; NULL: never */
+	void *cancel_arg;
 };
+
+void dn_speech_set_cancel(dn_speech *s, dn_cancel_fn fn, void *arg)
+{
+	s->cancel = fn;
+	s->cancel_arg = arg;
+}
 
 dn_speech_params dn_speech_default_params(void)
 {
@@ -344,6 +352,9 @@ static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 	int have_pend = 0;
 	for (;;) {
 		size_t f1 = f0 + C < ch->T ? f0 + C : ch->T, L = f1 - f0;
+
+		if (s->cancel && s->cancel(s->cancel_arg, err))
+			return err ? (err->code = DN_ECANCELLED) : DN_ECANCELLED;
 		int last = f1 == ch->T;
 
 		/* source: the samples these frames read */

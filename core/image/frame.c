@@ -23,8 +23,16 @@ struct dn_frame {
 	dn_frame_params p;
 	int align;
 	dn_unet_ws *ws;
-	dn_tensor x, y; /* one tile in, one tile out */
+	dn_tensor x, y;      /* one tile in, one tile out */
+	dn_cancel_fn cancel; /* asked between tiles; NULL: never */
+	void *cancel_arg;
 };
+
+void dn_frame_set_cancel(dn_frame *f, dn_cancel_fn fn, void *arg)
+{
+	f->cancel = fn;
+	f->cancel_arg = arg;
+}
 
 dn_frame_params dn_frame_default_params(void)
 {
@@ -168,6 +176,8 @@ static int run_all(dn_frame *f, pix *px, dn_error *err)
 			const int cy1 = cy + t < h ? cy + t : h, cx1 = cx + t < w ? cx + t : w;
 			const int y0 = cy - m > 0 ? cy - m : 0, x0 = cx - m > 0 ? cx - m : 0;
 			const int y1 = cy1 + m < h ? cy1 + m : h, x1 = cx1 + m < w ? cx1 + m : w;
+			if (f->cancel && f->cancel(f->cancel_arg, err))
+				return err ? (err->code = DN_ECANCELLED) : DN_ECANCELLED;
 			int rc = run_tile(f, px, y0, y1, x0, x1, cy, cy1, cx, cx1, err);
 			if (rc)
 				return rc;
