@@ -23,6 +23,7 @@ enum {
 	DN_ECANCELLED = -7,   /* stopped on request */
 	DN_ESHAPE = -8,       /* tensor shapes do not fit together */
 	DN_ENOTFOUND = -9,    /* a named thing does not exist */
+	DN_EDEVICE = -10,     /* an accelerator failed (out of its memory, lost) */
 };
 
 #define DN_ERROR_MSG_MAX 256

@@ -16,6 +16,7 @@
 #include "core/train/train.h"
 #include "core/util/threads.h"
 #include "tools/data_opts.h"
+#include "tools/device_opts.h"
 #include "tools/tools.h"
 
 static const char usage_text[] =
@@ -31,7 +32,7 @@ static const char usage_text[] =
     "  --filters N --depth N  network size (seed: 32, 3)\n"
     "  --output magnitude|mask --act relu|sigmoid|none\n"
     "  --scaling none|log1p|power --power P --input-scale S\n"
-    "  --threads N           OpenBLAS threads (default: all cores)\n"
+    "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
     "  --quiet               print epochs only\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -123,6 +124,10 @@ int cmd_train(int argc, char **argv)
 			kind_given |= !strcmp(o, "--dataset");
 			continue;
 		}
+		if ((r = device_opts_parse(argc, argv, &i, &tp.device, &tp.loader_threads, "train")) < 0)
+			return TOOLS_USAGE;
+		if (r > 0)
+			continue;
 		if (!strcmp(o, "--resume") || !strcmp(o, "--quiet")) {
 			*(strcmp(o, "--resume") ? &quiet : &tp.resume) = 1;
 			continue;
@@ -190,6 +195,8 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "denoise train: --out MODEL is required\n%s", usage_text);
 		return TOOLS_USAGE;
 	}
+	if (device_opts_check(&tp.device, "train"))
+		return TOOLS_USAGE;
 	if (threads)
 		dn_threads_set(threads);
 	data_opts_guess_kind(&dp, kind_given);
@@ -265,6 +272,9 @@ int cmd_train(int argc, char **argv)
 		dn_model_set_metadata(m, "train.best_val_loss", buf, NULL);
 		snprintf(buf, sizeof buf, "%d", hist.best_epoch);
 		dn_model_set_metadata(m, "train.best_epoch", buf, NULL);
+		dn_model_set_metadata(m, "train.device", hist.device, NULL);
+		printf("device %s: %.1f s, the step waited %.1f%% of it for batches\n", hist.device, hist.wall_s,
+		       hist.wall_s > 0 ? 100.0 * hist.data_wait_s / hist.wall_s : 0.0);
 		if (dn_model_save(m, out, NULL, &err)) {
 			fprintf(stderr, "denoise train: %s\n", err.msg);
 		} else {

@@ -19,6 +19,7 @@
 #include "core/image/image.h"
 #include "core/model/model.h"
 #include "core/train/train_frame.h"
+#include "tools/device_opts.h"
 #include "tools/tools.h"
 
 static const char usage_text[] =
@@ -34,7 +35,7 @@ static const char usage_text[] =
     "  --sigma-max S (50, on the 0..255 scale) --lr-patience N (5) --early-stop N (10)\n"
     "  --clip-noise 0|1      clip noisy pixels to [0, 255], as 8-bit frames are (default 0)\n"
     "  --minutes M           stop after the epoch that crosses M minutes (default: no limit)\n"
-    "  --seed S (1) --threads N (OpenBLAS threads; default all cores)\n";
+    "  --seed S (1) --threads N (OpenBLAS threads; default all cores)\n" DEVICE_OPTS_HELP;
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -149,6 +150,11 @@ int cmd_train_frame(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return TOOLS_OK;
 		}
+		int dr = device_opts_parse(argc, argv, &i, &tp.device, &tp.loader_threads, "train-frame");
+		if (dr < 0)
+			return TOOLS_USAGE;
+		if (dr > 0)
+			continue;
 		if (!val) {
 			fprintf(stderr, "denoise train-frame: '%s' needs a value (or is unknown)\n", a);
 			fputs(usage_text, stderr);
@@ -267,6 +273,8 @@ int cmd_train_frame(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (device_opts_check(&tp.device, "train-frame"))
+		goto done;
 	dn_frame_train_result res = {0};
 	int rc = dn_frame_train(m, train, ntrain, val, nval, &tp, on_epoch, NULL, &res, &err);
 	if (rc && rc != DN_ECANCELLED) {
@@ -281,6 +289,9 @@ int cmd_train_frame(int argc, char **argv)
 	         : res.stopped == 2  ? " (time budget)"
 	                             : "");
 	dn_model_set_metadata(m, "train.epochs", buf, NULL);
+	dn_model_set_metadata(m, "train.device", res.device, NULL);
+	printf("device %s: %.1f s, the step waited %.1f%% of it for patches\n", res.device, res.seconds,
+	       res.seconds > 0 ? 100.0 * res.data_wait_s / res.seconds : 0.0);
 	snprintf(buf, sizeof buf, "%.4f", res.best_val_psnr);
 	dn_model_set_metadata(m, "train.best_val_psnr_sigma25", buf, NULL);
 	snprintf(buf, sizeof buf, "%.4f", res.noisy_val_psnr);

@@ -27,6 +27,7 @@ static const tools_cmd commands[] = {
     {"train-frame", cmd_train_frame,
      "train a frame model: denoise train-frame --data DIR --out MODEL [options]"},
     {"eval", cmd_eval, "score a speech model per noise and SNR: denoise eval [--model FILE] [--data DIR]"},
+    {"devices", cmd_devices, "list the devices training can use: cpu, and cuda:N for each visible GPU"},
     {"model-init", cmd_model_init, "write a randomly initialised model file (until trained ones exist)"},
 };
 

@@ -23,6 +23,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_frame(int argc, char **argv);
 int cmd_train_frame(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 /* The model file a subcommand uses when none is named: models/speech.safetensors
  * (kind DN_MODEL_AUDIO) or models/frame.safetensors (DN_MODEL_FRAME), looked

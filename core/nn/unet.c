@@ -378,6 +378,32 @@ int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn
 	return rc;
 }
 
+int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units)
+{
+	for (int u = 0; u < net->nunits; u++) {
+		const struct unit *un = &net->units[u];
+		units[u] = (dn_unet_unit_layout){.cin = un->conv.cin,
+		                                 .cout = un->conv.cout,
+		                                 .w = (size_t)(un->conv.w - net->params),
+		                                 .b = (size_t)(un->conv.b - net->params),
+		                                 .gamma = (size_t)(un->bn.gamma - net->params),
+		                                 .beta = (size_t)(un->bn.beta - net->params),
+		                                 .mean = (size_t)(un->bn.mean - net->state),
+		                                 .var = (size_t)(un->bn.var - net->state)};
+	}
+	units[net->nunits] = (dn_unet_unit_layout){.cin = net->out.cin,
+	                                           .cout = net->out.cout,
+	                                           .w = (size_t)(net->out.w - net->params),
+	                                           .b = (size_t)(net->out.b - net->params)};
+	return net->nunits + 1;
+}
+
+void dn_unet_state(dn_unet *net, float **state, size_t *n)
+{
+	*state = net->state;
+	*n = net->n_state;
+}
+
 size_t dn_unet_param_count(const dn_unet *net)
 {
 	return net->n_train;

@@ -71,6 +71,22 @@ int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn
  * im2col scratch once a training call allocated them. A net only loaded to
  * serve (dn_unet_infer_create) never allocates the training part. */
 size_t dn_unet_bytes(const dn_unet *net);
+/* Where one conv → BN unit's tensors sit, for backends that mirror the net
+ * elsewhere (core/cuda): offsets in floats into the trainable array of
+ * dn_unet_trainable (w, b, gamma, beta) and into the state array of
+ * dn_unet_state (mean, var). Units are in execution order (enc0.1, enc0.2,
+ * …, mid.1, mid.2, dec(depth−1).1, …, dec0.2); the output 1x1 convolution
+ * comes last with cin = base_filters, cout = out_channels and only w, b. */
+typedef struct dn_unet_unit_layout {
+	int cin, cout;
+	size_t w, b, gamma, beta, mean, var;
+} dn_unet_unit_layout;
+
+/* Fills units[0 .. 4·depth+2] (the last is the output convolution) and
+ * returns how many it filled; units must hold 4·depth+3 entries. */
+int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units);
+/* Batch-norm running statistics as one array (owned by the net). */
+void dn_unet_state(dn_unet *net, float **state, size_t *n);
 /* Number of trainable scalars (weights, biases, BN gamma/beta). */
 size_t dn_unet_param_count(const dn_unet *net);
 /* Floating-point operations (2 per multiply-add) of one inference forward

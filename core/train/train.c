@@ -32,6 +32,8 @@
 #include "core/model/safetensors.h"
 #include "core/audio/stft.h"
 #include "core/nn/unet.h"
+#include "core/train/prefetch.h"
+#include "core/train/trainer.h"
 
 dn_train_params dn_train_default_params(void)
 {
@@ -45,7 +47,8 @@ dn_train_params dn_train_default_params(void)
 	                         .min_lr = 1e-6f,
 	                         .early_stop = 10,
 	                         .loss = DN_LOSS_MSE,
-	                         .seed = 1};
+	                         .seed = 1,
+	                         .device = {.index = -1}};
 }
 
 static uint64_t mix64(uint64_t z)
@@ -137,6 +140,70 @@ static int load_spec(const dn_pair_source *src, size_t i, uint64_t epoch, dn_stf
 static double batch_loss(int kind, const float *y, const float *t, size_t n, float *grad)
 {
 	return kind == DN_LOSS_MAE ? dn_loss_mae(y, t, n, grad) : dn_loss_mse(y, t, n, grad);
+}
+
+/* What the batch loaders share for one epoch (read-only while it runs). */
+typedef struct batch_ctx {
+	const dn_model_info *info;
+	const dn_train_params *p;
+	const dn_pair_source *src;
+	const size_t *order;
+	size_t per_epoch;
+	int epoch;
+	size_t bins;
+} batch_ctx;
+
+/* One loader thread's STFT and spectrogram buffers. */
+typedef struct batch_scratch {
+	dn_stft *stft;
+	spec_buf sb;
+} batch_scratch;
+
+static void *batch_scratch_new(void *ctx)
+{
+	const batch_ctx *bc = ctx;
+	batch_scratch *s = calloc(1, sizeof *s);
+	if (s && dn_stft_create(bc->info->n_fft, bc->info->hop, &s->stft, NULL)) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static void batch_scratch_free(void *ctx, void *scratch)
+{
+	batch_scratch *s = scratch;
+	(void)ctx;
+	dn_stft_destroy(s->stft);
+	free(s->sb.clean);
+	free(s->sb.noisy);
+	free(s);
+}
+
+/* Batch s of the epoch: items order[s·batch …], each patch at a position
+ * drawn from a stream seeded by (seed, epoch, s), so the batch depends on
+ * nothing but its index and the run is the same at any loader count. */
+static int make_batch(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_tensor *t, dn_error *err)
+{
+	const batch_ctx *bc = ctx;
+	batch_scratch *sc = scratch;
+	const dn_train_params *p = bc->p;
+	const size_t pf = (size_t)p->patch_frames, first = (size_t)s * (size_t)p->batch;
+	const int b = (int)(bc->per_epoch - first < (size_t)p->batch ? bc->per_epoch - first : (size_t)p->batch);
+	int rc;
+	if ((rc = dn_tensor_resize(x, b, 1, (int)bc->bins, (int)pf, err)) ||
+	    (rc = dn_tensor_resize(t, b, 1, (int)bc->bins, (int)pf, err)))
+		return rc;
+	uint64_t rng = mix64(p->seed ^ mix64((uint64_t)bc->epoch + 1) ^ mix64(~(uint64_t)s));
+	for (int k = 0; k < b; k++) {
+		size_t item = bc->order[first + (size_t)k] / (size_t)p->patches_per_item, frames;
+		if ((rc = load_spec(bc->src, item, (uint64_t)bc->epoch, sc->stft, &sc->sb, &frames, err)))
+			return rc;
+		size_t f0 = frames > pf ? draw(&rng, frames - pf + 1) : 0;
+		dn_train_patch(bc->info, sc->sb.clean, sc->sb.noisy, frames, f0, p->patch_frames,
+		               dn_tensor_plane(x, k, 0), dn_tensor_plane(t, k, 0));
+	}
+	return DN_OK;
 }
 
 /* Loop state that a checkpoint carries. */
@@ -353,7 +420,7 @@ static int check_params(const dn_train_params *p, const dn_model_info *info, dn_
 }
 
 /* Mean validation loss over every validation item's first window. */
-static int validate(dn_unet *net, const dn_model_info *info, const dn_train_params *p,
+static int validate(dn_trainer *tr, const dn_model_info *info, const dn_train_params *p,
                     const dn_pair_source *val, dn_stft *stft, spec_buf *sb, dn_tensor *x, dn_tensor *t,
                     double *out, dn_error *err)
 {
@@ -376,7 +443,7 @@ static int validate(dn_unet *net, const dn_model_info *info, const dn_train_para
 		}
 		const dn_tensor *y;
 		if (!rc)
-			rc = dn_unet_forward_eval(net, x, &y, err);
+			rc = dn_trainer_eval(tr, x, &y, err);
 		if (!rc) {
 			sum += batch_loss(p->loss, y->data, t->data, dn_tensor_size(t), NULL) * b;
 			done += (size_t)b;
@@ -415,8 +482,11 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	float *best_w = malloc(nall * sizeof(float));
 	size_t *order = NULL;
 	spec_buf sb = {0};
-	dn_tensor x = {0}, t = {0}, g = {0};
-	const size_t bins = (size_t)info->n_fft / 2 + 1, pf = (size_t)p->patch_frames;
+	dn_tensor x = {0}, t = {0};
+	dn_trainer *tr = NULL;
+	dn_prefetch *pre = NULL;
+	double wait_s = 0.0, t_start = now_s();
+	const size_t bins = (size_t)info->n_fft / 2 + 1;
 	const size_t per_epoch = nitems * (size_t)p->patches_per_item;
 	const int64_t steps = (int64_t)((per_epoch + (size_t)p->batch - 1) / (size_t)p->batch);
 	dn_adam_params ap = dn_adam_default_params();
@@ -436,6 +506,10 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		if ((rc = load_checkpoint(p->checkpoint, m, opt, st, p, err)))
 			goto out;
 	}
+	if ((rc = dn_trainer_create(net, opt, &p->device, &tr, err)))
+		goto out;
+	snprintf(st->h.device, sizeof st->h.device, "%s", dn_trainer_describe(tr));
+	const int loaders = p->loader_threads > 0 ? p->loader_threads : dn_prefetch_auto_threads();
 	dn_unet_snapshot(net, best_w);
 	if (st->h.best_epoch && p->best && access(p->best, F_OK) == 0) {
 		/* The best weights of the interrupted run are on disk. */
@@ -445,7 +519,6 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 			dn_model_destroy(bm);
 		}
 	}
-	double t_start = now_s();
 	int64_t done_steps = 0;
 	const int64_t total_steps = steps * (p->epochs - st->epoch);
 	for (int epoch = st->epoch; epoch < p->epochs; epoch++) {
@@ -460,26 +533,27 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		}
 		double t_epoch = now_s(), loss_sum = 0.0;
 		size_t seen = 0;
+		batch_ctx bc = {.info = info,
+		                .p = p,
+		                .src = train,
+		                .order = order,
+		                .per_epoch = per_epoch,
+		                .epoch = epoch,
+		                .bins = bins};
+		dn_prefetch_ops ops = {.ctx = &bc,
+		                       .make = make_batch,
+		                       .new_scratch = batch_scratch_new,
+		                       .free_scratch = batch_scratch_free};
+		if ((rc = dn_prefetch_start(&ops, loaders, 2 * loaders + 1, steps, &pre, err)))
+			goto out;
 		for (int64_t s = 0; s < steps; s++) {
-			size_t first = (size_t)s * (size_t)p->batch;
-			int b = (int)(per_epoch - first < (size_t)p->batch ? per_epoch - first
-			                                                   : (size_t)p->batch);
-			if ((rc = dn_tensor_resize(&x, b, 1, (int)bins, (int)pf, err)) ||
-			    (rc = dn_tensor_resize(&t, b, 1, (int)bins, (int)pf, err)) ||
-			    (rc = dn_tensor_resize(&g, b, 1, (int)bins, (int)pf, err)))
+			const dn_tensor *bx, *bt;
+			double loss;
+			if ((rc = dn_prefetch_next(pre, &bx, &bt, err)) ||
+			    (rc = dn_trainer_step(tr, bx, bt, p->loss, &loss, err)))
 				goto out;
-			for (int k = 0; k < b; k++) {
-				size_t item = order[first + (size_t)k] / (size_t)p->patches_per_item, frames;
-				if ((rc = load_spec(train, item, (uint64_t)epoch, stft, &sb, &frames, err)))
-					goto out;
-				size_t f0 = frames > pf ? draw(&rng, frames - pf + 1) : 0;
-				dn_train_patch(info, sb.clean, sb.noisy, frames, f0, p->patch_frames,
-				               dn_tensor_plane(&x, k, 0), dn_tensor_plane(&t, k, 0));
-			}
-			const dn_tensor *y;
-			if ((rc = dn_unet_forward_train(net, &x, &y, err)))
-				goto out;
-			double loss = batch_loss(p->loss, y->data, t.data, dn_tensor_size(&t), g.data);
+			const int b = bx->n;
+			dn_prefetch_release(pre);
 			if (!isfinite(loss)) {
 				rc = dn_error_set(err, DN_EINVAL,
 				                  "training diverged at epoch %d step %lld (loss %g): lower "
@@ -487,10 +561,6 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 				                  epoch + 1, (long long)s + 1, loss);
 				goto out;
 			}
-			dn_unet_zero_grad(net);
-			if ((rc = dn_unet_backward(net, &g, err)))
-				goto out;
-			dn_adam_step(opt, params, grads);
 			loss_sum += loss * b;
 			seen += (size_t)b;
 			done_steps++;
@@ -514,8 +584,14 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 				}
 			}
 		}
+		wait_s += dn_prefetch_wait_seconds(pre);
+		dn_prefetch_stop(pre);
+		pre = NULL;
+		/* The host net is the reference for what follows (snapshots, files). */
+		if ((rc = dn_trainer_pull(tr, err)))
+			goto out;
 		double train_loss = loss_sum / (double)seen, val_loss = train_loss;
-		if (val && (rc = validate(net, info, p, val, stft, &sb, &x, &t, &val_loss, err)))
+		if (val && (rc = validate(tr, info, p, val, stft, &sb, &x, &t, &val_loss, err)))
 			goto out;
 		int e = st->h.epochs++;
 		st->h.loss[e] = train_loss;
@@ -571,6 +647,18 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		}
 	}
 out:
+	if (pre) {
+		wait_s += dn_prefetch_wait_seconds(pre);
+		dn_prefetch_stop(pre);
+	}
+	if (st) {
+		st->h.wall_s = now_s() - t_start;
+		st->h.data_wait_s = wait_s;
+		st->h.device_s = tr ? dn_trainer_device_seconds(tr) : 0.0;
+	}
+	if (tr && rc == DN_ECANCELLED)
+		dn_trainer_pull(tr, NULL);
+	dn_trainer_destroy(tr);
 	if (st && best_w && (rc == DN_OK || rc == DN_ECANCELLED)) {
 		dn_unet_restore(net, best_w);
 		int r2 = dn_model_refresh(m, rc ? NULL : err);
@@ -581,7 +669,6 @@ out:
 		*hist = st->h;
 	dn_tensor_free(&x);
 	dn_tensor_free(&t);
-	dn_tensor_free(&g);
 	free(sb.clean);
 	free(sb.noisy);
 	free(order);

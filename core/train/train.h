@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cuda/cuda.h"
 #include "core/dn.h"
 #include "core/model/model.h"
 
@@ -45,6 +46,8 @@ typedef struct dn_train_params {
 	const char *checkpoint; /* written every epoch (NULL: none) */
 	const char *best;       /* best model by validation loss (NULL: none) */
 	int resume;             /* continue from `checkpoint` if it exists */
+	dn_device device;       /* where steps run: index -1 (default) the CPU */
+	int loader_threads;     /* threads making batches ahead of the step (0: auto) */
 } dn_train_params;
 
 dn_train_params dn_train_default_params(void);
@@ -74,6 +77,10 @@ typedef struct dn_train_history {
 	int best_epoch; /* 1-based; 0 if none */
 	double best_val_loss;
 	int stopped_early;
+	/* Where the time went: the whole run, the part the step waited for the
+	 * batch loaders, and (on a GPU) the device's own time in steps. */
+	double wall_s, data_wait_s, device_s;
+	char device[160]; /* "cpu" or "cuda:0 (NVIDIA H200, …) fp32" */
 } dn_train_history;
 
 /* Trains m's network in place from its current weights (or the checkpoint,

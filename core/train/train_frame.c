@@ -19,6 +19,7 @@
 #include "core/train/train_frame.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,8 @@
 #include "core/util/rng.h"
 #include "core/nn/tensor.h"
 #include "core/nn/unet.h"
+#include "core/train/prefetch.h"
+#include "core/train/trainer.h"
 
 dn_frame_train_params dn_frame_train_default_params(void)
 {
@@ -47,7 +50,8 @@ dn_frame_train_params dn_frame_train_default_params(void)
 	                               .min_lr = 1e-6f,
 	                               .early_stop = 10,
 	                               .max_seconds = 0,
-	                               .seed = 1};
+	                               .seed = 1,
+	                               .device = {.index = -1}};
 }
 
 static double now_s(void)
@@ -91,6 +95,40 @@ static void add_noise(const float *clean, float *noisy, size_t n, float sigma, i
 	}
 }
 
+/* What the patch loaders share for one epoch. */
+typedef struct patch_ctx {
+	const dn_image *train;
+	size_t ntrain;
+	const dn_frame_train_params *p;
+	int epoch;
+} patch_ctx;
+
+/* Batch s of the epoch from a stream seeded by (seed, epoch, s): an image,
+ * a position, one of the eight flips/turns and σ per patch, then the noise.
+ * Depends on nothing but its index, so any number of loaders gives the same
+ * run. */
+static int make_patches(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_tensor *t, dn_error *err)
+{
+	const patch_ctx *pc = ctx;
+	const dn_frame_train_params *p = pc->p;
+	const int P = p->patch, B = p->batch;
+	(void)scratch;
+	int rc;
+	if ((rc = dn_tensor_resize(x, B, 3, P, P, err)) || (rc = dn_tensor_resize(t, B, 3, P, P, err)))
+		return rc;
+	dn_rng r;
+	dn_rng_seed(&r, p->seed ^ ((uint64_t)(pc->epoch + 1) << 40) ^ ((uint64_t)s * 0x9e3779b97f4a7c15ULL));
+	for (int k = 0; k < B; k++) {
+		const dn_image *im = &pc->train[dn_rng_below(&r, pc->ntrain)];
+		const int y0 = (int)dn_rng_below(&r, (uint64_t)(im->h - P + 1)),
+		          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)), tr = (int)dn_rng_below(&r, 8);
+		const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
+		cut_patch(im, y0, x0, P, tr, dn_tensor_plane(t, k, 0));
+		add_noise(dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), (size_t)3 * P * P, sigma, p->clip, &r);
+	}
+	return DN_OK;
+}
+
 static int check(const dn_model *m, const dn_image *train, size_t ntrain, const dn_image *val, size_t nval,
                  const dn_frame_train_params *p, dn_error *err)
 {
@@ -128,7 +166,7 @@ static int check(const dn_model *m, const dn_image *train, size_t ntrain, const 
 }
 
 /* Mean PSNR of the net on the validation crops (eval mode, clipped). */
-static int validate(dn_unet *net, const dn_tensor *vx, const dn_tensor *vc, double *psnr, dn_error *err)
+static int validate(dn_trainer *tr, const dn_tensor *vx, const dn_tensor *vc, double *psnr, dn_error *err)
 {
 	const size_t per = (size_t)3 * vx->h * vx->w;
 	double sum = 0.0;
@@ -139,7 +177,7 @@ static int validate(dn_unet *net, const dn_tensor *vx, const dn_tensor *vc, doub
 	for (int k = 0; k < vx->n && !rc; k++) {
 		dn_tensor one = dn_tensor_view(dn_tensor_plane(vx, k, 0), 1, 3, vx->h, vx->w);
 		const dn_tensor *y;
-		rc = dn_unet_forward_eval(net, &one, &y, err);
+		rc = dn_trainer_eval(tr, &one, &y, err);
 		if (rc)
 			break;
 		for (size_t i = 0; i < per; i++)
@@ -169,10 +207,13 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	size_t nall = 0;
 	for (size_t i = 0; i < np; i++)
 		nall += prm[i].size;
-	const int P = p->patch, B = p->batch, V = p->val_crop;
+	const int V = p->val_crop;
 	const int nv = (int)nval * p->val_crops;
-	dn_tensor x = {0}, t = {0}, g = {0}, vx = {0}, vc = {0};
+	dn_tensor vx = {0}, vc = {0};
 	dn_adam *opt = NULL;
+	dn_trainer *tr = NULL;
+	dn_prefetch *pre = NULL;
+	double wait_s = 0.0;
 	float *best_w = dn_alloc(nall * sizeof(float));
 	dn_adam_params ap = dn_adam_default_params();
 	ap.lr = p->lr;
@@ -180,10 +221,10 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 		rc = dn_error_set(err, DN_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = dn_tensor_init(&x, B, 3, P, P, err)) || (rc = dn_tensor_init(&t, B, 3, P, P, err)) ||
-	    (rc = dn_tensor_init(&g, B, 3, P, P, err)) || (rc = dn_tensor_init(&vx, nv, 3, V, V, err)) ||
-	    (rc = dn_tensor_init(&vc, nv, 3, V, V, err)) || (rc = dn_adam_create(&ap, nparam, &opt, err)))
+	if ((rc = dn_tensor_init(&vx, nv, 3, V, V, err)) || (rc = dn_tensor_init(&vc, nv, 3, V, V, err)) ||
+	    (rc = dn_adam_create(&ap, nparam, &opt, err)) || (rc = dn_trainer_create(net, opt, &p->device, &tr, err)))
 		goto out;
+	const int loaders = p->loader_threads > 0 ? p->loader_threads : dn_prefetch_auto_threads();
 
 	/* Validation crops: evenly spaced along each image's diagonal. */
 	dn_rng vr;
@@ -214,26 +255,20 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	double best = -INFINITY, t0 = now_s();
 	int wait_lr = 0, wait_stop = 0, best_epoch = 0, stopped = 0, epoch;
 	dn_unet_snapshot(net, best_w);
-	dn_rng r;
-	dn_rng_seed(&r, p->seed);
 	for (epoch = 0; epoch < p->epochs; epoch++) {
 		dn_adam_set_lr(opt, lr);
 		double loss_sum = 0.0;
+		patch_ctx pc = {.train = train, .ntrain = ntrain, .p = p, .epoch = epoch};
+		dn_prefetch_ops ops = {.ctx = &pc, .make = make_patches};
+		if ((rc = dn_prefetch_start(&ops, loaders, 2 * loaders + 1, p->steps_per_epoch, &pre, err)))
+			goto out;
 		for (int s = 0; s < p->steps_per_epoch; s++) {
-			for (int k = 0; k < B; k++) {
-				const dn_image *im = &train[dn_rng_below(&r, ntrain)];
-				const int y0 = (int)dn_rng_below(&r, (uint64_t)(im->h - P + 1)),
-				          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)),
-				          tr = (int)dn_rng_below(&r, 8);
-				const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
-				cut_patch(im, y0, x0, P, tr, dn_tensor_plane(&t, k, 0));
-				add_noise(dn_tensor_plane(&t, k, 0), dn_tensor_plane(&x, k, 0),
-				          (size_t)3 * P * P, sigma, p->clip, &r);
-			}
-			const dn_tensor *y;
-			if ((rc = dn_unet_forward_train(net, &x, &y, err)))
+			const dn_tensor *bx, *bt;
+			double loss;
+			if ((rc = dn_prefetch_next(pre, &bx, &bt, err)) ||
+			    (rc = dn_trainer_step(tr, bx, bt, 0, &loss, err)))
 				goto out;
-			double loss = dn_loss_mse(y->data, t.data, dn_tensor_size(&t), g.data);
+			dn_prefetch_release(pre);
 			if (!isfinite(loss)) {
 				rc = dn_error_set(err, DN_EINVAL,
 				                  "training diverged at epoch %d step %d (loss %g): lower "
@@ -241,14 +276,15 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 				                  epoch + 1, s + 1, loss);
 				goto out;
 			}
-			dn_unet_zero_grad(net);
-			if ((rc = dn_unet_backward(net, &g, err)))
-				goto out;
-			dn_adam_step(opt, params, grads);
 			loss_sum += loss;
 		}
+		wait_s += dn_prefetch_wait_seconds(pre);
+		dn_prefetch_stop(pre);
+		pre = NULL;
+		if ((rc = dn_trainer_pull(tr, err)))
+			goto out;
 		double vpsnr = 0.0;
-		if ((rc = validate(net, &vx, &vc, &vpsnr, err)))
+		if ((rc = validate(tr, &vx, &vc, &vpsnr, err)))
 			goto out;
 		int is_best = vpsnr > best + 1e-4;
 		if (is_best) {
@@ -305,8 +341,15 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 		                               .best_val_psnr = best,
 		                               .noisy_val_psnr = noisy_psnr,
 		                               .seconds = now_s() - t0,
-		                               .stopped = stopped};
+		                               .stopped = stopped,
+		                               .data_wait_s = wait_s,
+		                               .device_s = dn_trainer_device_seconds(tr)};
+	if (res)
+		snprintf(res->device, sizeof res->device, "%s", dn_trainer_describe(tr));
 out:
+	if (pre)
+		dn_prefetch_stop(pre);
+	dn_trainer_destroy(tr);
 	if (best_w) {
 		dn_unet_restore(net, best_w);
 		int rr = dn_model_refresh(m, rc ? NULL : err);
@@ -315,9 +358,6 @@ out:
 	}
 	dn_free(best_w);
 	dn_adam_destroy(opt);
-	dn_tensor_free(&x);
-	dn_tensor_free(&t);
-	dn_tensor_free(&g);
 	dn_tensor_free(&vx);
 	dn_tensor_free(&vc);
 	return rc;

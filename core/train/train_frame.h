@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cuda/cuda.h"
 #include "core/dn.h"
 #include "core/image/image.h"
 #include "core/model/model.h"
@@ -41,6 +42,8 @@ typedef struct dn_frame_train_params {
 	uint64_t seed;              /* 1 */
 	const char *checkpoint;     /* latest model, every epoch (NULL: none) */
 	const char *best;           /* best model by validation PSNR (NULL: none) */
+	dn_device device;           /* where steps run: index -1 (default) the CPU */
+	int loader_threads;         /* threads cutting patches ahead of the step (0: auto) */
 } dn_frame_train_params;
 
 dn_frame_train_params dn_frame_train_default_params(void);
@@ -64,6 +67,10 @@ typedef struct dn_frame_train_result {
 	double best_val_psnr, noisy_val_psnr;
 	double seconds;
 	int stopped; /* 0 ran all epochs, 1 early stop, 2 time budget */
+	/* Seconds the step waited for the patch loaders, and the device's own
+	 * time in steps (GPU only); "cpu" or "cuda:0 (…) fp32". */
+	double data_wait_s, device_s;
+	char device[160];
 } dn_frame_train_result;
 
 /* Trains m (a frame model) in place; on return m holds the best weights and

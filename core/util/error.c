@@ -39,6 +39,7 @@ const char *dn_strerror(int code)
 	case DN_ECANCELLED: return "cancelled";
 	case DN_ESHAPE: return "shape mismatch";
 	case DN_ENOTFOUND: return "not found";
+	case DN_EDEVICE: return "device error";
 	default: return "unknown error";
 	}
 }
