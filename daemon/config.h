@@ -33,19 +33,20 @@ typedef struct daemon_config {
 	double max_audio_seconds;
 	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 of decoded audio */
 	uint64_t max_frame_pixels;
-	int connection_timeout;  /* s of inactivity before a connection is closed */
-	int request_timeout;     /* s to receive a whole request body */
-	double request_deadline; /* s for a denoising request's work; 0 = none */
-	int header_timeout;      /* s to receive a request's headers; 0 = off */
-	int drain_timeout;       /* s that SIGTERM waits for requests in flight */
-	char *state_dir;         /* "" = $STATE_DIRECTORY, else none */
-	char *data_roots;        /* comma-separated folders job data sets may come from */
-	int max_jobs;            /* training/evaluation jobs running at once */
-	int max_queued_jobs;     /* jobs waiting to run */
-	int job_nice;            /* nice value of job threads */
-	int log_level;           /* enum daemon_log_level */
-	char *cors_origins;      /* comma-separated origins, or "*" */
-	char *api_key_file;      /* "" = no authentication */
+	int connection_timeout;     /* s of inactivity before a connection is closed */
+	int request_timeout;        /* s to receive a whole request body */
+	double request_deadline;    /* s for a denoising request's work; 0 = none */
+	int header_timeout;         /* s to receive a request's headers; 0 = off */
+	int drain_timeout;          /* s that SIGTERM waits for requests in flight */
+	char *state_dir;            /* "" = $STATE_DIRECTORY, else none */
+	char *data_roots;           /* comma-separated folders job data sets may come from */
+	int max_jobs;               /* training/evaluation jobs running at once */
+	int max_queued_jobs;        /* jobs waiting to run */
+	uint64_t job_memory_budget; /* a training step's estimated memory */
+	int job_nice;               /* nice value of job threads */
+	int log_level;              /* enum daemon_log_level */
+	char *cors_origins;         /* comma-separated origins, or "*" */
+	char *api_key_file;         /* "" = no authentication */
 } daemon_config;
 
 /* What the command line asks for besides configuration keys. */

@@ -98,6 +98,7 @@ struct jobs {
 	char *state_dir, *data_roots, *speech_dir;
 	char jobs_dir[JOB_DIR_MAX - 32];
 	int max_jobs, max_queued, nice;
+	uint64_t job_memory_budget;
 	daemon_models *models;
 	job **v; /* ascending seq */
 	size_t n, cap;
@@ -591,6 +592,8 @@ static unsigned noise_mask(const json_t *a)
 }
 
 /* Validates spec; fills c and (if norm is not NULL) the normalized spec. */
+static int jobs_check_train_fit(jobs *J, const job_conf *c, vstate *v);
+
 static int parse_spec(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vstate *v)
 {
 	const char *key;
@@ -723,6 +726,11 @@ static int parse_spec(jobs *J, const json_t *spec, job_conf *c, json_t **norm, v
 			json_decref(params);
 			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
 		}
+		/* Fields that pass one by one can still not fit together. */
+		if ((rc = jobs_check_train_fit(J, c, v)) != DN_OK) {
+			json_decref(params);
+			return rc;
+		}
 	} else {
 		json_t *snrs = json_object_get(params, "snr_db");
 		size_t i;
@@ -751,6 +759,28 @@ static int parse_spec(jobs *J, const json_t *spec, job_conf *c, json_t **norm, v
 	json_decref(params);
 	if (norm && !*norm)
 		return dn_error_set(v->err, DN_ENOMEM, "out of memory");
+	return DN_OK;
+}
+
+/* A training spec's combination, checked at submit rather than found at run
+ * time: the architecture's own rules (dn_unet_config_check), then the
+ * estimated memory of one step against job_memory_budget. */
+static int jobs_check_train_fit(jobs *J, const job_conf *c, vstate *v)
+{
+	dn_unet_config arch = c->info.arch;
+	dn_error e;
+	double need;
+
+	if (dn_unet_config_check(&arch, &e) != DN_OK)
+		return refuse(v, "params.filters", "with depth %d: %s", arch.depth, e.msg);
+	need = dn_unet_train_bytes(&arch, c->tp.batch, c->info.n_fft / 2 + 1, c->tp.patch_frames);
+	if (J->job_memory_budget && need > (double)J->job_memory_budget)
+		return refuse(v, "params.batch",
+		              "batch %d of %d-frame patches with filters %d, depth %d needs about %.0f MiB "
+		              "per step, over job_memory_budget (%.0f MiB): lower batch, patch_frames or "
+		              "filters",
+		              c->tp.batch, c->tp.patch_frames, arch.base_filters, arch.depth,
+		              need / 1048576.0, (double)J->job_memory_budget / 1048576.0);
 	return DN_OK;
 }
 
@@ -1401,6 +1431,7 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	J->speech_dir = strdup(p->speech_dir ? p->speech_dir : "");
 	J->max_jobs = p->max_jobs > 0 ? p->max_jobs : 1;
 	J->max_queued = p->max_queued > 0 ? p->max_queued : 1;
+	J->job_memory_budget = p->job_memory_budget;
 	J->nice = p->nice;
 	J->models = p->models;
 	J->next_seq = 1;

@@ -116,6 +116,7 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	                  .max_jobs = d->cfg->max_jobs,
 	                  .max_queued = d->cfg->max_queued_jobs,
 	                  .nice = d->cfg->job_nice,
+	                  .job_memory_budget = d->cfg->job_memory_budget,
 	                  .models = d->models};
 
 	if (!d->cfg->state_dir[0]) {

@@ -400,6 +400,39 @@ static void test_answers(int port)
 	free(wav);
 }
 
+/* ---- item 3: job specs checked as a whole ---- */
+
+static void test_job_fit(int port)
+{
+	static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+	static const struct {
+		const char *spec, *field, *says;
+	} cases[] = {
+	    /* Each field within its bounds; together past 4 GB a step. */
+	    {"{\"type\":\"train\",\"params\":{\"filters\":64,\"depth\":6,\"batch\":1024,\"patch_frames\":"
+	     "4096}}",
+	     "\"field\":\"params.batch\"", "job_memory_budget"},
+	    /* 512 x 2^6 filters at the bottleneck: not a U-Net core builds. */
+	    {"{\"type\":\"train\",\"params\":{\"filters\":512,\"depth\":6}}", "\"field\":\"params.filters\"",
+	     "4096"},
+	};
+	resp r;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		req q = {.method = "POST",
+		         .path = "/v1/jobs",
+		         .headers = json_ct,
+		         .body = cases[i].spec,
+		         .len = strlen(cases[i].spec)};
+
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 422, "invalid-job-spec");
+		CHECK_MSG(detail_has(&r, cases[i].field) && detail_has(&r, cases[i].says), "%s",
+		          r.body ? r.body : "");
+		resp_free(&r);
+	}
+}
+
 /* ---- item 4: slow headers and one client holding every slot ---- */
 
 static void test_header_slots(void)
@@ -540,6 +573,7 @@ int main(void)
 	}
 	test_audio_bombs(d.port);
 	test_answers(d.port);
+	test_job_fit(d.port);
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
 	test_header_slots();

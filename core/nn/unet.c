@@ -303,6 +303,41 @@ static int train_buffers(dn_unet *net, dn_error *err)
 	return DN_OK;
 }
 
+static int padded(int v, int depth);
+
+double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w)
+{
+	if (dn_unet_config_check(cfg, NULL) != DN_OK || batch < 1 || h < 1 || w < 1)
+		return 0;
+	const double b = batch, f = cfg->base_filters;
+	const int nunits = 4 * cfg->depth + 2;
+	double weights = 0, acts = 0, kmax = 0;
+	for (int u = 0; u < nunits; u++) {
+		int cin, cout;
+		char fmt[32];
+		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
+		weights += (double)cout * cin * 9 + 3.0 * cout;
+		if (cin * 9.0 > kmax)
+			kmax = cin * 9.0;
+	}
+	weights += (double)cfg->out_channels * f + cfg->out_channels;
+	double hp = padded(h, cfg->depth), wp = padded(w, cfg->depth);
+	for (int l = 0; l <= cfg->depth; l++) {
+		double area = (hp / (1 << l)) * (wp / (1 << l)), c = f * (1 << l);
+		/* Each conv unit keeps z, y and g; an encoder level has 2 units,
+		 * the bottleneck 2, a decoder level 2 plus its concatenation and
+		 * that one's gradient (3c channels each), and the pooled map with
+		 * its gradient. */
+		if (l < cfg->depth)
+			acts += b * area * (4 * 3 * c + 2 * 3 * c) + 2 * b * c * area / 4;
+		else
+			acts += b * area * 2 * 3 * c;
+	}
+	acts += 3 * b * hp * wp * (cfg->in_channels + 2.0 * cfg->out_channels);
+	double col = (double)COL_BUDGET > kmax * 64 ? (double)COL_BUDGET : kmax * 64;
+	return sizeof(float) * (4 * weights + acts + 2 * col);
+}
+
 size_t dn_unet_bytes(const dn_unet *net)
 {
 	size_t n = (net->n_train + 3 * net->n_state) * sizeof(float);

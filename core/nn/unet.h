@@ -87,6 +87,12 @@ typedef struct dn_unet_unit_layout {
 int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units);
 /* Batch-norm running statistics as one array (owned by the net). */
 void dn_unet_state(dn_unet *net, float **state, size_t *n);
+/* About the bytes a training step of `batch` inputs of h x w needs with this
+ * configuration: weights, gradients and Adam's two moments, the activations
+ * and their gradients that forward_train and backward keep, and the im2col
+ * scratch. An estimate from the shapes (within tens of per cent), for
+ * refusing a job before it runs; 0 when cfg is invalid. */
+double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w);
 /* Number of trainable scalars (weights, biases, BN gamma/beta). */
 size_t dn_unet_param_count(const dn_unet *net);
 /* Floating-point operations (2 per multiply-add) of one inference forward
