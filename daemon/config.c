@@ -111,7 +111,7 @@ static const cfg_key keys[] = {
      "Training and evaluation jobs running at once, each on its own thread; the others wait."},
     {"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
      "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
-    {"job_memory_budget", CFG_SIZE, OFF(job_memory_budget), "2G", 1048576, 1099511627776.0, NULL, "SIZE",
+    {"job_memory_budget", CFG_SIZE, OFF(job_memory_budget), "8G", 1048576, 1099511627776.0, NULL, "SIZE",
      "Memory a training job's step may need, estimated at submit from its spec (batch x "
      "patch_frames x filters x depth); a spec over it gets 422 naming params.batch."},
     {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
