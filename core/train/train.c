@@ -485,6 +485,10 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	dn_tensor x = {0}, t = {0};
 	dn_trainer *tr = NULL;
 	dn_prefetch *pre = NULL;
+	/* Read by the loader threads until dn_prefetch_stop, which a `goto out`
+	 * from inside the epoch loop reaches after the loop's scope ended: so
+	 * it lives at function scope. */
+	batch_ctx bc;
 	double wait_s = 0.0, t_start = now_s();
 	const size_t bins = (size_t)info->n_fft / 2 + 1;
 	const size_t per_epoch = nitems * (size_t)p->patches_per_item;
@@ -533,13 +537,13 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		}
 		double t_epoch = now_s(), loss_sum = 0.0;
 		size_t seen = 0;
-		batch_ctx bc = {.info = info,
-		                .p = p,
-		                .src = train,
-		                .order = order,
-		                .per_epoch = per_epoch,
-		                .epoch = epoch,
-		                .bins = bins};
+		bc = (batch_ctx){.info = info,
+		                 .p = p,
+		                 .src = train,
+		                 .order = order,
+		                 .per_epoch = per_epoch,
+		                 .epoch = epoch,
+		                 .bins = bins};
 		dn_prefetch_ops ops = {.ctx = &bc,
 		                       .make = make_batch,
 		                       .new_scratch = batch_scratch_new,

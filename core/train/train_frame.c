@@ -254,11 +254,14 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	float lr = p->lr;
 	double best = -INFINITY, t0 = now_s();
 	int wait_lr = 0, wait_stop = 0, best_epoch = 0, stopped = 0, epoch;
+	/* Read by the loader threads until dn_prefetch_stop, which a `goto out`
+	 * from inside the loop reaches after the loop's scope ended. */
+	patch_ctx pc;
 	dn_unet_snapshot(net, best_w);
 	for (epoch = 0; epoch < p->epochs; epoch++) {
 		dn_adam_set_lr(opt, lr);
 		double loss_sum = 0.0;
-		patch_ctx pc = {.train = train, .ntrain = ntrain, .p = p, .epoch = epoch};
+		pc = (patch_ctx){.train = train, .ntrain = ntrain, .p = p, .epoch = epoch};
 		dn_prefetch_ops ops = {.ctx = &pc, .make = make_patches};
 		if ((rc = dn_prefetch_start(&ops, loaders, 2 * loaders + 1, p->steps_per_epoch, &pre, err)))
 			goto out;
