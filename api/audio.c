@@ -62,7 +62,7 @@ static int resolve_params(api_request *r, const char *model, const char *format)
 	return 1;
 }
 
-void api_audio_begin(api_request *r)
+void api_audio_begin(api_request *r, const char *rest)
 {
 	r->format = DN_AUDIO_WAV16;
 	if (!api_upload_content_type(r, audio_media_type, "audio/wav, audio/flac, ...",

@@ -94,7 +94,7 @@ static int resolve_params(api_request *r, const char *model, const char *quality
 	return 1;
 }
 
-void api_frames_begin(api_request *r)
+void api_frames_begin(api_request *r, const char *rest)
 {
 	r->quality = DN_IMAGE_DEFAULT_QUALITY;
 	if (!api_upload_content_type(r, jpeg_media_type, "image/jpeg", "image/jpeg"))

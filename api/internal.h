@@ -58,7 +58,8 @@ struct api_server {
 typedef struct api_request {
 	api_server *srv;
 	struct MHD_Connection *conn;
-	int route; /* enum api_route */
+	int route;                   /* enum api_route */
+	const struct route_def *def; /* its row of the route table (server.c); NULL: no route */
 	char method[16];
 	char path[256]; /* for the log, truncated */
 	char client[64];
@@ -110,32 +111,37 @@ void api_answer_bytes(api_request *r, int status, const char *mime, void *buf, s
 
 void api_log(api_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Routes (routes.c, audio.c): each prepares an answer, or (audio) returns
- * with the request ready for a worker. */
-void api_route_live(api_request *r);
-void api_route_ready(api_request *r);
-void api_route_models(api_request *r);
-void api_route_model(api_request *r, const char *name);
-void api_route_metrics(api_request *r);
-void api_route_openapi(api_request *r);
-/* Jobs (jobs.c). begin: the first call (GET, DELETE answered at once; POST
- * readies the body); post: the body of POST /v1/jobs or /v1/models is
- * complete. rest: what follows /v1/jobs/ (NULL for /v1/jobs). */
-void api_jobs_begin(api_request *r, const char *rest);
-void api_jobs_post(api_request *r);
+/* Route handlers, as the route table of server.c names them. A handler
+ * prepares an answer (or, for an upload or a job, readies the request for
+ * its body); rest is what follows a prefix route's path ("/v1/models/" ->
+ * the name), NULL for an exact one. A body handler runs once the body is in
+ * and returns 1 when the answer comes later (the connection is suspended
+ * and a worker resumes it), 0 when it prepared one. */
+typedef void api_handler(api_request *r, const char *rest);
+typedef int api_body_handler(api_request *r);
+
+/* routes.c */
+api_handler api_route_live, api_route_ready, api_route_models, api_route_model, api_route_metrics,
+    api_route_openapi;
+/* Jobs (jobs.c). begin: GET, DELETE answered at once; POST readies the
+ * body; post: the body of POST /v1/jobs or /v1/models is complete. */
+api_handler api_jobs_begin;
+api_body_handler api_jobs_post;
+/* GET / and /web/{name}: the built-in web page (static.c); rest is NULL
+ * for /. */
+api_handler api_route_static;
 /* Largest job spec or registration body. */
 #define API_JOBS_BODY_MAX 65536
-/* First call, before the body: checks content type, parameters, model. Sets
- * an answer when refusing. */
-void api_audio_begin(api_request *r);
-/* Body complete: parses multipart if any and hands the job to a worker. Sets
- * an answer when refusing; returns 1 when the job is queued (the
- * connection must be suspended, which it already is). */
-int api_audio_submit(api_request *r);
-
+/* POST /v1/audio:denoise (audio.c). begin: before the body, checks content
+ * type, parameters, model; sets an answer when refusing. submit: parses
+ * multipart if any and hands the job to a worker; sets an answer when
+ * refusing, returns 1 when the job is queued (the connection is already
+ * suspended). */
+api_handler api_audio_begin;
+api_body_handler api_audio_submit;
 /* The same pair for POST /v1/frames:denoise (frames.c). */
-void api_frames_begin(api_request *r);
-int api_frames_submit(api_request *r);
+api_handler api_frames_begin;
+api_body_handler api_frames_submit;
 
 /* Upload bodies (body.c). The media type of a Content-Type value, without
  * parameters, lower-case, into out. */
@@ -187,5 +193,9 @@ int api_upload_queue(api_request *r, void (*job)(void *arg, void *worker));
 
 /* The OpenAPI document, embedded at build time from api/openapi.json. */
 extern const char api_openapi_json[];
+/* That document with the training parameters filled in from their table
+ * (openapi.c): built at the first call, shared, never freed; NULL when out
+ * of memory. */
+const char *api_openapi_document(size_t *len);
 
 #endif

@@ -186,18 +186,19 @@ static void post_model(api_request *r)
 	json_decref(b);
 }
 
-void api_jobs_post(api_request *r)
+int api_jobs_post(api_request *r)
 {
 	if (atomic_load(&r->srv->quiesced)) {
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server is draining and takes no new work");
-		return;
+		return 0;
 	}
 	if (!host_has_jobs(r))
-		return;
+		return 0;
 	if (r->route == API_ROUTE_MODELS)
 		post_model(r);
 	else
 		post_job(r);
+	return 0;
 }
 
 /* ---- GET /v1/jobs ---- */

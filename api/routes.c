@@ -7,7 +7,7 @@
 
 #include "api/internal.h"
 
-void api_route_live(api_request *r)
+void api_route_live(api_request *r, const char *rest)
 {
 	api_answer_json(r, 200, json_pack("{s:s}", "status", "alive"));
 }
@@ -18,7 +18,7 @@ static void add_failure(void *arg, const char *name, const char *why)
 	json_array_append_new(arg, json_pack("{s:s, s:s}", "name", name, "error", why));
 }
 
-void api_route_ready(api_request *r)
+void api_route_ready(api_request *r, const char *rest)
 {
 	api_server *s = r->srv;
 	api_gauges g;
@@ -137,7 +137,7 @@ static void list_one(void *arg, api_model *m, int is_default)
 		json_array_append_new(c->arr, o);
 }
 
-void api_route_models(api_request *r)
+void api_route_models(api_request *r, const char *rest)
 {
 	api_server *s = r->srv;
 	list_ctx c = {s, json_array()};
@@ -166,8 +166,9 @@ void api_route_models(api_request *r)
 	api_answer_json(r, 200, o);
 }
 
-void api_route_model(api_request *r, const char *name)
+void api_route_model(api_request *r, const char *rest)
 {
+	const char *name = rest;
 	api_server *s = r->srv;
 	api_model *m = s->host.model_acquire(s->host.ctx, name);
 	api_model *def;
@@ -186,7 +187,7 @@ void api_route_model(api_request *r, const char *name)
 	s->host.model_release(s->host.ctx, m);
 }
 
-void api_route_metrics(api_request *r)
+void api_route_metrics(api_request *r, const char *rest)
 {
 	api_server *s = r->srv;
 	api_gauges g;
@@ -203,15 +204,17 @@ void api_route_metrics(api_request *r)
 	api_answer_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
-void api_route_openapi(api_request *r)
+void api_route_openapi(api_request *r, const char *rest)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    strlen(api_openapi_json), (void *)api_openapi_json, MHD_RESPMEM_PERSISTENT);
+	size_t len;
+	const char *doc = api_openapi_document(&len);
+	struct MHD_Response *resp =
+	    doc ? MHD_create_response_from_buffer(len, (void *)doc, MHD_RESPMEM_PERSISTENT) : NULL;
 
 	if (!resp) {
 		api_answer_problem(r, API_P_INTERNAL, "out of memory");
 		return;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	api_answer(r, 200, resp, strlen(api_openapi_json));
+	api_answer(r, 200, resp, len);
 }

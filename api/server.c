@@ -191,24 +191,33 @@ static int authorized(api_request *r)
 
 /* ---- routing ---- */
 
+/* A route: its path and, for each method it takes, the handler. The
+ * methods it accepts (Allow, CORS, 405) are those it has a handler for,
+ * with HEAD beside GET and OPTIONS always. */
 typedef struct route_def {
 	const char *path; /* exact, or prefix ending in '/' when is_prefix */
-	int is_prefix;
-	int id;
-	const char *allow; /* methods, for Allow and CORS */
+	int is_prefix;    /* 1: one segment after the prefix; 2: and one sub-resource */
+	int id;           /* API_ROUTE_*, for the statistics */
+	api_handler *get; /* GET and HEAD */
+	api_handler *post;
+	api_handler *del;
+	api_body_handler *body; /* POST, once its body is in */
+	int upload; /* POST carries media: refused while draining, its declared length checked first */
 } route_def;
 
 static const route_def routes[] = {
-    {"/v1/health/live", 0, API_ROUTE_LIVE, "GET, HEAD, OPTIONS"},
-    {"/v1/health/ready", 0, API_ROUTE_READY, "GET, HEAD, OPTIONS"},
-    {"/v1/models", 0, API_ROUTE_MODELS, "GET, HEAD, POST, OPTIONS"},
-    {"/v1/models/", 1, API_ROUTE_MODEL, "GET, HEAD, OPTIONS"},
-    {"/v1/audio:denoise", 0, API_ROUTE_AUDIO, "POST, OPTIONS"},
-    {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, "POST, OPTIONS"},
-    {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, "GET, HEAD, OPTIONS"},
-    {"/metrics", 0, API_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
-    {"/v1/jobs", 0, API_ROUTE_JOBS, "GET, HEAD, POST, OPTIONS"},
-    {"/v1/jobs/", 2, API_ROUTE_JOB, "GET, HEAD, DELETE, OPTIONS"}, /* 2: and one sub-resource */
+    {"/v1/health/live", 0, API_ROUTE_LIVE, api_route_live, NULL, NULL, NULL, 0},
+    {"/v1/health/ready", 0, API_ROUTE_READY, api_route_ready, NULL, NULL, NULL, 0},
+    {"/v1/models", 0, API_ROUTE_MODELS, api_route_models, api_jobs_begin, NULL, api_jobs_post, 0},
+    {"/v1/models/", 1, API_ROUTE_MODEL, api_route_model, NULL, NULL, NULL, 0},
+    {"/v1/audio:denoise", 0, API_ROUTE_AUDIO, NULL, api_audio_begin, NULL, api_audio_submit, 1},
+    {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, NULL, api_frames_begin, NULL, api_frames_submit, 1},
+    {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, api_route_openapi, NULL, NULL, NULL, 0},
+    {"/metrics", 0, API_ROUTE_METRICS, api_route_metrics, NULL, NULL, NULL, 0},
+    {"/", 0, API_ROUTE_WEB, api_route_static, NULL, NULL, NULL, 0},
+    {"/web/", 1, API_ROUTE_WEB, api_route_static, NULL, NULL, NULL, 0},
+    {"/v1/jobs", 0, API_ROUTE_JOBS, api_jobs_begin, api_jobs_begin, NULL, api_jobs_post, 0},
+    {"/v1/jobs/", 2, API_ROUTE_JOB, api_jobs_begin, NULL, api_jobs_begin, NULL, 0},
 };
 
 static const route_def *match_route(const char *url, const char **rest)
@@ -236,28 +245,38 @@ static int method_is(const char *m, const char *want)
 	return strcmp(m, want) == 0;
 }
 
-static int method_allowed(const route_def *d, const char *m)
+/* The route's handler for method m; NULL when it does not take m (OPTIONS
+ * is answered by begin itself). */
+static api_handler *handler_for(const route_def *d, const char *m)
 {
-	if (method_is(m, "OPTIONS"))
-		return 1;
-	if (d->id == API_ROUTE_AUDIO || d->id == API_ROUTE_FRAMES)
-		return method_is(m, "POST");
-	if (d->id == API_ROUTE_JOBS || d->id == API_ROUTE_MODELS)
-		return method_is(m, "GET") || method_is(m, "HEAD") || method_is(m, "POST");
-	if (d->id == API_ROUTE_JOB)
-		return method_is(m, "GET") || method_is(m, "HEAD") || method_is(m, "DELETE");
-	return method_is(m, "GET") || method_is(m, "HEAD");
+	if (method_is(m, "GET") || method_is(m, "HEAD"))
+		return d->get;
+	if (method_is(m, "POST"))
+		return d->post;
+	if (method_is(m, "DELETE"))
+		return d->del;
+	return NULL;
+}
+
+/* "GET, HEAD, POST, OPTIONS": the methods d takes, for Allow. */
+static const char *allow_of(const route_def *d, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s%s%sOPTIONS", d->get ? "GET, HEAD, " : "", d->post ? "POST, " : "",
+	         d->del ? "DELETE, " : "");
+	return buf;
 }
 
 static void preflight(api_request *r, const route_def *d)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	char allow[64];
 
 	if (!resp)
 		return;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, d->allow);
+	allow_of(d, allow, sizeof allow);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (r->cors_origin) {
-		MHD_add_response_header(resp, "Access-Control-Allow-Methods", d->allow);
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
 		MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
 		MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 	}
@@ -270,6 +289,8 @@ static void begin(api_request *r, const char *url)
 	const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
 	const char *rest = NULL;
 	const route_def *d = match_route(url, &rest);
+	api_handler *h;
+	char allow[64];
 	int any = 0;
 
 	if (origin && r->srv->cors[0] && origin_allowed(r->srv->cors, origin, &any))
@@ -280,10 +301,13 @@ static void begin(api_request *r, const char *url)
 		return;
 	}
 	r->route = d->id;
-	if (!method_allowed(d, r->method)) {
-		api_answer_problem(r, API_P_METHOD, "%s accepts %s", d->path, d->allow);
+	r->def = d;
+	h = handler_for(d, r->method);
+	if (!h && !method_is(r->method, "OPTIONS")) {
+		allow_of(d, allow, sizeof allow);
+		api_answer_problem(r, API_P_METHOD, "%s accepts %s", d->path, allow);
 		if (r->resp)
-			MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW, d->allow);
+			MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW, allow);
 		return;
 	}
 	if (method_is(r->method, "OPTIONS")) {
@@ -303,32 +327,16 @@ static void begin(api_request *r, const char *url)
 		                   "send 'Authorization: Bearer TOKEN' with the configured token");
 		return;
 	}
-	switch (d->id) {
-	case API_ROUTE_LIVE: api_route_live(r); return;
-	case API_ROUTE_READY: api_route_ready(r); return;
-	case API_ROUTE_MODELS:
-		if (method_is(r->method, "POST"))
-			api_jobs_begin(r, NULL);
-		else
-			api_route_models(r);
+	if (!d->upload || !method_is(r->method, "POST")) {
+		h(r, rest);
 		return;
-	case API_ROUTE_JOBS: api_jobs_begin(r, NULL); return;
-	case API_ROUTE_JOB: api_jobs_begin(r, rest); return;
-	case API_ROUTE_MODEL: api_route_model(r, rest); return;
-	case API_ROUTE_METRICS: api_route_metrics(r); return;
-	case API_ROUTE_OPENAPI: api_route_openapi(r); return;
-	case API_ROUTE_AUDIO: break;
-	case API_ROUTE_FRAMES: break;
 	}
 	if (atomic_load(&r->srv->quiesced)) {
 		api_answer_problem(r, API_P_SHUTTING_DOWN,
 		                   "the server is draining; retry on another instance");
 		return;
 	}
-	if (d->id == API_ROUTE_FRAMES)
-		api_frames_begin(r);
-	else
-		api_audio_begin(r);
+	h(r, rest);
 	if (r->resp)
 		return;
 	/* Refuse a declared body over the limit before reading any of it. */
@@ -661,12 +669,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		                   (unsigned long long)r->received, (unsigned long long)r->limit);
 		return send_answer(r);
 	}
-	if (r->route == API_ROUTE_AUDIO && api_audio_submit(r))
+	if (r->def && r->def->body && method_is(r->method, "POST") && r->def->body(r))
 		return MHD_YES;
-	if (r->route == API_ROUTE_FRAMES && api_frames_submit(r))
-		return MHD_YES;
-	if (r->route == API_ROUTE_JOBS || r->route == API_ROUTE_MODELS)
-		api_jobs_post(r);
 	if (!r->resp)
 		api_answer_problem(r, API_P_INTERNAL, "request fell through every route");
 	return send_answer(r);

@@ -28,6 +28,7 @@ enum api_route {
 	API_ROUTE_JOBS, /* /v1/jobs */
 	API_ROUTE_JOB,  /* /v1/jobs/{id}[/plots|/events] */
 	API_ROUTE_FRAMES,
+	API_ROUTE_WEB,   /* / and /web/{file}: the built-in page */
 	API_ROUTE_OTHER, /* no route matched */
 	API_ROUTE_COUNT
 };

@@ -61,8 +61,8 @@ static const cfg_key keys[] = {
      "one client cannot take every slot of max_connections. 0: no per-client limit."},
     {"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
      "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
-     "served under its file name without the extension. Empty: the shipped models "
-     "(models/ of the source tree when run from it, else the installed data directory)."},
+     "served under its file name without the extension. Empty: the shipped models, "
+     "models/ of the installed data directory ($DENOISE_DATADIR overrides the directory)."},
     {"strict_models", CFG_INT, OFF(strict_models), "0", 0, 1, NULL, "0|1",
      "1: a model file that fails to load stops the start (exit 2). 0: the models that load "
      "serve, readiness and /metrics name the broken ones, and the start fails only when none "

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/util/file.h"
+#include "core/util/paths.h"
 #include "core/util/threads.h"
 #include "daemon/config.h"
 #include "daemon/jobs.h"
@@ -34,10 +36,6 @@
 #include "daemon/models.h"
 #include "daemon/notify.h"
 #include "daemon/pool.h"
-
-#ifndef DN_SBINDIR
-#define DN_SBINDIR ""
-#endif
 
 /* What the host lends to api/ (see api_host). */
 typedef struct daemon_ctx {
@@ -195,26 +193,10 @@ static void host_log(void *ctx, int level, const char *line)
 	daemon_log(level, "%s", line);
 }
 
-/* The shipped models: models/ of the source tree when this binary is not the
- * installed one, else the installed data directory. */
+/* The shipped models: models/ of the data directory (core/util/paths.h). */
 static void default_models_dir(char *out, size_t cap)
 {
-	char exe[PATH_MAX], *slash;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	struct stat st;
-	int installed = 0;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			installed = strcmp(exe, DN_SBINDIR) == 0;
-		}
-	}
-	snprintf(out, cap, "%s/models", DN_SRCDIR);
-	if (installed || stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
-		snprintf(out, cap, "%s/models", DN_DATADIR);
+	snprintf(out, cap, "%s/models", dn_data_dir());
 }
 
 /* Reads the bearer token: the file's first line, surrounding blanks removed. */
@@ -275,21 +257,16 @@ static int check_state_dir(daemon_config *c, dn_error *err)
 
 static int write_port_file(const char *path, int port, dn_error *err)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
+	char text[32];
+	dn_error e;
+	int rc;
 
-	/* Written beside and renamed, so a reader never sees a partial number. */
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-		return dn_error_set(err, DN_EINVAL, "port_file: path too long");
-	f = fopen(tmp, "w");
-	if (!f)
-		return dn_error_set(err, DN_EIO, "port_file %s: %s", tmp, strerror(errno));
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return dn_error_set(err, DN_EIO, "port_file %s: %s", path, strerror(errno));
-	}
-	return DN_OK;
+	/* Replaced at once, so a reader never sees a partial number. */
+	snprintf(text, sizeof text, "%d\n", port);
+	rc = dn_file_write(path, text, strlen(text), &e);
+	if (rc)
+		dn_error_set(err, rc, "port_file: %s", e.msg);
+	return rc;
 }
 
 static int sig_pipe[2] = {-1, -1};

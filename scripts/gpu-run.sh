@@ -13,7 +13,9 @@ mkdir -p "$out" /tmp/dn
 bin=/tmp/dn/pkg/bin
 # Only our programs see the carried Debian libraries; the machine's own
 # tools (python3, nvidia-smi) keep theirs.
-dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib "$@"; }
+# OpenMP waits passively: spinning OpenMP and OpenBLAS threads on 16 cores
+# starve each other.
+dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 dn "$bin/denoise" devices
 status=0
@@ -21,17 +23,17 @@ for step in "$@"; do
 	echo "=== $step ($(date -u +%T))"
 	case $step in
 	test)
-		dn "$bin/test_cuda" 2>&1 | tee "$out/test_cuda.log"
+		dn timeout 200 "$bin/test_cuda" 2>&1 | tee "$out/test_cuda.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || status=1
 		;;
 	bench)
-		dn "$bin/bench_train_gpu" >"$out/bench_ours.txt" 2>&1
-		python3 bench/bench_train_torch_gpu.py >"$out/bench_torch.txt" 2>&1
+		dn timeout 150 "$bin/bench_train_gpu" >"$out/bench_ours.txt" 2>&1
+		timeout 120 python3 bench/bench_train_torch_gpu.py >"$out/bench_torch.txt" 2>&1
 		cat "$out/bench_ours.txt" "$out/bench_torch.txt"
 		;;
 	seed)
 		t0=$(date +%s)
-		dn "$bin/denoise" train --data .carry/speech --snr 0:30 --noise white,pink,brown --seed 1 \
+		dn timeout "${SEED_TIMEOUT:-300}" "$bin/denoise" train --data .carry/speech --snr 0:30 --noise white,pink,brown --seed 1 \
 			--device cuda --out "$out/seed_gpu.safetensors" --quiet 2>&1 | tee "$out/seed.log"
 		echo "seed recipe wall: $(($(date +%s) - t0)) s" | tee -a "$out/seed.log"
 		;;

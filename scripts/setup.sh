@@ -16,5 +16,8 @@ make -j"$(nproc)"
 # `denoise eval`, `denoise train` and {"type":"eval"} jobs use by default.
 /usr/bin/python3 ../scripts/make-speech-corpus.py --out ../data/speech
 mkdir -p state
+# Run from the build tree: the programs find the source tree's models/ and the
+# corpus through the environment (an installed denoised uses $(pkgdatadir)).
+export DENOISE_DATADIR="$top" DN_SPEECH_DIR="$top/data/speech"
 echo "denoised: serving on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it); jobs in build/state/"
 exec daemon/denoised --listen 127.0.0.1 --port "${PORT:-8080}" --state-dir state --data-roots "$top/data"

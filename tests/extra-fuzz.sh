@@ -21,7 +21,7 @@ jcflags=$(pkg-config --cflags jansson 2>/dev/null) && jlibs=$(pkg-config --libs 
 # 1. Build: the target plus the core sources it needs.
 # shellcheck disable=SC2086
 fuzz_build fuzz_safetensors $jcflags "$top/tests/fuzz_safetensors.c" "$top/core/model/safetensors.c" \
-	"$top/core/util/error.c" $jlibs
+	"$top/core/util/error.c" "$top/core/util/file.c" $jlibs
 
 # 2. Seeds: valid files of every dtype, plus the numpy/PyTorch-made one.
 # seed NAME JSON HEXDATA: writes length (u64 LE), JSON, then the data bytes.

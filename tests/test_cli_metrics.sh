@@ -5,6 +5,10 @@ set -u
 denoise="${DN_BUILDDIR:-.}/tools/denoise"
 vectors="${DN_TESTVECTORS:-${DN_SRCDIR:-.}/../shared/testvectors/metrics}"
 [ -d "$vectors" ] || vectors=/work/shared/testvectors/metrics
+if [ ! -f "$vectors/expected.json" ]; then
+	echo "SKIP: no test vectors (set DN_TESTVECTORS, or put shared/ beside the source tree)"
+	exit 77
+fi
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

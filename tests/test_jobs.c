@@ -253,6 +253,7 @@ static void test_malformed(int port)
 	    {"{\"type\":\"train\",\"params\":{\"epochs\":1.5}}", "params.epochs"},
 	    {"{\"type\":\"train\",\"params\":{\"lr\":-1}}", "params.lr"},
 	    {"{\"type\":\"train\",\"params\":{\"depth\":9}}", "params.depth"},
+	    {"{\"type\":\"train\",\"params\":{\"filters\":513}}", "params.filters"},
 	    {"{\"type\":\"train\",\"params\":{\"loss\":\"l3\"}}", "params.loss"},
 	    {"{\"type\":\"train\",\"params\":{\"wat\":1}}", "params.wat"},
 	    {"{\"type\":\"train\",\"params\":{\"noise\":[\"red\"]}}", "params.noise[0]"},
@@ -332,6 +333,51 @@ static char *follow_sse(int port, const char *id)
 	return text;
 }
 
+/* The OpenAPI document's JobSpec.params (filled in from core's table of
+ * training parameters) describes every parameter a normalized training spec
+ * shows, with the defaults it got (those the test did not set) and bounds
+ * that hold them; filters is the issue-16 fact: 1..512. */
+static void check_schema_matches(int port, const json_t *params)
+{
+	static const char *const given[] = {"epochs", "filters", "depth", "batch", "patch_frames"};
+	resp r;
+	json_t *doc, *props, *val;
+	const char *key;
+
+	CHECK(get(port, "/v1/openapi.json", &r) == 200);
+	doc = body_json(&r);
+	props = json_object_get(
+	    json_object_get(
+	        json_object_get(
+	            json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+	                            "JobSpec"),
+	            "properties"),
+	        "params"),
+	    "properties");
+	CHECK(json_object_size(params) > 10);
+	json_object_foreach((json_t *)params, key, val)
+	{
+		json_t *s = json_object_get(props, key), *def = json_object_get(s, "default");
+		int set = 0;
+
+		CHECK_MSG(s != NULL, "openapi.json: JobSpec.params lacks %s", key);
+		for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+			set |= !strcmp(key, given[i]);
+		if (def && !set)
+			CHECK_MSG(json_equal(def, val) || (json_is_number(def) &&
+			                                   json_number_value(def) == json_number_value(val)),
+			          "openapi.json: params.%s default differs from a job's", key);
+		if (json_is_number(val) && json_object_get(s, "maximum"))
+			CHECK_MSG(
+			    json_number_value(val) <= json_number_value(json_object_get(s, "maximum")) &&
+			        json_number_value(val) >= json_number_value(json_object_get(s, "minimum")),
+			    "openapi.json: params.%s out of its own bounds", key);
+	}
+	CHECK(json_integer_value(json_object_get(json_object_get(props, "filters"), "maximum")) == 512);
+	json_decref(doc);
+	resp_free(&r);
+}
+
 static void test_train_and_eval(int port, char *train_id, size_t cap)
 {
 	char id[64], loc[128], path[128];
@@ -357,6 +403,7 @@ static void test_train_and_eval(int port, char *train_id, size_t cap)
 	/* The spec comes back normalized: defaults filled in. */
 	CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(j, "spec"), "params"),
 	                                         "lr_patience")) == 5);
+	check_schema_matches(port, json_object_get(json_object_get(j, "spec"), "params"));
 	json_decref(j);
 	resp_free(&r);
 

@@ -5,7 +5,8 @@
  * hand-computable inputs, and on every defined corner case and error.
  *
  * Vectors: $DN_TESTVECTORS, else $DN_SRCDIR/../shared/testvectors/metrics,
- * else /work/shared/testvectors/metrics.
+ * else /work/shared/testvectors/metrics; without them the other checks run and
+ * the program reports "skipped" (exit 77) unless one of them failed.
  */
 #include <jansson.h>
 #include <math.h>
@@ -79,13 +80,16 @@ static double json_num(json_t *o, const char *key)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static void test_vectors(void)
+/* 0 when the vectors are not there (nothing checked). */
+static int test_vectors(void)
 {
 	char buf[4096];
 	const char *dir = vectors_dir(buf, sizeof buf);
-	CHECK_MSG(dir != NULL, "metric test vectors not found (set DN_TESTVECTORS)");
-	if (!dir)
-		return;
+	if (!dir) {
+		printf("SKIP: metric test vectors not found (set DN_TESTVECTORS, or put shared/ beside "
+		       "the source tree)\n");
+		return 0;
+	}
 	char path[4200];
 	snprintf(path, sizeof path, "%s/expected.json", dir);
 	json_error_t jerr;
@@ -143,6 +147,7 @@ static void test_vectors(void)
 	       "over %zu cases\n",
 	       worst[0], worst[1], worst[2], worst[3], worst[4], json_array_size(cases));
 	json_decref(root);
+	return 1;
 }
 
 /* The synthetic signals of tests/metrics_ref.py: a two-harmonic 140 Hz tone
@@ -374,9 +379,10 @@ static void test_arrays(void)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0); /* keep the table and failures in order in the log */
-	test_vectors();
+	int have_vectors = test_vectors();
 	test_stoi_rates();
 	test_waveform_edges();
 	test_arrays();
-	return check_status();
+	int rc = check_status();
+	return rc ? rc : have_vectors ? 0 : 77;
 }

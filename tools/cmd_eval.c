@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/eval_json.h"
 #include "core/audio/audio.h"
 #include "core/train/eval.h"
 #include "core/model/model.h"
@@ -216,8 +217,11 @@ int cmd_eval(int argc, char **argv)
 	}
 	print_table(res);
 	if (json_path) {
-		if (dn_eval_to_json(res, NULL, &json, &err)) {
-			fprintf(stderr, "denoise eval: %s\n", err.msg);
+		json_t *doc = api_eval_json(res);
+		json = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+		json_decref(doc);
+		if (!json) {
+			fprintf(stderr, "denoise eval: out of memory encoding the evaluation\n");
 			goto done;
 		}
 		FILE *f = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;

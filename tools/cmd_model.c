@@ -48,15 +48,16 @@ int cmd_model_init(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "f:d:s:k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (parse_num(optarg, 1, 1024, &filters)) {
-				fprintf(stderr, "denoise model-init: --filters wants 1..1024, not '%s'\n",
-				        optarg);
+			if (parse_num(optarg, 1, DN_UNET_MAX_FILTERS, &filters)) {
+				fprintf(stderr, "denoise model-init: --filters wants 1..%d, not '%s'\n",
+				        DN_UNET_MAX_FILTERS, optarg);
 				return TOOLS_USAGE;
 			}
 			break;
 		case 'd':
-			if (parse_num(optarg, 1, 6, &depth)) {
-				fprintf(stderr, "denoise model-init: --depth wants 1..6, not '%s'\n", optarg);
+			if (parse_num(optarg, 1, DN_UNET_MAX_DEPTH, &depth)) {
+				fprintf(stderr, "denoise model-init: --depth wants 1..%d, not '%s'\n",
+				        DN_UNET_MAX_DEPTH, optarg);
 				return TOOLS_USAGE;
 			}
 			break;

@@ -13,27 +13,34 @@
 #include <time.h>
 
 #include "core/model/model.h"
+#include "core/train/params.h"
 #include "core/train/train.h"
 #include "core/util/threads.h"
 #include "tools/data_opts.h"
 #include "tools/device_opts.h"
 #include "tools/tools.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: denoise train --out MODEL [options]\n"
     "Trains a speech model (defaults: the seed's recipe: Adam 1e-3, batch 16, MSE, 50 epochs,\n"
     "ReduceLROnPlateau 0.5/5, early stopping 10, 257x131 patches).\n" DATA_OPTS_HELP
     "  --out FILE            best model (by validation loss), written atomically\n"
     "  --checkpoint FILE     written every epoch (default OUT.ckpt)\n"
     "  --resume              continue from the checkpoint\n"
-    "  --init MODEL          start from this model's weights and settings\n"
-    "  --epochs N --batch N --lr X --patch-frames N --patches-per-item N\n"
-    "  --lr-patience N --lr-factor X --early-stop N --loss mse|mae --seed S\n"
-    "  --filters N --depth N  network size (seed: 32, 3)\n"
-    "  --output magnitude|mask --act relu|sigmoid|none\n"
-    "  --scaling none|log1p|power --power P --input-scale S\n"
-    "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
-    "  --quiet               print epochs only\n";
+    "  --init MODEL          start from this model's weights and settings\n";
+static const char usage_tail[] = "  --act relu|sigmoid|none --power P --input-scale S\n"
+                                 "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
+                                 "  --quiet               print epochs only\n";
+
+/* The options of the training parameters come from their table
+ * (core/train/params.c), with their bounds and defaults. */
+static void usage(FILE *f)
+{
+	char table[4096];
+
+	dn_train_params_help(table, sizeof table);
+	fprintf(f, "%s%s%s", usage_head, table, usage_tail);
+}
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -101,20 +108,18 @@ static int pick(const char *s, const char *const *names, int n)
 
 int cmd_train(int argc, char **argv)
 {
+	dn_train_config cfg = dn_train_config_default();
 	dn_dataset_params dp = dn_dataset_default_params();
 	dp.path = "data/speech";
-	dn_train_params tp = dn_train_default_params();
-	dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+	dn_train_params tp;
+	dn_model_info info;
 	const char *out = NULL, *ckpt = NULL, *init = NULL;
 	int kind_given = 0, threads = 0, quiet = 0, bad = 0;
-	static const char *const outputs[] = {"magnitude", "mask"},
-	                         *const acts[] = {"none", "relu", "sigmoid"},
-	                         *const scalings[] = {"none", "log1p", "power"},
-	                         *const losses[] = {"mse", "mae"};
+	static const char *const acts[] = {"none", "relu", "sigmoid"};
 	for (int i = 1; i < argc && !bad; i++) {
 		const char *o = argv[i];
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return TOOLS_OK;
 		}
 		int r = data_opts_parse(argc, argv, &i, &dp, "train");
@@ -129,70 +134,52 @@ int cmd_train(int argc, char **argv)
 		if (r > 0)
 			continue;
 		if (!strcmp(o, "--resume") || !strcmp(o, "--quiet")) {
-			*(strcmp(o, "--resume") ? &quiet : &tp.resume) = 1;
+			*(strcmp(o, "--resume") ? &quiet : &cfg.train.resume) = 1;
 			continue;
 		}
 		if (i + 1 >= argc) {
-			fprintf(stderr, "denoise train: %s needs a value (or is unknown)\n%s", o, usage_text);
+			fprintf(stderr, "denoise train: %s needs a value (or is unknown)\n", o);
+			usage(stderr);
 			return TOOLS_USAGE;
 		}
 		const char *v = argv[++i];
-		if (!strcmp(o, "--out"))
+		const dn_train_param *param = o[0] == '-' && o[1] == '-' ? dn_train_param_find(o) : NULL;
+		if (param && param->flag) {
+			dn_error perr = {0};
+			if (dn_train_param_parse(param, &cfg, v, &perr)) {
+				fprintf(stderr, "denoise train: %s\n", perr.msg);
+				return TOOLS_USAGE;
+			}
+		} else if (!strcmp(o, "--out"))
 			out = v;
 		else if (!strcmp(o, "--checkpoint"))
 			ckpt = v;
 		else if (!strcmp(o, "--init"))
 			init = v;
-		else if (!strcmp(o, "--epochs"))
-			bad = parse_int(v, 1, DN_TRAIN_MAX_EPOCHS, &tp.epochs);
-		else if (!strcmp(o, "--batch"))
-			bad = parse_int(v, 1, 1024, &tp.batch);
-		else if (!strcmp(o, "--lr"))
-			bad = parse_float(v, &tp.lr);
-		else if (!strcmp(o, "--patch-frames"))
-			bad = parse_int(v, 8, 4096, &tp.patch_frames);
-		else if (!strcmp(o, "--patches-per-item"))
-			bad = parse_int(v, 1, 1000, &tp.patches_per_item);
-		else if (!strcmp(o, "--lr-patience"))
-			bad = parse_int(v, 1, 1000, &tp.lr_patience);
-		else if (!strcmp(o, "--lr-factor"))
-			bad = parse_float(v, &tp.lr_factor);
-		else if (!strcmp(o, "--early-stop"))
-			bad = parse_int(v, 1, 1000, &tp.early_stop);
-		else if (!strcmp(o, "--loss"))
-			bad = (tp.loss = pick(v, losses, 2)) < 0;
-		else if (!strcmp(o, "--seed")) {
-			char *end;
-			tp.seed = strtoull(v, &end, 10);
-			bad = *end != '\0';
-			dp.seed = tp.seed;
-		} else if (!strcmp(o, "--filters"))
-			bad = parse_int(v, 1, 512, &info.arch.base_filters);
-		else if (!strcmp(o, "--depth"))
-			bad = parse_int(v, 1, 6, &info.arch.depth);
-		else if (!strcmp(o, "--output"))
-			bad = (info.output = pick(v, outputs, 2)) < 0;
 		else if (!strcmp(o, "--act"))
-			bad = (info.arch.out_act = pick(v, acts, 3)) < 0;
-		else if (!strcmp(o, "--scaling"))
-			bad = (info.scaling = pick(v, scalings, 3)) < 0;
+			bad = (cfg.info.arch.out_act = pick(v, acts, 3)) < 0;
 		else if (!strcmp(o, "--power"))
-			bad = parse_float(v, &info.power);
+			bad = parse_float(v, &cfg.info.power);
 		else if (!strcmp(o, "--input-scale"))
-			bad = parse_float(v, &info.input_scale);
+			bad = parse_float(v, &cfg.info.input_scale);
 		else if (!strcmp(o, "--threads"))
 			bad = parse_int(v, 1, 1024, &threads);
 		else {
-			fprintf(stderr, "denoise train: unknown option '%s'\n%s", o, usage_text);
+			fprintf(stderr, "denoise train: unknown option '%s'\n", o);
+			usage(stderr);
 			return TOOLS_USAGE;
 		}
 		if (bad)
 			fprintf(stderr, "denoise train: bad value '%s' for %s\n", v, o);
 	}
+	tp = cfg.train;
+	info = cfg.info;
+	dp.seed = tp.seed;
 	if (bad)
 		return TOOLS_USAGE;
 	if (!out) {
-		fprintf(stderr, "denoise train: --out MODEL is required\n%s", usage_text);
+		fprintf(stderr, "denoise train: --out MODEL is required\n");
+		usage(stderr);
 		return TOOLS_USAGE;
 	}
 	if (device_opts_check(&tp.device, "train"))

@@ -18,6 +18,7 @@
 
 #include "core/image/image.h"
 #include "core/model/model.h"
+#include "core/train/params.h"
 #include "core/train/train_frame.h"
 #include "tools/device_opts.h"
 #include "tools/tools.h"
@@ -126,6 +127,16 @@ static int num(const char *opt, const char *s, double lo, double hi, double *v)
 	return 0;
 }
 
+/* An option that a speech training run has too: its bounds are the
+ * training parameters' (core/train/params.c); the defaults stay the frame
+ * model's own. */
+static int shared(const char *opt, const char *s, const char *name, double *v)
+{
+	const dn_train_param *p = dn_train_param_find(name);
+
+	return num(opt, s, p->lo, p->hi, v);
+}
+
 static int known(const char *a)
 {
 	static const char *const opts[] = {
@@ -171,28 +182,28 @@ int cmd_train_frame(int argc, char **argv)
 		else if (!strcmp(a, "--init"))
 			init = val;
 		else if (!strcmp(a, "--filters"))
-			bad = num(a, val, 1, 256, &filters);
+			bad = shared(a, val, "filters", &filters);
 		else if (!strcmp(a, "--depth"))
-			bad = num(a, val, 1, 6, &depth);
-		else if (!strcmp(a, "--epochs") && !(bad = num(a, val, 1, 100000, &v)))
+			bad = shared(a, val, "depth", &depth);
+		else if (!strcmp(a, "--epochs") && !(bad = shared(a, val, "epochs", &v)))
 			tp.epochs = (int)v;
 		else if (!strcmp(a, "--steps") && !(bad = num(a, val, 1, 1e7, &v)))
 			tp.steps_per_epoch = (int)v;
-		else if (!strcmp(a, "--batch") && !(bad = num(a, val, 1, 1024, &v)))
+		else if (!strcmp(a, "--batch") && !(bad = shared(a, val, "batch", &v)))
 			tp.batch = (int)v;
 		else if (!strcmp(a, "--patch") && !(bad = num(a, val, 8, 1024, &v)))
 			tp.patch = (int)v;
-		else if (!strcmp(a, "--lr") && !(bad = num(a, val, 1e-7, 0.5, &v)))
+		else if (!strcmp(a, "--lr") && !(bad = shared(a, val, "lr", &v)))
 			tp.lr = (float)v;
 		else if (!strcmp(a, "--sigma-max") && !(bad = num(a, val, 0, 255, &v)))
 			tp.sigma_max = (float)(v / 255.0);
-		else if (!strcmp(a, "--lr-patience") && !(bad = num(a, val, 1, 1000, &v)))
+		else if (!strcmp(a, "--lr-patience") && !(bad = shared(a, val, "lr_patience", &v)))
 			tp.lr_patience = (int)v;
-		else if (!strcmp(a, "--early-stop") && !(bad = num(a, val, 1, 1000, &v)))
+		else if (!strcmp(a, "--early-stop") && !(bad = shared(a, val, "early_stop", &v)))
 			tp.early_stop = (int)v;
 		else if (!strcmp(a, "--minutes") && !(bad = num(a, val, 0, 1e6, &v)))
 			tp.max_seconds = v * 60.0;
-		else if (!strcmp(a, "--seed") && !(bad = num(a, val, 0, 1e15, &v)))
+		else if (!strcmp(a, "--seed") && !(bad = shared(a, val, "seed", &v)))
 			tp.seed = (uint64_t)v;
 		else if (!strcmp(a, "--clip-noise") && !(bad = num(a, val, 0, 1, &v)))
 			tp.clip = (int)v;

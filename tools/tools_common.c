@@ -9,25 +9,18 @@
 #include <unistd.h>
 
 #include "core/model/model.h"
+#include "core/util/paths.h"
 #include "tools/tools.h"
-
-#ifndef DN_DATADIR
-#define DN_DATADIR "/usr/local/share/denoised"
-#endif
-#ifndef DN_SRCDIR
-#define DN_SRCDIR "."
-#endif
 
 char *tools_default_model_path(int kind, char *tried, size_t tried_size)
 {
 	const char *file = kind == DN_MODEL_FRAME ? "frame.safetensors" : "speech.safetensors";
 	const char *env = getenv("DENOISE_MODEL_DIR");
-	char dirs[3][4096];
+	char dirs[2][4096];
 	int n = 0;
 	if (env && *env)
 		snprintf(dirs[n++], sizeof dirs[0], "%s", env);
-	snprintf(dirs[n++], sizeof dirs[0], "%s/models", DN_DATADIR);
-	snprintf(dirs[n++], sizeof dirs[0], "%s/models", DN_SRCDIR);
+	snprintf(dirs[n++], sizeof dirs[0], "%s/models", dn_data_dir());
 	size_t used = 0;
 	if (tried_size)
 		tried[0] = '\0';

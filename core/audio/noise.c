@@ -8,9 +8,9 @@
  * is right across the whole band (the test fits it). A buffer longer than
  * one segment is made by overlap-adding segments under a sine window at
  * half overlap: sin^2 + cos^2 = 1, so the variance is the same everywhere,
- * and independent segments keep the spectrum. The FFT is a plain radix-2
- * one of our own so that this stays reentrant (FFTW's planner is not
- * thread-safe, and data loading runs in worker threads).
+ * and independent segments keep the spectrum. The inverse FFT is FFTW's
+ * (core/audio/fft.h), whose planner is locked, since data loading runs in
+ * worker threads.
  */
 #include "core/audio/noise.h"
 
@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/audio/fft.h"
 #include "core/train/data_io.h"
 
 /* Segment length for long buffers: 4 s at 16 kHz, 2 MiB of scratch. */
@@ -74,62 +75,24 @@ int dn_noise_kinds_parse(const char *list, unsigned *mask, dn_error *err)
 	return DN_OK;
 }
 
-/* In-place inverse complex FFT of length L = 2^lg (no 1/L scaling).
- * tw holds e^{+2 pi i j / L} for j < L/2, as (cos, sin) pairs. */
-static void ifft(double *re, double *im, int lg, const double *tw)
+/* One segment of L samples with power spectrum ~ max(f, LOW)^-alpha into
+ * the transform's buffer (unscaled): bins 1..L/2 get complex Gaussian values,
+ * the inverse real FFT gives the segment. */
+static void segment(double alpha, int rate, dn_fft *fft, dn_rng *rng)
 {
-	size_t L = (size_t)1 << lg;
-	for (size_t i = 1, j = 0; i < L; i++) { /* bit reversal */
-		size_t bit = L >> 1;
-		for (; j & bit; bit >>= 1)
-			j ^= bit;
-		j |= bit;
-		if (i < j) {
-			double t = re[i];
-			re[i] = re[j];
-			re[j] = t;
-			t = im[i];
-			im[i] = im[j];
-			im[j] = t;
-		}
-	}
-	for (size_t m = 2; m <= L; m <<= 1) {
-		size_t half = m / 2, step = L / m;
-		for (size_t s = 0; s < L; s += m) {
-			for (size_t j = 0; j < half; j++) {
-				double wr = tw[2 * j * step], wi = tw[2 * j * step + 1];
-				size_t a = s + j, b = a + half;
-				double xr = re[b] * wr - im[b] * wi;
-				double xi = re[b] * wi + im[b] * wr;
-				re[b] = re[a] - xr;
-				im[b] = im[a] - xi;
-				re[a] += xr;
-				im[a] += xi;
-			}
-		}
-	}
-}
-
-/* One segment of L = 2^lg samples with power spectrum ~ max(f, LOW)^-alpha
- * into seg (unscaled). */
-static void segment(double alpha, int rate, int lg, const double *tw, dn_rng *rng, double *re, double *im)
-{
-	size_t L = (size_t)1 << lg;
-	re[0] = im[0] = 0.0; /* no DC */
+	size_t L = (size_t)dn_fft_size(fft);
+	double *z = dn_fft_data(fft);
+	z[0] = z[1] = 0.0; /* no DC */
 	for (size_t k = 1; k <= L / 2; k++) {
 		double f = (double)k * rate / (double)L;
 		double a = pow((f > DN_NOISE_LOW_HZ ? f : DN_NOISE_LOW_HZ) / 1000.0, -0.5 * alpha);
 		double xr = a * dn_rng_normal(rng), xi = a * dn_rng_normal(rng);
 		if (k == L / 2)
 			xi = 0.0; /* Nyquist bin of a real signal is real */
-		re[k] = xr;
-		im[k] = xi;
-		if (k < L / 2) { /* Hermitian symmetry: the output is real */
-			re[L - k] = xr;
-			im[L - k] = -xi;
-		}
+		z[2 * k] = xr;
+		z[2 * k + 1] = xi;
 	}
-	ifft(re, im, lg, tw);
+	dn_fft_inverse(fft);
 }
 
 static int colored(double alpha, int rate, dn_rng *rng, float *out, size_t n, dn_error *err)
@@ -139,22 +102,18 @@ static int colored(double alpha, int rate, dn_rng *rng, float *out, size_t n, dn
 		lg++;
 	size_t L = (size_t)1 << lg;
 	int single = n <= L;
-	double *re = malloc(L * sizeof *re), *im = malloc(L * sizeof *im);
-	double *tw = malloc(L * sizeof *tw); /* L/2 (cos, sin) pairs */
+	dn_fft *fft = NULL;
+	int rc = dn_fft_create((long)L, &fft, err);
+	if (rc != DN_OK)
+		return rc;
 	double *acc = single ? NULL : calloc(n, sizeof *acc);
-	if (!re || !im || !tw || (!single && !acc)) {
-		free(re);
-		free(im);
-		free(tw);
-		free(acc);
+	if (!single && !acc) {
+		dn_fft_destroy(fft);
 		return dn_error_set(err, DN_ENOMEM, "no memory for %zu samples of noise", n);
 	}
-	for (size_t j = 0; j < L / 2; j++) {
-		tw[2 * j] = cos(2.0 * M_PI * (double)j / (double)L);
-		tw[2 * j + 1] = sin(2.0 * M_PI * (double)j / (double)L);
-	}
+	const double *re = dn_fft_data(fft);
 	if (single) {
-		segment(alpha, rate, lg, tw, rng, re, im);
+		segment(alpha, rate, fft, rng);
 		for (size_t i = 0; i < n; i++)
 			out[i] = (float)re[i];
 	} else {
@@ -162,7 +121,7 @@ static int colored(double alpha, int rate, dn_rng *rng, float *out, size_t n, dn
 		 * exactly two windows, whose squares sum to one. */
 		size_t hop = L / 2;
 		for (size_t s = 0; s < n + hop; s += hop) {
-			segment(alpha, rate, lg, tw, rng, re, im);
+			segment(alpha, rate, fft, rng);
 			for (size_t t = 0; t < L; t++) {
 				size_t i = s + t; /* index + hop */
 				if (i < hop || i - hop >= n)
@@ -171,9 +130,7 @@ static int colored(double alpha, int rate, dn_rng *rng, float *out, size_t n, dn
 			}
 		}
 	}
-	free(re);
-	free(im);
-	free(tw);
+	dn_fft_destroy(fft);
 	if (!single) {
 		for (size_t i = 0; i < n; i++)
 			out[i] = (float)acc[i];

@@ -5,7 +5,6 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <soxr.h>
 
@@ -65,34 +64,4 @@ size_t dn_resample_length(size_t in_len, int in_rate, int out_rate)
 	unsigned __int128 p = (unsigned __int128)in_len * (unsigned)out_rate + (unsigned)in_rate - 1;
 	p /= (unsigned)in_rate;
 	return p > SIZE_MAX ? SIZE_MAX : (size_t)p;
-}
-
-int dn_resample(const float *in, size_t in_len, int in_rate, float *out, size_t out_len, int out_rate,
-                dn_error *err)
-{
-	if (in_rate == out_rate) {
-		size_t n = in_len < out_len ? in_len : out_len;
-		memcpy(out, in, n * sizeof(float));
-		memset(out + n, 0, (out_len - n) * sizeof(float));
-		return DN_OK;
-	}
-	dn_resampler *r;
-	int rc = dn_resampler_create(in_rate, out_rate, &r, err);
-	if (rc != DN_OK)
-		return rc;
-	size_t used = 0, done = 0;
-	while (rc == DN_OK && done < out_len) {
-		size_t u = 0, d = 0;
-		int flushing = used == in_len;
-		rc = dn_resampler_process(r, flushing ? NULL : in + used, in_len - used, &u, out + done,
-		                          out_len - done, &d, err);
-		used += u;
-		done += d;
-		if (flushing && d == 0)
-			break;
-	}
-	dn_resampler_destroy(r);
-	if (rc == DN_OK)
-		memset(out + done, 0, (out_len - done) * sizeof(float));
-	return rc;
 }

@@ -12,7 +12,7 @@
  * delay), so a resampled signal starts where the input did.
  *
  * A dn_resampler is a streaming converter used by one thread at a time: feed
- * it blocks, then flush with in == NULL. dn_resample() is the one-shot form.
+ * it blocks, then flush with in == NULL.
  */
 #ifndef DN_RESAMPLE_H
 #define DN_RESAMPLE_H
@@ -38,10 +38,5 @@ int dn_resampler_process(dn_resampler *r, const float *in, size_t in_len, size_t
 /* The length we give a signal of in_len samples converted from in_rate to
  * out_rate: ceil(in_len * out_rate / in_rate). */
 size_t dn_resample_length(size_t in_len, int in_rate, int out_rate);
-
-/* Converts in[0..in_len) into exactly out_len samples (the converter's
- * output, cut or padded with zeros). in and out must not overlap. */
-int dn_resample(const float *in, size_t in_len, int in_rate, float *out, size_t out_len, int out_rate,
-                dn_error *err);
 
 #endif

@@ -81,16 +81,6 @@ void dn_stft_destroy(dn_stft *s)
 	free(s);
 }
 
-int dn_stft_n_fft(const dn_stft *s)
-{
-	return s->n;
-}
-
-int dn_stft_hop(const dn_stft *s)
-{
-	return s->hop;
-}
-
 int dn_stft_bins(const dn_stft *s)
 {
 	return s->bins;

@@ -35,8 +35,6 @@ typedef struct dn_stft dn_stft;
 int dn_stft_create(int n_fft, int hop, dn_stft **out, dn_error *err);
 void dn_stft_destroy(dn_stft *s);
 
-int dn_stft_n_fft(const dn_stft *s);
-int dn_stft_hop(const dn_stft *s);
 /* n_fft/2 + 1 */
 int dn_stft_bins(const dn_stft *s);
 /* Frames of a len-sample signal: 1 + len/hop (len >= 1). */

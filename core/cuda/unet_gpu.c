@@ -427,17 +427,48 @@ fail:
 }
 
 /* Whether a searched algorithm may be used: it ran, fits the workspace
- * limit, is deterministic when asked, and is plain FMA for fp32. */
+ * limit, is deterministic when asked, and for fp32 is plain FMA arithmetic
+ * on the operands as they are: no FFT or Winograd transform, whose rounding
+ * (around 1e-4 relative a layer) adds up over a U-Net's backward pass to
+ * gradients half a percent away from the CPU's. `transform` says whether
+ * the algorithm is one of those. */
 static int acceptable(const dn_gpu_net *g, cudnnStatus_t st, size_t mem, cudnnDeterminism_t det,
-                      cudnnMathType_t math)
+                      cudnnMathType_t math, int transform)
 {
 	if (st != CUDNN_STATUS_SUCCESS || mem > WS_LIMIT)
 		return 0;
 	if (g->dev.deterministic && det != CUDNN_DETERMINISTIC)
 		return 0;
-	if (g->dev.precision == DN_PRECISION_FP32 && math == CUDNN_TENSOR_OP_MATH)
+	if (g->dev.precision == DN_PRECISION_FP32 &&
+	    (transform || (math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)))
 		return 0;
 	return 1;
+}
+
+static int fwd_transform(cudnnConvolutionFwdAlgo_t a)
+{
+	return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+	       a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+
+static int data_transform(cudnnConvolutionBwdDataAlgo_t a)
+{
+	return a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 && a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
+
+static int filter_transform(cudnnConvolutionBwdFilterAlgo_t a)
+{
+	return a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 && a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 &&
+	       a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
+/* The math type an algorithm runs with. For fp32 it is FMA whatever the
+ * search reported: cuDNN's "default" math lets float convolutions round
+ * their operands to TF32 on Ampere and later, which is the tf32 option's
+ * job, not the reference's. */
+static cudnnMathType_t run_math(const dn_gpu_net *g, cudnnMathType_t found)
+{
+	return g->dev.precision == DN_PRECISION_FP32 ? CUDNN_FMA_MATH : found;
 }
 
 static int grow_ws(dn_gpu_net *g, size_t need, dn_error *err)
@@ -463,42 +494,61 @@ static int choose_algos(dn_gpu_net *g, int u, struct unit_plan *up, int train, d
 	    g->dev.precision == DN_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 	DNN(cudnnSetConvolutionMathType(up->conv, search_math));
 	cudnnConvolutionFwdAlgoPerf_t fp[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-	DNN(cudnnFindConvolutionForwardAlgorithm(g->dnn, up->cxd, g->wd[u], up->conv, up->cyd,
-	                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
-	for (k = 0; k < got && !acceptable(g, fp[k].status, fp[k].memory, fp[k].determinism, fp[k].mathType);
+	/* The search times the candidates, and timings differ run to run: in
+	 * deterministic mode the heuristics' fixed ranking chooses instead. */
+	const int timed = !g->dev.deterministic;
+	if (timed)
+		DNN(cudnnFindConvolutionForwardAlgorithm(g->dnn, up->cxd, g->wd[u], up->conv, up->cyd,
+		                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
+	else
+		DNN(cudnnGetConvolutionForwardAlgorithm_v7(g->dnn, up->cxd, g->wd[u], up->conv, up->cyd,
+		                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, fp));
+	for (k = 0; k < got && !acceptable(g, fp[k].status, fp[k].memory, fp[k].determinism, fp[k].mathType,
+	                                   fwd_transform(fp[k].algo));
 	     k++)
 		;
 	if (k == got)
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable forward algorithm for unit %d", u);
 	up->fwd = fp[k].algo;
-	up->fwd_math = fp[k].mathType;
+	up->fwd_math = run_math(g, fp[k].mathType);
 	if ((rc = grow_ws(g, fp[k].memory, err)))
 		return rc;
 	if (!train)
 		return DN_OK;
 	cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-	DNN(cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, g->wd[u], up->cyd, up->conv, up->cxd,
-	                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
-	for (k = 0; k < got && !acceptable(g, dp[k].status, dp[k].memory, dp[k].determinism, dp[k].mathType);
+	if (timed)
+		DNN(cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, g->wd[u], up->cyd, up->conv, up->cxd,
+		                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+	else
+		DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(g->dnn, g->wd[u], up->cyd, up->conv, up->cxd,
+		                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, dp));
+	for (k = 0; k < got && !acceptable(g, dp[k].status, dp[k].memory, dp[k].determinism, dp[k].mathType,
+	                                   data_transform(dp[k].algo));
 	     k++)
 		;
 	if (k == got)
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-data algorithm for unit %d", u);
 	up->bwd_data = dp[k].algo;
-	up->data_math = dp[k].mathType;
+	up->data_math = run_math(g, dp[k].mathType);
 	if ((rc = grow_ws(g, dp[k].memory, err)))
 		return rc;
 	cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-	DNN(cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, up->cxd, up->cyd, up->conv, g->wd[u],
-	                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
-	for (k = 0; k < got && !acceptable(g, wp[k].status, wp[k].memory, wp[k].determinism, wp[k].mathType);
+	if (timed)
+		DNN(cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, up->cxd, up->cyd, up->conv, g->wd[u],
+		                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, wp));
+	else
+		DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(g->dnn, up->cxd, up->cyd, up->conv, g->wd[u],
+		                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+		                                                  wp));
+	for (k = 0; k < got && !acceptable(g, wp[k].status, wp[k].memory, wp[k].determinism, wp[k].mathType,
+	                                   filter_transform(wp[k].algo));
 	     k++)
 		;
 	if (k == got)
 		return dn_error_set(err, DN_EDEVICE, "cuDNN has no usable backward-filter algorithm for unit %d",
 		                    u);
 	up->bwd_filter = wp[k].algo;
-	up->filter_math = wp[k].mathType;
+	up->filter_math = run_math(g, wp[k].mathType);
 	return grow_ws(g, wp[k].memory, err);
 fail:
 	return rc;

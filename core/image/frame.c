@@ -203,18 +203,6 @@ void dn_frame_to_planar(const dn_image *img, float *rgb)
 			rgb[c * n + i] = img->data[i * ch + (ch == 3 ? c : 0)] * (1.0f / 255.0f);
 }
 
-void dn_frame_from_planar(const float *rgb, dn_image *img)
-{
-	const size_t n = (size_t)img->w * img->h;
-	if (img->channels == 1)
-		for (size_t i = 0; i < n; i++)
-			img->data[i] = to_u8((rgb[i] + rgb[n + i] + rgb[2 * n + i]) * (1.0f / 3.0f));
-	else
-		for (size_t i = 0; i < n; i++)
-			for (int c = 0; c < 3; c++)
-				img->data[i * 3 + c] = to_u8(rgb[c * n + i]);
-}
-
 int dn_frame_denoise(dn_frame *f, const dn_image *in, dn_image *out, dn_error *err)
 {
 	if (!f || !in || !in->data || !out)

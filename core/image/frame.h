@@ -56,9 +56,7 @@ void dn_frame_set_cancel(dn_frame *f, dn_cancel_fn fn, void *arg);
  * channels and subsampling (caller frees it with dn_image_free). */
 int dn_frame_denoise(dn_frame *f, const dn_image *in, dn_image *out, dn_error *err);
 
-/* 8-bit interleaved ↔ planar float RGB in [0, 1] (gray is replicated on the
- * way in and averaged on the way out; output is rounded and clamped). */
+/* 8-bit interleaved -> planar float RGB in [0, 1] (gray is replicated). */
 void dn_frame_to_planar(const dn_image *img, float *rgb);
-void dn_frame_from_planar(const float *rgb, dn_image *img);
 
 #endif

@@ -1,227 +1,84 @@
 /*
- * pesq_dsp.c — signal-processing helpers for PESQ: a radix-2 real FFT with
- * per-call plan cache, IIR sections, and the reference's FFT-domain filter.
+ * pesq_dsp.c — signal-processing helpers for PESQ: real FFTs over FFTW
+ * (core/audio/fft.h) with a per-run plan cache, IIR sections, and the
+ * reference's FFT-domain filter.
  *
  * PESQ transforms lengths from 256 up to about 2^21 (whole-signal filters),
- * always powers of two, so a plain iterative radix-2 FFT is enough. A real
- * transform of length n runs as a complex one of length n/2 (the standard
- * even/odd split). Arithmetic is double; arrays stay float as in the
+ * always powers of two. Arithmetic is double; arrays stay float as in the
  * reference, whose own FFT is single precision.
  */
 #include "core/dn.h"
+#include "core/audio/fft.h"
 #include "core/metrics/pesq_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-struct pesq_fft_plan {
-	long n;             /* real length; the complex FFT has m = n/2 points */
-	unsigned long used; /* cache age */
-	long *rev;          /* bit reversal of 0..m-1 */
-	double *split;      /* exp(-2πik/n), k < m, as (re, im); every other
-	                     * one is a twiddle of the m-point FFT */
-	double *work;       /* m complex values */
-};
-
-static void plan_free(struct pesq_fft_plan *pl)
-{
-	if (!pl)
-		return;
-	free(pl->rev);
-	free(pl->split);
-	free(pl->work);
-	free(pl);
-}
-
 void pesq_fft_cache_free(pesq_fft_cache *c)
 {
 	for (int i = 0; i < PESQ_FFT_PLANS; i++) {
-		plan_free(c->plan[i]);
+		dn_fft_destroy(c->plan[i]);
 		c->plan[i] = NULL;
+		c->used[i] = 0;
 	}
 }
 
-static struct pesq_fft_plan *plan_new(long n)
-{
-	long m = n / 2;
-	struct pesq_fft_plan *pl = calloc(1, sizeof *pl);
-	if (!pl)
-		return NULL;
-	pl->n = n;
-	pl->rev = malloc((size_t)m * sizeof *pl->rev);
-	pl->split = malloc((size_t)(2 * m) * sizeof *pl->split);
-	pl->work = malloc((size_t)(2 * m) * sizeof *pl->work);
-	if (!pl->rev || !pl->split || !pl->work) {
-		plan_free(pl);
-		return NULL;
-	}
-	int bits = 0;
-	while ((1L << bits) < m)
-		bits++;
-	pl->rev[0] = 0;
-	for (long i = 1; i < m; i++)
-		pl->rev[i] = (pl->rev[i >> 1] >> 1) | ((i & 1) << (bits - 1));
-
-	/* exp(-2πik/n) for k < n/2 from the first octant by symmetry: one
-	 * sincos per eight twiddles, and exact symmetry in the table. */
-	double *w = pl->split;
-	for (long k = 0; k <= n / 8 && k < m; k++) {
-		double a = 2.0 * M_PI * (double)k / (double)n;
-		w[2 * k] = cos(a);
-		w[2 * k + 1] = -sin(a);
-	}
-	for (long k = n / 8 + 1; k <= n / 4 && k < m; k++) {
-		w[2 * k] = -w[2 * (n / 4 - k) + 1];
-		w[2 * k + 1] = -w[2 * (n / 4 - k)];
-	}
-	for (long k = n / 4 + 1; k < m; k++) {
-		w[2 * k] = -w[2 * (n / 2 - k)];
-		w[2 * k + 1] = w[2 * (n / 2 - k) + 1];
-	}
-	return pl;
-}
-
-/* The plan for length n, made (evicting the least recently used) if new. */
-static struct pesq_fft_plan *plan_get(pesq_fft_cache *c, long n)
+/* The transform of length n, made (evicting the least recently used) if new. */
+static dn_fft *plan_get(pesq_fft_cache *c, long n)
 {
 	int victim = 0;
 	c->tick++;
 	for (int i = 0; i < PESQ_FFT_PLANS; i++) {
-		if (c->plan[i] && c->plan[i]->n == n) {
-			c->plan[i]->used = c->tick;
+		if (c->plan[i] && dn_fft_size(c->plan[i]) == n) {
+			c->used[i] = c->tick;
 			return c->plan[i];
 		}
 		if (!c->plan[i])
 			victim = i;
-		else if (c->plan[victim] && c->plan[i]->used < c->plan[victim]->used)
+		else if (c->plan[victim] && c->used[i] < c->used[victim])
 			victim = i;
 	}
-	struct pesq_fft_plan *pl = plan_new(n);
-	if (!pl)
+	dn_fft *f;
+	if (dn_fft_create(n, &f, NULL) != DN_OK)
 		return NULL;
-	plan_free(c->plan[victim]);
-	c->plan[victim] = pl;
-	pl->used = c->tick;
-	return pl;
+	dn_fft_destroy(c->plan[victim]);
+	c->plan[victim] = f;
+	c->used[victim] = c->tick;
+	return f;
 }
 
-/* Butterflies of the stages with lengths len_from..len_to (powers of two)
- * over z[0..count) complex values. The twiddle of index j at length len
- * is exp(∓2πij/len) = split[2·j·(n/len)] with n = 2m. */
-static void stages(const struct pesq_fft_plan *pl, double *restrict z, long count, long len_from, long len_to,
-                   int sign)
+/* x (n + 2 floats) through the transform of length n, in double: forward,
+ * or inverse scaled by 1/n. The imaginary parts of bins 0 and n/2 are zero. */
+static int transform(pesq_fft_cache *c, float *x, long n, int inverse)
 {
-	const long m = pl->n / 2;
-	const double *restrict w = pl->split;
-	const double conj = sign < 0 ? 1.0 : -1.0;
-	for (long len = len_from; len <= len_to; len <<= 1) {
-		const long half = len / 2, step = 2 * (m / len);
-		for (long s = 0; s < count; s += len) {
-			double *a = z + 2 * s, *b = z + 2 * (s + half);
-			for (long j = 0; j < half; j++) {
-				double wr = w[2 * j * step], wi = conj * w[2 * j * step + 1];
-				double br = b[2 * j] * wr - b[2 * j + 1] * wi;
-				double bi = b[2 * j] * wi + b[2 * j + 1] * wr;
-				b[2 * j] = a[2 * j] - br;
-				b[2 * j + 1] = a[2 * j + 1] - bi;
-				a[2 * j] += br;
-				a[2 * j + 1] += bi;
-			}
-		}
+	dn_fft *f = plan_get(c, n);
+	if (!f)
+		return DN_ENOMEM;
+	double *z = dn_fft_data(f);
+	const long len = inverse ? n + 2 : n, out = inverse ? n : n + 2;
+	for (long i = 0; i < len; i++)
+		z[i] = x[i];
+	if (inverse) {
+		z[1] = z[n + 1] = 0.0;
+		dn_fft_inverse(f);
+	} else {
+		dn_fft_forward(f);
+		z[1] = z[n + 1] = 0.0;
 	}
-}
-
-/* Length-m blocks small enough for the cache run all their early stages
- * before the next block, so a long transform streams through memory only
- * for its last few stages. */
-#define FFT_BLOCK 2048
-
-/* In-place complex FFT of pl->work (m points); sign -1 forward, +1 inverse
- * (unscaled). */
-static void cfft(struct pesq_fft_plan *pl, int sign)
-{
-	const long m = pl->n / 2;
-	double *restrict z = pl->work;
-
-	for (long i = 0; i < m; i++) {
-		long r = pl->rev[i];
-		if (r > i) {
-			double t = z[2 * i];
-			z[2 * i] = z[2 * r];
-			z[2 * r] = t;
-			t = z[2 * i + 1];
-			z[2 * i + 1] = z[2 * r + 1];
-			z[2 * r + 1] = t;
-		}
-	}
-	long block = m < FFT_BLOCK ? m : FFT_BLOCK;
-	for (long s = 0; s < m; s += block)
-		stages(pl, z + 2 * s, block, 2, block, sign);
-	stages(pl, z, m, 2 * block, m, sign);
+	const double scale = inverse ? 1.0 / (double)n : 1.0;
+	for (long i = 0; i < out; i++)
+		x[i] = (float)(z[i] * scale);
+	return DN_OK;
 }
 
 int pesq_rfft(pesq_fft_cache *c, float *x, long n)
 {
-	struct pesq_fft_plan *pl = plan_get(c, n);
-	if (!pl)
-		return DN_ENOMEM;
-	long m = n / 2;
-	double *z = pl->work;
-	for (long i = 0; i < n; i++)
-		z[i] = x[i];
-	cfft(pl, -1);
-
-	/* Even/odd split: E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / 2i,
-	 * X[k] = E + W^k O. */
-	double z0r = z[0], z0i = z[1];
-	for (long k = 1; k <= m / 2; k++) {
-		long j = m - k;
-		double ar = z[2 * k], ai = z[2 * k + 1], br = z[2 * j], bi = -z[2 * j + 1];
-		double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
-		double or_ = 0.5 * (ai - bi), oi = -0.5 * (ar - br);
-		double wr = pl->split[2 * k], wi = pl->split[2 * k + 1];
-		double xr = er + wr * or_ - wi * oi, xi = ei + wr * oi + wi * or_;
-		/* Bin m-k from the same pair: E and O there are the conjugates, and
-		 * W^(m-k) = -conj W^k, so X[m-k] = conj(E - W^k O). */
-		double yr = er - (wr * or_ - wi * oi), yi = -(ei - (wr * oi + wi * or_));
-		x[2 * k] = (float)xr;
-		x[2 * k + 1] = (float)xi;
-		x[2 * j] = (float)yr;
-		x[2 * j + 1] = (float)yi;
-	}
-	x[0] = (float)(z0r + z0i);
-	x[1] = 0.0f;
-	x[2 * m] = (float)(z0r - z0i);
-	x[2 * m + 1] = 0.0f;
-	return DN_OK;
+	return transform(c, x, n, 0);
 }
 
 int pesq_irfft(pesq_fft_cache *c, float *x, long n)
 {
-	struct pesq_fft_plan *pl = plan_get(c, n);
-	if (!pl)
-		return DN_ENOMEM;
-	long m = n / 2;
-	double *z = pl->work;
-
-	/* E = (X[k] + conj X[m-k]) / 2, O = (X[k] - conj X[m-k]) / (2 W^k),
-	 * Z[k] = E + i O. */
-	for (long k = 0; k < m; k++) {
-		long j = m - k;
-		double ar = x[2 * k], ai = k ? x[2 * k + 1] : 0.0;
-		double br = x[2 * j], bi = j < m ? -x[2 * j + 1] : 0.0;
-		double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
-		double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
-		double wr = pl->split[2 * k], wi = -pl->split[2 * k + 1]; /* W^-k */
-		double or_ = dr * wr - di * wi, oi = dr * wi + di * wr;
-		z[2 * k] = er - oi;
-		z[2 * k + 1] = ei + or_;
-	}
-	cfft(pl, +1);
-	double scale = 1.0 / (double)m;
-	for (long i = 0; i < n; i++)
-		x[i] = (float)(z[i] * scale);
-	return DN_OK;
+	return transform(c, x, n, 1);
 }
 
 long pesq_nextpow2(long x)

@@ -57,12 +57,13 @@ extern const double pesq_irs_filter_db[PESQ_CURVE_POINTS][2];
 
 #define PESQ_FFT_PLANS 8
 
-struct pesq_fft_plan;
+struct dn_fft;
 
-/* Plans (twiddles, bit reversal, work buffer) for the few transform lengths
- * one run uses, made on first use and freed with the cache. */
+/* FFTW transforms (core/audio/fft.h) for the few lengths one run uses, made
+ * on first use and freed with the cache. */
 typedef struct pesq_fft_cache {
-	struct pesq_fft_plan *plan[PESQ_FFT_PLANS];
+	struct dn_fft *plan[PESQ_FFT_PLANS];
+	unsigned long used[PESQ_FFT_PLANS]; /* tick of last use */
 	unsigned long tick;
 } pesq_fft_cache;
 

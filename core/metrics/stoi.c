@@ -27,13 +27,14 @@
  * reference is DN_EINVAL too; a rate whose reduced ratio to 10 kHz exceeds
  * 1000 (e.g. 16001 Hz: a filter of over a million taps) is DN_EUNSUPPORTED.
  *
- * Everything is computed in double. The FFT is a small radix-2 one of our own
- * (a 512-point real transform): no FFTW plan to guard, no shared state.
+ * Everything is computed in double; the 512-point real transforms are
+ * FFTW's (core/audio/fft.h).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/audio/fft.h"
 #include "core/metrics/metrics.h"
 
 #define STOI_FS        10000
@@ -200,66 +201,20 @@ nomem:
 	return dn_error_set(err, DN_ENOMEM, "stoi: out of memory resampling %zu samples", n);
 }
 
-/* In-place iterative radix-2 FFT of n complex points (re, im), n a power of
- * two dividing STOI_NFFT; cs/sn hold cos/sin(2πk/STOI_NFFT), k < STOI_NFFT/2. */
-static void fft_radix2(double *re, double *im, unsigned n, const double *cs, const double *sn)
+/* |U[k]|², k ≤ 256, of the 512-point DFT of u (256 samples, zero-padded).
+ * Each signal gets its own transform: packing two signals into one would
+ * leak rounding noise of one into the other, which STOI's normalisation then
+ * amplifies when the other is silent. */
+static void power_spectrum(dn_fft *fft, const double *u, double *pw)
 {
-	for (unsigned i = 1, j = 0; i < n; i++) {
-		unsigned bit = n >> 1;
-		for (; j & bit; bit >>= 1)
-			j ^= bit;
-		j ^= bit;
-		if (i < j) {
-			double t = re[i];
-			re[i] = re[j];
-			re[j] = t;
-			t = im[i];
-			im[i] = im[j];
-			im[j] = t;
-		}
-	}
-	for (unsigned len = 2; len <= n; len <<= 1) {
-		unsigned half = len >> 1, step = STOI_NFFT / len;
-		for (unsigned i = 0; i < n; i += len) {
-			for (unsigned k = 0; k < half; k++) {
-				double wr = cs[k * step], wi = -sn[k * step];
-				unsigned a = i + k, b = a + half;
-				double tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr;
-				re[b] = re[a] - tr;
-				im[b] = im[a] - ti;
-				re[a] += tr;
-				im[a] += ti;
-			}
-		}
-	}
-}
-
-/* |U[k]|², k ≤ 256, of the 512-point DFT of u (256 samples, zero-padded),
- * through one 256-point complex FFT of z[n] = u[2n] + i·u[2n+1]:
- * U[k] = E[k] + e^{−2πik/512}·O[k] with E = (Z[k] + conj Z[256−k])/2 and
- * O = (Z[k] − conj Z[256−k])/2i. Each signal gets its own transform: packing
- * two signals into one would leak rounding noise of one into the other, which
- * STOI's normalisation then amplifies when the other is silent. */
-static void power_spectrum(const double *u, const double *cs, const double *sn, double *pw)
-{
-	enum { H = STOI_NFFT / 2 };
-	double re[H], im[H];
-	for (int i = 0; i < STOI_FRAME / 2; i++) {
-		re[i] = u[2 * i];
-		im[i] = u[2 * i + 1];
-	}
-	for (int i = STOI_FRAME / 2; i < H; i++)
-		re[i] = im[i] = 0.0;
-	fft_radix2(re, im, H, cs, sn);
-	for (int k = 0; k <= H; k++) {
-		int a = k % H, b = (H - k) % H;
-		double er = 0.5 * (re[a] + re[b]), ei = 0.5 * (im[a] - im[b]);
-		double od_r = 0.5 * (im[a] + im[b]), od_i = -0.5 * (re[a] - re[b]);
-		/* twiddle e^{−2πik/512}; k = 256 gives −1 */
-		double wr = k < H ? cs[k] : -1.0, wi = k < H ? -sn[k] : 0.0;
-		double xr = er + wr * od_r - wi * od_i, xi = ei + wr * od_i + wi * od_r;
-		pw[k] = xr * xr + xi * xi;
-	}
+	double *z = dn_fft_data(fft);
+	for (int i = 0; i < STOI_FRAME; i++)
+		z[i] = u[i];
+	for (int i = STOI_FRAME; i < STOI_NFFT; i++)
+		z[i] = 0.0;
+	dn_fft_forward(fft);
+	for (int k = 0; k < STOI_NBINS; k++)
+		pw[k] = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1];
 }
 
 /* pystoi's thirdoct: band i covers FFT bins [lo[i], hi[i]), the bins nearest
@@ -346,14 +301,13 @@ static size_t remove_silent_frames(double *x, double *y, size_t n, const double 
 
 /* One-third-octave band envelopes of the STFT frames of x and y:
  * xt[f·15 + b] = sqrt(Σ_{k∈band b} |X_f[k]|²). */
-static void band_envelopes(const double *x, const double *y, size_t nframes, const double *w, double *xt,
-                           double *yt)
+static int band_envelopes(const double *x, const double *y, size_t nframes, const double *w, double *xt,
+                          double *yt, dn_error *err)
 {
-	double cs[STOI_NFFT / 2], sn[STOI_NFFT / 2];
-	for (int k = 0; k < STOI_NFFT / 2; k++) {
-		cs[k] = cos(2.0 * M_PI * k / STOI_NFFT);
-		sn[k] = sin(2.0 * M_PI * k / STOI_NFFT);
-	}
+	dn_fft *fft;
+	int rc = dn_fft_create(STOI_NFFT, &fft, err);
+	if (rc != DN_OK)
+		return rc;
 	int lo[STOI_BANDS], hi[STOI_BANDS];
 	third_octave_bins(lo, hi);
 	double fr[STOI_FRAME], px[STOI_NBINS], py[STOI_NBINS];
@@ -361,10 +315,10 @@ static void band_envelopes(const double *x, const double *y, size_t nframes, con
 		const double *xs = x + f * STOI_HOP, *ys = y + f * STOI_HOP;
 		for (int i = 0; i < STOI_FRAME; i++)
 			fr[i] = w[i] * xs[i];
-		power_spectrum(fr, cs, sn, px);
+		power_spectrum(fft, fr, px);
 		for (int i = 0; i < STOI_FRAME; i++)
 			fr[i] = w[i] * ys[i];
-		power_spectrum(fr, cs, sn, py);
+		power_spectrum(fft, fr, py);
 		for (int b = 0; b < STOI_BANDS; b++) {
 			double sx = 0.0, sy = 0.0;
 			for (int k = lo[b]; k < hi[b]; k++) {
@@ -375,6 +329,8 @@ static void band_envelopes(const double *x, const double *y, size_t nframes, con
 			yt[f * STOI_BANDS + b] = sqrt(sy);
 		}
 	}
+	dn_fft_destroy(fft);
+	return DN_OK;
 }
 
 /* Mean over segments and bands of the correlation between the clean band
@@ -529,9 +485,14 @@ int dn_metrics_stoi(const float *ref, const float *deg, size_t n, int rate, int 
 		free(y);
 		return dn_error_set(err, DN_ENOMEM, "%s: out of memory for %zu frames", name, nframes);
 	}
-	band_envelopes(x, y, nframes, w, xt, yt);
+	rc = band_envelopes(x, y, nframes, w, xt, yt, err);
 	free(x);
 	free(y);
+	if (rc != DN_OK) {
+		free(xt);
+		free(yt);
+		return rc;
+	}
 	size_t nseg = nframes - STOI_N + 1;
 	*out = extended ? stoi_extended(xt, yt, nseg) : stoi_classic(xt, yt, nseg);
 	free(xt);

@@ -285,8 +285,8 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	    (rc = meta_copy(f, "version", i->version, sizeof i->version, err)) ||
 	    (rc = meta_int(f, "in_channels", 1, 16, &i->arch.in_channels, err)) ||
 	    (rc = meta_int(f, "out_channels", 1, 16, &i->arch.out_channels, err)) ||
-	    (rc = meta_int(f, "base_filters", 1, 1024, &i->arch.base_filters, err)) ||
-	    (rc = meta_int(f, "depth", 1, 6, &i->arch.depth, err)) ||
+	    (rc = meta_int(f, "base_filters", 1, DN_UNET_MAX_FILTERS, &i->arch.base_filters, err)) ||
+	    (rc = meta_int(f, "depth", 1, DN_UNET_MAX_DEPTH, &i->arch.depth, err)) ||
 	    (rc = meta_enum(f, "out_act", act_names, 3, &i->arch.out_act, err)) ||
 	    (rc = meta_int(f, "residual", 0, 1, &i->arch.residual, err)) ||
 	    (rc = meta_float(f, "input_scale", &i->input_scale, err)))

@@ -30,6 +30,8 @@
 
 #include <jansson.h>
 
+#include "core/util/file.h"
+
 #define ST_ALIGN     64
 #define ST_QUOTE_MAX 64 /* bytes of a name quoted in messages */
 
@@ -1027,24 +1029,6 @@ int dn_st_writer_serialize(const dn_st_writer *w, void **bytes, size_t *len, dn_
 	return DN_OK;
 }
 
-static int st_write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t r = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 int dn_st_writer_write_file(const dn_st_writer *w, const char *path, dn_error *err)
 {
 	if (!w || !path || !*path)
@@ -1055,79 +1039,9 @@ int dn_st_writer_write_file(const dn_st_writer *w, const char *path, dn_error *e
 	if (rc)
 		return rc;
 
-	/* The temporary is a hidden name in the target's directory, so that
-	 * rename() is atomic (same file system) and directory scans for
-	 * *.safetensors never see a half-written file. */
-	char q[ST_QBUF], eb[128];
-	st_quote(q, path);
-	const char *slash = strrchr(path, '/');
-	size_t dlen = slash ? (size_t)(slash - path) : 0;
-	const char *file = slash ? slash + 1 : path;
-	char *dir = malloc(dlen + 2);
-	char *tmp = malloc(strlen(path) + 10);
-	if (!dir || !tmp) {
-		rc = dn_error_set(err, DN_ENOMEM, "out of memory");
-		free(dir);
-		free(tmp);
-		free(bytes);
-		return rc;
-	}
-	if (!slash)
-		strcpy(dir, ".");
-	else if (dlen == 0)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, dlen + 1, "%s", path);
-	sprintf(tmp, "%.*s%s.%s.XXXXXX", (int)dlen, path, slash ? "/" : "", file);
-
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a temporary file beside \"%s\": %s", q,
-		                  st_strerror(errno, eb, sizeof eb));
-		goto done;
-	}
-	/* mkstemp makes the file 0600; give it the mode of the file it
-	 * replaces, or 0644 (weights are not secret) for a new one. */
-	struct stat st;
-	mode_t mode = 0644;
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-		mode = st.st_mode & 07777;
-	const char *what = NULL;
-	if (fchmod(fd, mode) != 0)
-		what = "set the mode of";
-	else if (st_write_all(fd, bytes, len) != 0)
-		what = "write";
-	else if (fsync(fd) != 0)
-		what = "flush";
-	if (what) {
-		rc = dn_error_set(err, DN_EIO, "cannot %s the temporary file for \"%s\": %s", what, q,
-		                  st_strerror(errno, eb, sizeof eb));
-		close(fd);
-		unlink(tmp);
-		goto done;
-	}
-	if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot close the temporary file for \"%s\": %s", q,
-		                  st_strerror(errno, eb, sizeof eb));
-		unlink(tmp);
-		goto done;
-	}
-	if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename the temporary file to \"%s\": %s", q,
-		                  st_strerror(errno, eb, sizeof eb));
-		unlink(tmp);
-		goto done;
-	}
-	/* The rename is durable only once the directory is synced. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		rc = dn_error_set(err, DN_EIO, "\"%s\" was written but its directory could not be synced: %s",
-		                  q, st_strerror(errno, eb, sizeof eb));
-	if (dfd >= 0)
-		close(dfd);
-done:
-	free(dir);
-	free(tmp);
+	/* Atomically and durably, keeping the mode of the file replaced
+	 * (core/util/file.c). */
+	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
 }

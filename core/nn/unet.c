@@ -23,7 +23,7 @@
 
 #include "core/nn/layers.h"
 
-#define MAX_DEPTH 6
+#define MAX_DEPTH DN_UNET_MAX_DEPTH
 #define MAX_UNITS (4 * MAX_DEPTH + 2)
 /* im2col scratch: 4 M floats (16 MB) bounds the largest block. */
 #define COL_BUDGET ((size_t)4 << 20)
@@ -73,9 +73,11 @@ int dn_unet_config_check(const dn_unet_config *c, dn_error *err)
 		                    c->in_channels, c->out_channels);
 	if (c->depth < 1 || c->depth > MAX_DEPTH)
 		return dn_error_set(err, DN_EINVAL, "depth %d: must be 1..%d", c->depth, MAX_DEPTH);
-	if (c->base_filters < 1 || (c->base_filters << c->depth) > 4096)
-		return dn_error_set(err, DN_EINVAL, "base_filters %d: must be >= 1 with base·2^depth <= 4096",
-		                    c->base_filters);
+	if (c->base_filters < 1 || c->base_filters > DN_UNET_MAX_FILTERS ||
+	    (c->base_filters << c->depth) > 4096)
+		return dn_error_set(err, DN_EINVAL,
+		                    "base_filters %d: must be 1..%d with base·2^depth <= 4096",
+		                    c->base_filters, DN_UNET_MAX_FILTERS);
 	if (c->out_act != DN_ACT_NONE && c->out_act != DN_ACT_RELU && c->out_act != DN_ACT_SIGMOID)
 		return dn_error_set(err, DN_EINVAL, "unknown output activation %d", c->out_act);
 	if (c->residual && c->in_channels != c->out_channels)
@@ -780,11 +782,6 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	dn_free(inf->weights);
 	dn_free(inf->wino_weights);
 	free(inf);
-}
-
-const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf)
-{
-	return &inf->cfg;
 }
 
 double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)

@@ -35,7 +35,14 @@ typedef struct dn_unet_config {
 /* The seed: 1 in, 1 out, 32 base filters, depth 3, ReLU output, no residual. */
 dn_unet_config dn_unet_default_config(void);
 
-/* Checks ranges (depth 1..6, filters 1..1024, residual needs in == out). */
+/* The largest depth and base width a U-Net may have: the bounds of model
+ * files, of `denoise model-init` and of the training parameters
+ * (core/train/params.c). */
+#define DN_UNET_MAX_DEPTH   6
+#define DN_UNET_MAX_FILTERS 512
+
+/* Checks ranges (depth 1..DN_UNET_MAX_DEPTH, filters 1..DN_UNET_MAX_FILTERS
+ * with base·2^depth <= 4096, residual needs in == out). */
 int dn_unet_config_check(const dn_unet_config *cfg, dn_error *err);
 
 typedef struct dn_unet dn_unet;
@@ -117,7 +124,6 @@ typedef struct dn_unet_ws dn_unet_ws;
  * parameters, independent of net afterwards. */
 int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err);
 void dn_unet_infer_destroy(dn_unet_infer *inf);
-const dn_unet_config *dn_unet_infer_config(const dn_unet_infer *inf);
 
 /* Floating-point operations the folded path's GEMMs actually issue for one
  * image at h x w (after padding): below dn_unet_forward_flops where units

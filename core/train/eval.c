@@ -1,5 +1,6 @@
 /*
- * eval.c — speech model evaluation (see eval.h) and its JSON.
+ * eval.c — speech model evaluation (see eval.h): the results as data; their
+ * JSON is api/eval_json.c's.
  *
  * For each clean file, each noise kind and each SNR: noise is generated from
  * a stream seeded by (seed, file, kind·64 + snr index), mixed at the SNR, run
@@ -11,8 +12,8 @@
  */
 #include "core/train/eval.h"
 
-#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -323,7 +324,7 @@ out:
 	return DN_OK;
 }
 
-/* ---- JSON ---- */
+/* ---- aggregates ---- */
 
 typedef struct stats {
 	double mean, std;
@@ -366,173 +367,35 @@ void dn_eval_stats(const dn_eval_result *r, int metric, int noise, int snr, int 
 	*n = st.n;
 }
 
-static json_t *num(double v)
+int dn_eval_histogram(const dn_eval_result *r, int metric, double *lo_out, double *hi_out, size_t *noisy,
+                      size_t *model)
 {
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *stats_json(stats s)
-{
-	return json_pack("{s:o, s:o, s:I}", "mean", num(s.mean), "std", num(s.std), "n", (json_int_t)s.n);
-}
-
-/* {"pesq_wb": {"model": {...}, "noisy": {...}}, ..., "snr_improvement_db": {...}} */
-static json_t *cell_json(const dn_eval_result *r, int noise, int snr)
-{
-	json_t *o = json_object();
-	for (int k = 0; k < DN_EVAL_NMETRICS; k++)
-		json_object_set_new(o, metric_names[k],
-		                    json_pack("{s:o, s:o}", "model", stats_json(collect(r, k, noise, snr, 1)),
-		                              "noisy", stats_json(collect(r, k, noise, snr, 0))));
-	json_object_set_new(o, "snr_improvement_db", stats_json(collect(r, DN_EVAL_SNR, noise, snr, 2)));
-	return o;
-}
-
-static json_t *floats_2d(const float *a, int rows, int cols)
-{
-	json_t *outer = json_array();
-	for (int i = 0; i < rows; i++) {
-		json_t *row = json_array();
-		for (int j = 0; j < cols; j++)
-			json_array_append_new(row, json_real(round(a[(size_t)i * cols + j] * 10.0) / 10.0));
-		json_array_append_new(outer, row);
-	}
-	return outer;
-}
-
-static json_t *histograms(const dn_eval_result *r)
-{
-	json_t *h = json_object();
 	const int nb = r->params.hist_bins;
-	for (int k = 0; k < DN_EVAL_NMETRICS; k++) {
-		double lo = INFINITY, hi = -INFINITY;
-		for (size_t i = 0; i < r->n; i++)
-			for (int w = 0; w < 2; w++) {
-				double v = w ? r->rec[i].model[k] : r->rec[i].noisy[k];
-				if (isfinite(v)) {
-					lo = fmin(lo, v);
-					hi = fmax(hi, v);
-				}
-			}
-		if (!(lo <= hi))
-			continue;
-		if (hi == lo)
-			hi = lo + 1.0;
-		json_t *edges = json_array(), *cm = json_array(), *cn = json_array();
-		for (int b = 0; b <= nb; b++)
-			json_array_append_new(edges, json_real(lo + (hi - lo) * b / nb));
+	double lo = INFINITY, hi = -INFINITY;
+	for (size_t i = 0; i < r->n; i++)
 		for (int w = 0; w < 2; w++) {
-			size_t *count = calloc((size_t)nb, sizeof *count);
-			for (size_t i = 0; count && i < r->n; i++) {
-				double v = w ? r->rec[i].model[k] : r->rec[i].noisy[k];
-				if (!isfinite(v))
-					continue;
-				int b = (int)((v - lo) / (hi - lo) * nb);
-				count[b >= nb ? nb - 1 : b]++;
+			double v = w ? r->rec[i].model[metric] : r->rec[i].noisy[metric];
+			if (isfinite(v)) {
+				lo = fmin(lo, v);
+				hi = fmax(hi, v);
 			}
-			for (int b = 0; count && b < nb; b++)
-				json_array_append_new(w ? cm : cn, json_integer((json_int_t)count[b]));
-			free(count);
 		}
-		json_object_set_new(h, metric_names[k],
-		                    json_pack("{s:o, s:o, s:o}", "edges", edges, "model", cm, "noisy", cn));
-	}
-	return h;
-}
-
-int dn_eval_to_json(const dn_eval_result *r, const dn_train_history *hist, char **json, dn_error *err)
-{
-	const dn_eval_params *p = &r->params;
-	json_t *root = json_object(), *noises = json_array(), *snrs = json_array();
-	for (int k = 0; k < DN_NOISE_FILE; k++)
-		if ((p->noise_mask >> k) & 1)
-			json_array_append_new(noises, json_string(dn_noise_kind_name(k)));
-	for (int i = 0; i < p->n_snr; i++)
-		json_array_append_new(snrs, json_real(p->snr_db[i]));
-	json_object_set_new(root, "model",
-	                    json_pack("{s:s, s:s}", "name", r->model_name, "version", r->model_version));
-	json_object_set_new(root, "test_set",
-	                    json_pack("{s:I, s:O, s:O, s:I, s:I}", "files", (json_int_t)r->files, "noise",
-	                              noises, "snr_db", snrs, "noisy_files", (json_int_t)r->n, "seed",
-	                              (json_int_t)p->seed));
-	json_object_set_new(root, "summary", cell_json(r, -1, -1));
-	json_t *by_snr = json_array(), *by_cell = json_array();
-	for (int i = 0; i < p->n_snr; i++) {
-		json_t *c = cell_json(r, -1, i);
-		json_object_set_new(c, "snr_db", json_real(p->snr_db[i]));
-		json_array_append_new(by_snr, c);
-		for (int k = 0; k < DN_NOISE_FILE; k++) {
-			if (!((p->noise_mask >> k) & 1))
+	if (!(lo <= hi) || nb < 1)
+		return 0;
+	if (hi == lo)
+		hi = lo + 1.0;
+	for (int w = 0; w < 2; w++) {
+		size_t *count = w ? model : noisy;
+		memset(count, 0, (size_t)nb * sizeof *count);
+		for (size_t i = 0; i < r->n; i++) {
+			double v = w ? r->rec[i].model[metric] : r->rec[i].noisy[metric];
+			if (!isfinite(v))
 				continue;
-			json_t *d = cell_json(r, k, i);
-			json_object_set_new(d, "snr_db", json_real(p->snr_db[i]));
-			json_object_set_new(d, "noise", json_string(dn_noise_kind_name(k)));
-			json_array_append_new(by_cell, d);
+			int b = (int)((v - lo) / (hi - lo) * nb);
+			count[b >= nb ? nb - 1 : b]++;
 		}
 	}
-	json_object_set_new(root, "by_snr", by_snr);
-	json_object_set_new(root, "by_noise_snr", by_cell);
-
-	json_t *plots = json_object(), *series = json_object();
-	for (int k = 0; k < DN_EVAL_NMETRICS + 1; k++) {
-		json_t *ym = json_array(), *yn = json_array();
-		for (int i = 0; i < p->n_snr; i++) {
-			if (k == DN_EVAL_NMETRICS) {
-				json_array_append_new(ym, num(collect(r, DN_EVAL_SNR, -1, i, 2).mean));
-				continue;
-			}
-			json_array_append_new(ym, num(collect(r, k, -1, i, 1).mean));
-			json_array_append_new(yn, num(collect(r, k, -1, i, 0).mean));
-		}
-		if (k == DN_EVAL_NMETRICS) {
-			json_decref(yn);
-			json_object_set_new(series, "snr_improvement_db", json_pack("{s:o}", "model", ym));
-		} else {
-			json_object_set_new(series, metric_names[k],
-			                    json_pack("{s:o, s:o}", "model", ym, "noisy", yn));
-		}
-	}
-	json_object_set_new(plots, "metric_vs_snr",
-	                    json_pack("{s:O, s:o}", "x_snr_db", snrs, "series", series));
-	json_object_set_new(plots, "histograms", histograms(r));
-	json_t *exs = json_array();
-	for (int i = 0; i < r->n_examples; i++) {
-		const dn_eval_example *e = &r->ex[i];
-		json_array_append_new(exs, json_pack("{s:s, s:s, s:f, s:i, s:i, s:s, s:o, s:o, s:o}", "file",
-		                                     e->name, "noise", dn_noise_kind_name(e->noise), "snr_db",
-		                                     e->snr_db, "bins", e->bins, "frames", e->frames, "unit",
-		                                     "dB", "clean", floats_2d(e->clean, e->bins, e->frames),
-		                                     "noisy", floats_2d(e->noisy, e->bins, e->frames),
-		                                     "denoised", floats_2d(e->denoised, e->bins, e->frames)));
-	}
-	json_object_set_new(plots, "spectrograms", exs);
-	if (hist && hist->epochs > 0) {
-		json_t *ep = json_array(), *lo = json_array(), *vl = json_array(), *lr = json_array(),
-		       *sec = json_array();
-		for (int e = 0; e < hist->epochs; e++) {
-			json_array_append_new(ep, json_integer(e + 1));
-			json_array_append_new(lo, num(hist->loss[e]));
-			json_array_append_new(vl, num(hist->val_loss[e]));
-			json_array_append_new(lr, json_real(hist->lr[e]));
-			json_array_append_new(sec, json_real(hist->seconds[e]));
-		}
-		json_object_set_new(plots, "training",
-		                    json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:b}", "epoch", ep, "loss", lo,
-		                              "val_loss", vl, "lr", lr, "seconds", sec, "best_epoch",
-		                              hist->best_epoch, "stopped_early", hist->stopped_early));
-	}
-	json_object_set_new(root, "plots", plots);
-	double minutes = r->audio_seconds / 60.0;
-	json_object_set_new(root, "timing",
-	                    json_pack("{s:f, s:f, s:f, s:o}", "audio_seconds", r->audio_seconds,
-	                              "denoise_seconds", r->denoise_seconds, "metric_seconds",
-	                              r->metric_seconds, "denoise_seconds_per_audio_minute",
-	                              num(minutes > 0 ? r->denoise_seconds / minutes : NAN)));
-	json_decref(noises);
-	json_decref(snrs);
-	*json = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	json_decref(root);
-	if (!*json)
-		return dn_error_set(err, DN_ENOMEM, "cannot encode the evaluation as JSON");
-	return DN_OK;
+	*lo_out = lo;
+	*hi_out = hi;
+	return 1;
 }

@@ -1,7 +1,8 @@
 /*
  * eval.h — evaluation of a speech model on a test set: every noise kind x
  * input SNR cell, per-file metrics for the noisy input and for the model's
- * output, aggregates, and the plot data of the evaluation JSON.
+ * output, their aggregates and distributions, as data (the evaluation JSON
+ * of docs/eval-json.md is encoded by api/eval_json.c, where it is served).
  *
  * The clean test speech comes through dn_clean_source; noise is synthesised
  * (white, pink, brown) and mixed at each SNR deterministically from the seed,
@@ -35,9 +36,6 @@ enum {
 	DN_EVAL_NMETRICS
 };
 
-/* "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", ... */
-const char *dn_eval_metric_name(int metric);
-
 typedef struct dn_clean_source {
 	void *ctx;
 	size_t (*count)(void *ctx);
@@ -63,6 +61,9 @@ typedef struct dn_eval_params {
 	              const float *noisy, size_t n, int rate);
 	void *on_mix_user;
 } dn_eval_params;
+
+/* "pesq_wb", "stoi", "si_sdr_db", "snr_db", "spec_mse", ... */
+const char *dn_eval_metric_name(int metric);
 
 dn_eval_params dn_eval_default_params(void);
 
@@ -108,14 +109,17 @@ typedef int (*dn_eval_cb)(const dn_eval_progress *p, void *user);
 void dn_eval_stats(const dn_eval_result *r, int metric, int noise, int snr, int which, double *mean,
                    double *std, size_t *n);
 
+/* The distribution of `metric` over every record, in r->params.hist_bins
+ * equal bins of [*lo, *hi], the range of the noisy input's and the model's
+ * values together (so the two histograms share their edges): noisy[b] and
+ * model[b] count the records in bin b (each hist_bins long, the caller's).
+ * Returns 0, writing nothing, when no record has the metric. */
+int dn_eval_histogram(const dn_eval_result *r, int metric, double *lo, double *hi, size_t *noisy,
+                      size_t *model);
+
 /* Runs the evaluation. The caller owns *out (dn_eval_result_free). */
 int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_params *p, dn_eval_cb cb,
                    void *user, dn_eval_result **out, dn_error *err);
 void dn_eval_result_free(dn_eval_result *r);
-
-/* The evaluation (and, if hist is not NULL, the training curves) as JSON
- * text, malloc'd (caller frees). The structure is documented in
- * docs/eval-json.md. */
-int dn_eval_to_json(const dn_eval_result *r, const dn_train_history *hist, char **json, dn_error *err);
 
 #endif

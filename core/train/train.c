@@ -34,6 +34,8 @@
 #include "core/nn/unet.h"
 #include "core/train/prefetch.h"
 #include "core/train/trainer.h"
+#include "core/train/params.h"
+#include "core/train/plateau.h"
 
 dn_train_params dn_train_default_params(void)
 {
@@ -208,10 +210,8 @@ static int make_batch(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_tens
 
 /* Loop state that a checkpoint carries. */
 typedef struct loop_state {
-	int epoch; /* epochs completed */
-	float lr;
-	double best;
-	int wait_lr, wait_stop;
+	int epoch;        /* epochs completed */
+	dn_plateau sched; /* the rate, the best validation loss, the waits */
 	dn_train_history h;
 } loop_state;
 
@@ -279,10 +279,10 @@ static int save_checkpoint(const char *path, dn_model *m, dn_adam *opt, const lo
 			rc = dn_st_writer_set_metadata(w, k, buf, err);                                      \
 	} while (0)
 	META("train.epoch", "%d", st->epoch);
-	META("train.lr", "%.9g", (double)st->lr);
-	META("train.best", "%.17g", st->best);
-	META("train.wait_lr", "%d", st->wait_lr);
-	META("train.wait_stop", "%d", st->wait_stop);
+	META("train.lr", "%.9g", (double)st->sched.lr);
+	META("train.best", "%.17g", st->sched.best);
+	META("train.wait_lr", "%d", st->sched.wait_lr);
+	META("train.wait_stop", "%d", st->sched.wait_stop);
 	META("train.adam_step", "%lld", (long long)*step);
 	META("train.best_epoch", "%d", st->h.best_epoch);
 	META("train.seed", "%llu", (unsigned long long)p->seed);
@@ -362,14 +362,14 @@ static int load_checkpoint(const char *path, dn_model *m, dn_adam *opt, loop_sta
 		rc = dn_error_set(err, DN_EFORMAT, "checkpoint lacks the learning rate or best loss");
 	if (!rc) {
 		st->epoch = (int)epoch;
-		st->lr = strtof(lr, NULL);
-		st->best = strtod(best, NULL);
-		st->wait_lr = (int)wl;
-		st->wait_stop = (int)ws;
+		st->sched.lr = strtof(lr, NULL);
+		st->sched.best = strtod(best, NULL);
+		st->sched.wait_lr = (int)wl;
+		st->sched.wait_stop = (int)ws;
 		*step = as;
 		st->h.epochs = (int)epoch;
 		st->h.best_epoch = (int)be;
-		st->h.best_val_loss = st->best;
+		st->h.best_val_loss = st->sched.best;
 		const char *keys[4] = {"train.loss", "train.val_loss", "train.seconds", "train.lrs"};
 		for (int k = 0; k < 4 && !rc; k++) {
 			const char *s = dn_st_metadata(f, keys[k]);
@@ -398,22 +398,12 @@ static int check_params(const dn_train_params *p, const dn_model_info *info, dn_
 {
 	if (info->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "dn_train_speech needs an audio model");
-	if (p->epochs < 1 || p->epochs > DN_TRAIN_MAX_EPOCHS)
-		return dn_error_set(err, DN_EINVAL, "epochs %d: must be 1..%d", p->epochs,
-		                    DN_TRAIN_MAX_EPOCHS);
-	if (p->batch < 1 || p->batch > 1024)
-		return dn_error_set(err, DN_EINVAL, "batch %d: must be 1..1024", p->batch);
-	if (!(p->lr > 0.0f && p->lr < 1.0f) || !(p->min_lr >= 0.0f))
-		return dn_error_set(err, DN_EINVAL, "learning rate %g: must be in (0, 1)", (double)p->lr);
-	if (p->patch_frames < 8 || p->patch_frames > 4096)
-		return dn_error_set(err, DN_EINVAL, "patch_frames %d: must be 8..4096", p->patch_frames);
-	if (p->patches_per_item < 1 || p->patches_per_item > 1000)
-		return dn_error_set(err, DN_EINVAL, "patches_per_item %d: must be 1..1000",
-		                    p->patches_per_item);
-	if (!(p->lr_factor > 0.0f && p->lr_factor <= 1.0f) || p->lr_patience < 1 || p->early_stop < 1)
-		return dn_error_set(err, DN_EINVAL, "lr_factor must be in (0, 1], patiences >= 1");
-	if (p->loss != DN_LOSS_MSE && p->loss != DN_LOSS_MAE)
-		return dn_error_set(err, DN_EINVAL, "unknown loss %d", p->loss);
+	int rc = dn_train_params_check(p, err); /* the bounds of core/train/params.c */
+
+	if (rc)
+		return rc;
+	if (!(p->min_lr >= 0.0f))
+		return dn_error_set(err, DN_EINVAL, "min_lr %g: must not be negative", (double)p->min_lr);
 	if (p->resume && !p->checkpoint)
 		return dn_error_set(err, DN_EINVAL, "resume needs a checkpoint path");
 	return DN_OK;
@@ -503,8 +493,8 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	if ((rc = dn_stft_create(info->n_fft, info->hop, &stft, err)) ||
 	    (rc = dn_adam_create(&ap, nparam, &opt, err)))
 		goto out;
-	st->lr = p->lr;
-	st->best = INFINITY;
+	st->sched = dn_plateau_start(DN_PLATEAU_MIN, 0.0, p->lr, p->lr_factor, p->min_lr, p->lr_patience,
+	                             p->early_stop);
 	st->h.best_val_loss = INFINITY;
 	if (p->resume && access(p->checkpoint, F_OK) == 0) {
 		if ((rc = load_checkpoint(p->checkpoint, m, opt, st, p, err)))
@@ -526,7 +516,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	int64_t done_steps = 0;
 	const int64_t total_steps = steps * (p->epochs - st->epoch);
 	for (int epoch = st->epoch; epoch < p->epochs; epoch++) {
-		dn_adam_set_lr(opt, st->lr);
+		dn_adam_set_lr(opt, st->sched.lr);
 		uint64_t rng = mix64(p->seed ^ mix64((uint64_t)epoch + 1));
 		for (size_t i = 0; i < per_epoch; i++)
 			order[i] = i;
@@ -577,7 +567,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 				    .steps = steps,
 				    .loss = loss_sum / (double)seen,
 				    .val_loss = st->h.epochs ? st->h.val_loss[st->h.epochs - 1] : NAN,
-				    .lr = st->lr,
+				    .lr = st->sched.lr,
 				    .samples_per_s = el > 0 ? (double)done_steps * p->batch / el : 0.0,
 				    .eta_s = el / (double)done_steps * (double)(total_steps - done_steps)};
 				if (cb(&pr, user)) {
@@ -600,14 +590,12 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 		int e = st->h.epochs++;
 		st->h.loss[e] = train_loss;
 		st->h.val_loss[e] = val_loss;
-		st->h.lr[e] = st->lr;
+		st->h.lr[e] = st->sched.lr;
 		st->h.seconds[e] = now_s() - t_epoch;
 		st->epoch = epoch + 1;
-		if (val_loss < st->best) {
-			st->best = val_loss;
+		if (dn_plateau_update(&st->sched, val_loss)) {
 			st->h.best_epoch = epoch + 1;
 			st->h.best_val_loss = val_loss;
-			st->wait_lr = st->wait_stop = 0;
 			dn_unet_snapshot(net, best_w);
 			if (p->best) {
 				char v[32], ep[16];
@@ -617,12 +605,6 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 				                       NULL};
 				if ((rc = dn_model_save(m, p->best, extra, err)))
 					goto out;
-			}
-		} else {
-			st->wait_stop++;
-			if (++st->wait_lr >= p->lr_patience) {
-				st->lr = fmaxf(st->lr * p->lr_factor, p->min_lr);
-				st->wait_lr = 0;
 			}
 		}
 		if (p->checkpoint && (rc = save_checkpoint(p->checkpoint, m, opt, st, p, err)))
@@ -634,7 +616,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 			                        .steps = steps,
 			                        .loss = train_loss,
 			                        .val_loss = val_loss,
-			                        .lr = st->lr,
+			                        .lr = st->sched.lr,
 			                        .epoch_done = 1};
 			double el = now_s() - t_start;
 			pr.samples_per_s = el > 0 ? (double)done_steps * p->batch / el : 0.0;
@@ -645,7 +627,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 				goto out;
 			}
 		}
-		if (st->wait_stop >= p->early_stop) {
+		if (dn_plateau_should_stop(&st->sched)) {
 			st->h.stopped_early = 1;
 			break;
 		}

@@ -32,6 +32,7 @@
 #include "core/nn/unet.h"
 #include "core/train/prefetch.h"
 #include "core/train/trainer.h"
+#include "core/train/plateau.h"
 
 dn_frame_train_params dn_frame_train_default_params(void)
 {
@@ -251,15 +252,18 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	}
 	noisy_psnr /= nv;
 
-	float lr = p->lr;
-	double best = -INFINITY, t0 = now_s();
-	int wait_lr = 0, wait_stop = 0, best_epoch = 0, stopped = 0, epoch;
+	/* Higher PSNR is better; a new best must beat the last by more than
+	 * 1e-4 dB. */
+	dn_plateau sched = dn_plateau_start(DN_PLATEAU_MAX, 1e-4, p->lr, p->lr_factor, p->min_lr,
+	                                    p->lr_patience, p->early_stop);
+	double t0 = now_s();
+	int best_epoch = 0, stopped = 0, epoch;
 	/* Read by the loader threads until dn_prefetch_stop, which a `goto out`
 	 * from inside the loop reaches after the loop's scope ended. */
 	patch_ctx pc;
 	dn_unet_snapshot(net, best_w);
 	for (epoch = 0; epoch < p->epochs; epoch++) {
-		dn_adam_set_lr(opt, lr);
+		dn_adam_set_lr(opt, sched.lr);
 		double loss_sum = 0.0;
 		pc = (patch_ctx){.train = train, .ntrain = ntrain, .p = p, .epoch = epoch};
 		dn_prefetch_ops ops = {.ctx = &pc, .make = make_patches};
@@ -289,22 +293,14 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 		double vpsnr = 0.0;
 		if ((rc = validate(tr, &vx, &vc, &vpsnr, err)))
 			goto out;
-		int is_best = vpsnr > best + 1e-4;
+		int is_best = dn_plateau_update(&sched, vpsnr);
 		if (is_best) {
-			best = vpsnr;
 			best_epoch = epoch + 1;
-			wait_lr = wait_stop = 0;
 			dn_unet_snapshot(net, best_w);
 			if (p->best) {
 				if ((rc = dn_model_refresh(m, err)) ||
 				    (rc = dn_model_save(m, p->best, NULL, err)))
 					goto out;
-			}
-		} else {
-			wait_stop++;
-			if (++wait_lr >= p->lr_patience) {
-				lr = fmaxf(lr * p->lr_factor, p->min_lr);
-				wait_lr = 0;
 			}
 		}
 		if (p->checkpoint &&
@@ -327,7 +323,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 				break;
 			}
 		}
-		if (wait_stop >= p->early_stop) {
+		if (dn_plateau_should_stop(&sched)) {
 			stopped = 1;
 			epoch++;
 			break;
@@ -341,7 +337,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	if (res)
 		*res = (dn_frame_train_result){.epochs = epoch,
 		                               .best_epoch = best_epoch,
-		                               .best_val_psnr = best,
+		                               .best_val_psnr = sched.best,
 		                               .noisy_val_psnr = noisy_psnr,
 		                               .seconds = now_s() - t0,
 		                               .stopped = stopped,

@@ -1,8 +1,10 @@
 /*
  * file.c — reading and atomically replacing whole files (see file.h).
  *
- * One copy of what the audio and image codecs need around their bytes:
- * reading a file before decoding, replacing one after encoding.
+ * The one copy of both: the audio and image codecs read a file before
+ * decoding and replace one after encoding, model files (safetensors.c) and
+ * the daemon's state directory (daemon/jobs_store.c) are replaced through
+ * dn_file_write.
  */
 #include "core/util/file.h"
 
@@ -47,14 +49,18 @@ int dn_file_read(const char *path, unsigned char **bytes, size_t *len, dn_error 
 	return DN_OK;
 }
 
-/* Writes all of buf to fd, retrying short writes and EINTR. */
+/* Writes all of buf to fd, retrying short writes and EINTR, in pieces of at
+ * most 1 GiB (what one write() is sure to take). */
 static int write_all(int fd, const unsigned char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
+		ssize_t w = write(fd, buf, len > (1u << 30) ? (1u << 30) : len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = EIO;
 			return -1;
 		}
 		buf += w;
@@ -69,40 +75,63 @@ int dn_file_write(const char *path, const void *bytes, size_t len, dn_error *err
 		return dn_error_set(err, DN_EINVAL, "no output path");
 	if (!bytes && len)
 		return dn_error_set(err, DN_EINVAL, "dn_file_write: no bytes");
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp)
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	/* The temporary file sits beside the target so rename() stays atomic. */
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int rc = DN_OK;
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a file beside '%s': %s", path, strerror(errno));
+	/* The temporary is a hidden name in the target's folder: rename() stays
+	 * atomic (same file system) and a scan of the folder for *.safetensors
+	 * or *.json never sees a half-written file. */
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	const char *base = slash ? slash + 1 : path;
+	char *tmp = malloc(strlen(path) + 10), *dir = malloc(dlen + 2);
+	if (!tmp || !dir) {
 		free(tmp);
-		return rc;
+		free(dir);
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+	if (!slash)
+		strcpy(dir, ".");
+	else if (dlen == 0)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, dlen + 1, "%s", path);
+	sprintf(tmp, "%.*s%s.%s.XXXXXX", (int)dlen, path, slash ? "/" : "", base);
+	int rc = DN_OK;
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = dn_error_set(err, DN_EIO, "cannot create a temporary file beside '%s': %s", path,
+		                  strerror(errno));
+		goto done;
+	}
+	/* mkstemp makes the file 0600: give it the mode of the file it replaces,
+	 * or 0644 for a new one. */
+	struct stat st;
+	mode_t mode = 0644;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		mode = st.st_mode & 07777;
+	if (fchmod(fd, mode) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
+		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", path, strerror(errno));
 		close(fd);
 	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", path, strerror(errno));
 	} else if (rename(tmp, path) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+		rc = dn_error_set(err, DN_EIO, "cannot rename the temporary file to '%s': %s", path,
+		                  strerror(errno));
 	}
 	if (rc != DN_OK) {
 		unlink(tmp);
-	} else {
-		/* Make the rename itself durable. */
-		char *slash = strrchr(tmp, '/');
-		if (slash)
-			slash[slash == tmp ? 1 : 0] = '\0';
-		int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
+		goto done;
 	}
+	/* The rename is durable once the folder is synced. A folder that cannot
+	 * be opened for reading is left as it is (the file is in place). */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) != 0)
+			rc = dn_error_set(err, DN_EIO,
+			                  "'%s' was written but its folder could not be synced: %s", path,
+			                  strerror(errno));
+		close(dfd);
+	}
+done:
 	free(tmp);
+	free(dir);
 	return rc;
 }

@@ -1,0 +1,83 @@
+/*
+ * jobs_register.c — registration of the model a succeeded training job made
+ * (jobs_register_model in jobs.h): copied atomically into STATE_DIR/models
+ * and loaded into the serving registry (daemon/models.h) without a restart.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util/file.h"
+#include "daemon/jobs_internal.h"
+#include "daemon/jobs_spec.h"
+#include "daemon/jobs_store.h"
+
+void jobs_models_dir(const char *state_dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/models", state_dir);
+}
+
+int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
+{
+	char src[PATH_MAX], dir[PATH_MAX], file[256], dst[PATH_MAX];
+	job *jb;
+	api_model *prev;
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	int rc = DN_OK, failed;
+
+	if (!jobs_valid_name(name))
+		return dn_error_set(err, DN_EINVAL, "name: expected 1-64 of A-Z a-z 0-9 - _ .");
+	pthread_mutex_lock(&J->mu);
+	jb = jobs_find(J, id);
+	if (!jb)
+		rc = dn_error_set(err, DN_ENOTFOUND, "no job '%s'", id);
+	else if (jb->type != JOB_TRAIN || jb->state != ST_SUCCEEDED)
+		rc = dn_error_set(
+		    err, DN_EUNSUPPORTED, "job '%s' is %s %s job: only a succeeded training job has a model",
+		    id, jobs_state_names[jb->state], jb->type == JOB_TRAIN ? "training" : "evaluation");
+	else
+		snprintf(src, sizeof src, "%s/model.safetensors", jb->dir);
+	pthread_mutex_unlock(&J->mu);
+	if (rc)
+		return rc;
+	jobs_models_dir(J->state_dir, dir, sizeof dir);
+	snprintf(file, sizeof file, "%s.safetensors", name);
+	if ((size_t)snprintf(dst, sizeof dst, "%s/%s", dir, file) >= sizeof dst)
+		return dn_error_set(err, DN_EINVAL, "state_dir: path too long");
+	prev = daemon_models_acquire(J->models, name);
+	if (prev && strcmp(daemon_model_path(prev), dst) != 0) {
+		rc = dn_error_set(err, DN_EINVAL, "name: a model called '%s' is already served from %s", name,
+		                  daemon_model_path(prev));
+		daemon_models_release(prev);
+		return rc;
+	}
+	daemon_models_release(prev);
+	if ((rc = jobs_mkdir_p(dir, err)))
+		return rc;
+	/* Copied whole and renamed in: the registry never loads half a file. */
+	if ((rc = dn_file_read(src, &bytes, &len, err)) == DN_OK)
+		rc = dn_file_write(dst, bytes, len, err);
+	free(bytes);
+	if (rc)
+		return rc;
+	failed = daemon_models_add(J->models, dir, err);
+	if (failed < 0)
+		return failed;
+	prev = daemon_models_acquire(J->models, name);
+	if (!prev)
+		return dn_error_set(err, DN_EIO, "%s did not load (see the log)", dst);
+	daemon_models_release(prev);
+	pthread_mutex_lock(&J->mu);
+	if ((jb = jobs_find(J, id))) {
+		snprintf(jb->registered, sizeof jb->registered, "%s", name);
+		jobs_save_status_logged(jb);
+		jobs_changed(J, jb);
+	}
+	pthread_mutex_unlock(&J->mu);
+	if (jb)
+		jobs_log(jb, "model registered as '%s' (%s)", name, dst);
+	return DN_OK;
+}

@@ -1,0 +1,531 @@
+/*
+ * jobs_spec.c — see jobs_spec.h. The parameters a job may set are the table
+ * params_table (name, type, the job types that take it, bounds, help); their
+ * defaults come from core's default parameters, so a spec that names nothing
+ * trains what `denoise train` would.
+ */
+#include "daemon/jobs_spec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/audio/noise.h"
+#include "core/nn/unet.h"
+#include "core/train/params.h"
+#include "core/util/paths.h"
+#include "daemon/config.h"
+#include "daemon/jobs_store.h"
+
+
+/* An evaluation with no max_files given scores this many clean files: a
+ * few minutes on two cores (x 3 noises x 5 SNRs noisy files). */
+#define EVAL_DEFAULT_FILES 8
+
+static int refuse(vstate *v, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(vstate *v, const char *field, const char *fmt, ...)
+{
+	char msg[DN_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (v->field && v->cap)
+		snprintf(v->field, v->cap, "%s", field);
+	return dn_error_set(v->err, DN_EINVAL, "%s: %s", field, msg);
+}
+
+enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS };
+
+static const char *const splits[] = {"train", "valid", "test", "all", NULL};
+
+typedef struct pdef {
+	const char *name;
+	int type;
+	double lo, hi;
+	const char *const *choices;
+	const char *help; /* for the message */
+} pdef;
+
+/* An evaluation's parameters. A training job's are core's table of training
+ * parameters (core/train/params.c), which api/ also serves as the schema. */
+static const pdef eval_table[] = {
+    {"seed", P_INT, 0, 9007199254740992.0, NULL, "seed"},
+    {"noise", P_NOISE, 0, 0, NULL, "noise kinds"},
+    {"split", P_ENUM, 0, 0, splits, "split evaluated"},
+    {"max_files", P_INT, 0, 100000, NULL, "clean files scored (0: all)"},
+    {"snr_db", P_SNRS, -30, 60, NULL, "input SNRs"},
+    {"examples", P_INT, 0, 8, NULL, "example spectrograms"},
+};
+#define NEVAL (sizeof eval_table / sizeof eval_table[0])
+
+/* A row of core's table as the checks below take it. */
+static pdef train_pdef(const dn_train_param *r)
+{
+	static const int types[] = {
+	    [DN_PARAM_INT] = P_INT, [DN_PARAM_FLOAT] = P_NUM, [DN_PARAM_DOUBLE] = P_NUM,
+	    [DN_PARAM_U64] = P_INT, [DN_PARAM_ENUM] = P_ENUM, [DN_PARAM_NOISE] = P_NOISE};
+
+	return (pdef){r->name, types[r->type], r->lo, r->hi, r->choices, r->help};
+}
+
+static json_t *noise_array(unsigned mask)
+{
+	json_t *a = json_array();
+
+	for (int k = 0; k < DN_NOISE_FILE; k++)
+		if (mask & (1u << k))
+			json_array_append_new(a, json_string(dn_noise_kind_name(k)));
+	return a;
+}
+
+/* The defaults of a job type's params, from core's default parameters. */
+static json_t *default_params(int type)
+{
+	json_t *o;
+
+	if (type == JOB_TRAIN) {
+		dn_train_config d = dn_train_config_default();
+		size_t n;
+		const dn_train_param *t = dn_train_params_table(&n);
+
+		o = json_object();
+		for (size_t i = 0; o && i < n; i++) {
+			double x = dn_train_param_get(&t[i], &d);
+			json_t *val = NULL;
+
+			switch (t[i].type) {
+			case DN_PARAM_INT:
+			case DN_PARAM_U64: val = json_integer((json_int_t)x); break;
+			case DN_PARAM_FLOAT: val = json_real(fdec((float)x)); break;
+			case DN_PARAM_DOUBLE: val = json_real(x); break;
+			case DN_PARAM_ENUM: val = json_string(t[i].choices[(int)x]); break;
+			case DN_PARAM_NOISE: val = noise_array((unsigned)x); break;
+			}
+			json_object_set_new(o, t[i].name, val);
+		}
+	} else {
+		dn_eval_params ep = dn_eval_default_params();
+		json_t *snrs = json_array();
+
+		for (int i = 0; i < ep.n_snr; i++)
+			json_array_append_new(snrs, json_real(ep.snr_db[i]));
+		o = json_pack("{s:s, s:i, s:i, s:I, s:o, s:o}", "split", "test", "max_files",
+		              EVAL_DEFAULT_FILES, "examples", ep.examples, "seed", (json_int_t)ep.seed,
+		              "snr_db", snrs, "noise", noise_array(ep.noise_mask));
+	}
+	return o;
+}
+
+static int check_param(vstate *v, const pdef *d, const json_t *val)
+{
+	char field[96];
+
+	snprintf(field, sizeof field, "params.%s", d->name);
+	switch (d->type) {
+	case P_INT: {
+		json_int_t x;
+
+		if (!json_is_integer(val))
+			return refuse(v, field, "expected an integer (%s)", d->help);
+		x = json_integer_value(val);
+		if ((double)x < d->lo || (double)x > d->hi)
+			return refuse(v, field, "%lld is out of range [%.0f, %.0f] (%s)", (long long)x, d->lo,
+			              d->hi, d->help);
+		return DN_OK;
+	}
+	case P_NUM: {
+		double x;
+
+		if (!json_is_number(val))
+			return refuse(v, field, "expected a number (%s)", d->help);
+		x = json_number_value(val);
+		if (!(x >= d->lo && x <= d->hi))
+			return refuse(v, field, "%g is out of range [%g, %g] (%s)", x, d->lo, d->hi, d->help);
+		return DN_OK;
+	}
+	case P_ENUM: {
+		const char *s = json_string_value(val);
+		char list[128] = "";
+
+		for (int i = 0; d->choices[i]; i++)
+			if (s && strcmp(s, d->choices[i]) == 0)
+				return DN_OK;
+		for (int i = 0; d->choices[i]; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+			         d->choices[i]);
+		return refuse(v, field, "expected one of %s", list);
+	}
+	case P_NOISE: {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(val) || json_array_size(val) == 0)
+			return refuse(v, field, "expected a non-empty array of white, pink, brown");
+		json_array_foreach(val, i, e)
+		{
+			const char *s = json_string_value(e);
+			int ok = 0;
+
+			for (int k = 0; s && k < DN_NOISE_FILE; k++)
+				ok |= strcmp(s, dn_noise_kind_name(k)) == 0;
+			if (!ok) {
+				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
+				return refuse(v, field, "expected white, pink or brown");
+			}
+		}
+		return DN_OK;
+	}
+	case P_SNRS: {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(val) || json_array_size(val) == 0 ||
+		    json_array_size(val) > DN_EVAL_MAX_SNRS)
+			return refuse(v, field, "expected an array of 1 to %d numbers (dB)",
+			              DN_EVAL_MAX_SNRS);
+		json_array_foreach(val, i, e)
+		{
+			double x = json_number_value(e);
+
+			if (!json_is_number(e) || !(x >= d->lo && x <= d->hi)) {
+				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
+				return refuse(v, field, "expected a number of dB in [%g, %g]", d->lo, d->hi);
+			}
+		}
+		return DN_OK;
+	}
+	}
+	return refuse(v, field, "unknown parameter type");
+}
+
+int jobs_valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* The built-in corpus: speech_dir, $DN_SPEECH_DIR, data/speech of the source
+ * tree, the installed data directory; the first that has a manifest (else
+ * the first candidate, for the message). */
+/* A training spec's combination, checked at submit rather than found at run
+ * time: the architecture's own rules (dn_unet_config_check), then the
+ * estimated memory of one step against job_memory_budget (issue 14). */
+static int check_train_fit(const jobs *J, const job_conf *c, vstate *v)
+{
+	dn_unet_config arch = c->info.arch;
+	dn_error e;
+	double need;
+
+	if (dn_unet_config_check(&arch, &e) != DN_OK)
+		return refuse(v, "params.filters", "with depth %d: %s", arch.depth, e.msg);
+	need = dn_unet_train_bytes(&arch, c->tp.batch, c->info.n_fft / 2 + 1, c->tp.patch_frames);
+	if (J->job_memory_budget && need > (double)J->job_memory_budget)
+		return refuse(v, "params.batch",
+		              "batch %d of %d-frame patches with filters %d, depth %d needs about %.0f MiB "
+		              "per step, over job_memory_budget (%.0f MiB): lower batch, patch_frames or "
+		              "filters",
+		              c->tp.batch, c->tp.patch_frames, arch.base_filters, arch.depth,
+		              need / 1048576.0, (double)J->job_memory_budget / 1048576.0);
+	return DN_OK;
+}
+
+static void builtin_speech_dir(const jobs *J, char *out, size_t cap)
+{
+	const char *env = getenv("DN_SPEECH_DIR");
+	char cand[3][PATH_MAX];
+	int n = 0;
+
+	if (J->speech_dir && J->speech_dir[0])
+		snprintf(cand[n++], PATH_MAX, "%s", J->speech_dir);
+	else if (env && *env)
+		snprintf(cand[n++], PATH_MAX, "%s", env);
+	else {
+		snprintf(cand[n++], PATH_MAX, "%s/speech", dn_data_dir());
+	}
+	for (int i = 0; i < n; i++)
+		if (jobs_file_exists(cand[i], "manifest.tsv")) {
+			if ((size_t)snprintf(out, cap, "%s", cand[i]) >= cap)
+				out[0] = '\0';
+			return;
+		}
+	if ((size_t)snprintf(out, cap, "%s", cand[0]) >= cap)
+		out[0] = '\0';
+}
+
+typedef struct root_ctx {
+	const char *name;
+	char *out;
+	int found;
+} root_ctx;
+
+/* Whether path (resolved) lies inside root (resolved). */
+static int inside(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+
+	if (n == 1 && root[0] == '/')
+		return 1;
+	return strncmp(root, path, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static int try_root(void *ctx, const char *root)
+{
+	root_ctx *c = ctx;
+	char rroot[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+
+	if (!realpath(root, rroot))
+		return 0;
+	if (c->name[0] == '/')
+		snprintf(cand, sizeof cand, "%s", c->name);
+	else if ((size_t)snprintf(cand, sizeof cand, "%s/%s", rroot, c->name) >= sizeof cand)
+		return 0;
+	if (!realpath(cand, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (!inside(rroot, real))
+		return 0;
+	snprintf(c->out, PATH_MAX, "%s", real);
+	c->found = 1;
+	return 1;
+}
+
+static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
+{
+	root_ctx rc = {c->dataset, c->dataset_path, 0};
+	const char *s = c->dataset;
+
+	if (strcmp(s, "speech") == 0) {
+		builtin_speech_dir(J, c->dataset_path, sizeof c->dataset_path);
+		c->dataset_kind = DN_DATASET_CORPUS;
+		c->builtin = 1;
+		return DN_OK;
+	}
+	/* A ".." component is refused outright, whatever it would resolve to. */
+	for (const char *p = s; (p = strstr(p, "..")); p += 2)
+		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return refuse(v, "dataset",
+			              "'%s' has a '..' component; name a folder under data_roots", s);
+	if (!J->data_roots[0])
+		return refuse(v, "dataset",
+		              "'%s' is not a built-in data set (speech) and no data_roots are configured", s);
+	daemon_config_list_each(J->data_roots, try_root, &rc);
+	if (!rc.found)
+		return refuse(v, "dataset",
+		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
+		              "symbolic links out of a root are refused",
+		              s, J->data_roots);
+	c->dataset_kind = dn_dataset_kind_guess(c->dataset_path);
+	return DN_OK;
+}
+
+static int pick_choice(const char *const *choices, const char *s)
+{
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(choices[i], s) == 0)
+			return i;
+	return 0;
+}
+
+static unsigned noise_mask(const json_t *a)
+{
+	unsigned m = 0;
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(a, i, e)
+	{
+		for (int k = 0; k < DN_NOISE_FILE; k++)
+			if (strcmp(json_string_value(e), dn_noise_kind_name(k)) == 0)
+				m |= 1u << k;
+	}
+	return m;
+}
+
+/* Validates spec; fills c and (if norm is not NULL) the normalized spec. */
+int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vstate *v)
+{
+	const char *key;
+	json_t *val, *params, *given;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if (norm)
+		*norm = NULL;
+	if (!json_is_object(spec))
+		return refuse(v, "(body)", "expected a JSON object {\"type\": \"train\"|\"eval\", ...}");
+	json_object_foreach((json_t *)spec, key, val)
+	{
+		if (strcmp(key, "type") && strcmp(key, "model") && strcmp(key, "dataset") &&
+		    strcmp(key, "params") && strcmp(key, "register_as"))
+			return refuse(v, key,
+			              "unknown member; a job spec has type, model, dataset, params, "
+			              "register_as");
+	}
+	val = json_object_get(spec, "type");
+	if (!val)
+		return refuse(v, "type", "required: \"train\" or \"eval\"");
+	if (!json_is_string(val) ||
+	    (strcmp(json_string_value(val), "train") && strcmp(json_string_value(val), "eval")))
+		return refuse(v, "type", "expected \"train\" or \"eval\"");
+	c->type = strcmp(json_string_value(val), "train") == 0 ? JOB_TRAIN : JOB_EVAL;
+
+	val = json_object_get(spec, "model");
+	if (val && !json_is_string(val))
+		return refuse(v, "model", "expected the name of a loaded model (GET /v1/models)");
+	if (val) {
+		api_model *m;
+
+		if (!jobs_valid_name(json_string_value(val)))
+			return refuse(v, "model", "'%s' is not a model name", json_string_value(val));
+		snprintf(c->model, sizeof c->model, "%s", json_string_value(val));
+		m = daemon_models_acquire(J->models, c->model);
+		if (!m)
+			return refuse(v, "model", "no model called '%s' is loaded (GET /v1/models)",
+			              c->model);
+		if (dn_model_get_info(daemon_model_get(m))->kind != DN_MODEL_AUDIO) {
+			daemon_models_release(m);
+			return refuse(v, "model", "'%s' is not a speech model", c->model);
+		}
+		daemon_models_release(m);
+	} else if (c->type == JOB_EVAL) {
+		api_model *m = daemon_models_acquire(J->models, NULL);
+
+		if (!m)
+			return refuse(v, "model", "no default model is loaded; name one (GET /v1/models)");
+		snprintf(c->model, sizeof c->model, "%s", daemon_model_name(m));
+		daemon_models_release(m);
+	}
+
+	val = json_object_get(spec, "dataset");
+	if (val &&
+	    (!json_is_string(val) || !json_string_length(val) || json_string_length(val) >= PATH_MAX / 2))
+		return refuse(v, "dataset", "expected a data set name: speech, or a folder under data_roots");
+	snprintf(c->dataset, sizeof c->dataset, "%s", val ? json_string_value(val) : "speech");
+	if ((rc = resolve_dataset(J, c, v)))
+		return rc;
+
+	val = json_object_get(spec, "register_as");
+	if (val) {
+		if (c->type != JOB_TRAIN)
+			return refuse(v, "register_as", "only a training job makes a model to register");
+		if (!json_is_string(val) || !jobs_valid_name(json_string_value(val)))
+			return refuse(v, "register_as", "expected a model name: 1-64 of A-Z a-z 0-9 - _ .");
+		snprintf(c->register_as, sizeof c->register_as, "%s", json_string_value(val));
+	}
+
+	given = json_object_get(spec, "params");
+	if (given && !json_is_object(given))
+		return refuse(v, "params", "expected an object");
+	params = default_params(c->type);
+	if (!params)
+		return dn_error_set(v->err, DN_ENOMEM, "out of memory");
+	if (given) {
+		json_object_foreach(given, key, val)
+		{
+			const pdef *d = NULL;
+			pdef row;
+			char field[96];
+
+			if (c->type == JOB_TRAIN) {
+				const dn_train_param *r = dn_train_param_find(key);
+
+				if (r && strcmp(r->name, key) == 0) {
+					row = train_pdef(r);
+					d = &row;
+				}
+			}
+			for (size_t i = 0; c->type == JOB_EVAL && i < NEVAL && !d; i++)
+				if (strcmp(eval_table[i].name, key) == 0)
+					d = &eval_table[i];
+			if (!d) {
+				json_decref(params);
+				snprintf(field, sizeof field, "params.%s", key);
+				return refuse(v, field, "unknown parameter for a %s job",
+				              c->type == JOB_TRAIN ? "training" : "evaluation");
+			}
+			if ((rc = check_param(v, d, val))) {
+				json_decref(params);
+				return rc;
+			}
+			json_object_set(params, key, val);
+		}
+	}
+	/* Everything below reads the normalized params, checked above. */
+#define PI(k) ((int)json_integer_value(json_object_get(params, k)))
+#define PS(k) json_string_value(json_object_get(params, k))
+	c->dp = dn_dataset_default_params();
+	if (c->type == JOB_TRAIN) {
+		dn_train_config cfg = dn_train_config_default();
+		size_t n;
+		const dn_train_param *t = dn_train_params_table(&n);
+
+		/* Checked above: every value is within its row's bounds. */
+		for (size_t i = 0; i < n; i++) {
+			json_t *x = json_object_get(params, t[i].name);
+			double num = t[i].type == DN_PARAM_ENUM
+			                 ? pick_choice(t[i].choices, json_string_value(x))
+			             : t[i].type == DN_PARAM_NOISE ? noise_mask(x)
+			                                           : json_number_value(x);
+
+			if ((rc = dn_train_param_set(&t[i], &cfg, num, v->err))) {
+				json_decref(params);
+				return rc;
+			}
+		}
+		c->tp = cfg.train;
+		c->info = cfg.info;
+		c->dp = cfg.data;
+		c->dp.kind = c->dataset_kind;
+		c->dp.seed = c->tp.seed;
+		if (c->dp.snr_min_db > c->dp.snr_max_db) {
+			json_decref(params);
+			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
+		}
+		/* Fields that pass one by one can still not fit together. */
+		if ((rc = check_train_fit(J, c, v)) != DN_OK) {
+			json_decref(params);
+			return rc;
+		}
+	} else {
+		json_t *snrs = json_object_get(params, "snr_db");
+		size_t i;
+		json_t *e;
+
+		c->ep = dn_eval_default_params();
+		c->dp.kind = c->dataset_kind;
+		c->dp.seed = (uint64_t)json_integer_value(json_object_get(params, "seed"));
+		c->dp.noise_kinds = noise_mask(json_object_get(params, "noise"));
+		c->dp.split = dn_split_parse(PS("split"));
+		c->ep.max_files = (size_t)PI("max_files");
+		c->ep.examples = PI("examples");
+		c->ep.seed = c->dp.seed;
+		c->ep.noise_mask = c->dp.noise_kinds;
+		c->ep.n_snr = 0;
+		json_array_foreach(snrs, i, e) c->ep.snr_db[c->ep.n_snr++] = json_number_value(e);
+	}
+#undef PI
+#undef PS
+	if (norm) {
+		*norm = json_pack("{s:s, s:s, s:O}", "type", c->type == JOB_TRAIN ? "train" : "eval",
+		                  "dataset", c->dataset, "params", params);
+		if (*norm && c->model[0])
+			json_object_set_new(*norm, "model", json_string(c->model));
+		if (*norm && c->register_as[0])
+			json_object_set_new(*norm, "register_as", json_string(c->register_as));
+	}
+	json_decref(params);
+	if (norm && !*norm)
+		return dn_error_set(v->err, DN_ENOMEM, "out of memory");
+	return DN_OK;
+}
