@@ -40,6 +40,7 @@ typedef struct api_gauges {
 	int workers;             /* worker threads */
 	int blas_threads;        /* OpenBLAS threads per worker */
 	size_t models_loaded;    /* models serving now */
+	size_t models_failed;    /* model files that failed at the last start or reload */
 	uint64_t reloads_ok;     /* SIGHUP reloads that succeeded */
 	uint64_t reloads_failed; /* reloads that kept an old model for some file */
 } api_gauges;
@@ -66,6 +67,10 @@ typedef struct api_host {
 	/* The same for a frame model's tiling context. */
 	dn_frame *(*worker_frame)(void *ctx, void *worker, api_model *m, dn_error *err);
 	void (*gauges)(void *ctx, api_gauges *g);
+	/* Calls fn with each model file that failed to load (name, why); may be
+	 * NULL. */
+	void (*model_failures)(void *ctx, void (*fn)(void *arg, const char *name, const char *why),
+	                       void *arg);
 	/* Logs one line (no newline) at a level. */
 	void (*log)(void *ctx, int level, const char *line);
 
@@ -92,12 +97,17 @@ typedef struct api_params {
 	int max_connections;
 	uint64_t max_body_bytes;
 	double max_audio_seconds;
-	uint64_t max_frame_pixels; /* per frame of /v1/frames:denoise; larger gets 413 */
-	int connection_timeout;    /* s without bytes before a connection is closed */
-	int request_timeout;       /* s to receive a whole request body */
-	const char *cors_origins;  /* comma-separated, "*" for any, "" for none */
-	const char *api_key;       /* bearer token for POST/DELETE; NULL or "" for none */
-	int retry_after;           /* seconds advertised with 503 (Retry-After) */
+	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 after decoding; more gets 413 */
+	uint64_t max_frame_pixels;        /* per frame of /v1/frames:denoise; larger gets 413 */
+	int connection_timeout;           /* s without bytes before a connection is closed */
+	int request_timeout;              /* s to receive a whole request body */
+	int header_timeout;               /* s from connection (or last answer) to complete headers; 0: off */
+	int max_connections_per_client;   /* per client address; 0: no limit */
+	const char *cors_origins;         /* comma-separated, "*" for any, "" for none */
+	const char *api_key;              /* bearer token for POST/DELETE; NULL or "" for none */
+	int retry_after;                  /* seconds advertised with 503 (Retry-After) */
+	uint64_t memory_budget;           /* bodies in flight + decoded audio/frames; 0: no budget */
+	double request_deadline;          /* s from arrival to answer for denoising work; 0: none */
 } api_params;
 
 typedef struct api_server api_server;

@@ -69,9 +69,10 @@ void api_audio_begin(api_request *r, const char *rest)
 	                             "audio/wav, audio/flac, ... application/octet-stream"))
 		return;
 	{
-		const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-		const char *format = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "format");
+		const char *model, *format;
 
+		if (!api_query_param(r, "model", &model) || !api_query_param(r, "format", &format))
+			return;
 		r->query_model = model != NULL;
 		r->query_format = format != NULL;
 		resolve_params(r, model, format);
@@ -96,6 +97,11 @@ static void denoise_job(void *arg, void *worker)
 
 	if (!worker) {
 		api_answer_problem(r, API_P_SHUTTING_DOWN, "the server stopped before this request was run");
+		goto done;
+	}
+	/* Waited in the queue for a client that has left, or too long. */
+	if (api_request_cancel(r, NULL)) {
+		api_answer_cancelled(r, "the request");
 		goto done;
 	}
 	if (r->multipart) {
@@ -134,8 +140,11 @@ static void denoise_job(void *arg, void *worker)
 				}
 			}
 			/* Query parameters win over form fields. */
-			api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
-			api_field_value(api_multipart_find(mp, "format"), format, sizeof format);
+			if (!api_form_field(r, api_multipart_find(mp, "model"), "model", model,
+			                    sizeof model) ||
+			    !api_form_field(r, api_multipart_find(mp, "format"), "format", format,
+			                    sizeof format))
+				goto done;
 			if (!r->query_model && model[0] && !resolve_params(r, model, NULL))
 				goto done;
 			if (!r->query_format && format[0] && !resolve_params(r, NULL, format))
@@ -149,6 +158,7 @@ static void denoise_job(void *arg, void *worker)
 		goto done;
 	}
 	lim.max_seconds = s->p.max_audio_seconds;
+	lim.max_decoded_bytes = (size_t)s->p.max_decoded_audio_bytes;
 	rc = dn_audio_decode(data, len, &lim, &in, &err);
 	/* The encoded body is no longer needed: free it before inference. */
 	free(mp);
@@ -156,9 +166,26 @@ static void denoise_job(void *arg, void *worker)
 	free(r->body);
 	r->body = NULL;
 	r->len = r->cap = 0;
+	api_mem_release(r, r->reserved); /* the body's share */
+	/* The decoded input and the denoised output live together until the
+	 * answer is encoded. */
+	if (rc == DN_OK &&
+	    !api_mem_reserve(r, (uint64_t)in.frames * (uint64_t)in.channels * sizeof(float) * 2,
+	                     "the decoded audio", API_P_AUDIO_TOO_LONG))
+		goto done;
 	if (rc == DN_ELIMIT) {
-		api_answer_problem(r, API_P_AUDIO_TOO_LONG, "%s (max_audio_seconds is %g)", err.msg,
-		                   s->p.max_audio_seconds);
+		/* Name the setting that refused it, and only that one. */
+		if (in.limit_hit == DN_AUDIO_LIMIT_SECONDS)
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG,
+			                   "%s: send at most max_audio_seconds (%g s) of audio", err.msg,
+			                   s->p.max_audio_seconds);
+		else if (in.limit_hit == DN_AUDIO_LIMIT_BYTES)
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG,
+			                   "%s: send fewer channels, a lower rate or shorter audio "
+			                   "(max_decoded_audio_bytes is %llu)",
+			                   err.msg, (unsigned long long)s->p.max_decoded_audio_bytes);
+		else
+			api_answer_problem(r, API_P_AUDIO_TOO_LONG, "%s", err.msg);
 		goto done;
 	}
 	if (rc != DN_OK) {
@@ -171,7 +198,13 @@ static void denoise_job(void *arg, void *worker)
 		                   s->host.model_name(r->model), err.msg);
 		goto done;
 	}
+	dn_speech_set_cancel(sp, api_request_cancel, r);
 	rc = dn_speech_denoise(sp, &in, &out, NULL, &err);
+	dn_speech_set_cancel(sp, NULL, NULL); /* the context outlives r */
+	if (rc == DN_ECANCELLED) {
+		api_answer_cancelled(r, "denoising");
+		goto done;
+	}
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "denoising failed: %s", err.msg);
 		goto done;
@@ -202,5 +235,7 @@ int api_audio_submit(api_request *r)
 		api_answer_problem(r, API_P_NO_AUDIO, "the body is empty: send a sound file");
 		return 0;
 	}
+	if (!api_sniff_ok(r, "audio"))
+		return 0;
 	return api_upload_queue(r, denoise_job);
 }

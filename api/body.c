@@ -36,6 +36,78 @@ void api_field_value(const api_part *p, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+int api_query_param(api_request *r, const char *name, const char **out)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &n) !=
+	        MHD_YES ||
+	    !v)
+		return 1;
+	if (memchr(v, '\0', n)) {
+		api_answer_problem(r, API_P_BAD_PARAMETER,
+		                   "query parameter '%s' holds a NUL byte (%%00): remove it", name);
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+int api_form_field(api_request *r, const api_part *p, const char *name, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!p)
+		return 1;
+	if (p->len >= cap) {
+		api_answer_problem(r, API_P_BAD_PARAMETER,
+		                   "form field '%s' is %zu bytes long; it may be at most %zu", name, p->len,
+		                   cap - 1);
+		return 0;
+	}
+	if (memchr(p->data, '\0', p->len)) {
+		api_answer_problem(r, API_P_BAD_PARAMETER, "form field '%s' holds a NUL byte: remove it",
+		                   name);
+		return 0;
+	}
+	memcpy(out, p->data, p->len);
+	out[p->len] = '\0';
+	return 1;
+}
+
+/* Magic bytes of the formats each route decodes. */
+static int looks_audio(const unsigned char *b, size_t n)
+{
+	return (n >= 12 && (!memcmp(b, "RIFF", 4) || !memcmp(b, "RF64", 4)) && !memcmp(b + 8, "WAVE", 4)) ||
+	       (n >= 4 && (!memcmp(b, "fLaC", 4) || !memcmp(b, "OggS", 4) || !memcmp(b, "ID3", 3))) ||
+	       (n >= 12 && !memcmp(b, "FORM", 4) &&
+	        (!memcmp(b + 8, "AIFF", 4) || !memcmp(b + 8, "AIFC", 4))) ||
+	       (n >= 2 && b[0] == 0xff && (b[1] & 0xe0) == 0xe0);
+}
+
+static int looks_image(const unsigned char *b, size_t n)
+{
+	return (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) ||
+	       (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8));
+}
+
+int api_sniff_ok(api_request *r, const char *kind)
+{
+	int audio = strcmp(kind, "audio") == 0;
+
+	if (!r->sniff)
+		return 1;
+	if (audio ? looks_audio(r->body, r->len) : looks_image(r->body, r->len))
+		return 1;
+	api_answer_problem(r, API_P_MEDIA_TYPE,
+	                   "content type 'application/x-www-form-urlencoded' is not accepted and the "
+	                   "body is not %s: send Content-Type: %s",
+	                   audio ? "WAV, FLAC, Ogg, MP3 or AIFF" : "a JPEG or PNG",
+	                   audio ? "audio/wav (or audio/flac, ...)" : "image/jpeg");
+	return 0;
+}
+
 int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
                             const char *refused_hint)
 {
@@ -58,6 +130,10 @@ int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), con
 			return 0;
 		}
 		r->multipart = 1;
+	} else if (strcmp(mt, "application/x-www-form-urlencoded") == 0) {
+		/* What curl --data-binary sends without -H: a real form is never
+		 * a sound file or a JPEG, so the body's first bytes decide. */
+		r->sniff = 1;
 	} else if (!accepted(mt)) {
 		api_answer_problem(r, API_P_MEDIA_TYPE,
 		                   "content type '%s' is not accepted: send %s or multipart/form-data", mt,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "api/internal.h"
 #include "api/multipart.h"
@@ -99,9 +100,10 @@ void api_frames_begin(api_request *r, const char *rest)
 	if (!api_upload_content_type(r, jpeg_media_type, "image/jpeg", "image/jpeg"))
 		return;
 	{
-		const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
-		const char *quality = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "quality");
+		const char *model, *quality;
 
+		if (!api_query_param(r, "model", &model) || !api_query_param(r, "quality", &quality))
+			return;
 		r->query_model = model != NULL;
 		r->query_quality = quality != NULL;
 		resolve_params(r, model, quality);
@@ -142,6 +144,7 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 	dn_image in = {0}, out = {0};
 	dn_error err;
 	char where[300] = "";
+	uint64_t need;
 	int rc;
 
 	if (label)
@@ -161,14 +164,27 @@ static int one_frame(api_request *r, dn_frame *fr, const void *data, size_t len,
 		                   err.msg);
 		return 0;
 	}
+	/* Pixels in and out, and the float tiles between them. */
+	need = (uint64_t)in.w * (uint64_t)in.h * (uint64_t)in.channels * (2 + 2 * sizeof(float));
+	if (!api_mem_reserve(r, need, "the decoded frame", API_P_FRAME_TOO_LARGE)) {
+		dn_image_free(&in);
+		return 0;
+	}
+	dn_frame_set_cancel(fr, api_request_cancel, r);
 	rc = dn_frame_denoise(fr, &in, &out, &err);
+	dn_frame_set_cancel(fr, NULL, NULL); /* the context outlives r */
 	dn_image_free(&in);
+	if (rc == DN_ECANCELLED) {
+		api_answer_cancelled(r, label ? label : "the frame");
+		return 0;
+	}
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "%sdenoising failed: %s", where, err.msg);
 		return 0;
 	}
 	rc = dn_image_encode(&out, r->quality, DN_SUBSAMP_KEEP, jpeg, jlen, &err);
 	dn_image_free(&out);
+	api_mem_release(r, need);
 	if (rc != DN_OK) {
 		api_answer_problem(r, API_P_INTERNAL, "%sencoding failed: %s", where, err.msg);
 		return 0;
@@ -234,8 +250,9 @@ static void denoise_job(void *arg, void *worker)
 		size_t nframes = 0;
 
 		/* Query parameters win over form fields. */
-		api_field_value(api_multipart_find(mp, "model"), model, sizeof model);
-		api_field_value(api_multipart_find(mp, "quality"), quality, sizeof quality);
+		if (!api_form_field(r, api_multipart_find(mp, "model"), "model", model, sizeof model) ||
+		    !api_form_field(r, api_multipart_find(mp, "quality"), "quality", quality, sizeof quality))
+			goto done;
 		if (!r->query_model && model[0] && !resolve_params(r, model, NULL))
 			goto done;
 		if (!r->query_quality && quality[0] && !resolve_params(r, NULL, quality))
@@ -272,9 +289,19 @@ static void denoise_job(void *arg, void *worker)
 		}
 		/* A boundary no JPEG is likely to contain; parts are framed by
 		 * length anyway once the client has the boundary. */
-		snprintf(boundary, sizeof boundary, "denoised-frames-%016llx%08x",
-		         (unsigned long long)(uintptr_t)r ^ (unsigned long long)r->t0.tv_nsec,
-		         (unsigned)r->t0.tv_sec);
+		{
+			/* Random, so that it says nothing about our memory. */
+			unsigned char rnd[16];
+			char hex[33];
+
+			if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+				for (size_t k = 0; k < sizeof rnd; k++)
+					rnd[k] =
+					    (unsigned char)(r->t0.tv_nsec >> (k % 4 * 8)) ^ (unsigned char)k;
+			for (size_t k = 0; k < sizeof rnd; k++)
+				sprintf(hex + 2 * k, "%02x", rnd[k]);
+			snprintf(boundary, sizeof boundary, "denoised-frames-%s", hex);
+		}
 		for (size_t i = 0, k = 0; i < mp->count; i++) {
 			const api_part *p = &mp->parts[i];
 			char label[300], name[API_MULTIPART_MAX_FIELD];
@@ -328,5 +355,7 @@ int api_frames_submit(api_request *r)
 		api_answer_problem(r, API_P_NO_FRAME, "the body is empty: send a JPEG");
 		return 0;
 	}
+	if (!api_sniff_ok(r, "image"))
+		return 0;
 	return api_upload_queue(r, denoise_job);
 }

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -20,6 +21,18 @@
 #include "api/problem.h"
 #include "api/stats.h"
 
+/* A connection the header watchdog knows about (server.c): libmicrohttpd
+ * only calls us once a request's headers are complete, and its own timeout
+ * restarts with every byte, so a client trickling header bytes would hold
+ * its slot forever without this. */
+typedef struct api_conn {
+	struct api_conn *prev, *next;
+	int fd;
+	int in_request;        /* headers complete, request not yet answered */
+	int cut;               /* shut down by the watchdog */
+	struct timespec since; /* connection start, or end of the last request */
+} api_conn;
+
 struct api_server {
 	struct MHD_Daemon *mhd;
 	api_params p; /* strings point into the copies below */
@@ -28,6 +41,18 @@ struct api_server {
 	api_stats stats;
 	atomic_int quiesced;
 	int port;
+
+	/* The header watchdog: connections waiting for headers, and the thread
+	 * that cuts those over header_timeout. */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t watchdog_wake;
+	api_conn *conns;
+	pthread_t watchdog;
+	int watchdog_running, watchdog_stop;
+
+	/* Bytes of request bodies and decoded audio/frames held now, against
+	 * p.memory_budget (api_mem_reserve). */
+	atomic_ullong mem_in_use;
 };
 
 typedef struct api_request {
@@ -56,6 +81,9 @@ typedef struct api_request {
 	int resp_status;
 	size_t resp_len;
 	int suspended;
+	api_conn *wc;      /* the watchdog's record of this connection, or NULL */
+	uint64_t reserved; /* of the memory budget, given back in on_completed */
+	_Atomic int cancelled; /* why api_request_cancel stopped the work: API_CANCEL_*; tile threads set it */
 
 	/* POST /v1/audio:denoise */
 	api_model *model;
@@ -66,6 +94,10 @@ typedef struct api_request {
 
 	/* POST /v1/frames:denoise (shares model, multipart, query_model) */
 	int quality, query_quality;
+
+	/* Sent as application/x-www-form-urlencoded (curl --data-binary without
+	 * -H): the body's magic bytes decide at submit (api_sniff_ok). */
+	int sniff;
 } api_request;
 
 /* Prepares the answer (takes resp). body_len is what the log counts. */
@@ -124,6 +156,35 @@ void api_field_value(const api_part *p, char *out, size_t cap);
  * (bad boundary) answer and returns 0. */
 int api_upload_content_type(api_request *r, int (*accepted)(const char *mt), const char *missing_hint,
                             const char *refused_hint);
+/* Takes n bytes of the server's memory budget for r (given back when r
+ * completes). Over the budget: takes nothing, sets a 503 answer with
+ * Retry-After that names memory_budget, and returns 0; when n alone is more
+ * than the whole budget (retrying cannot help), a 413 of type too_big. */
+int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big);
+enum { API_CANCEL_NONE, API_CANCEL_DEADLINE, API_CANCEL_GONE };
+/* A dn_cancel_fn over an api_request (arg): stops the work when the client
+ * has closed its connection or request_deadline has passed since the
+ * request arrived, recording which in r->cancelled. */
+int api_request_cancel(void *arg, dn_error *err);
+/* After work on r stopped with DN_ECANCELLED: the answer for why (504 for
+ * the deadline, with what to change; for a client gone, one only the log
+ * sees). */
+void api_answer_cancelled(api_request *r, const char *what);
+/* Gives back n bytes (at most what r holds) of r's share of the budget. */
+void api_mem_release(api_request *r, uint64_t n);
+/* A query parameter's value (NULL when absent) into *out. A value holding a
+ * NUL byte (%00) would be silently cut short: sets a 400 answer naming the
+ * parameter and returns 0. */
+int api_query_param(api_request *r, const char *name, const char **out);
+/* A form field's value into out (cap bytes with the NUL); "" when absent.
+ * A value that does not fit, or holds a NUL byte, gets a 400 answer naming
+ * the field and its limit, and 0. */
+int api_form_field(api_request *r, const api_part *p, const char *name, char *out, size_t cap);
+/* For a body that came as application/x-www-form-urlencoded: whether its
+ * magic bytes say one of the kinds the route takes ("audio": WAV, FLAC,
+ * Ogg, MP3, AIFF; "image": JPEG, PNG). Sets a 415 answer and returns 0 when
+ * they do not. Returns 1 at once for any other content type. */
+int api_sniff_ok(api_request *r, const char *kind);
 /* Suspends r's connection and hands job(r) to a worker, which answers and
  * resumes it. When the queue is full (503 overloaded) or the server is
  * shutting down (503), sets that answer and resumes the connection itself.

@@ -75,8 +75,17 @@ static json_t *body_json(api_request *r)
 	json_error_t je;
 	json_t *j;
 
-	if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+	char mt[128] = "";
+
+	if (ct)
+		api_media_type(ct, mt, sizeof mt);
+	if (strcmp(mt, "application/json") != 0) {
 		api_answer_problem(r, API_P_MEDIA_TYPE, "send the spec as Content-Type: application/json");
+		return NULL;
+	}
+	if (r->len == 0) {
+		api_answer_problem(r, API_P_BAD_JSON,
+		                   "the body is empty: send a JSON object, e.g. {\"kind\": \"train\", ...}");
 		return NULL;
 	}
 	j = json_loadb((const char *)r->body, r->len, JSON_REJECT_DUPLICATES, &je);
@@ -413,6 +422,17 @@ void api_jobs_begin(api_request *r, const char *rest)
 	if (!strcmp(r->method, "POST")) {
 		if (!host_has_jobs(r))
 			return;
+		const char *cl =
+		    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		/* A declared length over the limit is refused before any of
+		 * the body is read. */
+		if (cl && strtoull(cl, NULL, 10) > API_JOBS_BODY_MAX) {
+			api_answer_problem(r, API_P_BODY_TOO_LARGE,
+			                   "body of %s bytes is over the %d bytes a job spec may have", cl,
+			                   API_JOBS_BODY_MAX);
+			return;
+		}
 		r->wants_body = 1;
 		r->limit = API_JOBS_BODY_MAX;
 		return;

@@ -40,6 +40,10 @@ static const struct {
     [API_P_NO_FRAME] = {400, URN "no-frame", "No frame in the request"},
     [API_P_BAD_FRAME] = {422, URN "bad-frame", "Frame could not be decoded"},
     [API_P_FRAME_TOO_LARGE] = {413, URN "frame-over-limit", "Frame exceeds max_frame_pixels"},
+    [API_P_REQUEST_TIMEOUT] = {408, URN "request-timeout", "The request did not arrive in time"},
+    [API_P_DEADLINE] = {504, URN "deadline-exceeded", "The work took longer than request_deadline"},
+    [API_P_MEMORY_BUDGET] = {503, URN "memory-budget",
+                             "Requests in flight hold the memory budget; retry later"},
 };
 
 int api_problem_status(int id)

@@ -38,6 +38,9 @@ enum api_problem {
 	API_P_NO_FRAME,        /* 400 empty body or no image part */
 	API_P_BAD_FRAME,       /* 422 JPEG cannot be decoded */
 	API_P_FRAME_TOO_LARGE, /* 413 frame over max_frame_pixels */
+	API_P_REQUEST_TIMEOUT, /* 408 body not received within request_timeout */
+	API_P_DEADLINE,        /* 504 work stopped at request_deadline */
+	API_P_MEMORY_BUDGET,   /* 503 memory_budget taken by requests in flight */
 	API_P_COUNT
 };
 

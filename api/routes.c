@@ -45,6 +45,12 @@ static json_t *with_devices(json_t *o)
 	return o;
 }
 
+/* One model that failed to load, for readiness. */
+static void add_failure(void *arg, const char *name, const char *why)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:s}", "name", name, "error", why));
+}
+
 void api_route_ready(api_request *r, const char *rest)
 {
 	api_server *s = r->srv;
@@ -61,15 +67,24 @@ void api_route_ready(api_request *r, const char *rest)
 		                   g.models_loaded, g.workers);
 		return;
 	}
-	dn_blas_info bi;
-	dn_blas_info_get(&bi);
-	api_answer_json(r, 200,
-	                with_devices(json_pack("{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}",
-	                                       "status", "ready", "models", (json_int_t)g.models_loaded,
-	                                       "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth,
-	                                       "queue_capacity", (json_int_t)g.queue_capacity, "blas",
-	                                       "library", bi.library, "kernel", bi.kernel, "cpu", bi.cpu,
-	                                       "overridden", bi.overridden, "generic", bi.generic)));
+	{
+		dn_blas_info bi;
+		dn_blas_info_get(&bi);
+		json_t *o = with_devices(json_pack(
+		    "{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}", "status", "ready", "models",
+		    (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth,
+		    "queue_capacity", (json_int_t)g.queue_capacity, "blas", "library", bi.library, "kernel",
+		    bi.kernel, "cpu", bi.cpu, "overridden", bi.overridden, "generic", bi.generic));
+		json_t *failed = json_array();
+
+		if (o && failed && s->host.model_failures)
+			s->host.model_failures(s->host.ctx, add_failure, failed);
+		if (o && failed && json_array_size(failed))
+			json_object_set_new(o, "failed_models", failed);
+		else
+			json_decref(failed);
+		api_answer_json(r, 200, o);
+	}
 }
 
 static const char *kind_name(int kind)

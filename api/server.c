@@ -10,15 +10,26 @@
  * limit. The final call answers, or hands the request to a worker and
  * suspends the connection until the worker resumes it with an answer.
  * on_completed logs the line and records metrics, whatever happened.
+ *
+ * libmicrohttpd calls us only once a request's headers are complete, and its
+ * connection timeout restarts with every byte, so a client that trickles
+ * header bytes would hold a connection slot forever. The header watchdog
+ * (a thread of ours) keeps every connection's start, or the end of its last
+ * request, and shuts down the socket of one whose headers are not complete
+ * within header_timeout; libmicrohttpd then sees the end of the stream and
+ * closes it. A per-client connection limit keeps one address from taking
+ * every slot.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/internal.h"
@@ -346,6 +357,10 @@ static void begin(api_request *r, const char *url)
 				return;
 			}
 			if (!errno && end != cl && n > 0 && n <= r->srv->p.max_body_bytes) {
+				/* The whole body is held until the answer: it takes
+				 * its share of the memory budget now, or waits. */
+				if (!api_mem_reserve(r, n, "the body", API_P_BODY_TOO_LARGE))
+					return;
 				r->body = malloc((size_t)n);
 				r->cap = r->body ? (size_t)n : 0;
 			}
@@ -355,18 +370,155 @@ static void begin(api_request *r, const char *url)
 	r->limit = r->srv->p.max_body_bytes;
 }
 
+/* An answer written straight to the socket, for the cases where the body is
+ * still arriving and libmicrohttpd (0.9.75) cannot queue a response until
+ * it has all of it: over the limit while streaming, or past
+ * request_timeout. The client gets the problem and "Connection: close";
+ * the caller then returns MHD_NO and libmicrohttpd closes the connection.
+ * Nothing else has been sent for this request, so the bytes are a whole
+ * HTTP answer. Returns 0. */
+static int answer_and_close(api_request *r, int id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int answer_and_close(api_request *r, int id, const char *fmt, ...)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int status = api_problem_status(id);
+	char detail[256], head[768];
+	size_t len = 0;
+	char *body;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	snprintf(r->note, sizeof r->note, "%.120s", detail);
+	r->status = status;
+	body = api_problem_json(id, detail, r->path, &len);
+	if (!ci || !body) {
+		free(body);
+		return 0;
+	}
+	n = snprintf(head, sizeof head,
+	             "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nContent-Length: %zu\r\n"
+	             "Connection: close\r\n%s%s%s\r\n",
+	             status, MHD_get_reason_phrase_for((unsigned)status), len,
+	             r->cors_origin ? "Access-Control-Allow-Origin: " : "",
+	             r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\n" : "");
+	if (n > 0 && (size_t)n < sizeof head &&
+	    send(ci->connect_fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n &&
+	    send(ci->connect_fd, body, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len) {
+		r->bytes_out = len;
+		/* No more reading: the client sees the end of our stream after
+		 * the answer rather than a reset before it. */
+		shutdown(ci->connect_fd, SHUT_WR);
+	}
+	free(body);
+	return 0;
+}
+
+static int try_reserve(api_server *s, uint64_t n)
+{
+	unsigned long long cur = atomic_load(&s->mem_in_use);
+
+	if (!s->p.memory_budget) {
+		atomic_fetch_add(&s->mem_in_use, n);
+		return 1;
+	}
+	do {
+		if (n > s->p.memory_budget || cur > s->p.memory_budget - n)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&s->mem_in_use, &cur, cur + n));
+	return 1;
+}
+
+static void budget_detail(api_request *r, uint64_t n, const char *what, char *out, size_t cap)
+{
+	snprintf(out, cap,
+	         "%s needs %llu bytes and requests in flight hold %llu of memory_budget (%llu): "
+	         "retry later, or send a smaller request",
+	         what, (unsigned long long)n, (unsigned long long)atomic_load(&r->srv->mem_in_use),
+	         (unsigned long long)r->srv->p.memory_budget);
+}
+
+int api_mem_reserve(api_request *r, uint64_t n, const char *what, int too_big)
+{
+	char detail[256];
+
+	if (try_reserve(r->srv, n)) {
+		r->reserved += n;
+		return 1;
+	}
+	if (n > r->srv->p.memory_budget) {
+		api_answer_problem(r, too_big,
+		                   "%s needs %llu bytes, more than all of memory_budget (%llu): send a "
+		                   "smaller request",
+		                   what, (unsigned long long)n, (unsigned long long)r->srv->p.memory_budget);
+		return 0;
+	}
+	budget_detail(r, n, what, detail, sizeof detail);
+	api_answer_problem(r, API_P_MEMORY_BUDGET, "%s", detail);
+	return 0;
+}
+
+int api_request_cancel(void *arg, dn_error *err)
+{
+	api_request *r = arg;
+	const union MHD_ConnectionInfo *ci;
+
+	if (r->srv->p.request_deadline > 0 && elapsed_s(&r->t0) > r->srv->p.request_deadline) {
+		r->cancelled = API_CANCEL_DEADLINE;
+		dn_error_set(err, DN_ECANCELLED, "request_deadline passed");
+		return 1;
+	}
+	/* The connection is suspended, so libmicrohttpd does not watch it:
+	 * look at the socket. A client that closed (or reset) it will never
+	 * read the answer. */
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci) {
+		struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			r->cancelled = API_CANCEL_GONE;
+			dn_error_set(err, DN_ECANCELLED, "the client closed the connection");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void api_answer_cancelled(api_request *r, const char *what)
+{
+	if (r->cancelled == API_CANCEL_DEADLINE)
+		api_answer_problem(r, API_P_DEADLINE,
+		                   "%s took longer than request_deadline (%g s) and was stopped: send "
+		                   "shorter audio or smaller frames, or split the request",
+		                   what, r->srv->p.request_deadline);
+	else
+		api_answer_problem(r, API_P_REQUEST_TIMEOUT,
+		                   "the client closed the connection; %s was cancelled", what);
+}
+
+void api_mem_release(api_request *r, uint64_t n)
+{
+	if (n > r->reserved)
+		n = r->reserved;
+	atomic_fetch_sub(&r->srv->mem_in_use, n);
+	r->reserved -= n;
+}
+
 /* Body bytes: counted always, kept while within the limit. Returns 0 to close
  * the connection. */
 static int take_body(api_request *r, const char *data, size_t n)
 {
 	r->received += n;
 	r->bytes_in = r->received;
-	if (elapsed_s(&r->t0) > r->srv->p.request_timeout) {
-		r->status = 408;
-		snprintf(r->note, sizeof r->note, "body not received within request_timeout (%d s)",
-		         r->srv->p.request_timeout);
-		return 0;
-	}
+	if (elapsed_s(&r->t0) > r->srv->p.request_timeout)
+		return answer_and_close(r, API_P_REQUEST_TIMEOUT,
+		                        "the body did not arrive within request_timeout (%d s): send it "
+		                        "faster, or in several smaller requests",
+		                        r->srv->p.request_timeout);
 	if (!r->wants_body)
 		return 1; /* an answer is prepared; the rest is dropped */
 	if (r->too_large || r->received > r->limit) {
@@ -376,12 +528,14 @@ static int take_body(api_request *r, const char *data, size_t n)
 			r->body = NULL;
 			r->len = r->cap = 0;
 		}
-		if (r->received > r->limit + DISCARD_MAX) {
-			r->status = 413;
-			snprintf(r->note, sizeof r->note,
-			         "streamed body over max_body_bytes; connection closed");
-			return 0;
-		}
+		if (r->received > r->limit + DISCARD_MAX)
+			return answer_and_close(r, API_P_BODY_TOO_LARGE,
+			                        "streamed body over the limit of %llu bytes%s; connection "
+			                        "closed",
+			                        (unsigned long long)r->limit,
+			                        r->route == API_ROUTE_JOBS || r->route == API_ROUTE_MODELS
+			                            ? " for a job spec"
+			                            : " (max_body_bytes)");
 		return 1;
 	}
 	if (r->len + n > r->cap) {
@@ -392,12 +546,17 @@ static int take_body(api_request *r, const char *data, size_t n)
 			cap *= 2;
 		if (cap > r->limit)
 			cap = (size_t)r->limit;
-		nb = realloc(r->body, cap);
-		if (!nb) {
-			r->status = 500;
-			snprintf(r->note, sizeof r->note, "out of memory for the body");
-			return 0;
+		if (cap > r->reserved && !try_reserve(r->srv, cap - r->reserved)) {
+			char detail[256];
+
+			budget_detail(r, cap, "the body", detail, sizeof detail);
+			return answer_and_close(r, API_P_MEMORY_BUDGET, "%s", detail);
 		}
+		if (cap > r->reserved)
+			r->reserved = cap;
+		nb = realloc(r->body, cap);
+		if (!nb)
+			return answer_and_close(r, API_P_INTERNAL, "out of memory for the body");
 		r->body = nb;
 		r->cap = cap;
 	}
@@ -470,6 +629,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (!r->client[0])
 			strcpy(r->client, "-");
+		{
+			const union MHD_ConnectionInfo *sc =
+			    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+			r->wc = sc ? sc->socket_context : NULL;
+			if (r->wc) {
+				pthread_mutex_lock(&s->conns_lock);
+				r->wc->in_request = 1;
+				pthread_mutex_unlock(&s->conns_lock);
+			}
+		}
 		atomic_fetch_add(&s->stats.inflight, 1);
 		begin(r, url);
 		/* A refusal of a request with a body goes out now, and the body
@@ -533,6 +703,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		s->host.model_release(s->host.ctx, r->model);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	if (r->reserved)
+		atomic_fetch_sub(&s->mem_in_use, r->reserved);
+	if (r->wc) {
+		/* The next request on a kept-alive connection gets its own
+		 * header_timeout from now. */
+		pthread_mutex_lock(&s->conns_lock);
+		r->wc->in_request = 0;
+		clock_gettime(CLOCK_MONOTONIC, &r->wc->since);
+		pthread_mutex_unlock(&s->conns_lock);
+	}
 	free(r->body);
 	free(r);
 	atomic_fetch_sub(&s->stats.inflight, 1);
@@ -543,12 +723,76 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	api_server *s = cls;
 
-	(void)conn;
-	(void)socket_context;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		api_conn *c = ci ? calloc(1, sizeof *c) : NULL;
+
 		atomic_fetch_add(&s->stats.connections, 1);
-	else
+		*socket_context = c;
+		if (!c)
+			return; /* unwatched: libmicrohttpd's own timeout still applies */
+		c->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &c->since);
+		pthread_mutex_lock(&s->conns_lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		pthread_mutex_unlock(&s->conns_lock);
+	} else {
+		api_conn *c = *socket_context;
+
 		atomic_fetch_sub(&s->stats.connections, 1);
+		if (!c)
+			return;
+		/* Removed before libmicrohttpd closes the descriptor, so the
+		 * watchdog never touches a number the system has reused. */
+		pthread_mutex_lock(&s->conns_lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&s->conns_lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* The header watchdog's thread: four times a second, shuts down the socket of
+ * every connection whose headers are overdue. */
+static void *watchdog_main(void *arg)
+{
+	api_server *s = arg;
+
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->watchdog_stop) {
+		struct timespec now, until;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (api_conn *c = s->conns; c; c = c->next) {
+			if (c->in_request || c->cut || elapsed_s(&c->since) <= s->p.header_timeout)
+				continue;
+			c->cut = 1;
+			shutdown(c->fd, SHUT_RDWR);
+			atomic_fetch_add(&s->stats.header_timeouts, 1);
+			api_log(s, API_LOG_INFO,
+			        "connection closed: request headers not complete within "
+			        "header_timeout (%d s)",
+			        s->p.header_timeout);
+		}
+		until = now;
+		until.tv_nsec += 250000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->watchdog_wake, &s->conns_lock, &until);
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -611,13 +855,25 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	s->p.api_key = s->key;
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
+	atomic_init(&s->mem_in_use, 0);
+	{
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&s->conns_lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->watchdog_wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)(p->http_threads > 1 ? p->http_threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)p->connection_timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)(p->max_connections_per_client > 0 ? p->max_connections_per_client : 0),
+	    MHD_OPTION_END);
 	if (!s->mhd) {
 		int e = errno;
 
@@ -627,6 +883,13 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	}
 	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : p->port;
+	if (p->header_timeout > 0) {
+		if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+			api_server_stop(s);
+			return dn_error_set(err, DN_ENOMEM, "cannot start the header watchdog thread");
+		}
+		s->watchdog_running = 1;
+	}
 	*out = s;
 	return DN_OK;
 }
@@ -657,10 +920,21 @@ void api_server_stop(api_server *s)
 {
 	if (!s)
 		return;
+	if (s->watchdog_running) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->watchdog_stop = 1;
+		pthread_cond_signal(&s->watchdog_wake);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->watchdog, NULL);
+	}
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
 	free(s->listen);
 	free(s->cors);
 	free(s->key);
+	if (s->mhd) { /* the lock and condition were initialised */
+		pthread_mutex_destroy(&s->conns_lock);
+		pthread_cond_destroy(&s->watchdog_wake);
+	}
 	free(s);
 }

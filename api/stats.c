@@ -42,6 +42,7 @@ void api_stats_init(api_stats *s)
 	atomic_init(&s->bytes_out, 0);
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->connections, 0);
+	atomic_init(&s->header_timeouts, 0);
 }
 
 const char *api_route_label(int route)
@@ -168,6 +169,16 @@ char *api_stats_render(api_stats *s, const api_gauges *g, size_t *len)
 	        "denoised_blas_info{library=\"%s\",kernel=\"%s\",cpu=\"%s\",overridden=\"%d\","
 	        "generic=\"%d\"} 1\n",
 	        bi.library, bi.kernel, bi.cpu, bi.overridden, bi.generic);
+	fprintf(f,
+	        "# HELP denoised_http_header_timeouts_total Connections closed because their request "
+	        "headers took longer than header_timeout.\n"
+	        "# TYPE denoised_http_header_timeouts_total counter\n"
+	        "denoised_http_header_timeouts_total %llu\n"
+	        "# HELP denoised_models_failed Model files that failed to load at the last start or "
+	        "reload (readiness names them).\n"
+	        "# TYPE denoised_models_failed gauge\n"
+	        "denoised_models_failed %zu\n",
+	        atomic_load(&s->header_timeouts), g->models_failed);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

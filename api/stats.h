@@ -47,8 +47,9 @@ typedef struct api_stats {
 	atomic_ullong count[API_ROUTE_COUNT];
 	atomic_ullong sum_us[API_ROUTE_COUNT];
 	atomic_ullong bytes_in, bytes_out;
-	atomic_uint inflight;    /* requests received, not yet completed */
-	atomic_uint connections; /* open TCP connections */
+	atomic_uint inflight;          /* requests received, not yet completed */
+	atomic_uint connections;       /* open TCP connections */
+	atomic_ullong header_timeouts; /* connections cut for headers over header_timeout */
 } api_stats;
 
 void api_stats_init(api_stats *s);

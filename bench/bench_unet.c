@@ -187,7 +187,7 @@ static struct stat3 time_train(dn_unet *net, const dn_tensor *x, const dn_tensor
 	size_t np;
 	dn_tensor g = {0};
 	double ms[64], cpu[64];
-	dn_unet_trainable(net, &params, &grads, &np);
+	dn_unet_trainable(net, &params, &grads, &np, NULL);
 	if (dn_adam_create(&ap, np, &opt, &err) || dn_tensor_init(&g, t->n, t->c, t->h, t->w, &err))
 		die("optimiser", &err);
 	for (int i = -warmup; i < runs; i++) {

@@ -33,6 +33,11 @@ typedef struct dn_error {
 	char msg[DN_ERROR_MSG_MAX];
 } dn_error;
 
+/* Asked between units of long work (a chunk of audio, a tile of a frame):
+ * non-zero stops it with DN_ECANCELLED, and the callback may say why in
+ * err. */
+typedef int (*dn_cancel_fn)(void *arg, dn_error *err);
+
 /* Records code and a printf-style message in err (if not NULL); returns code,
  * so that callers can write `return dn_error_set(err, DN_EINVAL, "...")`. */
 int dn_error_set(dn_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

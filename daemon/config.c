@@ -58,10 +58,17 @@ static const cfg_key keys[] = {
      "inference always runs on the workers."},
     {"max_connections", CFG_INT, OFF(max_connections), "256", 1, 65536, NULL, "N",
      "Concurrent client connections; further connections are refused."},
+    {"max_connections_per_client", CFG_INT, OFF(max_connections_per_client), "32", 0, 65536, NULL, "N",
+     "Concurrent connections from one client address; further ones from it are refused, so that "
+     "one client cannot take every slot of max_connections. 0: no per-client limit."},
     {"models", CFG_LIST, OFF(models), "", 0, 0, NULL, "LIST",
      "Model files (.safetensors) or directories holding them, comma-separated. Each model is "
      "served under its file name without the extension. Empty: the shipped models, "
      "models/ of the installed data directory ($DENOISE_DATADIR overrides the directory)."},
+    {"strict_models", CFG_INT, OFF(strict_models), "0", 0, 1, NULL, "0|1",
+     "1: a model file that fails to load stops the start (exit 2). 0: the models that load "
+     "serve, readiness and /metrics name the broken ones, and the start fails only when none "
+     "loads."},
     {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
      "Model used when a request names none. Empty: the first audio model by name."},
     {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",
@@ -69,6 +76,15 @@ static const cfg_key keys[] = {
      "bodies get 413 before they are read."},
     {"max_audio_seconds", CFG_DOUBLE, OFF(max_audio_seconds), "600", 0.001, 86400, NULL, "SECONDS",
      "Longest audio accepted by /v1/audio:denoise; longer audio gets 413."},
+    {"memory_budget", CFG_SIZE, OFF(memory_budget), "1G", 65536, 1099511627776.0, NULL, "SIZE",
+     "Memory that request bodies in flight and the decoded audio and frames of requests being "
+     "served may hold together (max_connections x max_body_bytes alone would be far more). A "
+     "request that would go over it gets 503 with Retry-After."},
+    {"max_decoded_audio_bytes", CFG_SIZE, OFF(max_decoded_audio_bytes), "256M", 65536, 17179869184.0, NULL,
+     "SIZE",
+     "Largest decoded audio (channels x frames x 4 bytes) accepted by /v1/audio:denoise; checked "
+     "from the header before decoding, so a small compressed file cannot expand past it. Larger "
+     "audio gets 413."},
     {"max_frame_pixels", CFG_SIZE, OFF(max_frame_pixels), "16M", 1, 1099511627776.0, NULL, "PIXELS",
      "Largest frame (width x height) accepted by /v1/frames:denoise, per frame (suffixes K, M: "
      "powers of 1024); checked from the JPEG header before decoding, larger frames get 413."},
@@ -76,6 +92,14 @@ static const cfg_key keys[] = {
      "A connection with no bytes moving for this long is closed."},
     {"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",
      "Time allowed to receive a whole request body; a client trickling bytes is cut off after it."},
+    {"request_deadline", CFG_DOUBLE, OFF(request_deadline), "300", 0, 86400, NULL, "SECONDS",
+     "Longest a denoising request may take from its arrival to its answer; work still running "
+     "then is stopped (between chunks or tiles) and the client gets 504. Work for a client that "
+     "has closed its connection stops the same way. 0: no deadline."},
+    {"header_timeout", CFG_INT, OFF(header_timeout), "10", 0, 3600, NULL, "SECONDS",
+     "Time allowed for a request's headers to arrive, from the connection (or the end of the "
+     "previous request on it); a client trickling header bytes is cut off after it. 0: only "
+     "connection_timeout applies."},
     {"drain_timeout", CFG_INT, OFF(drain_timeout), "30", 0, 3600, NULL, "SECONDS",
      "On SIGTERM, how long to wait for requests in flight before stopping anyway."},
     {"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",
@@ -89,6 +113,9 @@ static const cfg_key keys[] = {
      "Training and evaluation jobs running at once, each on its own thread; the others wait."},
     {"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
      "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
+    {"job_memory_budget", CFG_SIZE, OFF(job_memory_budget), "8G", 1048576, 1099511627776.0, NULL, "SIZE",
+     "Memory a training job's step may need, estimated at submit from its spec (batch x "
+     "patch_frames x filters x depth); a spec over it gets 422 naming params.batch."},
     {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
      "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
     {"job_device", CFG_STRING, OFF(job_device), "cpu", 0, 0, NULL, "DEVICE",

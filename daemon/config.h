@@ -15,32 +15,39 @@
 #include "core/dn.h"
 
 typedef struct daemon_config {
-	char *listen;            /* address literal */
-	int port;                /* 0: any free port */
-	char *port_file;         /* "" or where the bound port is written */
-	int cores;               /* 0 until resolved: CPUs available */
-	int workers;             /* 0 until resolved: cores / blas_threads */
-	int blas_threads;        /* OpenBLAS threads per worker */
-	int queue_length;        /* requests waiting for a worker */
-	int http_threads;        /* libmicrohttpd polling threads */
-	int max_connections;     /* concurrent TCP connections */
-	char *models;            /* comma-separated files or directories; "" = shipped */
-	char *default_model;     /* "" = first by name */
-	uint64_t max_body_bytes; /* request body limit */
+	char *listen;                   /* address literal */
+	int port;                       /* 0: any free port */
+	char *port_file;                /* "" or where the bound port is written */
+	int cores;                      /* 0 until resolved: CPUs available */
+	int workers;                    /* 0 until resolved: cores / blas_threads */
+	int blas_threads;               /* OpenBLAS threads per worker */
+	int queue_length;               /* requests waiting for a worker */
+	int http_threads;               /* libmicrohttpd polling threads */
+	int max_connections;            /* concurrent TCP connections */
+	int max_connections_per_client; /* from one address; 0 = no limit */
+	char *models;                   /* comma-separated files or directories; "" = shipped */
+	char *default_model;            /* "" = first by name */
+	int strict_models;              /* 1: any model that fails to load fails the start */
+	uint64_t max_body_bytes;
+	uint64_t memory_budget; /* bodies in flight + decoded audio/frames */ /* request body limit */
 	double max_audio_seconds;
+	uint64_t max_decoded_audio_bytes; /* channels x frames x 4 of decoded audio */
 	uint64_t max_frame_pixels;
-	int connection_timeout; /* s of inactivity before a connection is closed */
-	int request_timeout;    /* s to receive a whole request body */
-	int drain_timeout;      /* s that SIGTERM waits for requests in flight */
-	char *state_dir;        /* "" = $STATE_DIRECTORY, else none */
-	char *data_roots;       /* comma-separated folders job data sets may come from */
-	int max_jobs;           /* training/evaluation jobs running at once */
-	int max_queued_jobs;    /* jobs waiting to run */
-	int job_nice;           /* nice value of job threads */
-	char *job_device;       /* where training jobs run unless their spec says: cpu, cuda, cuda:N */
-	int log_level;          /* enum daemon_log_level */
-	char *cors_origins;     /* comma-separated origins, or "*" */
-	char *api_key_file;     /* "" = no authentication */
+	int connection_timeout;     /* s of inactivity before a connection is closed */
+	int request_timeout;        /* s to receive a whole request body */
+	double request_deadline;    /* s for a denoising request's work; 0 = none */
+	int header_timeout;         /* s to receive a request's headers; 0 = off */
+	int drain_timeout;          /* s that SIGTERM waits for requests in flight */
+	char *state_dir;            /* "" = $STATE_DIRECTORY, else none */
+	char *data_roots;           /* comma-separated folders job data sets may come from */
+	int max_jobs;               /* training/evaluation jobs running at once */
+	int max_queued_jobs;        /* jobs waiting to run */
+	uint64_t job_memory_budget; /* a training step's estimated memory */
+	int job_nice;               /* nice value of job threads */
+	char *job_device;           /* where training jobs run unless their spec says: cpu, cuda, cuda:N */
+	int log_level;              /* enum daemon_log_level */
+	char *cors_origins;         /* comma-separated origins, or "*" */
+	char *api_key_file;         /* "" = no authentication */
 } daemon_config;
 
 /* What the command line asks for besides configuration keys. */

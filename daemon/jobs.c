@@ -132,6 +132,7 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	J->job_device = strdup(p->job_device && *p->job_device ? p->job_device : "cpu");
 	J->max_jobs = p->max_jobs > 0 ? p->max_jobs : 1;
 	J->max_queued = p->max_queued > 0 ? p->max_queued : 1;
+	J->job_memory_budget = p->job_memory_budget;
 	J->nice = p->nice;
 	J->models = p->models;
 	J->next_seq = 1;

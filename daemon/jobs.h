@@ -35,14 +35,15 @@
 typedef struct jobs jobs;
 
 typedef struct jobs_params {
-	const char *state_dir;  /* required: the jobs/ folder lives here */
-	const char *data_roots; /* comma-separated folders data sets may come from */
-	const char *speech_dir; /* the built-in corpus ("speech"); NULL: the default places */
-	const char *job_device; /* a training job's device when its spec names none (NULL: cpu) */
-	int max_jobs;           /* running at once */
-	int max_queued;         /* waiting; beyond it submit gives DN_ELIMIT */
-	int nice;               /* of the runner threads (0: as the process) */
-	daemon_models *models;  /* for eval's model and for registration (borrowed) */
+	const char *state_dir;      /* required: the jobs/ folder lives here */
+	const char *data_roots;     /* comma-separated folders data sets may come from */
+	const char *speech_dir;     /* the built-in corpus ("speech"); NULL: the default places */
+	const char *job_device;     /* a training job's device when its spec names none (NULL: cpu) */
+	int max_jobs;               /* running at once */
+	int max_queued;             /* waiting; beyond it submit gives DN_ELIMIT */
+	int nice;                   /* of the runner threads (0: as the process) */
+	uint64_t job_memory_budget; /* a training job's estimated step memory; 0: no limit */
+	daemon_models *models;      /* for eval's model and for registration (borrowed) */
 } jobs_params;
 
 /* Scans STATE_DIR/jobs, recovers what it finds and starts the runner

@@ -70,6 +70,7 @@ struct jobs {
 	char *state_dir, *data_roots, *speech_dir, *job_device;
 	char jobs_dir[JOB_DIR_MAX - 32];
 	int max_jobs, max_queued, nice;
+	uint64_t job_memory_budget;
 	daemon_models *models;
 	job **v; /* ascending seq */
 	size_t n, cap;

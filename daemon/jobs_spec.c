@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/audio/noise.h"
+#include "core/nn/unet.h"
 #include "core/train/params.h"
 #include "core/util/paths.h"
 #include "daemon/config.h"
@@ -216,6 +217,28 @@ int jobs_valid_name(const char *s)
 /* The built-in corpus: speech_dir, $DN_SPEECH_DIR, data/speech of the source
  * tree, the installed data directory; the first that has a manifest (else
  * the first candidate, for the message). */
+/* A training spec's combination, checked at submit rather than found at run
+ * time: the architecture's own rules (dn_unet_config_check), then the
+ * estimated memory of one step against job_memory_budget (issue 14). */
+static int check_train_fit(const jobs *J, const job_conf *c, vstate *v)
+{
+	dn_unet_config arch = c->info.arch;
+	dn_error e;
+	double need;
+
+	if (dn_unet_config_check(&arch, &e) != DN_OK)
+		return refuse(v, "params.filters", "with depth %d: %s", arch.depth, e.msg);
+	need = dn_unet_train_bytes(&arch, c->tp.batch, c->info.n_fft / 2 + 1, c->tp.patch_frames);
+	if (J->job_memory_budget && need > (double)J->job_memory_budget)
+		return refuse(v, "params.batch",
+		              "batch %d of %d-frame patches with filters %d, depth %d needs about %.0f MiB "
+		              "per step, over job_memory_budget (%.0f MiB): lower batch, patch_frames or "
+		              "filters",
+		              c->tp.batch, c->tp.patch_frames, arch.base_filters, arch.depth,
+		              need / 1048576.0, (double)J->job_memory_budget / 1048576.0);
+	return DN_OK;
+}
+
 static void builtin_speech_dir(const jobs *J, char *out, size_t cap)
 {
 	const char *env = getenv("DN_SPEECH_DIR");
@@ -500,6 +523,11 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		if (c->dp.snr_min_db > c->dp.snr_max_db) {
 			json_decref(params);
 			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
+		}
+		/* Fields that pass one by one can still not fit together. */
+		if ((rc = check_train_fit(J, c, v)) != DN_OK) {
+			json_decref(params);
+			return rc;
 		}
 	} else {
 		json_t *snrs = json_object_get(params, "snr_db");

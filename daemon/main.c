@@ -116,6 +116,7 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	                  .max_jobs = d->cfg->max_jobs,
 	                  .max_queued = d->cfg->max_queued_jobs,
 	                  .nice = d->cfg->job_nice,
+	                  .job_memory_budget = d->cfg->job_memory_budget,
 	                  .models = d->models};
 
 	if (!d->cfg->state_dir[0]) {
@@ -179,8 +180,15 @@ static void host_gauges(void *ctx, api_gauges *g)
 	g->workers = pool_workers(d->pool);
 	g->blas_threads = d->cfg->blas_threads;
 	g->models_loaded = daemon_models_count(d->models);
+	g->models_failed = daemon_models_failed(d->models, NULL, NULL);
 	g->reloads_ok = atomic_load(&d->reloads_ok);
 	g->reloads_failed = atomic_load(&d->reloads_failed);
+}
+
+static void host_model_failures(void *ctx, void (*fn)(void *arg, const char *name, const char *why),
+                                void *arg)
+{
+	daemon_models_failed(((daemon_ctx *)ctx)->models, fn, arg);
 }
 
 static void host_log(void *ctx, int level, const char *line)
@@ -444,7 +452,8 @@ int main(int argc, char **argv)
 		rc = read_api_key(cfg.api_key_file, &api_key, &err);
 	default_models_dir(models_dir, sizeof models_dir);
 	if (rc == DN_OK)
-		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, &d.models, &err);
+		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, cfg.strict_models,
+		                          &d.models, &err);
 	if (rc != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s%s", opt.config_path ? "configuration: " : "", err.msg);
 		free(api_key);
@@ -504,6 +513,7 @@ int main(int argc, char **argv)
 	                  .worker_speech = host_worker_speech,
 	                  .worker_frame = host_worker_frame,
 	                  .gauges = host_gauges,
+	                  .model_failures = host_model_failures,
 	                  .log = host_log};
 	if (d.jobs) {
 		host.job_submit = host_job_submit;
@@ -522,9 +532,14 @@ int main(int argc, char **argv)
 	                  .max_connections = cfg.max_connections,
 	                  .max_body_bytes = cfg.max_body_bytes,
 	                  .max_audio_seconds = cfg.max_audio_seconds,
+	                  .max_decoded_audio_bytes = cfg.max_decoded_audio_bytes,
+	                  .memory_budget = cfg.memory_budget,
+	                  .request_deadline = cfg.request_deadline,
 	                  .max_frame_pixels = cfg.max_frame_pixels,
 	                  .connection_timeout = cfg.connection_timeout,
 	                  .request_timeout = cfg.request_timeout,
+	                  .header_timeout = cfg.header_timeout,
+	                  .max_connections_per_client = cfg.max_connections_per_client,
 	                  .cors_origins = cfg.cors_origins,
 	                  .api_key = api_key,
 	                  .retry_after = 1};

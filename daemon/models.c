@@ -35,6 +35,13 @@ struct daemon_models {
 	api_model **cur; /* sorted by name */
 	size_t n;
 	api_model *def;
+	/* Files that did not load at the last start or reload (guarded by mu):
+	 * readiness and /metrics report them. */
+	struct broken {
+		char name[128];
+		char why[DN_ERROR_MSG_MAX];
+	} * broken;
+	size_t nbroken;
 };
 
 /* One file to serve: its model name and path. */
@@ -223,9 +230,36 @@ static api_model *pick_default(daemon_models *r, api_model **v, size_t n)
 	return NULL;
 }
 
-int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
+/* Replaces the broken list with v[0..n) (taken). */
+static void set_broken(daemon_models *r, struct broken *v, size_t n)
+{
+	pthread_mutex_lock(&r->mu);
+	free(r->broken);
+	r->broken = v;
+	r->nbroken = n;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The message for a file that failed: the loader's usually names it. */
+static void failure_text(const entry *en, const dn_error *le, char *out, size_t cap)
+{
+	if (strstr(le->msg, en->path))
+		snprintf(out, cap, "%s", le->msg);
+	else {
+		int k = snprintf(out, cap, "%.200s: ", en->path);
+		size_t room = k > 0 && (size_t)k < cap ? cap - (size_t)k - 1 : 0;
+		size_t n = strlen(le->msg) < room ? strlen(le->msg) : room;
+
+		memcpy(out + k, le->msg, n);
+		out[(size_t)k + n] = '\0';
+	}
+}
+
+int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name, int strict,
                          daemon_models **out, dn_error *err)
 {
+	struct broken *broken = NULL;
+	size_t nbroken = 0;
 	daemon_models *r = calloc(1, sizeof *r);
 	entries e;
 	int rc;
@@ -248,7 +282,9 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 		return rc;
 	}
 	r->cur = calloc(e.n ? e.n : 1, sizeof *r->cur);
-	if (!r->cur) {
+	broken = calloc(e.n ? e.n : 1, sizeof *broken);
+	if (!r->cur || !broken) {
+		free(broken);
 		free(e.v);
 		daemon_models_destroy(r);
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
@@ -258,16 +294,27 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 		api_model *m = load_one(&e.v[i], &le);
 
 		if (!m) {
-			/* The loader's message usually names the file already. */
-			if (strstr(le.msg, e.v[i].path))
-				rc = dn_error_set(err, le.code, "%s", le.msg);
-			else
-				rc = dn_error_set(err, le.code, "%s: %s", e.v[i].path, le.msg);
-			break;
+			char text[DN_ERROR_MSG_MAX];
+
+			failure_text(&e.v[i], &le, text, sizeof text);
+			/* Strict: one bad file fails the start. Otherwise the
+			 * others serve and readiness names this one. */
+			if (strict) {
+				rc = dn_error_set(err, le.code, "%s (strict_models is on)", text);
+				break;
+			}
+			daemon_log(LOG_LVL_ERROR, "model '%s' not served: %s", e.v[i].name, text);
+			snprintf(broken[nbroken].name, sizeof broken[nbroken].name, "%s", e.v[i].name);
+			snprintf(broken[nbroken].why, sizeof broken[nbroken].why, "%s", text);
+			nbroken++;
+			continue;
 		}
 		r->cur[r->n++] = m;
 	}
+	if (rc == DN_OK && r->n == 0 && nbroken > 0)
+		rc = dn_error_set(err, DN_EFORMAT, "no model loads: %s", broken[0].why);
 	free(e.v);
+	set_broken(r, broken, nbroken);
 	if (rc == DN_OK && r->default_name[0] && !(r->def = pick_default(r, r->cur, r->n)))
 		rc = dn_error_set(err, DN_ENOTFOUND, "default_model '%s' is not among the models loaded",
 		                  r->default_name);
@@ -287,6 +334,7 @@ void daemon_models_destroy(daemon_models *r)
 	for (size_t i = 0; i < r->n; i++)
 		daemon_models_release(r->cur[i]);
 	free(r->cur);
+	free(r->broken);
 	free(r->list);
 	free(r->fallback);
 	free(r->default_name);
@@ -351,8 +399,13 @@ static int reload_locked(daemon_models *r)
 		daemon_log(LOG_LVL_ERROR, "reload: %s; keeping every model as it is", err.msg);
 		return 1;
 	}
+	struct broken *broken = calloc(e.n ? e.n : 1, sizeof *broken);
+	size_t nbroken = 0;
+
 	next = calloc(e.n ? e.n : 1, sizeof *next);
-	if (!next) {
+	if (!next || !broken) {
+		free(next);
+		free(broken);
 		free(e.v);
 		daemon_log(LOG_LVL_ERROR, "reload: out of memory; keeping every model as it is");
 		return 1;
@@ -366,6 +419,9 @@ static int reload_locked(daemon_models *r)
 			failed++;
 			daemon_log(LOG_LVL_ERROR, "reload: %s: %s; %s", e.v[i].path, err.msg,
 			           prev ? "the model loaded before keeps serving" : "not served");
+			snprintf(broken[nbroken].name, sizeof broken[nbroken].name, "%s", e.v[i].name);
+			failure_text(&e.v[i], &err, broken[nbroken].why, sizeof broken[nbroken].why);
+			nbroken++;
 			if (prev)
 				next[n++] = prev; /* the reference taken moves into next */
 			continue;
@@ -374,6 +430,7 @@ static int reload_locked(daemon_models *r)
 		next[n++] = m;
 	}
 	free(e.v);
+	set_broken(r, broken, nbroken);
 
 	pthread_mutex_lock(&r->mu);
 	old = r->cur;
@@ -397,6 +454,19 @@ static int reload_locked(daemon_models *r)
 	if (r->default_name[0] && !r->def)
 		daemon_log(LOG_LVL_WARNING, "reload: default_model '%s' is not loaded", r->default_name);
 	return failed;
+}
+
+size_t daemon_models_failed(daemon_models *r, void (*fn)(void *arg, const char *name, const char *why),
+                            void *arg)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mu);
+	n = r->nbroken;
+	for (size_t i = 0; fn && i < n; i++)
+		fn(arg, r->broken[i].name, r->broken[i].why);
+	pthread_mutex_unlock(&r->mu);
+	return n;
 }
 
 size_t daemon_models_count(daemon_models *r)

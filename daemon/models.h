@@ -24,10 +24,17 @@ typedef struct daemon_models daemon_models;
 
 /* Loads every model named by list (comma-separated files or directories of
  * *.safetensors; "" means fallback_dir, which may be missing: then no
- * model). A file that fails to load fails the whole call, with its path in
- * err. default_name "" picks the first audio model by name. */
-int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name,
+ * model). A file that fails to load is logged and left out (see
+ * daemon_models_failed); the call fails, with the path in err, only when
+ * files were found and none loads, or when strict and any one fails.
+ * default_name "" picks the first audio model by name. */
+int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name, int strict,
                          daemon_models **out, dn_error *err);
+/* The files that failed at the last start or reload: calls fn (may be NULL)
+ * with each one's model name and why, under the registry's lock; returns
+ * how many. */
+size_t daemon_models_failed(daemon_models *r, void (*fn)(void *arg, const char *name, const char *why),
+                            void *arg);
 void daemon_models_destroy(daemon_models *r);
 
 /* Reloads from the same list: new files are added, files gone are dropped,

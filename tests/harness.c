@@ -4,6 +4,7 @@
  * Moved here from test_api.c and test_jobs.c, which carried identical
  * copies; see harness.h for what each function promises.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -338,4 +342,84 @@ int is_problem(const resp *r, long status, const char *slug)
 	     json_string_value(json_object_get(j, "detail"));
 	json_decref(j);
 	return ok;
+}
+
+/* ---- raw sockets ---- */
+
+int sock_connect_from(int port, const char *from)
+{
+	struct sockaddr_in sa = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	if (from) {
+		struct sockaddr_in src = {0};
+
+		src.sin_family = AF_INET;
+		inet_pton(AF_INET, from, &src.sin_addr);
+		if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int sock_send(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t sock_read(int fd, char *buf, size_t cap, int wait_ms, int *closed)
+{
+	size_t n = 0;
+	int waited = 0;
+
+	*closed = 0;
+	while (waited < wait_ms) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int rc = poll(&p, 1, 100);
+		ssize_t k;
+
+		if (rc == 0) {
+			waited += 100;
+			continue;
+		}
+		k = recv(fd, buf + n, cap - n - 1, 0);
+		if (k <= 0) {
+			*closed = 1;
+			break;
+		}
+		n += (size_t)k;
+		if (n + 1 >= cap)
+			break;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+int sock_closed(int fd)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+	char c;
+
+	return poll(&p, 1, 0) > 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }

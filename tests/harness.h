@@ -92,6 +92,20 @@ long get(int port, const char *path, resp *r);
 /* The problem+json answer's type ends with slug, with the right status. */
 int is_problem(const resp *r, long status, const char *slug);
 
+/* ---- raw sockets, for what curl will not do ---- */
+
+/* A TCP connection to 127.0.0.1:port, from the local address `from` (another
+ * loopback address such as 127.0.0.2 makes another client) or any when NULL;
+ * -1 on failure. */
+int sock_connect_from(int port, const char *from);
+/* Sends all of data; 0, or -1 when the peer is gone. */
+int sock_send(int fd, const void *data, size_t len);
+/* Reads until the peer closes or wait_ms passes; bytes read (buf is
+ * NUL-terminated), *closed set when the peer closed. */
+size_t sock_read(int fd, char *buf, size_t cap, int wait_ms, int *closed);
+/* Whether the peer has closed fd (without waiting). */
+int sock_closed(int fd);
+
 /* Needs check.h's CHECK_MSG, included by the test program. */
 #define CHECK_PROBLEM(r_, status_, slug_)                                                                    \
 	CHECK_MSG(is_problem(&(r_), status_, slug_), "want %d %s, got %ld (curl %d): %s", (int)(status_),    \

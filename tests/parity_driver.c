@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 		stage = "adam";
 		float *params, *grads;
 		size_t n;
-		dn_unet_trainable(net, &params, &grads, &n);
+		dn_unet_trainable(net, &params, &grads, &n, NULL);
 		dn_adam_params ap = dn_adam_default_params();
 		ap.lr = 1e-3f;
 		rc = dn_adam_create(&ap, n, &adam, &err);

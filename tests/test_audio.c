@@ -375,8 +375,48 @@ static void test_roundtrip(void)
 	free(x);
 }
 
+/* Issue 14, item 2: a tiny FLAC of silence that decodes to far more than the
+ * byte limit is refused from its header, before any sample buffer exists,
+ * and the error says which limit it was. */
+static void test_decompression_bomb(void)
+{
+	enum { CH = 8, RATE = 96000 };
+	int frames = RATE * 2; /* 2 s: 6 MB decoded */
+	float *x = calloc((size_t)frames * CH, sizeof(float));
+	dn_audio_limits lim = dn_audio_default_limits();
+	dn_error err;
+	dn_audio a;
+	vbuf vb;
+
+	CHECK(x != NULL);
+	CHECK(make_file(SF_FORMAT_FLAC | SF_FORMAT_PCM_16, x, frames, CH, RATE, &vb));
+	free(x);
+	CHECK_MSG(vb.len < 200000, "silence compressed to %lld bytes", (long long)vb.len);
+	lim.max_decoded_bytes = 1 << 20;
+	CHECK_RC(dn_audio_decode(vb.p, (size_t)vb.len, &lim, &a, &err), DN_ELIMIT);
+	CHECK(a.limit_hit == DN_AUDIO_LIMIT_BYTES);
+	CHECK(a.data == NULL);
+	CHECK_MSG(strstr(err.msg, "1048576 bytes") != NULL, "%s", err.msg);
+	/* Within the limit it decodes, and the buffer is exactly what arrived. */
+	lim.max_decoded_bytes = 8u << 20;
+	CHECK_RC(dn_audio_decode(vb.p, (size_t)vb.len, &lim, &a, &err), DN_OK);
+	CHECK(a.frames == (size_t)frames && a.channels == CH && a.limit_hit == DN_AUDIO_LIMIT_NONE);
+	dn_audio_free(&a);
+	/* The other limits say which they are, too. */
+	lim = dn_audio_default_limits();
+	lim.max_channels = 2;
+	CHECK_RC(dn_audio_decode(vb.p, (size_t)vb.len, &lim, &a, &err), DN_ELIMIT);
+	CHECK(a.limit_hit == DN_AUDIO_LIMIT_CHANNELS);
+	lim = dn_audio_default_limits();
+	lim.max_seconds = 1;
+	CHECK_RC(dn_audio_decode(vb.p, (size_t)vb.len, &lim, &a, &err), DN_ELIMIT);
+	CHECK(a.limit_hit == DN_AUDIO_LIMIT_SECONDS);
+	free(vb.p);
+}
+
 int main(void)
 {
+	test_decompression_bomb();
 	test_bad_input();
 	test_limit_compressed();
 	test_formats();

@@ -146,8 +146,8 @@ static void parity(const char *what, const dn_unet_config *cfg, int n, int h, in
 	int64_t *tc, *tg;
 	dn_adam_state(p.ocpu, &mc, &vc, &tc, &nm);
 	dn_adam_state(p.ogpu, &mg, &vg, &tg, &nm);
-	dn_unet_trainable(p.cpu, &pc0, &gc0, &nm);
-	dn_unet_trainable(p.gpu, &pg0, &gg0, &nm);
+	dn_unet_trainable(p.cpu, &pc0, &gc0, &nm, NULL);
+	dn_unet_trainable(p.gpu, &pg0, &gg0, &nm, NULL);
 	CHECK(*tc == 1 && *tg == 1);
 	const double gscale = max_abs(mc, nm);
 	double worst_g = 0, worst_w = 0, worst_s = 0;
@@ -289,8 +289,8 @@ static void training_runs(void)
 	}
 	float *w0, *w1, *gr;
 	size_t n0, n1;
-	dn_unet_trainable(nets[0], &w0, &gr, &n0);
-	dn_unet_trainable(nets[1], &w1, &gr, &n1);
+	dn_unet_trainable(nets[0], &w0, &gr, &n0, NULL);
+	dn_unet_trainable(nets[1], &w1, &gr, &n1, NULL);
 	CHECK_MSG(n0 == n1 && memcmp(w0, w1, n0 * sizeof(float)) == 0,
 	          "deterministic runs gave different weights");
 	for (int k = 0; k < 2; k++) {

@@ -251,7 +251,7 @@ static void test_training(void)
 			}
 	float *params, *grads;
 	size_t count;
-	dn_unet_trainable(net, &params, &grads, &count);
+	CHECK_RC(dn_unet_trainable(net, &params, &grads, &count, NULL), DN_OK);
 	dn_adam *opt;
 	dn_adam_params ap = dn_adam_default_params();
 	ap.lr = 3e-3f;
@@ -277,8 +277,35 @@ static void test_training(void)
 	dn_unet_destroy(net);
 }
 
+/* Issue 14, item 1: a net made to serve holds its weights, not the 32 MiB of
+ * gradients and im2col scratch that training needs; those come with the
+ * first training call. */
+static void test_inference_memory(void)
+{
+	dn_unet_config cfg = dn_unet_default_config();
+	dn_unet *net;
+	dn_unet_infer *inf;
+	dn_tensor x = {0};
+	const dn_tensor *y;
+
+	cfg.base_filters = 4;
+	cfg.depth = 2;
+	CHECK_RC(dn_unet_create(&cfg, 1, &net, NULL), DN_OK);
+	CHECK_RC(dn_unet_infer_create(net, &inf, NULL), DN_OK);
+	size_t weights = (dn_unet_param_count(net)) * sizeof(float);
+	CHECK_MSG(dn_unet_bytes(net) < 4 * weights + 65536,
+	          "a serving net holds %zu bytes for %zu of weights", dn_unet_bytes(net), weights);
+	CHECK_RC(dn_tensor_init(&x, 1, cfg.in_channels, 8, 8, NULL), DN_OK);
+	CHECK_RC(dn_unet_forward_train(net, &x, &y, NULL), DN_OK);
+	CHECK(dn_unet_bytes(net) > ((size_t)16 << 20));
+	dn_tensor_free(&x);
+	dn_unet_infer_destroy(inf);
+	dn_unet_destroy(net);
+}
+
 int main(void)
 {
+	test_inference_memory();
 	test_seed_shape();
 	test_gradcheck(0, DN_ACT_RELU);
 	test_gradcheck(0, DN_ACT_SIGMOID);

@@ -31,12 +31,17 @@
 
 #include "core/util/file.h"
 
-/* Frames read per call when the header does not give a usable length. */
+/* Frames read per call; the buffer grows geometrically from the first
+ * block, up to the header's count when it gives one. */
 #define BLOCK_FRAMES 65536
 
 dn_audio_limits dn_audio_default_limits(void)
 {
-	dn_audio_limits l = {.max_seconds = 3600.0, .max_channels = 8, .min_rate = 1000, .max_rate = 384000};
+	dn_audio_limits l = {.max_seconds = 3600.0,
+	                     .max_channels = 8,
+	                     .min_rate = 1000,
+	                     .max_rate = 384000,
+	                     .max_decoded_bytes = (size_t)1 << 30};
 	return l;
 }
 
@@ -153,47 +158,70 @@ static double seconds(sf_count_t frames, int rate)
 	return (double)frames / (double)rate;
 }
 
-static int check_header(const SF_INFO *info, const dn_audio_limits *lim, dn_error *err)
+static int check_header(const SF_INFO *info, const dn_audio_limits *lim, dn_audio *out, dn_error *err)
 {
 	if (info->channels <= 0)
 		return dn_error_set(err, DN_EFORMAT, "audio header declares %d channels", info->channels);
-	if (lim->max_channels > 0 && info->channels > lim->max_channels)
-		return dn_error_set(err, DN_ELIMIT, "audio has %d channels, more than the limit of %d",
+	if (lim->max_channels > 0 && info->channels > lim->max_channels) {
+		out->limit_hit = DN_AUDIO_LIMIT_CHANNELS;
+		return dn_error_set(err, DN_ELIMIT, "audio has %d channels; at most %d are accepted",
 		                    info->channels, lim->max_channels);
+	}
 	if (info->samplerate <= 0)
 		return dn_error_set(err, DN_EFORMAT, "audio header declares a sample rate of %d Hz",
 		                    info->samplerate);
 	if ((lim->min_rate > 0 && info->samplerate < lim->min_rate) ||
-	    (lim->max_rate > 0 && info->samplerate > lim->max_rate))
+	    (lim->max_rate > 0 && info->samplerate > lim->max_rate)) {
+		out->limit_hit = DN_AUDIO_LIMIT_RATE;
 		return dn_error_set(err, DN_ELIMIT,
 		                    "sample rate %d Hz is outside the accepted range %d..%d Hz",
 		                    info->samplerate, lim->min_rate, lim->max_rate);
+	}
 	return DN_OK;
 }
 
-static int over_duration(sf_count_t frames, int rate, const dn_audio_limits *lim, dn_error *err)
+/* Whether `frames` of `ch` channels at `rate` stay within the duration and
+ * decoded-size limits; sets out->limit_hit and err when not. */
+static int over_limits(sf_count_t frames, int ch, int rate, const dn_audio_limits *lim, dn_audio *out,
+                       dn_error *err)
 {
-	if (lim->max_seconds > 0 && seconds(frames, rate) > lim->max_seconds)
+	if (lim->max_seconds > 0 && seconds(frames, rate) > lim->max_seconds) {
+		out->limit_hit = DN_AUDIO_LIMIT_SECONDS;
 		return dn_error_set(err, DN_ELIMIT, "audio lasts %.1f s, over the limit of %.1f s",
 		                    seconds(frames, rate), lim->max_seconds);
+	}
+	if (lim->max_decoded_bytes > 0 &&
+	    (double)frames * ch * sizeof(float) > (double)lim->max_decoded_bytes) {
+		out->limit_hit = DN_AUDIO_LIMIT_BYTES;
+		return dn_error_set(err, DN_ELIMIT,
+		                    "audio decodes to %.0f bytes (%d channels x %d Hz x %.1f s as 32-bit "
+		                    "floats), over the limit of %zu bytes",
+		                    (double)frames * ch * sizeof(float), ch, rate, seconds(frames, rate),
+		                    lim->max_decoded_bytes);
+	}
 	return DN_OK;
 }
 
 /* Reads every frame of sf into out->data. `known` is the header's frame count
- * when it is trustworthy (already checked against the limits), else -1. */
+ * when it is usable (already checked against the limits), else -1. The
+ * buffer starts at one block and doubles as frames arrive (capped at `known`),
+ * so a header that promises more than the data holds costs nothing. */
 static int read_frames(SNDFILE *sf, const SF_INFO *info, sf_count_t known, const dn_audio_limits *lim,
                        dn_audio *out, dn_error *err)
 {
 	size_t ch = (size_t)info->channels;
-	sf_count_t cap = known > 0 ? known : BLOCK_FRAMES;
+	sf_count_t cap = known > 0 && known < BLOCK_FRAMES ? known : BLOCK_FRAMES;
 	sf_count_t have = 0;
 	float *buf = NULL;
 	int rc = DN_OK;
 
 	for (;;) {
 		if (have == cap || !buf) {
-			if (buf) /* unknown length: grow geometrically */
-				cap = cap * 2;
+			if (buf) {
+				cap = cap > INT64_MAX / 2 ? INT64_MAX : cap * 2;
+				if (known > 0 && cap > known)
+					cap = known;
+			}
 			if ((uint64_t)cap > SIZE_MAX / sizeof(float) / ch) {
 				rc = dn_error_set(err, DN_ELIMIT, "audio too long for this machine's memory");
 				break;
@@ -208,13 +236,13 @@ static int read_frames(SNDFILE *sf, const SF_INFO *info, sf_count_t known, const
 			buf = p;
 		}
 		sf_count_t want = cap - have;
-		if (known < 0 && want > BLOCK_FRAMES)
+		if (want > BLOCK_FRAMES)
 			want = BLOCK_FRAMES;
 		sf_count_t got = sf_readf_float(sf, buf + (size_t)have * ch, want);
 		if (got < 0)
 			got = 0;
 		have += got;
-		if ((rc = over_duration(have, info->samplerate, lim, err)) != DN_OK)
+		if ((rc = over_limits(have, info->channels, info->samplerate, lim, out, err)) != DN_OK)
 			break;
 		if (got < want || (known > 0 && have == known))
 			break;
@@ -309,12 +337,12 @@ int dn_audio_decode(const void *bytes, size_t len, const dn_audio_limits *lim, d
 		return rc;
 	}
 
-	int rc = check_header(&info, lim, err);
+	int rc = check_header(&info, lim, out, err);
 	sf_count_t known = -1;
 	if (rc == DN_OK && info.frames >= 0 && info.frames < SF_COUNT_MAX) {
-		/* The header's count is a promise: hold it to the limit before
+		/* The header's count is a promise: hold it to the limits before
 		 * allocating for it. */
-		rc = over_duration(info.frames, info.samplerate, lim, err);
+		rc = over_limits(info.frames, info.channels, info.samplerate, lim, out, err);
 		known = info.frames;
 	}
 	if (rc == DN_OK && known == 0)

@@ -17,15 +17,31 @@ typedef struct dn_audio {
 	size_t frames; /* samples per channel */
 	int channels;
 	int rate; /* Hz */
+	/* After dn_audio_decode returned DN_ELIMIT: which limit was hit
+	 * (DN_AUDIO_LIMIT_*), so that a caller can name its own setting. */
+	int limit_hit;
 } dn_audio;
+
+enum dn_audio_limit {
+	DN_AUDIO_LIMIT_NONE = 0,
+	DN_AUDIO_LIMIT_SECONDS,
+	DN_AUDIO_LIMIT_CHANNELS,
+	DN_AUDIO_LIMIT_RATE,
+	DN_AUDIO_LIMIT_BYTES
+};
 
 typedef struct dn_audio_limits {
 	double max_seconds; /* 0: no limit */
 	int max_channels;   /* 0: no limit */
 	int min_rate, max_rate;
+	/* Largest decoded size, channels x frames x sizeof(float); 0: no limit.
+	 * Checked from the header before any allocation (a FLAC of silence is
+	 * tiny yet can declare hours of 8-channel 384 kHz audio), and again as
+	 * samples arrive when the header does not say. */
+	size_t max_decoded_bytes;
 } dn_audio_limits;
 
-/* 1 hour, 8 channels, 1 kHz .. 384 kHz. */
+/* 1 hour, 8 channels, 1 kHz .. 384 kHz, 1 GiB decoded. */
 dn_audio_limits dn_audio_default_limits(void);
 
 enum dn_audio_format { DN_AUDIO_WAV16 = 0, DN_AUDIO_WAVF32 = 1, DN_AUDIO_FLAC = 2 };
@@ -35,7 +51,9 @@ int dn_audio_format_parse(const char *name);
 const char *dn_audio_format_mime(int format);
 
 /* Decodes bytes[0..len). DN_EFORMAT (empty, truncated, not audio, zero
- * channels), DN_ELIMIT (over lim), DN_ENOMEM. out is owned by the caller.
+ * channels), DN_ELIMIT (over lim; out->limit_hit says which), DN_ENOMEM.
+ * Samples are read in blocks into a buffer that grows with what actually
+ * arrives, so memory follows the decoded audio, never the header's promise. out is owned by the caller.
  * A file cut short inside its sample data decodes to the frames present (as
  * players do); one with no frames at all (a header alone) is DN_EFORMAT, and
  * so is a NaN or infinite sample. lim NULL: dn_audio_default_limits(). */

@@ -77,7 +77,15 @@ struct dn_speech {
 	float *pend; /* [bins][overlap] output magnitudes awaiting the next chunk */
 	float *fade; /* [overlap] weight of the newer chunk, rising; the older gets 1 - w */
 	float *blk;  /* BLK resampler samples */
+	dn_cancel_fn cancel; /* asked between chunks; NULL: never */
+	void *cancel_arg;
 };
+
+void dn_speech_set_cancel(dn_speech *s, dn_cancel_fn fn, void *arg)
+{
+	s->cancel = fn;
+	s->cancel_arg = arg;
+}
 
 dn_speech_params dn_speech_default_params(void)
 {
@@ -450,6 +458,8 @@ static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 	size_t f0 = 0;
 	int have_pend = 0, done = 0;
 	while (!done) {
+		if (s->cancel && s->cancel(s->cancel_arg, err))
+			return err ? (err->code = DN_ECANCELLED) : DN_ECANCELLED;
 		/* source and STFT of up to nslot chunks, in order */
 		int n = 0;
 		while (n < s->nslot && !done) {

@@ -43,6 +43,11 @@ typedef struct dn_speech dn_speech;
 int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **out, dn_error *err);
 void dn_speech_destroy(dn_speech *s);
 
+/* Until changed, every dn_speech_denoise on s asks fn(arg, err) between
+ * chunks and stops with DN_ECANCELLED when it answers non-zero (fn NULL:
+ * never). */
+void dn_speech_set_cancel(dn_speech *s, dn_cancel_fn fn, void *arg);
+
 /* Denoises every channel of in; out gets the same rate, channels and length
  * (caller frees it with dn_audio_free). stats may be NULL. */
 int dn_speech_denoise(dn_speech *s, const dn_audio *in, dn_audio *out, dn_speech_stats *stats, dn_error *err);

@@ -268,8 +268,11 @@ int dn_gpu_net_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_gpu_n
 	g->dev = *dev;
 	g->nunits = dn_unet_layout(net, g->lay) - 1;
 	float *hp, *hs;
-	dn_unet_trainable(net, &hp, &hp, &g->n_train);
-	dn_unet_state(net, &hs, &g->n_state);
+	if (dn_unet_trainable((dn_unet *)net, &hp, &hp, &g->n_train, err) != DN_OK) {
+		free(g);
+		return err ? err->code : DN_ENOMEM;
+	}
+	dn_unet_state((dn_unet *)net, &hs, &g->n_state);
 
 	CU(cudaSetDevice(dev->index));
 	CU(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
@@ -330,7 +333,8 @@ int dn_gpu_net_upload(dn_gpu_net *g, dn_unet *net, dn_adam *opt, dn_error *err)
 	int rc = DN_OK;
 	float *p, *gr, *s;
 	size_t n, ns;
-	dn_unet_trainable(net, &p, &gr, &n);
+	if ((rc = dn_unet_trainable(net, &p, &gr, &n, err)) != DN_OK)
+		return rc;
 	dn_unet_state(net, &s, &ns);
 	CU(cudaMemcpyAsync(g->params, p, n * sizeof(float), cudaMemcpyHostToDevice, g->stream));
 	CU(cudaMemcpyAsync(g->state, s, ns * sizeof(float), cudaMemcpyHostToDevice, g->stream));
@@ -354,7 +358,8 @@ int dn_gpu_net_download(dn_gpu_net *g, dn_unet *net, dn_adam *opt, dn_error *err
 	int rc = DN_OK;
 	float *p, *gr, *s;
 	size_t n, ns;
-	dn_unet_trainable(net, &p, &gr, &n);
+	if ((rc = dn_unet_trainable(net, &p, &gr, &n, err)) != DN_OK)
+		return rc;
 	dn_unet_state(net, &s, &ns);
 	CU(cudaMemcpyAsync(p, g->params, n * sizeof(float), cudaMemcpyDeviceToHost, g->stream));
 	CU(cudaMemcpyAsync(s, g->state, ns * sizeof(float), cudaMemcpyDeviceToHost, g->stream));

@@ -32,7 +32,15 @@ struct dn_frame {
 		dn_unet_ws *ws;
 		dn_tensor x, y; /* one tile in, one tile out */
 	} * slot;               /* one per thread */
+	dn_cancel_fn cancel; /* asked between tiles, from any tile thread; NULL: never */
+	void *cancel_arg;
 };
+
+void dn_frame_set_cancel(dn_frame *f, dn_cancel_fn fn, void *arg)
+{
+	f->cancel = fn;
+	f->cancel_arg = arg;
+}
 
 dn_frame_params dn_frame_default_params(void)
 {
@@ -192,6 +200,8 @@ static int tile_task(void *arg, int task, int slot, dn_error *err)
 	const int cy1 = cy + t < h ? cy + t : h, cx1 = cx + t < w ? cx + t : w;
 	const int y0 = cy - m > 0 ? cy - m : 0, x0 = cx - m > 0 ? cx - m : 0;
 	const int y1 = cy1 + m < h ? cy1 + m : h, x1 = cx1 + m < w ? cx1 + m : w;
+	if (f->cancel && f->cancel(f->cancel_arg, err))
+		return err ? (err->code = DN_ECANCELLED) : DN_ECANCELLED;
 	return run_tile(f, &f->slot[slot], T->px, y0, y1, x0, x1, cy, cy1, cx, cx1, err);
 }
 

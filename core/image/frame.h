@@ -51,6 +51,10 @@ void dn_frame_destroy(dn_frame *f);
  * clamped; it may alias nothing). DN_ENOMEM, DN_EINVAL. */
 int dn_frame_denoise_planar(dn_frame *f, const float *in, int h, int w, float *out, dn_error *err);
 
+/* Until changed, every denoise call on f asks fn(arg, err) between tiles and
+ * stops with DN_ECANCELLED when it answers non-zero (fn NULL: never). */
+void dn_frame_set_cancel(dn_frame *f, dn_cancel_fn fn, void *arg);
+
 /* Denoises an 8-bit image (1 or 3 channels); out gets the same size,
  * channels and subsampling (caller frees it with dn_image_free). */
 int dn_frame_denoise(dn_frame *f, const dn_image *in, dn_image *out, dn_error *err);

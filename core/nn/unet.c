@@ -182,23 +182,22 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 	net->n_train = n_train;
 	net->n_state = n_state;
 	net->params = dn_alloc(n_train * sizeof(float));
-	net->grads = dn_alloc(n_train * sizeof(float));
 	net->state = dn_alloc(n_state * sizeof(float));
 	net->bnscratch = dn_alloc(2 * n_state * sizeof(float));
 	size_t nparams = (size_t)net->nunits * 6 + 2;
 	net->plist = calloc(nparams, sizeof *net->plist);
 	net->names = malloc(nparams * 40);
+	/* Gradients and the im2col scratch (col, dcol: 32 MiB) are only for
+	 * training: train_buffers() allocates them on the first training call,
+	 * so a model loaded to serve costs its weights alone. */
 	net->col_cap = COL_BUDGET > kmax * 64 ? COL_BUDGET : kmax * 64;
-	net->col = dn_alloc(net->col_cap * sizeof(float));
-	net->dcol = dn_alloc(net->col_cap * sizeof(float));
-	if (!net->params || !net->grads || !net->state || !net->bnscratch || !net->plist || !net->names ||
-	    !net->col || !net->dcol) {
+	if (!net->params || !net->state || !net->bnscratch || !net->plist || !net->names) {
 		dn_unet_destroy(net);
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate a network of %zu parameters", n_train);
 	}
 
 	uint64_t rng = seed;
-	float *pp = net->params, *gp = net->grads, *sp = net->state, *bs = net->bnscratch;
+	float *pp = net->params, *gp = NULL, *sp = net->state, *bs = net->bnscratch;
 	char *names = net->names, name[40], fmt[32];
 	for (int u = 0; u < net->nunits; u++) {
 		struct unit *un = &net->units[u];
@@ -213,28 +212,24 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 		strcat(name, ".weight");
 		add_param(net, &names, name, pp, gp, 4, wshape);
 		pp += (size_t)cout * kdim;
-		gp += (size_t)cout * kdim;
 		un->conv.b = pp;
 		un->conv.db = gp;
 		snprintf(name, sizeof name, fmt, "conv");
 		strcat(name, ".bias");
 		add_param(net, &names, name, pp, gp, 1, vshape);
 		pp += cout;
-		gp += cout;
-		un->bn = (dn_batchnorm){
-		    .c = cout, .gamma = pp, .dgamma = gp, .beta = pp + cout, .dbeta = gp + cout};
+		un->bn = (dn_batchnorm){.c = cout, .gamma = pp, .beta = pp + cout};
 		for (int i = 0; i < cout; i++)
 			pp[i] = 1.0f;
 		const char *bn_names[4] = {".weight", ".bias", ".running_mean", ".running_var"};
 		float *bn_data[4] = {pp, pp + cout, sp, sp + cout};
-		float *bn_grad[4] = {gp, gp + cout, NULL, NULL};
+		float *bn_grad[4] = {NULL, NULL, NULL, NULL};
 		for (int i = 0; i < 4; i++) {
 			snprintf(name, sizeof name, fmt, "bn");
 			strcat(name, bn_names[i]);
 			add_param(net, &names, name, bn_data[i], bn_grad[i], 1, vshape);
 		}
 		pp += 2 * (size_t)cout;
-		gp += 2 * (size_t)cout;
 		un->bn.mean = sp;
 		un->bn.var = sp + cout;
 		for (int i = 0; i < cout; i++)
@@ -245,19 +240,98 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 		bs += 2 * (size_t)cout;
 	}
 	int oc = cfg->out_channels, ob = cfg->base_filters;
-	net->out = (dn_conv2d){.cin = ob,
-	                       .cout = oc,
-	                       .k = 1,
-	                       .w = pp,
-	                       .dw = gp,
-	                       .b = pp + (size_t)oc * ob,
-	                       .db = gp + (size_t)oc * ob};
+	net->out = (dn_conv2d){.cin = ob, .cout = oc, .k = 1, .w = pp, .b = pp + (size_t)oc * ob};
 	fill_normal(pp, (size_t)oc * ob, sqrt(2.0 / (double)ob), &rng);
 	int oshape[4] = {oc, ob, 1, 1}, obshape[1] = {oc};
 	add_param(net, &names, "out.weight", pp, gp, 4, oshape);
-	add_param(net, &names, "out.bias", pp + (size_t)oc * ob, gp + (size_t)oc * ob, 1, obshape);
+	add_param(net, &names, "out.bias", pp + (size_t)oc * ob, NULL, 1, obshape);
 	*out = net;
 	return DN_OK;
+}
+
+/* The gradient of a trainable pointer: gradients mirror the parameter array
+ * offset for offset. */
+static float *grad_of(dn_unet *net, const float *p)
+{
+	return net->grads + (p - net->params);
+}
+
+/* Allocates what only training needs — gradients, the im2col columns and
+ * their gradient — on the first training call, and points every layer's
+ * gradient fields into them. */
+static int train_buffers(dn_unet *net, dn_error *err)
+{
+	if (net->grads)
+		return DN_OK;
+	float *g = dn_alloc(net->n_train * sizeof(float));
+	float *col = dn_alloc(net->col_cap * sizeof(float));
+	float *dcol = dn_alloc(net->col_cap * sizeof(float));
+	if (!g || !col || !dcol) {
+		dn_free(g);
+		dn_free(col);
+		dn_free(dcol);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate training buffers for %zu parameters",
+		                    net->n_train);
+	}
+	net->grads = g;
+	net->col = col;
+	net->dcol = dcol;
+	for (int u = 0; u < net->nunits; u++) {
+		struct unit *un = &net->units[u];
+		un->conv.dw = grad_of(net, un->conv.w);
+		un->conv.db = grad_of(net, un->conv.b);
+		un->bn.dgamma = grad_of(net, un->bn.gamma);
+		un->bn.dbeta = grad_of(net, un->bn.beta);
+	}
+	net->out.dw = grad_of(net, net->out.w);
+	net->out.db = grad_of(net, net->out.b);
+	for (size_t i = 0; i < net->np; i++)
+		if (net->plist[i].data >= net->params && net->plist[i].data < net->params + net->n_train)
+			net->plist[i].grad = grad_of(net, net->plist[i].data);
+	return DN_OK;
+}
+
+static int padded(int v, int depth);
+
+double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w)
+{
+	if (dn_unet_config_check(cfg, NULL) != DN_OK || batch < 1 || h < 1 || w < 1)
+		return 0;
+	const double b = batch, f = cfg->base_filters;
+	const int nunits = 4 * cfg->depth + 2;
+	double weights = 0, acts = 0, kmax = 0;
+	for (int u = 0; u < nunits; u++) {
+		int cin, cout;
+		char fmt[32];
+		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
+		weights += (double)cout * cin * 9 + 3.0 * cout;
+		if (cin * 9.0 > kmax)
+			kmax = cin * 9.0;
+	}
+	weights += (double)cfg->out_channels * f + cfg->out_channels;
+	double hp = padded(h, cfg->depth), wp = padded(w, cfg->depth);
+	for (int l = 0; l <= cfg->depth; l++) {
+		double area = (hp / (1 << l)) * (wp / (1 << l)), c = f * (1 << l);
+		/* Each conv unit keeps z, y and g; an encoder level has 2 units,
+		 * the bottleneck 2, a decoder level 2 plus its concatenation and
+		 * that one's gradient (3c channels each), and the pooled map with
+		 * its gradient. */
+		if (l < cfg->depth)
+			acts += b * area * (4 * 3 * c + 2 * 3 * c) + 2 * b * c * area / 4;
+		else
+			acts += b * area * 2 * 3 * c;
+	}
+	acts += 3 * b * hp * wp * (cfg->in_channels + 2.0 * cfg->out_channels);
+	double col = (double)COL_BUDGET > kmax * 64 ? (double)COL_BUDGET : kmax * 64;
+	return sizeof(float) * (4 * weights + acts + 2 * col);
+}
+
+size_t dn_unet_bytes(const dn_unet *net)
+{
+	size_t n = (net->n_train + 3 * net->n_state) * sizeof(float);
+	if (net->grads)
+		n += (net->n_train + 2 * net->col_cap) * sizeof(float);
+	return n;
 }
 
 static void free_tensors(dn_tensor *t, int n)
@@ -318,11 +392,13 @@ void dn_unet_restore(dn_unet *net, const float *buf)
 	}
 }
 
-void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n)
+int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn_error *err)
 {
+	int rc = train_buffers(net, err);
 	*params = net->params;
 	*grads = net->grads;
-	*n = net->n_train;
+	*n = rc == DN_OK ? net->n_train : 0;
+	return rc;
 }
 
 int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units)
@@ -374,7 +450,8 @@ double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 
 void dn_unet_zero_grad(dn_unet *net)
 {
-	memset(net->grads, 0, net->n_train * sizeof(float));
+	if (net->grads) /* otherwise not yet allocated, and zero when it is */
+		memset(net->grads, 0, net->n_train * sizeof(float));
 }
 
 /* Padded size: a multiple of 2^depth. */
@@ -499,12 +576,14 @@ static int forward(dn_unet *net, const dn_tensor *x, int train, const dn_tensor 
 
 int dn_unet_forward_train(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err)
 {
-	return forward(net, x, 1, y, err);
+	int rc = train_buffers(net, err);
+	return rc ? rc : forward(net, x, 1, y, err);
 }
 
 int dn_unet_forward_eval(dn_unet *net, const dn_tensor *x, const dn_tensor **y, dn_error *err)
 {
-	return forward(net, x, 0, y, err);
+	int rc = train_buffers(net, err);
+	return rc ? rc : forward(net, x, 0, y, err);
 }
 
 /* Backward through one unit given u->g (gradient w.r.t. its output); writes

@@ -71,8 +71,13 @@ const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
 void dn_unet_snapshot(const dn_unet *net, float *buf);
 void dn_unet_restore(dn_unet *net, const float *buf);
 /* The trainable scalars as one contiguous array with its gradient array
- * (for the optimiser); both owned by the net. */
-void dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n);
+ * (for the optimiser); both owned by the net. Allocates the training
+ * buffers (gradients, im2col scratch) when they do not exist yet: DN_ENOMEM. */
+int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn_error *err);
+/* Bytes the net holds now: weights and batch-norm state, plus gradients and
+ * im2col scratch once a training call allocated them. A net only loaded to
+ * serve (dn_unet_infer_create) never allocates the training part. */
+size_t dn_unet_bytes(const dn_unet *net);
 /* Where one conv → BN unit's tensors sit, for backends that mirror the net
  * elsewhere (core/cuda): offsets in floats into the trainable array of
  * dn_unet_trainable (w, b, gamma, beta) and into the state array of
@@ -113,6 +118,12 @@ static inline int dn_unet_unit_level(const dn_unet_config *c, int u)
 int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units);
 /* Batch-norm running statistics as one array (owned by the net). */
 void dn_unet_state(dn_unet *net, float **state, size_t *n);
+/* About the bytes a training step of `batch` inputs of h x w needs with this
+ * configuration: weights, gradients and Adam's two moments, the activations
+ * and their gradients that forward_train and backward keep, and the im2col
+ * scratch. An estimate from the shapes (within tens of per cent), for
+ * refusing a job before it runs; 0 when cfg is invalid. */
+double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w);
 /* Number of trainable scalars (weights, biases, BN gamma/beta). */
 size_t dn_unet_param_count(const dn_unet *net);
 /* Floating-point operations (2 per multiply-add) of one inference forward

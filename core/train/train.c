@@ -460,7 +460,8 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 	dn_unet *net = dn_model_unet(m);
 	float *params, *grads;
 	size_t nparam, np, nall = 0;
-	dn_unet_trainable(net, &params, &grads, &nparam);
+	if ((rc = dn_unet_trainable(net, &params, &grads, &nparam, err)) != DN_OK)
+		return rc;
 	const dn_param *prm = dn_unet_params(net, &np);
 	for (size_t i = 0; i < np; i++)
 		nall += prm[i].size;

@@ -202,7 +202,8 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	dn_unet *net = dn_model_unet(m);
 	float *params, *grads;
 	size_t nparam, np;
-	dn_unet_trainable(net, &params, &grads, &nparam);
+	if ((rc = dn_unet_trainable(net, &params, &grads, &nparam, err)) != DN_OK)
+		return rc;
 	const dn_param *prm = dn_unet_params(net, &np);
 	size_t nall = 0;
 	for (size_t i = 0; i < np; i++)

@@ -73,7 +73,8 @@ int dn_trainer_step(dn_trainer *t, const dn_tensor *x, const dn_tensor *target, 
 		return rc;
 	float *params, *grads;
 	size_t np;
-	dn_unet_trainable(t->net, &params, &grads, &np);
+	if ((rc = dn_unet_trainable(t->net, &params, &grads, &np, err)))
+		return rc;
 	dn_adam_step(t->opt, params, grads);
 	return DN_OK;
 }
