@@ -143,7 +143,7 @@ static json_t *model_json(api_server *s, api_model *m, int is_default, int with_
 		    json_pack("{s:i, s:i, s:i, s:s, s:f, s:f, s:s}", "sample_rate", info->sample_rate,
 		              "n_fft", info->n_fft, "hop", info->hop, "scaling", scaling_name(info->scaling),
 		              "power", (double)info->power, "input_scale", (double)info->input_scale,
-		              "output", info->output == DN_OUTPUT_MASK ? "mask" : "magnitude"));
+		              "output", dn_model_output_name(info->output)));
 	if (with_metadata) {
 		json_t *md = json_object();
 		size_t n = dn_model_metadata_count(dm);

@@ -24,6 +24,7 @@
 #include "core/cuda/cuda.h"
 #include "core/nn/adam.h"
 #include "core/nn/unet.h"
+#include "core/train/train.h"
 #include "core/train/trainer.h"
 #include "core/util/rng.h"
 #include "core/util/threads.h"
@@ -129,7 +130,7 @@ static void parity(const char *what, const dn_unet_config *cfg, int n, int h, in
 	}
 	dn_tensor x = {0}, t = {0};
 	dn_tensor_init(&x, n, cfg->in_channels, h, w, NULL);
-	dn_tensor_init(&t, n, cfg->out_channels, h, w, NULL);
+	dn_tensor_init(&t, n, (loss & DN_LOSS_WEIGHTED ? 2 : 1) * cfg->out_channels, h, w, NULL);
 	dn_rng r;
 	dn_rng_seed(&r, 7);
 	fill(&x, &r, 0.0f, 1.0f);
@@ -336,6 +337,7 @@ int main(int argc, char **argv)
 	dn_unet_config mask = seed;
 	mask.out_act = DN_ACT_SIGMOID;
 	parity("mask sigmoid 257x131 b4 mae", &mask, 4, 257, 131, 1);
+	parity("cmask sigmoid 257x131 b4 weighted mse", &mask, 4, 257, 131, DN_LOSS_MSE | DN_LOSS_WEIGHTED);
 	dn_unet_config mag = seed;
 	mag.out_act = DN_ACT_NONE;
 	mag.base_filters = 16;

@@ -305,7 +305,7 @@ static void test_simple(int kind, const char *name)
 }
 
 struct loss_ctx {
-	float *p, *t;
+	float *p, *t, *w; /* w: the scaled loss's weights, else NULL */
 	size_t n;
 	int mae;
 };
@@ -313,6 +313,8 @@ struct loss_ctx {
 static double loss_only(void *p)
 {
 	struct loss_ctx *c = p;
+	if (c->w)
+		return dn_loss_scaled(c->mae, c->p, c->t, c->w, c->n, c->n, NULL) / (double)c->n;
 	return c->mae ? dn_loss_mae(c->p, c->t, c->n, NULL) : dn_loss_mse(c->p, c->t, c->n, NULL);
 }
 
@@ -321,7 +323,7 @@ static void test_losses(void)
 	float p[50], t[50], g[50];
 	gc_fill(p, 50, &seed, -1, 1);
 	gc_fill(t, 50, &seed, -1, 1);
-	struct loss_ctx c = {p, t, 50, 0};
+	struct loss_ctx c = {p, t, NULL, 50, 0};
 	double mse = dn_loss_mse(p, t, 50, g);
 	double direct = 0;
 	for (int i = 0; i < 50; i++)
@@ -331,6 +333,21 @@ static void test_losses(void)
 	c.mae = 1;
 	dn_loss_mae(p, t, 50, g);
 	CHECK(gradcheck("mae", loss_only, &c, p, g, 50, 50, 1e-3f, 1e-4, 1e-3) == 0);
+
+	/* Scaled: the error is w (p - t); the sum comes back, the gradient is
+	 * of the mean over `count`. */
+	float w[50];
+	gc_fill(w, 50, &seed, 0, 3);
+	c.w = w;
+	c.mae = 0;
+	direct = 0;
+	for (int i = 0; i < 50; i++)
+		direct += (double)w[i] * w[i] * (p[i] - t[i]) * (p[i] - t[i]);
+	CHECK_NEAR(dn_loss_scaled(0, p, t, w, 50, 50, g), direct, 1e-6);
+	CHECK(gradcheck("scaled mse", loss_only, &c, p, g, 50, 50, 1e-3f, 1e-4, 1e-3) == 0);
+	c.mae = 1;
+	dn_loss_scaled(1, p, t, w, 50, 50, g);
+	CHECK(gradcheck("scaled mae", loss_only, &c, p, g, 50, 50, 1e-3f, 1e-4, 1e-3) == 0);
 }
 
 int main(void)

@@ -172,6 +172,46 @@ int main(void)
 	CHECK(strstr(err.msg, "seed") != NULL);
 	dn_model_destroy(d);
 
+	/* A mask on power-compressed magnitudes (cmask): the target tensor
+	 * carries the weights, the loss falls, the file says what it is, and a
+	 * cmask on log1p input is refused. */
+	{
+		dn_model_info ci = dn_model_default_info(DN_MODEL_AUDIO);
+		ci.n_fft = 64;
+		ci.hop = 16;
+		ci.arch.base_filters = 4;
+		ci.arch.depth = 2;
+		ci.arch.out_act = DN_ACT_SIGMOID;
+		ci.scaling = DN_SCALE_POWER;
+		ci.power = 0.3f;
+		ci.output = DN_OUTPUT_CMASK;
+		dn_unet *net;
+		dn_model *cm = NULL;
+		dn_unet_create(&ci.arch, 11, &net, NULL);
+		CHECK_RC(dn_model_create(&ci, net, &cm, &err), DN_OK);
+		dn_train_params cp = dn_train_default_params();
+		cp.epochs = 6;
+		cp.batch = 4;
+		cp.patch_frames = 32;
+		cp.lr = 3e-3f;
+		cp.seed = 5;
+		cp.best = best;
+		unlink(best);
+		CHECK_RC(dn_train_speech(cm, &train, &val, &cp, NULL, NULL, &h2, &err), DN_OK);
+		fprintf(stderr, "cmask val loss: first %.4g best %.4g\n", h2.val_loss[0], h2.best_val_loss);
+		CHECK_MSG(h2.best_val_loss < 0.7 * h2.val_loss[0], "cmask best %g vs first %g",
+		          h2.best_val_loss, h2.val_loss[0]);
+		CHECK_RC(dn_model_load(best, &disk, &err), DN_OK);
+		CHECK(disk && dn_model_get_info(disk)->output == DN_OUTPUT_CMASK);
+		dn_model_destroy(disk);
+		dn_model_destroy(cm);
+		cm = NULL;
+		ci.scaling = DN_SCALE_LOG1P;
+		dn_unet_create(&ci.arch, 11, &net, NULL);
+		CHECK_RC(dn_model_create(&ci, net, &cm, &err), DN_EINVAL); /* net freed */
+		CHECK(cm == NULL && strstr(err.msg, "power") != NULL);
+	}
+
 	/* Bad parameters. */
 	p = dn_train_default_params();
 	p.batch = 0;

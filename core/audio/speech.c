@@ -110,7 +110,7 @@ static int check_info(const dn_model_info *mi, dn_error *err)
 	if (!isfinite(mi->input_scale) || mi->input_scale == 0.0f)
 		return dn_error_set(err, DN_EINVAL, "model input scale %g is not usable",
 		                    (double)mi->input_scale);
-	if (mi->output != DN_OUTPUT_MAGNITUDE && mi->output != DN_OUTPUT_MASK)
+	if (mi->output < DN_OUTPUT_MAGNITUDE || mi->output > DN_OUTPUT_CMASK)
 		return dn_error_set(err, DN_EINVAL, "model output mode %d is unknown", mi->output);
 	return DN_OK;
 }
@@ -361,6 +361,8 @@ static float scale_out(const dn_speech *s, float v, float m)
 	float r;
 	if (mi->output == DN_OUTPUT_MASK) {
 		r = fmaxf(v, 0.0f) * m;
+	} else if (mi->output == DN_OUTPUT_CMASK) {
+		r = powf(fminf(fmaxf(v, 0.0f), 1.0f), 1.0f / mi->power) * m;
 	} else {
 		v = fminf(fmaxf(v / mi->input_scale, 0.0f), s->mag_cap);
 		switch (mi->scaling) {

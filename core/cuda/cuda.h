@@ -71,7 +71,9 @@ int dn_gpu_net_download(dn_gpu_net *g, dn_unet *net, dn_adam *opt, dn_error *err
 
 /* One training step on a batch x (n x in_channels x h x w, host memory) with
  * target t (n x out_channels x h x w): forward in training mode, the loss
- * (enum dn_loss of core/train/train.h: 0 MSE, 1 MAE), backward, and one Adam
+ * (enum dn_loss of core/train/train.h: 0 MSE, 1 MAE, or'ed with
+ * DN_LOSS_WEIGHTED = 2, when t has 2 x out_channels planes per sample: the
+ * targets, then the weights of their errors), backward, and one Adam
  * step at learning rate lr with the default betas and eps. *loss gets the
  * batch's loss before the update. */
 int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t, int loss, float lr,

@@ -83,7 +83,7 @@ __global__ void k_head_backward(const float *v, const float *x, const float *t, 
 {
 	__shared__ double acc[THREADS];
 	const size_t count = (size_t)n * c * hp * wp, inner = (size_t)n * c * h * w;
-	const float k = (loss == 0 ? 2.0f : 1.0f) / (float)inner, sign = residual ? -1.0f : 1.0f;
+	const float k = (loss & 1 ? 1.0f : 2.0f) / (float)inner, sign = residual ? -1.0f : 1.0f;
 	double s = 0.0;
 	GRID_STRIDE(i, count)
 	{
@@ -91,15 +91,21 @@ __global__ void k_head_backward(const float *v, const float *x, const float *t, 
 		size_t plane = i / ((size_t)hp * wp);
 		float g = 0.0f, a = v[i];
 		if (r < h && j < w) {
-			size_t o = plane * h * w + (size_t)r * w + j;
+			size_t o = plane * h * w + (size_t)r * w + j, to = o;
+			float wt = 1.0f;
+			if (loss & 2) { /* c target planes, then c weight planes, per sample */
+				size_t hw = (size_t)h * w, ni = plane / c, ci = plane % c;
+				to = (ni * 2 * c + ci) * hw + (size_t)r * w + j;
+				wt = t[to + (size_t)c * hw];
+			}
 			float y = residual ? x[o] - a : a;
-			float d = y - t[o];
-			if (loss == 0) {
+			float d = wt * (y - t[to]);
+			if (!(loss & 1)) {
 				s += (double)d * d;
-				g = k * d;
+				g = k * d * wt;
 			} else {
 				s += fabs((double)d);
-				g = d > 0.0f ? k : (d < 0.0f ? -k : 0.0f);
+				g = d > 0.0f ? k * wt : (d < 0.0f ? -k * wt : 0.0f);
 			}
 			g *= sign;
 			if (act == 1)

@@ -36,7 +36,9 @@ void dk_crop(const float *v, const float *x, float *y, int n, int c, int h, int 
 
 /* The output head's backward fused with the loss: for every element of gout
  * (n x c x hp x wp), inside the crop d = y − t with y as dk_crop makes it,
- * gradient of the mean loss (0 MSE, 1 MAE) times −1 for residual, through
+ * gradient of the mean loss (0 MSE, 1 MAE; | 2: each error scaled by a
+ * weight, t holding per sample c target planes then c weight planes) times
+ * −1 for residual, through
  * the activation (its output in v); zero in the padding. Per-block partial
  * sums of d² or |d| go to partials (DK_LOSS_BLOCKS doubles at most);
  * dk_sum adds them in a fixed order into *out. */

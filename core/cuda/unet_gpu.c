@@ -599,7 +599,7 @@ static int plan_build(dn_gpu_net *g, int n, int h, int w, int train, struct plan
 	    (rc = dalloc(&p->outa, (size_t)n * c->out_channels * full, err)) ||
 	    (rc = dalloc(&p->y, (size_t)n * c->out_channels * h * w, err)))
 		goto fail;
-	if (train && ((rc = dalloc(&p->t, (size_t)n * c->out_channels * h * w, err)) ||
+	if (train && ((rc = dalloc(&p->t, (size_t)n * 2 * c->out_channels * h * w, err)) || /* + weights */
 	              (rc = dalloc(&p->gout, (size_t)n * c->out_channels * full, err)) ||
 	              (rc = dalloc(&p->gz, p->unit_max, err)) || (rc = dalloc(&p->gz2, p->unit_max, err))))
 		goto fail;
@@ -913,10 +913,11 @@ int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t,
 	int rc = check_batch(g, x, err);
 	if (rc)
 		return rc;
-	if (t->n != x->n || t->c != c->out_channels || t->h != x->h || t->w != x->w)
+	const int tc = loss & 2 /* DN_LOSS_WEIGHTED */ ? 2 * c->out_channels : c->out_channels;
+	if (t->n != x->n || t->c != tc || t->h != x->h || t->w != x->w)
 		return dn_error_set(err, DN_ESHAPE,
 		                    "target %dx%dx%dx%d does not match the output %dx%dx%dx%d", t->n, t->c,
-		                    t->h, t->w, x->n, c->out_channels, x->h, x->w);
+		                    t->h, t->w, x->n, tc, x->h, x->w);
 	struct plan *p;
 	if ((rc = plan_get(g, x->n, x->h, x->w, 1, &p, err)))
 		return rc;

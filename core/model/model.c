@@ -30,8 +30,13 @@ struct dn_model {
 
 static const char *const act_names[] = {"none", "relu", "sigmoid"};
 static const char *const scaling_names[] = {"none", "log1p", "power"};
-static const char *const output_names[] = {"magnitude", "mask"};
+static const char *const output_names[] = {"magnitude", "mask", "cmask"};
 static const char *const kind_names[] = {"audio", "frame"};
+
+const char *dn_model_output_name(int output)
+{
+	return output >= 0 && output <= DN_OUTPUT_CMASK ? output_names[output] : "unknown";
+}
 
 dn_model_info dn_model_default_info(int kind)
 {
@@ -81,8 +86,11 @@ static int info_check(const dn_model_info *i, dn_error *err)
 		return dn_error_set(err, DN_EINVAL, "power %g must be within (0, 2]", i->power);
 	if (!(i->input_scale > 0.0f))
 		return dn_error_set(err, DN_EINVAL, "input_scale %g must be positive", i->input_scale);
-	if (i->output != DN_OUTPUT_MAGNITUDE && i->output != DN_OUTPUT_MASK)
+	if (i->output < DN_OUTPUT_MAGNITUDE || i->output > DN_OUTPUT_CMASK)
 		return dn_error_set(err, DN_EINVAL, "unknown output mode %d", i->output);
+	if (i->output == DN_OUTPUT_CMASK && i->scaling != DN_SCALE_POWER)
+		return dn_error_set(err, DN_EINVAL,
+		                    "output cmask is a mask on power-compressed magnitudes: it needs scaling power");
 	return DN_OK;
 }
 
@@ -296,7 +304,7 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	                               (rc = meta_int(f, "hop", 1, 1 << 20, &i->hop, err)) ||
 	                               (rc = meta_enum(f, "scaling", scaling_names, 3, &i->scaling, err)) ||
 	                               (rc = meta_float(f, "power", &i->power, err)) ||
-	                               (rc = meta_enum(f, "output", output_names, 2, &i->output, err))))
+	                               (rc = meta_enum(f, "output", output_names, 3, &i->output, err))))
 		return rc;
 	return info_check(i, err);
 }

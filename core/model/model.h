@@ -16,8 +16,12 @@
 enum dn_model_kind { DN_MODEL_AUDIO = 0, DN_MODEL_FRAME = 1 };
 /* How a magnitude spectrogram is scaled before the network (audio models). */
 enum dn_scaling { DN_SCALE_NONE = 0, DN_SCALE_LOG1P = 1, DN_SCALE_POWER = 2 };
-/* What the network's output means (audio models). */
-enum dn_output { DN_OUTPUT_MAGNITUDE = 0, DN_OUTPUT_MASK = 1 };
+/* What the network's output means (audio models): the scaled clean
+ * magnitude; a mask m on the magnitude (|S| = m |X|); or a mask on the
+ * power-compressed magnitude (|S|^p = m |X|^p, so |S| = m^(1/p) |X|; needs
+ * DN_SCALE_POWER), trained so that the error is measured on compressed
+ * magnitudes, which weighs quiet bins closer to how loud they sound. */
+enum dn_output { DN_OUTPUT_MAGNITUDE = 0, DN_OUTPUT_MASK = 1, DN_OUTPUT_CMASK = 2 };
 
 typedef struct dn_model_info {
 	int kind;         /* enum dn_model_kind */
@@ -33,6 +37,9 @@ typedef struct dn_model_info {
 	float input_scale; /* multiplier applied after scaling */
 	int output;        /* enum dn_output */
 } dn_model_info;
+
+/* "magnitude", "mask", "cmask" (the name in files and in /v1/models). */
+const char *dn_model_output_name(int output);
 
 /* Defaults for a speech model with the seed architecture. */
 dn_model_info dn_model_default_info(int kind);

@@ -98,5 +98,11 @@ void dn_concat_backward(const dn_tensor *dy, int c_off, dn_tensor *dx, int accum
 /* loss.c — mean over all elements; grad (may be NULL) gets d loss / d pred. */
 double dn_loss_mse(const float *pred, const float *target, size_t n, float *grad);
 double dn_loss_mae(const float *pred, const float *target, size_t n, float *grad);
+/* A scaled error w[i] (pred[i] - target[i]) over n elements, squared (mae 0)
+ * or absolute (mae 1): returns the *sum* over the n, and writes the gradient
+ * of (sum over all blocks) / count, so that a batch is scored block by block
+ * (count: the elements of the whole batch). */
+double dn_loss_scaled(int mae, const float *pred, const float *target, const float *w, size_t n,
+                      size_t count, float *grad);
 
 #endif

@@ -19,6 +19,28 @@ double dn_loss_mse(const float *pred, const float *target, size_t n, float *grad
 	return s / (double)n;
 }
 
+/* Per-sample blocks: the error of element i is w[i] (pred[i] - target[i]);
+ * see layers.h. */
+double dn_loss_scaled(int mae, const float *pred, const float *target, const float *w, size_t n,
+                      size_t count, float *grad)
+{
+	double s = 0.0;
+	const float k = (mae ? 1.0f : 2.0f) / (float)count;
+	for (size_t i = 0; i < n; i++) {
+		float d = w[i] * (pred[i] - target[i]);
+		if (mae) {
+			s += fabs((double)d);
+			if (grad)
+				grad[i] = d > 0.0f ? k * w[i] : (d < 0.0f ? -k * w[i] : 0.0f);
+		} else {
+			s += (double)d * d;
+			if (grad)
+				grad[i] = k * d * w[i];
+		}
+	}
+	return s;
+}
+
 double dn_loss_mae(const float *pred, const float *target, size_t n, float *grad)
 {
 	double s = 0.0;

@@ -16,7 +16,7 @@
 #include "core/nn/unet.h"
 
 static const char *const losses[] = {"mse", "mae", NULL};
-static const char *const outputs[] = {"magnitude", "mask", NULL};
+static const char *const outputs[] = {"magnitude", "mask", "cmask", NULL};
 static const char *const scalings[] = {"none", "log1p", "power", NULL};
 
 #define T(f) offsetof(dn_train_config, train.f)

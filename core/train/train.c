@@ -79,7 +79,7 @@ static float scale_mag(const dn_model_info *info, float m)
 }
 
 int dn_train_patch(const dn_model_info *info, const float *clean_mag, const float *noisy_mag, size_t frames,
-                   size_t f0, int patch_frames, float *in, float *target)
+                   size_t f0, int patch_frames, float *in, float *target, float *weight)
 {
 	const int bins = info->n_fft / 2 + 1;
 	const size_t pf = (size_t)patch_frames;
@@ -90,7 +90,11 @@ int dn_train_patch(const dn_model_info *info, const float *clean_mag, const floa
 			size_t f = f0 + t;
 			float cm = f < frames ? c[f] : 0.0f, xm = f < frames ? x[f] : 0.0f;
 			pi[t] = scale_mag(info, xm);
-			if (info->output == DN_OUTPUT_MASK)
+			if (info->output == DN_OUTPUT_CMASK) {
+				float a = powf(xm, info->power), s = powf(cm, info->power);
+				pt[t] = a > 0.0f ? fminf(s / a, 1.0f) : 0.0f;
+				weight[(size_t)b * pf + t] = a;
+			} else if (info->output == DN_OUTPUT_MASK)
 				pt[t] = xm > 0.0f ? fminf(cm / xm, 1.0f) : 0.0f;
 			else
 				pt[t] = scale_mag(info, cm);
@@ -139,9 +143,16 @@ static int load_spec(const dn_pair_source *src, size_t i, uint64_t epoch, dn_stf
 	return rc;
 }
 
-static double batch_loss(int kind, const float *y, const float *t, size_t n, float *grad)
+/* The loss a step is scored with: cmask targets carry their weights. */
+static int step_loss(const dn_model_info *info, const dn_train_params *p)
 {
-	return kind == DN_LOSS_MAE ? dn_loss_mae(y, t, n, grad) : dn_loss_mse(y, t, n, grad);
+	return p->loss | (info->output == DN_OUTPUT_CMASK ? DN_LOSS_WEIGHTED : 0);
+}
+
+/* Target channels per patch: the target, and for cmask its weights. */
+static int target_channels(const dn_model_info *info)
+{
+	return info->output == DN_OUTPUT_CMASK ? 2 : 1;
 }
 
 /* What the batch loaders share for one epoch (read-only while it runs). */
@@ -194,7 +205,7 @@ static int make_batch(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_tens
 	const int b = (int)(bc->per_epoch - first < (size_t)p->batch ? bc->per_epoch - first : (size_t)p->batch);
 	int rc;
 	if ((rc = dn_tensor_resize(x, b, 1, (int)bc->bins, (int)pf, err)) ||
-	    (rc = dn_tensor_resize(t, b, 1, (int)bc->bins, (int)pf, err)))
+	    (rc = dn_tensor_resize(t, b, target_channels(bc->info), (int)bc->bins, (int)pf, err)))
 		return rc;
 	uint64_t rng = mix64(p->seed ^ mix64((uint64_t)bc->epoch + 1) ^ mix64(~(uint64_t)s));
 	for (int k = 0; k < b; k++) {
@@ -203,7 +214,8 @@ static int make_batch(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_tens
 			return rc;
 		size_t f0 = frames > pf ? draw(&rng, frames - pf + 1) : 0;
 		dn_train_patch(bc->info, sc->sb.clean, sc->sb.noisy, frames, f0, p->patch_frames,
-		               dn_tensor_plane(x, k, 0), dn_tensor_plane(t, k, 0));
+		               dn_tensor_plane(x, k, 0), dn_tensor_plane(t, k, 0),
+		               t->c > 1 ? dn_tensor_plane(t, k, 1) : NULL);
 	}
 	return DN_OK;
 }
@@ -422,20 +434,21 @@ static int validate(dn_trainer *tr, const dn_model_info *info, const dn_train_pa
 	for (size_t i0 = 0; i0 < nval && !rc; i0 += (size_t)p->batch) {
 		int b = (int)(nval - i0 < (size_t)p->batch ? nval - i0 : (size_t)p->batch);
 		if ((rc = dn_tensor_resize(x, b, 1, (int)bins, (int)pf, err)) ||
-		    (rc = dn_tensor_resize(t, b, 1, (int)bins, (int)pf, err)))
+		    (rc = dn_tensor_resize(t, b, target_channels(info), (int)bins, (int)pf, err)))
 			break;
 		for (int k = 0; k < b && !rc; k++) {
 			size_t frames;
 			rc = load_spec(val, i0 + (size_t)k, 0, stft, sb, &frames, err);
 			if (!rc)
 				dn_train_patch(info, sb->clean, sb->noisy, frames, 0, p->patch_frames,
-				               dn_tensor_plane(x, k, 0), dn_tensor_plane(t, k, 0));
+				               dn_tensor_plane(x, k, 0), dn_tensor_plane(t, k, 0),
+				               t->c > 1 ? dn_tensor_plane(t, k, 1) : NULL);
 		}
 		const dn_tensor *y;
 		if (!rc)
 			rc = dn_trainer_eval(tr, x, &y, err);
 		if (!rc) {
-			sum += batch_loss(p->loss, y->data, t->data, dn_tensor_size(t), NULL) * b;
+			sum += dn_trainer_loss(step_loss(info, p), y, t, NULL) * b;
 			done += (size_t)b;
 		}
 	}
@@ -544,7 +557,7 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
 			const dn_tensor *bx, *bt;
 			double loss;
 			if ((rc = dn_prefetch_next(pre, &bx, &bt, err)) ||
-			    (rc = dn_trainer_step(tr, bx, bt, p->loss, &loss, err)))
+			    (rc = dn_trainer_step(tr, bx, bt, step_loss(info, p), &loss, err)))
 				goto out;
 			const int b = bx->n;
 			dn_prefetch_release(pre);

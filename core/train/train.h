@@ -30,6 +30,11 @@ typedef struct dn_pair_source {
 } dn_pair_source;
 
 enum dn_loss { DN_LOSS_MSE = 0, DN_LOSS_MAE = 1 };
+/* Or'ed into the loss of a step (dn_trainer_step, dn_gpu_net_train_step):
+ * the target tensor has 2c channels for an output of c, each sample's c
+ * target planes followed by c weight planes w, and the error of an element
+ * is w (y - t). The loop uses it for cmask outputs (see dn_train_patch). */
+#define DN_LOSS_WEIGHTED 2
 
 typedef struct dn_train_params {
 	int epochs;             /* 50 */
@@ -94,8 +99,11 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
  * and output mode (shared with evaluation): in and target are [bins][frames]
  * with frames = p->patch_frames, starting at STFT frame f0 (zero past the
  * end). The target is the scaled clean magnitude (magnitude output) or the
- * ideal ratio mask clipped to [0, 1] (mask output). */
+ * ideal ratio mask clipped to [0, 1] (mask output). For cmask output the
+ * target is that ratio of power-compressed magnitudes, min((|S|/|X|)^p, 1),
+ * and weight (which only cmask needs; else it may be NULL) gets |X|^p, so the
+ * weighted error is m |X|^p - |S|^p: the compressed magnitudes' error. */
 int dn_train_patch(const dn_model_info *info, const float *clean_mag, const float *noisy_mag, size_t frames,
-                   size_t f0, int patch_frames, float *in, float *target);
+                   size_t f0, int patch_frames, float *in, float *target, float *weight);
 
 #endif

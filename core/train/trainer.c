@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/nn/layers.h"
+#include "core/train/train.h"
 
 struct dn_trainer {
 	dn_unet *net;
@@ -50,6 +51,24 @@ void dn_trainer_destroy(dn_trainer *t)
 	free(t);
 }
 
+_Static_assert(DN_LOSS_WEIGHTED == 2, "core/cuda's kernels read bit 2 as weighted");
+
+double dn_trainer_loss(int loss, const dn_tensor *y, const dn_tensor *target, float *grad)
+{
+	const size_t n = dn_tensor_size(y);
+	if (!(loss & DN_LOSS_WEIGHTED))
+		return (loss & 1) ? dn_loss_mae(y->data, target->data, n, grad)
+		                  : dn_loss_mse(y->data, target->data, n, grad);
+	const size_t plane = (size_t)y->c * y->h * y->w;
+	double s = 0.0;
+	for (int k = 0; k < y->n; k++) {
+		const float *tk = target->data + 2 * plane * (size_t)k;
+		s += dn_loss_scaled(loss & 1, y->data + plane * (size_t)k, tk, tk + plane, plane, n,
+		                    grad ? grad + plane * (size_t)k : NULL);
+	}
+	return s / (double)n;
+}
+
 int dn_trainer_step(dn_trainer *t, const dn_tensor *x, const dn_tensor *target, int loss, double *loss_out,
                     dn_error *err)
 {
@@ -61,13 +80,12 @@ int dn_trainer_step(dn_trainer *t, const dn_tensor *x, const dn_tensor *target, 
 		rc = dn_tensor_resize(&t->grad, y->n, y->c, y->h, y->w, err);
 	if (rc)
 		return rc;
-	if (dn_tensor_size(target) != dn_tensor_size(y))
+	const int tc = loss & DN_LOSS_WEIGHTED ? 2 * y->c : y->c;
+	if (target->n != y->n || target->c != tc || target->h != y->h || target->w != y->w)
 		return dn_error_set(err, DN_ESHAPE,
 		                    "target %dx%dx%dx%d does not match the output %dx%dx%dx%d", target->n,
-		                    target->c, target->h, target->w, y->n, y->c, y->h, y->w);
-	const size_t n = dn_tensor_size(y);
-	*loss_out = loss == 1 ? dn_loss_mae(y->data, target->data, n, t->grad.data)
-	                      : dn_loss_mse(y->data, target->data, n, t->grad.data);
+		                    target->c, target->h, target->w, y->n, tc, y->h, y->w);
+	*loss_out = dn_trainer_loss(loss, y, target, t->grad.data);
 	dn_unet_zero_grad(t->net);
 	if ((rc = dn_unet_backward(t->net, &t->grad, err)))
 		return rc;

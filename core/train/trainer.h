@@ -25,10 +25,15 @@ int dn_trainer_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_train
 void dn_trainer_destroy(dn_trainer *t);
 
 /* One step on batch x with target: forward in training mode, the loss
- * (enum dn_loss: 0 MSE, 1 MAE) into *loss, backward and an Adam update at
+ * (enum dn_loss: 0 MSE, 1 MAE, or'ed with DN_LOSS_WEIGHTED) into *loss, backward and an Adam update at
  * the optimiser's current learning rate. */
 int dn_trainer_step(dn_trainer *t, const dn_tensor *x, const dn_tensor *target, int loss, double *loss_out,
                     dn_error *err);
+
+/* The mean loss of output y against target (grad, when not NULL, gets its
+ * gradient): loss is enum dn_loss, or'ed with DN_LOSS_WEIGHTED when target
+ * carries weight planes (core/train/train.h). */
+double dn_trainer_loss(int loss, const dn_tensor *y, const dn_tensor *target, float *grad);
 
 /* Eval-mode forward (running statistics); *y stays valid until the next
  * call on t. */
