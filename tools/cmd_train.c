@@ -29,7 +29,7 @@ static const char usage_head[] =
     "  --resume              continue from the checkpoint\n"
     "  --init MODEL          start from this model's weights and settings\n";
 static const char usage_tail[] =
-    "  --act relu|sigmoid|none --power P --input-scale S\n"
+    "  --act relu|sigmoid|none --input-scale S\n"
     "  --threads N           OpenBLAS threads (default: all cores)\n" DEVICE_OPTS_HELP
     "  --quiet               print epochs only\n";
 
@@ -160,8 +160,6 @@ int cmd_train(int argc, char **argv)
 			init = v;
 		else if (!strcmp(o, "--act"))
 			bad = (cfg.info.arch.out_act = pick(v, acts, 3)) < 0;
-		else if (!strcmp(o, "--power"))
-			bad = parse_float(v, &cfg.info.power);
 		else if (!strcmp(o, "--input-scale"))
 			bad = parse_float(v, &cfg.info.input_scale);
 		else if (!strcmp(o, "--threads"))
