@@ -2,7 +2,7 @@
  * parity_driver.c — the C half of the PyTorch parity test
  * (tests/test_torch_parity.sh, tests/torch_parity.py).
  *
- *   parity_driver MODEL DATA OUT_MODEL OUT
+ *   parity_driver [--device cuda[:N]] MODEL DATA OUT_MODEL OUT
  *
  * Loads MODEL (a safetensors model file made by torch_parity.py) and DATA
  * (tensors "infer.x", "train.x", "train.t"), then
@@ -14,6 +14,11 @@
  * updated model (weights and batch-norm running statistics) by dn_model_save.
  * The comparison itself is torch_parity.py's job. Exits 1 with a message on
  * any error.
+ *
+ * With --device the same happens on a GPU through dn_trainer (fp32, TF32
+ * off): the eval-mode forward with running statistics stands for the folded
+ * inference, and the gradients are read back from Adam's first moment after
+ * its first step, m = (1 − β1) g, so they are the GPU's own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,8 @@
 #include "core/model/model.h"
 #include "core/model/safetensors.h"
 #include "core/nn/unet.h"
+#include "core/train/train.h"
+#include "core/train/trainer.h"
 
 static int fail(const char *what, const dn_error *err)
 {
@@ -52,10 +59,88 @@ static int add_tensor(dn_st_writer *w, const char *name, const dn_tensor *t, dn_
 	return dn_st_writer_add_f32(w, name, 4, shape, t->data, err);
 }
 
+/* One step on dev through dn_trainer; the outputs as the CPU path makes them. */
+static int gpu_step(dn_model *m, const dn_device *dev, const dn_tensor *xi, const dn_tensor *xt,
+                    const dn_tensor *tt, dn_st_writer *w, const char **stage, dn_error *err)
+{
+	dn_unet *net = dn_model_unet(m);
+	float *params, *grads, *mo, *vo;
+	int64_t *t;
+	size_t n, np;
+	dn_adam *adam = NULL;
+	dn_trainer *tr = NULL;
+	dn_adam_params ap = dn_adam_default_params();
+	ap.lr = 1e-3f;
+	int rc = dn_unet_trainable(net, &params, &grads, &n, err);
+	if (!rc)
+		rc = dn_adam_create(&ap, n, &adam, err);
+	if (!rc)
+		rc = dn_trainer_create(net, adam, dev, &tr, err);
+	const dn_tensor *y = NULL;
+	if (!rc) {
+		*stage = "gpu inference";
+		rc = dn_trainer_eval(tr, xi, &y, err);
+	}
+	if (!rc)
+		rc = add_tensor(w, "infer.y", y, err);
+	double loss = 0;
+	if (!rc) {
+		*stage = "gpu step";
+		rc = dn_trainer_step(tr, xt, tt, DN_LOSS_MSE, &loss, err);
+	}
+	if (!rc)
+		rc = dn_trainer_pull(tr, err);
+	if (!rc) {
+		char buf[40];
+		snprintf(buf, sizeof buf, "%.17g", loss);
+		float lf = (float)loss;
+		int64_t one = 1;
+		rc = dn_st_writer_set_metadata(w, "loss", buf, err);
+		if (!rc)
+			rc = dn_st_writer_add_f32(w, "loss", 1, &one, &lf, err);
+	}
+	if (!rc) {
+		dn_adam_state(adam, &mo, &vo, &t, &n);
+		const dn_param *p = dn_unet_params(net, &np);
+		for (size_t i = 0; i < np && !rc; i++) {
+			if (!p[i].grad)
+				continue;
+			const float *mi = mo + (p[i].data - params);
+			float *g = malloc(p[i].size * sizeof *g);
+			if (!g) {
+				rc = dn_error_set(err, DN_ENOMEM, "out of memory");
+				break;
+			}
+			for (size_t k = 0; k < p[i].size; k++)
+				g[k] = mi[k] / (1.0f - ap.beta1);
+			char name[80];
+			int64_t shape[4];
+			for (int d = 0; d < p[i].ndim; d++)
+				shape[d] = p[i].shape[d];
+			snprintf(name, sizeof name, "grad.%s", p[i].name);
+			rc = dn_st_writer_add_f32(w, name, p[i].ndim, shape, g, err);
+			free(g);
+		}
+	}
+	dn_trainer_destroy(tr);
+	dn_adam_destroy(adam);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	dn_device dev = {.index = -1, .precision = DN_PRECISION_FP32};
+	if (argc == 7 && !strcmp(argv[1], "--device")) {
+		dn_error perr = {0};
+		if (dn_device_parse(argv[2], &dev.index, &perr)) {
+			fprintf(stderr, "parity_driver: %s\n", perr.msg);
+			return 2;
+		}
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s MODEL DATA OUT_MODEL OUT\n", argv[0]);
+		fprintf(stderr, "usage: %s [--device cuda[:N]] MODEL DATA OUT_MODEL OUT\n", argv[0]);
 		return 2;
 	}
 	dn_error err = {0};
@@ -82,6 +167,11 @@ int main(int argc, char **argv)
 		rc = load_tensor(data, "train.x", &xt, &err);
 	if (!rc)
 		rc = load_tensor(data, "train.t", &tt, &err);
+
+	if (!rc && dev.index >= 0) {
+		rc = gpu_step(m, &dev, &xi, &xt, &tt, w, &stage, &err);
+		goto save;
+	}
 
 	/* 1. Folded inference. */
 	if (!rc) {
@@ -142,6 +232,7 @@ int main(int argc, char **argv)
 		if (!rc)
 			dn_adam_step(adam, params, grads);
 	}
+save:
 	if (!rc) {
 		stage = argv[3];
 		const char *extra[] = {"provenance", "tests/parity_driver: one Adam step", NULL};

@@ -43,7 +43,10 @@ have the same sign and, by the mean value theorem, their difference can move
 the update by at most TOL·lr/2: lr·eps·|Δg| / (min|g| + eps)² <= TOL·lr/2. The
 others are counted ("free"); their gradients are checked above all the same.
 
-Usage: torch_parity.py --driver PATH [--workdir DIR] [--train-size HxW] [--seed N] [-v]
+Usage: torch_parity.py --driver PATH [--workdir DIR] [--train-size HxW] [--batch N]
+                       [--device cuda[:N]] [--seed N] [-v]
+With --device the C side is the GPU backend (parity_driver --device): the
+same references and tolerances judge it.
 Exit status 0 when everything is within tolerance, 1 otherwise.
 """
 import argparse
@@ -172,6 +175,8 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--train-size", default="57x43", help="HxW of the training batch's images")
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--batch", type=int, default=16, help="training batch size")
+    ap.add_argument("--device", help="the C side on this device (cuda, cuda:N): the GPU backend's step")
     ap.add_argument("-v", "--verbose", action="store_true", help="one row per tensor")
     args = ap.parse_args()
     th, tw = (int(v) for v in args.train_size.split("x"))
@@ -184,7 +189,7 @@ def main():
     # Data: one full-size spectrogram for inference, a batch for training.
     calib = torch.from_numpy(spectrogram_like(rng, 2, 257, 131))
     xi = spectrogram_like(rng, 1, 257, 131)
-    xt = spectrogram_like(rng, 16, th, tw)
+    xt = spectrogram_like(rng, args.batch, th, tw)
     tt = (xt / (1.0 + np.exp(-rng.normal(0.0, 1.5, xt.shape)))).astype(np.float32)  # a clean-ish part
 
     model = make_model(rng, calib, args.seed)
@@ -193,7 +198,8 @@ def main():
     st.write(paths["model"], {n: st.f32(t.numpy()) for n, t in before}, META)
     st.write(paths["data"], {"infer.x": st.f32(xi), "train.x": st.f32(xt), "train.t": st.f32(tt)})
 
-    run = subprocess.run([args.driver, paths["model"], paths["data"], paths["model_c"], paths["out_c"]])
+    dev = ["--device", args.device] if args.device else []
+    run = subprocess.run([args.driver, *dev, paths["model"], paths["data"], paths["model_c"], paths["out_c"]])
     if run.returncode != 0:
         print(f"parity_driver exited with status {run.returncode}")
         return 1
