@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cuda/cuda.h"
+
 enum cfg_type { CFG_STRING, CFG_INT, CFG_SIZE, CFG_DOUBLE, CFG_ENUM, CFG_LIST };
 
 typedef struct cfg_key {
@@ -118,6 +120,12 @@ static const cfg_key keys[] = {
      "patch_frames x filters x depth); a spec over it gets 422 naming params.batch."},
     {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
      "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
+    {"device", CFG_STRING, OFF(device), "cpu", 0, 0, NULL, "DEVICE",
+     "Where the workers run the models' networks: cpu, or cuda (the first GPU) / cuda:N: then each "
+     "model gets a GPU server that batches the chunks and tiles of concurrent requests into one "
+     "forward (up to gpu_batch). Needs a build with CUDA and a visible device; checked at start."},
+    {"gpu_batch", CFG_INT, OFF(gpu_batch), "8", 1, 64, NULL, "N",
+     "With device = cuda: the most chunks or tiles one GPU forward takes."},
     {"job_device", CFG_STRING, OFF(job_device), "cpu", 0, 0, NULL, "DEVICE",
      "Where training jobs run when their spec names no \"device\": cpu, cuda (the first GPU) or "
      "cuda:N. A GPU needs a build with CUDA (configure --with-cuda) and a visible device."},
@@ -478,6 +486,9 @@ int daemon_config_resolve(daemon_config *c, dn_error *err)
 		                    c->workers, c->blas_threads, c->cores);
 	if (c->listen[0] == '\0')
 		return dn_error_set(err, DN_EINVAL, "listen: an address is needed");
+	dn_error derr = {0};
+	if (dn_device_parse(c->device, &c->device_index, &derr) != DN_OK)
+		return dn_error_set(err, DN_EINVAL, "device: %s", derr.msg);
 	return DN_OK;
 }
 

@@ -44,6 +44,9 @@ typedef struct daemon_config {
 	int max_queued_jobs;        /* jobs waiting to run */
 	uint64_t job_memory_budget; /* a training step's estimated memory */
 	int job_nice;               /* nice value of job threads */
+	char *device;               /* where workers run the networks: cpu, cuda, cuda:N */
+	int device_index;           /* resolved: -1 cpu, else the GPU */
+	int gpu_batch;              /* chunks/tiles per GPU forward at most */
 	char *job_device;           /* where training jobs run unless their spec says: cpu, cuda, cuda:N */
 	int log_level;              /* enum daemon_log_level */
 	char *cors_origins;         /* comma-separated origins, or "*" */

@@ -161,13 +161,15 @@ static int host_submit(void *ctx, void (*fn)(void *arg, void *worker), void *arg
 static dn_speech *host_worker_speech(void *ctx, void *worker, api_model *m, dn_error *err)
 {
 	daemon_ctx *d = ctx;
-	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
+	const daemon_serve sv = {d->cfg->device_index, d->cfg->gpu_batch};
+	return daemon_models_cache_speech(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, &sv, err);
 }
 
 static dn_frame *host_worker_frame(void *ctx, void *worker, api_model *m, dn_error *err)
 {
 	daemon_ctx *d = ctx;
-	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, err);
+	const daemon_serve sv = {d->cfg->device_index, d->cfg->gpu_batch};
+	return daemon_models_cache_frame(&((pool_worker *)worker)->local, m, d->cfg->blas_threads, &sv, err);
 }
 
 static void host_gauges(void *ctx, api_gauges *g)

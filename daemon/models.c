@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/cuda/cuda.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 
@@ -26,6 +27,8 @@ struct api_model {
 	char path[PATH_MAX];
 	dn_model *model;
 	int64_t loaded_at;
+	pthread_mutex_t gpu_mu; /* guards gpu's creation */
+	dn_gpu_server *gpu;     /* with device = cuda: made on first use, shared by workers */
 };
 
 struct daemon_models {
@@ -199,6 +202,7 @@ static api_model *load_one(const entry *en, dn_error *err)
 	}
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->retired, 0);
+	pthread_mutex_init(&m->gpu_mu, NULL);
 	strcpy(m->name, en->name);
 	strcpy(m->path, en->path);
 	m->loaded_at = (int64_t)time(NULL);
@@ -208,6 +212,8 @@ static api_model *load_one(const entry *en, dn_error *err)
 void daemon_models_release(api_model *m)
 {
 	if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+		dn_gpu_server_destroy(m->gpu);
+		pthread_mutex_destroy(&m->gpu_mu);
 		dn_model_destroy(m->model);
 		free(m);
 	}
@@ -595,7 +601,36 @@ static cache_entry *cache_entry_for(void **slot, api_model *m, dn_error *err)
 	return &c->v[c->n++];
 }
 
-dn_frame *daemon_models_cache_frame(void **slot, api_model *m, int threads, dn_error *err)
+/* With a GPU to serve on, the runner of m's server (made on the first
+ * request of any worker, inputs padded to h x w); else the CPU's. */
+static int runner_for(api_model *m, const daemon_serve *sv, int h, int w, dn_net_runner *out, dn_error *err)
+{
+	int rc = DN_OK;
+
+	*out = (dn_net_runner){0};
+	if (!sv || sv->device < 0)
+		return DN_OK;
+	pthread_mutex_lock(&m->gpu_mu);
+	if (!m->gpu) {
+		dn_device dev = {.index = sv->device, .precision = DN_PRECISION_FP32};
+		dn_gpu_server_params gp = dn_gpu_server_default_params();
+
+		gp.max_batch = sv->max_batch;
+		gp.h_max = h;
+		gp.w_max = w;
+		rc = dn_gpu_server_create(dn_model_unet(m->model), &dev, &gp, &m->gpu, err);
+		if (rc == DN_OK)
+			daemon_log(LOG_LVL_INFO, "model %s: served on cuda:%d, batches of up to %d of %dx%d",
+			           m->name, sv->device, sv->max_batch, h, w);
+	}
+	if (m->gpu)
+		*out = dn_gpu_server_runner(m->gpu);
+	pthread_mutex_unlock(&m->gpu_mu);
+	return rc;
+}
+
+dn_frame *daemon_models_cache_frame(void **slot, api_model *m, int threads, const daemon_serve *sv,
+                                    dn_error *err)
 {
 	cache_entry *e = cache_entry_for(slot, m, err);
 	dn_frame_params p = dn_frame_default_params();
@@ -603,12 +638,18 @@ dn_frame *daemon_models_cache_frame(void **slot, api_model *m, int threads, dn_e
 	p.threads = threads;
 	if (!e)
 		return NULL;
-	if (!e->frame && dn_frame_create(m->model, &p, &e->frame, err) != DN_OK)
-		return NULL;
+	if (!e->frame) {
+		const int side = dn_frame_tile_extent(m->model, &p);
+
+		if (runner_for(m, sv, side, side, &p.runner, err) != DN_OK ||
+		    dn_frame_create(m->model, &p, &e->frame, err) != DN_OK)
+			return NULL;
+	}
 	return e->frame;
 }
 
-dn_speech *daemon_models_cache_speech(void **slot, api_model *m, int threads, dn_error *err)
+dn_speech *daemon_models_cache_speech(void **slot, api_model *m, int threads, const daemon_serve *sv,
+                                      dn_error *err)
 {
 	cache_entry *e = cache_entry_for(slot, m, err);
 	dn_speech_params p = dn_speech_default_params();
@@ -616,8 +657,13 @@ dn_speech *daemon_models_cache_speech(void **slot, api_model *m, int threads, dn
 	p.threads = threads;
 	if (!e)
 		return NULL;
-	if (!e->speech && dn_speech_create(m->model, &p, &e->speech, err) != DN_OK)
-		return NULL;
+	if (!e->speech) {
+		const dn_model_info *mi = dn_model_get_info(m->model);
+
+		if (runner_for(m, sv, mi->n_fft / 2 + 1, p.chunk_frames, &p.runner, err) != DN_OK ||
+		    dn_speech_create(m->model, &p, &e->speech, err) != DN_OK)
+			return NULL;
+	}
 	return e->speech;
 }
 

@@ -60,13 +60,23 @@ const char *daemon_model_path(const api_model *m);
  * code with err set when the list could not be extended. */
 int daemon_models_add(daemon_models *r, const char *path, dn_error *err);
 
+/* Where the workers run the networks (configuration keys device, gpu_batch). */
+typedef struct daemon_serve {
+	int device;    /* -1: this CPU; else the CUDA device */
+	int max_batch; /* chunks or tiles per GPU forward */
+} daemon_serve;
+
 /* A worker's speech contexts, one per model, whose chunks run on `threads`
  * threads (blas_threads: the threads one request uses). *cache starts NULL;
- * free it with daemon_models_cache_free on the worker's thread. */
-dn_speech *daemon_models_cache_speech(void **cache, api_model *m, int threads, dn_error *err);
+ * free it with daemon_models_cache_free on the worker's thread. With sv on a
+ * GPU the networks run in the model's GPU server, which batches every
+ * worker's chunks (made on first use: a device error fails that request). */
+dn_speech *daemon_models_cache_speech(void **cache, api_model *m, int threads, const daemon_serve *sv,
+                                      dn_error *err);
 /* The same cache's frame contexts (tiling and U-Net workspaces), one per
- * frame model, whose tiles run on `threads` threads. */
-dn_frame *daemon_models_cache_frame(void **cache, api_model *m, int threads, dn_error *err);
+ * frame model, whose tiles run on `threads` threads, or on sv's GPU. */
+dn_frame *daemon_models_cache_frame(void **cache, api_model *m, int threads, const daemon_serve *sv,
+                                    dn_error *err);
 void daemon_models_cache_free(void *cache);
 
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gpu-pack.sh BUILD_DIR — what a run on the GPU machine needs, into .carry/:
-# the CUDA build's programs (denoise, denoised, test_cuda, bench_train_gpu)
+# the CUDA build's programs (denoise, denoised, test_cuda, parity_driver,
+# bench_train_gpu)
 # and the Debian libraries they link that the GPU machine (Ubuntu, CUDA 13,
 # cuDNN 9, cuBLAS) lacks, as one xz archive (OpenBLAS alone is 35 MB).
 # glibc, libstdc++, libgcc and the CUDA libraries stay behind: the machine
@@ -10,7 +11,7 @@ build=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/.carry
 rm -rf "$out/pkg" && mkdir -p "$out/pkg/bin" "$out/pkg/lib"
-progs="tools/denoise daemon/denoised tests/test_cuda bench/bench_train_gpu"
+progs="tools/denoise daemon/denoised tests/test_cuda tests/parity_driver bench/bench_train_gpu"
 for p in $progs; do
 	strip -o "$out/pkg/bin/$(basename "$p")" "$build/$p"
 done

@@ -8,20 +8,34 @@
 #   frame    denoise train-frame on .carry/frames (scripts/make-frame-data.py), 2 minutes
 #   job      the daemon on a loopback port, a training job with "device": "cuda"
 #            submitted over HTTP and followed to its end
-#   train:NAME:ARGS  denoise train ARGS (comma-separated) --out $OUT/NAME.safetensors
+#   train:NAME:ARGS  denoise train ARGS (comma-separated) --out NAME.safetensors
+#   bg:NAME:ARGS     the same in the background (several trainings share the GPU), for
+#                    at most $BG_TIMEOUT s (the best model so far stays); `wait` waits for them
+#   bgframe:NAME:ARGS  denoise train-frame ARGS in the background, likewise
+#   eval:NAME:ARGS   denoise eval --model NAME.safetensors ARGS --json NAME.eval.json
+#   parity64         the GPU step against PyTorch's float64 reference (tests/torch_parity.py)
+#   oom              a resumed run whose batch cannot fit: a clear error, the checkpoint intact
+#   serve            the daemon with device = cuda beside one on the CPU: 32 concurrent
+#                    requests each (60 s of noisy speech, made by denoise eval --write-mixes),
+#                    wall time, and how far the GPU's answers are from the CPU's
+# Everything a step writes lands in one folder that comes back as $OUT/results.tgz
+# (the device returns at most 8 files).
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out" /tmp/dn
+final=${OUT:-/tmp/out}
+out=/tmp/res
+mkdir -p "$final" "$out" /tmp/dn
 [ -d /tmp/dn/pkg ] || tar -C /tmp/dn -xJf .carry/pkg.tar.xz || exit 1
 bin=/tmp/dn/pkg/bin
 # Only our programs see the carried Debian libraries; the machine's own
 # tools (python3, nvidia-smi) keep theirs.
 # OpenMP waits passively: spinning OpenMP and OpenBLAS threads on 16 cores
 # starve each other.
-dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 "$@"; }
+dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=${DN_BLAS:-8} OMP_NUM_THREADS=${DN_BLAS:-8} "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 dn "$bin/denoise" devices
 status=0
+bg_pids=()
+pids=()
 for step in "$@"; do
 	echo "=== $step ($(date -u +%T))"
 	case $step in
@@ -79,10 +93,110 @@ PY
 		;;
 	train:*)
 		IFS=: read -r _ name args <<<"$step"
-		dn "$bin/denoise" train --data .carry/speech --device cuda --out "$out/$name.safetensors" \
+		dn "$bin/denoise" train --device cuda --out "$out/$name.safetensors" \
 			--quiet ${args//,/ } 2>&1 | tee "$out/$name.log"
+		;;
+	bg:*)
+		IFS=: read -r _ name args <<<"$step"
+		DN_BLAS=1 dn timeout "${BG_TIMEOUT:-330}" "$bin/denoise" train --device cuda \
+			--out "$out/$name.safetensors" --quiet ${args//,/ } >"$out/$name.log" 2>&1 &
+		bg_pids+=($!)
+		;;
+	bgframe:*)
+		IFS=: read -r _ name args <<<"$step"
+		DN_BLAS=1 dn timeout "${BG_TIMEOUT:-330}" "$bin/denoise" train-frame --device cuda \
+			--out "$out/$name.safetensors" ${args//,/ } >"$out/$name.log" 2>&1 &
+		bg_pids+=($!)
+		;;
+	wait)
+		for p in "${bg_pids[@]}"; do wait "$p"; done # a timeout ends a sweep run: not a failure
+		bg_pids=()
+		for f in "$out"/*.log; do echo "--- $f"; tail -4 "$f"; done
+		;;
+	eval:*)
+		IFS=: read -r _ name args <<<"$step"
+		dn "$bin/denoise" eval --model "$out/$name.safetensors" --threads 1 ${args//,/ } \
+			--json "$out/$name.eval.json" >"$out/$name.eval.txt" 2>&1 &
+		bg_pids+=($!)
+		;;
+	parity64)
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=/tmp/dn/pkg/lib exec %s "$@"\n' "$bin/parity_driver" >/tmp/dn/driver
+		chmod +x /tmp/dn/driver
+		for size in 257x131:4 57x43:16; do
+			timeout 200 python3 tests/torch_parity.py --driver /tmp/dn/driver --device cuda \
+				--train-size "${size%:*}" --batch "${size#*:}" -v 2>&1 | tee "$out/parity64_${size%:*}.log"
+		done
+		;;
+	oom)
+		d=$out/oom && mkdir -p "$d"
+		dn timeout 120 "$bin/denoise" train --data "${OOM_DATA:-.carry/real}" --device cuda --epochs 1 \
+			--filters 16 --out "$d/m.safetensors" --quiet >"$d/first.log" 2>&1
+		sum0=$(sha256sum "$d/m.safetensors.ckpt" | cut -d' ' -f1)
+		dn timeout 120 "$bin/denoise" train --data "${OOM_DATA:-.carry/real}" --device cuda --epochs 2 \
+			--filters 16 --out "$d/m.safetensors" --resume --batch 512 --patch-frames 4096 --loaders 1 --quiet \
+			>"$d/second.log" 2>&1
+		echo "oom: second run exit $?; $(tail -2 "$d/second.log")"
+		[ "$(sha256sum "$d/m.safetensors.ckpt" | cut -d' ' -f1)" = "$sum0" ] &&
+			echo "oom: checkpoint unchanged" || echo "oom: CHECKPOINT CHANGED"
+		rm -f "$d"/*.safetensors*
+		;;
+	serve)
+		d=$out/serve && mkdir -p "$d/st_cpu" "$d/st_gpu"
+		dn "$bin/denoise" eval --data "${SERVE_DATA:-.carry/real}" --split valid --max-files 20 --snrs 5 \
+			--write-mixes /tmp/mixes >/dev/null 2>&1
+		python3 - /tmp/mixes /tmp/serve_in.wav <<'PY'
+import sys, glob, wave
+frames = b""
+for f in sorted(glob.glob(sys.argv[1] + "/noisy/*.wav")):
+    with wave.open(f) as w:
+        frames += w.readframes(w.getnframes()); rate, width = w.getframerate(), w.getsampwidth()
+    if len(frames) >= 60 * rate * width:
+        break
+with wave.open(sys.argv[2], "wb") as o:
+    o.setnchannels(1); o.setsampwidth(width); o.setframerate(rate); o.writeframes(frames[: 60 * rate * width])
+PY
+		for dv in cpu cuda; do
+			DN_BLAS=1 dn "$bin/denoised" --listen 127.0.0.1 --port 0 --port-file "$d/port_$dv" \
+				--state-dir "$d/st_$dv" --models "$PWD/models" --device $dv --workers 8 --blas-threads 2 \
+				--cores 16 --gpu-batch 16 >"$d/daemon_$dv.log" 2>&1 &
+			pids+=($!)
+		done
+		for _ in $(seq 100); do [ -s "$d/port_cpu" ] && [ -s "$d/port_cuda" ] && break; sleep 0.2; done
+		timeout 300 python3 - "$(cat "$d/port_cpu")" "$(cat "$d/port_cuda")" /tmp/serve_in.wav <<'PY' 2>&1 | tee "$d/serve.txt"
+import sys, time, urllib.request, concurrent.futures as cf
+import numpy as np
+body = open(sys.argv[3], "rb").read()
+def call(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/audio:denoise?format=wavf32", data=body,
+                                 headers={"Content-Type": "audio/wav"})
+    with urllib.request.urlopen(req, timeout=280) as r:
+        return r.read()
+def samples(wav):
+    # RIFF with a 32-bit float data chunk: find "data"
+    i = wav.find(b"data"); n = int.from_bytes(wav[i + 4:i + 8], "little")
+    return np.frombuffer(wav[i + 8:i + 8 + n], dtype="<f4")
+out = {}
+for name, port in (("cpu", sys.argv[1]), ("cuda", sys.argv[2])):
+    call(port)  # warm-up: the GPU server starts on first use
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(32) as ex:
+        res = list(ex.map(call, [port] * 32))
+    dt = time.time() - t0
+    out[name] = samples(res[0])
+    same = all(r == res[0] for r in res)
+    print(f"{name}: 32 x 60 s in {dt:.2f} s wall: {32 * 60 / dt:.1f} audio s per s; answers identical: {same}")
+a, b = out["cpu"], out["cuda"]
+err = a - b
+print(f"cuda vs cpu: {len(a)} samples, max |diff| {np.abs(err).max():.2e}, "
+      f"SNR of the difference {10 * np.log10((a ** 2).sum() / max((err ** 2).sum(), 1e-30)):.1f} dB")
+PY
+		for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null; done
+		pids=()
+		grep -h 'served on\|error' "$d"/daemon_*.log | head -5
 		;;
 	*) echo "unknown step $step"; status=2 ;;
 	esac
 done
+for p in "${bg_pids[@]}"; do wait "$p" || status=1; done
+tar -C "$out" -czf "$final/results.tgz" . && du -h "$final/results.tgz"
 exit $status

@@ -30,6 +30,7 @@
 #include "core/util/threads.h"
 #include "tests/check.h"
 
+#include <pthread.h>
 #include <time.h>
 
 static double t_start;
@@ -319,6 +320,118 @@ static void training_runs(void)
 	}
 }
 
+/* ---- serving: concurrent callers batched into one forward ---- */
+
+struct serve_call {
+	dn_net_runner run;
+	dn_tensor x, y;
+	int rc;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct serve_call *c = arg;
+	dn_error err = {0};
+	c->rc = c->run.run(c->run.ctx, &c->x, &c->y, &err);
+	if (c->rc)
+		fprintf(stderr, "serve: %s\n", err.msg);
+	return NULL;
+}
+
+/* 8 threads at once through a GPU server of a net with non-trivial running
+ * statistics: every answer matches the CPU's folded inference of the same
+ * input — exactly sized inputs everywhere, narrower ones (padded with zeros
+ * on the right inside the server) away from the receptive field of the
+ * padded edge; an input larger than the server's size is refused. */
+static void serving(void)
+{
+	enum { T = 8, H = 257, W = 128 };
+	dn_unet_config cfg = dn_unet_default_config();
+	cfg.base_filters = 16;
+	cfg.out_act = DN_ACT_SIGMOID;
+	dn_unet *net = NULL;
+	dn_unet_infer *inf = NULL;
+	dn_unet_ws *ws = dn_unet_ws_create();
+	dn_gpu_server *srv = NULL;
+	dn_error err = {0};
+	CHECK_RC(dn_unet_create(&cfg, 5, &net, &err), DN_OK);
+	float *st;
+	size_t ns, np;
+	dn_unet_state(net, &st, &ns);
+	dn_rng r;
+	dn_rng_seed(&r, 3);
+	const dn_param *pp = dn_unet_params(net, &np);
+	for (size_t i = 0; i < np; i++)
+		if (!pp[i].grad)
+			for (size_t k = 0; k < pp[i].size; k++)
+				pp[i].data[k] = strstr(pp[i].name, "running_var") ? (float)dn_rng_range(&r, 0.5, 2.0)
+				                                                   : (float)dn_rng_range(&r, -0.2, 0.2);
+	CHECK_RC(dn_unet_infer_create(net, &inf, &err), DN_OK);
+	const dn_device dev = {.index = 0, .precision = DN_PRECISION_FP32};
+	dn_gpu_server_params gp = dn_gpu_server_default_params();
+	gp.h_max = H;
+	gp.w_max = W;
+	gp.window_ms = 20.0;
+	CHECK_RC(dn_gpu_server_create(net, &dev, &gp, &srv, &err), DN_OK);
+	if (!srv || !inf) {
+		CHECK_MSG(0, "serving setup: %s", err.msg);
+		return;
+	}
+	struct serve_call c[T];
+	pthread_t th[T];
+	for (int k = 0; k < T; k++) {
+		memset(&c[k], 0, sizeof c[k]);
+		c[k].run = dn_gpu_server_runner(srv);
+		dn_tensor_init(&c[k].x, 1, 1, H, k < T / 2 ? W : W - 10 * k, NULL);
+		fill(&c[k].x, &r, 0.0f, 2.0f);
+	}
+	for (int k = 0; k < T; k++)
+		pthread_create(&th[k], NULL, serve_thread, &c[k]);
+	for (int k = 0; k < T; k++)
+		pthread_join(th[k], NULL);
+	double worst_in = 0.0, worst_edge = 0.0;
+	for (int k = 0; k < T; k++) {
+		CHECK_RC(c[k].rc, DN_OK);
+		dn_tensor ref = {0};
+		CHECK_RC(dn_unet_infer_run(inf, ws, &c[k].x, &ref, &err), DN_OK);
+		if (c[k].rc || dn_tensor_size(&ref) != dn_tensor_size(&c[k].y)) {
+			CHECK_MSG(0, "serve call %d: no answer of the input's size", k);
+			continue;
+		}
+		const int w = c[k].x.w, keep = w == W ? w : w - 64; /* 64 > the depth-3 field's radius, 58 */
+		for (int h = 0; h < H; h++)
+			for (int j = 0; j < w; j++) {
+				double d = fabs((double)c[k].y.data[h * w + j] - ref.data[h * w + j]);
+				if (j < keep)
+					worst_in = fmax(worst_in, d);
+				else
+					worst_edge = fmax(worst_edge, d);
+			}
+		dn_tensor_free(&ref);
+	}
+	uint64_t forwards, inputs;
+	dn_gpu_server_counts(srv, &forwards, &inputs);
+	printf("[%5.1f s] serving: %d calls in %llu forwards; max |gpu - cpu| %.2e inside, %.2e near a padded "
+	       "edge\n",
+	       elapsed(), T, (unsigned long long)forwards, worst_in, worst_edge);
+	CHECK(inputs == T);
+	CHECK_MSG(worst_in <= 1e-4, "served output off the CPU's by %.3g (sigmoid outputs)", worst_in);
+	dn_tensor big = {0}, out = {0};
+	dn_tensor_init(&big, 1, 1, H, W + 1, NULL);
+	dn_net_runner run = dn_gpu_server_runner(srv);
+	CHECK_RC(run.run(run.ctx, &big, &out, &err), DN_ESHAPE);
+	dn_tensor_free(&big);
+	dn_tensor_free(&out);
+	for (int k = 0; k < T; k++) {
+		dn_tensor_free(&c[k].x);
+		dn_tensor_free(&c[k].y);
+	}
+	dn_gpu_server_destroy(srv);
+	dn_unet_infer_destroy(inf);
+	dn_unet_ws_destroy(ws);
+	dn_unet_destroy(net);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -350,5 +463,6 @@ int main(int argc, char **argv)
 	                        .residual = 1};
 	parity("frame 3ch residual 16f 64x64 b4", &frame, 4, 64, 64, 0);
 	training_runs();
+	serving();
 	return check_status();
 }

@@ -13,7 +13,9 @@
  * must drive the soft limiter.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/model/model.h"
@@ -403,6 +405,58 @@ static void test_errors(const dn_model *m)
 	dn_speech_destroy(s);
 }
 
+/* A runner elsewhere (the GPU server's seat): one that runs the model's own
+ * folded net gives bit-identical output, called once per chunk, from every
+ * chunk thread; one that fails fails the call with its error. */
+struct count_runner {
+	const dn_model *m;
+	atomic_int calls;
+	int fail;
+};
+
+static int counting_run(void *ctx, const dn_tensor *x, dn_tensor *y, dn_error *err)
+{
+	struct count_runner *c = ctx;
+	atomic_fetch_add(&c->calls, 1);
+	if (c->fail)
+		return dn_error_set(err, DN_EDEVICE, "device lost");
+	dn_unet_ws *ws = dn_unet_ws_create();
+	int rc = ws ? dn_unet_infer_run(dn_model_infer(c->m), ws, x, y, err) : DN_ENOMEM;
+	dn_unet_ws_destroy(ws);
+	return rc;
+}
+
+static void test_runner(const dn_model *m)
+{
+	dn_audio in = make_audio(16000 * 3, 1, 16000, 0.8), ref, out;
+	dn_speech_params p = dn_speech_default_params();
+	p.chunk_frames = 96;
+	p.overlap_frames = 16;
+	dn_speech *s;
+	dn_error err;
+	CHECK_RC(dn_speech_create(m, &p, &s, &err), DN_OK);
+	CHECK_RC(dn_speech_denoise(s, &in, &ref, NULL, &err), DN_OK);
+	dn_speech_destroy(s);
+	struct count_runner cr = {.m = m};
+	atomic_init(&cr.calls, 0);
+	p.runner = (dn_net_runner){counting_run, &cr};
+	p.threads = 3;
+	dn_threads_set(1);
+	CHECK_RC(dn_speech_create(m, &p, &s, &err), DN_OK);
+	CHECK_RC(dn_speech_denoise(s, &in, &out, NULL, &err), DN_OK);
+	CHECK(out.frames == ref.frames && !memcmp(out.data, ref.data, ref.frames * sizeof(float)));
+	const int frames = (int)(in.frames / 128) + 1, chunks = (frames - 16 + 79) / 80;
+	CHECK_MSG(atomic_load(&cr.calls) >= chunks, "%d runner calls for about %d chunks",
+	          atomic_load(&cr.calls), chunks);
+	dn_audio_free(&out);
+	cr.fail = 1;
+	CHECK_RC(dn_speech_denoise(s, &in, &out, NULL, &err), DN_EDEVICE);
+	CHECK(strstr(err.msg, "device lost") != NULL);
+	dn_speech_destroy(s);
+	dn_audio_free(&ref);
+	dn_audio_free(&in);
+}
+
 int main(void)
 {
 	dn_model *m = random_model();
@@ -410,6 +464,7 @@ int main(void)
 		return check_status();
 	test_chunking(m);
 	test_threads(m);
+	test_runner(m);
 	test_silence(m);
 	test_stereo(m);
 	test_rates(m);

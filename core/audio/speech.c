@@ -388,7 +388,9 @@ static int chunk_net(void *arg, int task, int thread, dn_error *err)
 		c->mag[i] = hypotf(c->re[i], c->im[i]);
 		c->x.data[i] = scale_in(s->info, c->mag[i]);
 	}
-	if ((rc = dn_unet_infer_run(s->inf, c->ws, &c->x, &c->y, err)) != DN_OK)
+	rc = s->p.runner.run ? s->p.runner.run(s->p.runner.ctx, &c->x, &c->y, err)
+	                     : dn_unet_infer_run(s->inf, c->ws, &c->x, &c->y, err);
+	if (rc != DN_OK)
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		c->omag[i] = scale_out(s, c->y.data[i], c->mag[i]);

@@ -28,6 +28,10 @@ typedef struct dn_speech_params {
 	                       result is bit-identical to 1 thread's; the memory
 	                       of one chunk is held once per thread. Meant for
 	                       single-threaded GEMMs (dn_threads_set(1)). */
+	dn_net_runner runner; /* where the network runs: .run NULL (default) the
+	                         model's folded net on this CPU; else e.g. a GPU
+	                         server (core/cuda/cuda.h), called with one chunk
+	                         of 1 x 1 x bins x (<= chunk_frames) */
 } dn_speech_params;
 
 dn_speech_params dn_speech_default_params(void);

@@ -19,6 +19,7 @@
 #define DN_CUDA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/dn.h"
 #include "core/nn/adam.h"
@@ -82,6 +83,38 @@ int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t,
 /* Eval-mode forward (running statistics, no folding): y (host) is resized to
  * n x out_channels x h x w. */
 int dn_gpu_net_forward_eval(dn_gpu_net *g, const dn_tensor *x, dn_tensor *y, dn_error *err);
+
+/* ---- serving ----
+ *
+ * A model served from a GPU: callers on many threads hand in one input each
+ * (n = 1); a batching thread takes the requests waiting (up to max_batch, and
+ * up to window_ms after the first arrives), pads each to the server's fixed
+ * height and width (h_max x w_max, zeros on the right and bottom; the answer
+ * is cropped back) so that every batch reuses one of a few cuDNN plans, and
+ * runs one eval-mode forward for them all. Batches are padded to a power of
+ * two (at most 4 plans). Inputs larger than h_max x w_max are refused
+ * (DN_ESHAPE: the caller's tiling or chunking must fit). */
+typedef struct dn_gpu_server dn_gpu_server;
+
+typedef struct dn_gpu_server_params {
+	int max_batch;    /* 1..64, default 8 */
+	double window_ms; /* how long the first request waits for company, default 2 */
+	int h_max, w_max; /* the padded input size (required) */
+} dn_gpu_server_params;
+
+dn_gpu_server_params dn_gpu_server_default_params(void);
+
+/* A server of net's weights and running statistics (copied to the device
+ * now, by the server's thread; net is not used afterwards) on dev. DN_EUNSUPPORTED without CUDA or
+ * a GPU; DN_EDEVICE on device errors. */
+int dn_gpu_server_create(dn_unet *net, const dn_device *dev, const dn_gpu_server_params *p,
+                         dn_gpu_server **out, dn_error *err);
+/* Waits for requests in flight, then frees everything. */
+void dn_gpu_server_destroy(dn_gpu_server *s);
+/* The runner that serves through s (for dn_speech_params, dn_frame_params). */
+dn_net_runner dn_gpu_server_runner(dn_gpu_server *s);
+/* Forwards run and inputs served so far (inputs / forwards is the batching). */
+void dn_gpu_server_counts(dn_gpu_server *s, uint64_t *forwards, uint64_t *inputs);
 
 /* The device's measured matrix rate in the given precision: an n x n x n
  * cuBLAS product (fp32 plain, TF32, or bf16 in with fp32 accumulation),

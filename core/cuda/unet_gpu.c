@@ -267,12 +267,10 @@ int dn_gpu_net_create(dn_unet *net, dn_adam *opt, const dn_device *dev, dn_gpu_n
 	g->cfg = *dn_unet_get_config(net);
 	g->dev = *dev;
 	g->nunits = dn_unet_layout(net, g->lay) - 1;
-	float *hp, *hs;
-	if (dn_unet_trainable((dn_unet *)net, &hp, &hp, &g->n_train, err) != DN_OK) {
-		free(g);
-		return err ? err->code : DN_ENOMEM;
-	}
-	dn_unet_state((dn_unet *)net, &hs, &g->n_state);
+	float *hs;
+	dn_unet_weights(net, &g->n_train);
+	dn_unet_state(net, &hs, &g->n_state);
+	(void)hs;
 
 	CU(cudaSetDevice(dev->index));
 	CU(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
@@ -331,10 +329,9 @@ fail:
 int dn_gpu_net_upload(dn_gpu_net *g, dn_unet *net, dn_adam *opt, dn_error *err)
 {
 	int rc = DN_OK;
-	float *p, *gr, *s;
+	float *s;
 	size_t n, ns;
-	if ((rc = dn_unet_trainable(net, &p, &gr, &n, err)) != DN_OK)
-		return rc;
+	float *p = dn_unet_weights(net, &n);
 	dn_unet_state(net, &s, &ns);
 	CU(cudaMemcpyAsync(g->params, p, n * sizeof(float), cudaMemcpyHostToDevice, g->stream));
 	CU(cudaMemcpyAsync(g->state, s, ns * sizeof(float), cudaMemcpyHostToDevice, g->stream));
@@ -356,10 +353,9 @@ fail:
 int dn_gpu_net_download(dn_gpu_net *g, dn_unet *net, dn_adam *opt, dn_error *err)
 {
 	int rc = DN_OK;
-	float *p, *gr, *s;
+	float *s;
 	size_t n, ns;
-	if ((rc = dn_unet_trainable(net, &p, &gr, &n, err)) != DN_OK)
-		return rc;
+	float *p = dn_unet_weights(net, &n);
 	dn_unet_state(net, &s, &ns);
 	CU(cudaMemcpyAsync(p, g->params, n * sizeof(float), cudaMemcpyDeviceToHost, g->stream));
 	CU(cudaMemcpyAsync(s, g->state, ns * sizeof(float), cudaMemcpyDeviceToHost, g->stream));

@@ -61,6 +61,13 @@ static int round_up(int v, int m)
 	return (v + m - 1) / m * m;
 }
 
+int dn_frame_tile_extent(const dn_model *m, const dn_frame_params *p)
+{
+	const int align = 1 << dn_model_get_info(m)->arch.depth;
+	const int margin = round_up(p->margin ? p->margin : dn_frame_margin(dn_model_get_info(m)->arch.depth), align);
+	return p->tile ? round_up(p->tile, align) + 2 * margin : 0;
+}
+
 int dn_frame_create(const dn_model *m, const dn_frame_params *p, dn_frame **out, dn_error *err)
 {
 	if (!m || !out)
@@ -159,7 +166,8 @@ static int run_tile(dn_frame *f, struct frame_slot *sl, pix *px, int y0, int y1,
 					d[j] = s[(size_t)j * ch + cc] * (scale / 255.0f);
 			}
 		}
-	rc = dn_unet_infer_run(f->inf, sl->ws, &sl->x, &sl->y, err);
+	rc = f->p.runner.run ? f->p.runner.run(f->p.runner.ctx, &sl->x, &sl->y, err)
+	                     : dn_unet_infer_run(f->inf, sl->ws, &sl->x, &sl->y, err);
 	if (rc)
 		return rc;
 	const size_t plane = (size_t)th * tw;

@@ -32,9 +32,18 @@ typedef struct dn_frame_params {
 	int threads; /* tiles run at once, each on its own thread (default 1; 0
 	                counts as 1, at most 64): the same result, one tile's
 	                memory per thread. Meant for single-threaded GEMMs. */
+	dn_net_runner runner; /* where the network runs: .run NULL (default) the
+	                         model's folded net on this CPU; else e.g. a GPU
+	                         server, called with one tile of at most
+	                         1 x 3 x (tile + 2 margin) x (tile + 2 margin) */
 } dn_frame_params;
 
 dn_frame_params dn_frame_default_params(void);
+
+/* The largest side of the network input one tile of m can have with p
+ * (tile + 2 margin, rounded as dn_frame_create rounds them): the size a
+ * runner must take. */
+int dn_frame_tile_extent(const dn_model *m, const dn_frame_params *p);
 
 /* A margin, in pixels, that covers the receptive field of a U-Net of this
  * depth (8·2^depth: the field's radius is 8·2^depth − 6, rounded up to a

@@ -401,6 +401,12 @@ int dn_unet_trainable(dn_unet *net, float **params, float **grads, size_t *n, dn
 	return rc;
 }
 
+float *dn_unet_weights(dn_unet *net, size_t *n)
+{
+	*n = net->n_train;
+	return net->params;
+}
+
 int dn_unet_layout(const dn_unet *net, dn_unet_unit_layout *units)
 {
 	for (int u = 0; u < net->nunits; u++) {

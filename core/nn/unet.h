@@ -64,6 +64,11 @@ typedef struct dn_param {
 	size_t size;
 } dn_param;
 
+/* The trainable parameters as one array, as dn_unet_trainable gives them
+ * but without making the training buffers: for copying weights in and out
+ * of a net that only serves. */
+float *dn_unet_weights(dn_unet *net, size_t *n);
+
 /* The net's parameters in a stable order; the array is owned by the net. */
 const dn_param *dn_unet_params(const dn_unet *net, size_t *count);
 /* Copies every tensor of dn_unet_params (weights and running statistics),
@@ -157,6 +162,14 @@ double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w);
 
 dn_unet_ws *dn_unet_ws_create(void);
 void dn_unet_ws_destroy(dn_unet_ws *ws);
+
+/* Something else that runs a network on a batch (the GPU server of
+ * core/cuda/cuda.h): y = net(x) as dn_unet_infer_run would give it, up to
+ * its arithmetic. Safe to call from several threads at once. */
+typedef struct dn_net_runner {
+	int (*run)(void *ctx, const dn_tensor *x, dn_tensor *y, dn_error *err);
+	void *ctx;
+} dn_net_runner;
 
 /* y = net(x) with folded weights. x is N x in_channels x H x W; y is resized
  * to N x out_channels x H x W (caller owns y, which may be reused). */
