@@ -1,5 +1,6 @@
 /*
- * jobs.c — the job routes: POST/GET /v1/jobs, GET/DELETE /v1/jobs/{id},
+ * jobs.c — the job routes: POST/GET /v1/jobs, GET/DELETE /v1/jobs/{id}
+ * (DELETE cancels a queued or running job and deletes a finished one),
  * GET /v1/jobs/{id}/plots, GET /v1/jobs/{id}/events (Server-Sent Events) and
  * POST /v1/models (register a training job's model). The host's job manager
  * (api_host.job_*) validates, runs and stores jobs; this file maps its
@@ -118,6 +119,7 @@ static void answer_error(api_request *r, const dn_error *err, const char *field)
 	case DN_EUNSUPPORTED: api_answer_problem(r, API_P_JOB_STATE, "%s", err->msg); return;
 	case DN_ELIMIT: api_answer_problem(r, API_P_TOO_MANY_JOBS, "%s", err->msg); return;
 	case DN_ECANCELLED: api_answer_problem(r, API_P_SHUTTING_DOWN, "%s", err->msg); return;
+	case DN_ENOSPACE: api_answer_problem(r, API_P_NO_STORAGE, "%s", err->msg); return;
 	default: api_answer_problem(r, API_P_INTERNAL, "%s", err->msg); return;
 	}
 }
@@ -462,12 +464,21 @@ void api_jobs_begin(api_request *r, const char *rest)
 	}
 	if (!strcmp(r->method, "DELETE")) {
 		if (sub) {
-			api_answer_problem(r, API_P_METHOD, "DELETE /v1/jobs/{id} cancels; %s is read-only",
+			api_answer_problem(r, API_P_METHOD,
+			                   "DELETE /v1/jobs/{id} cancels or deletes; %s is read-only",
 			                   r->path);
 			return;
 		}
 		if (h->job_cancel(h->ctx, id, &o, &err) != DN_OK) {
 			answer_error(r, &err, NULL);
+			return;
+		}
+		if (!o) {
+			/* A finished job, deleted. */
+			struct MHD_Response *resp =
+			    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+			api_answer(r, resp ? 204 : 500, resp, 0);
 			return;
 		}
 		api_answer_json(

@@ -44,6 +44,7 @@ static const struct {
     [API_P_DEADLINE] = {504, URN "deadline-exceeded", "The work took longer than request_deadline"},
     [API_P_MEMORY_BUDGET] = {503, URN "memory-budget",
                              "Requests in flight hold the memory budget; retry later"},
+    [API_P_NO_STORAGE] = {507, URN "insufficient-storage", "The server has no space left to store this"},
 };
 
 int api_problem_status(int id)

@@ -42,6 +42,9 @@ typedef struct daemon_config {
 	char *data_roots;           /* comma-separated folders job data sets may come from */
 	int max_jobs;               /* training/evaluation jobs running at once */
 	int max_queued_jobs;        /* jobs waiting to run */
+	int max_jobs_kept;          /* jobs of any state in the state directory */
+	int job_retention_count;    /* finished jobs kept; 0 = no limit */
+	double job_retention_age;   /* s a finished job is kept; 0 = forever */
 	uint64_t job_memory_budget; /* a training step's estimated memory */
 	int job_nice;               /* nice value of job threads */
 	char *job_device;           /* where training jobs run unless their spec says: cpu, cuda, cuda:N */

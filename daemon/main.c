@@ -115,6 +115,9 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	                  .job_device = d->cfg->job_device,
 	                  .max_jobs = d->cfg->max_jobs,
 	                  .max_queued = d->cfg->max_queued_jobs,
+	                  .max_kept = d->cfg->max_jobs_kept,
+	                  .keep_finished = d->cfg->job_retention_count,
+	                  .keep_seconds = d->cfg->job_retention_age,
 	                  .nice = d->cfg->job_nice,
 	                  .job_memory_budget = d->cfg->job_memory_budget,
 	                  .models = d->models};
