@@ -120,6 +120,7 @@ static void answer_error(api_request *r, const dn_error *err, const char *field)
 	case DN_ELIMIT: api_answer_problem(r, API_P_TOO_MANY_JOBS, "%s", err->msg); return;
 	case DN_ECANCELLED: api_answer_problem(r, API_P_SHUTTING_DOWN, "%s", err->msg); return;
 	case DN_ENOSPACE: api_answer_problem(r, API_P_NO_STORAGE, "%s", err->msg); return;
+	case DN_EEXIST: api_answer_problem(r, API_P_NAME_TAKEN, "%s", err->msg); return;
 	default: api_answer_problem(r, API_P_INTERNAL, "%s", err->msg); return;
 	}
 }

@@ -45,6 +45,7 @@ static const struct {
     [API_P_MEMORY_BUDGET] = {503, URN "memory-budget",
                              "Requests in flight hold the memory budget; retry later"},
     [API_P_NO_STORAGE] = {507, URN "insufficient-storage", "The server has no space left to store this"},
+    [API_P_NAME_TAKEN] = {409, URN "model-name-taken", "A model of that name is already loaded"},
 };
 
 int api_problem_status(int id)

@@ -151,6 +151,9 @@ job *jobs_find(jobs *J, const char *id);
 /* Writes status.json of jobs that are behind and applies retention (the
  * heartbeat, every few seconds). */
 void jobs_maintain(jobs *J);
+/* jobs_register.c: DN_EEXIST when name is a loaded model that no job
+ * registered (a job's registration may replace its predecessor's). */
+int jobs_name_taken(jobs *J, const char *name, dn_error *err);
 /* Frees a job record (NULL is fine). Needs no lock. */
 void jobs_job_free(job *jb);
 

@@ -19,6 +19,29 @@ void jobs_models_dir(const char *state_dir, char *out, size_t cap)
 	snprintf(out, cap, "%s/models", state_dir);
 }
 
+int jobs_name_taken(jobs *J, const char *name, dn_error *err)
+{
+	char dst[PATH_MAX], dir[PATH_MAX];
+	api_model *prev = daemon_models_acquire(J->models, name);
+	int other;
+
+	if (!prev)
+		return DN_OK;
+	jobs_models_dir(J->state_dir, dir, sizeof dir);
+	if ((size_t)snprintf(dst, sizeof dst, "%s/%s.safetensors", dir, name) >= sizeof dst)
+		dst[0] = '\0';
+	/* A model a job registered may be replaced by the next; one of the
+	 * configured models may not. */
+	other = strcmp(daemon_model_path(prev), dst) != 0;
+	daemon_models_release(prev);
+	if (other)
+		return dn_error_set(err, DN_EEXIST,
+		                    "a model called '%s' is already loaded (one of the configured models, "
+		                    "not registered by a job): choose another name",
+		                    name);
+	return DN_OK;
+}
+
 int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
 {
 	char src[PATH_MAX], dir[PATH_MAX], file[256], dst[PATH_MAX];
@@ -47,14 +70,8 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 	snprintf(file, sizeof file, "%s.safetensors", name);
 	if ((size_t)snprintf(dst, sizeof dst, "%s/%s", dir, file) >= sizeof dst)
 		return dn_error_set(err, DN_EINVAL, "state_dir: path too long");
-	prev = daemon_models_acquire(J->models, name);
-	if (prev && strcmp(daemon_model_path(prev), dst) != 0) {
-		rc = dn_error_set(err, DN_EINVAL, "name: a model called '%s' is already served from %s", name,
-		                  daemon_model_path(prev));
-		daemon_models_release(prev);
+	if ((rc = jobs_name_taken(J, name, err)))
 		return rc;
-	}
-	daemon_models_release(prev);
 	if ((rc = jobs_mkdir_p(dir, err)))
 		return rc;
 	/* Copied whole and renamed in: the registry never loads half a file. */

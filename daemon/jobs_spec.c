@@ -450,6 +450,12 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		if (!json_is_string(val) || !jobs_valid_name(json_string_value(val)))
 			return refuse(v, "register_as", "expected a model name: 1-64 of A-Z a-z 0-9 - _ .");
 		snprintf(c->register_as, sizeof c->register_as, "%s", json_string_value(val));
+		/* Refused now, not after the training it would have wasted. */
+		if (J->models && (rc = jobs_name_taken(J, c->register_as, v->err))) {
+			if (v->field && v->cap)
+				snprintf(v->field, v->cap, "register_as");
+			return dn_error_set(v->err, rc, "register_as: %s", v->err->msg);
+		}
 	}
 
 	if ((rc = parse_device(J, c, spec, v)))
