@@ -146,8 +146,10 @@ static void post_job(api_request *r)
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, loc);
 }
 
-/* POST /v1/models {"job": ID, "name": NAME}: serve what a training job made. */
-static void post_model(api_request *r)
+/* POST /v1/models {"job": ID, "name": NAME}: serve what a training job made.
+ * A copy and a load: run on a worker (the connection suspended), never on
+ * an HTTP thread. */
+static void register_model(api_request *r)
 {
 	api_host *h = &r->srv->host;
 	json_t *b = body_json(r);
@@ -176,7 +178,13 @@ static void post_model(api_request *r)
 		return;
 	}
 	if (h->job_register(h->ctx, id, name, &err) != DN_OK) {
-		answer_error(r, &err, strncmp(err.msg, "name:", 5) == 0 ? "name" : "job");
+		if (err.code == DN_ELIMIT)
+			/* 507, not 409 or 429: nothing in the request conflicts and
+			 * waiting does not help; the server is at the capacity its
+			 * operator gave it (max_models). */
+			api_answer_problem(r, API_P_TOO_MANY_MODELS, "%s", err.msg);
+		else
+			answer_error(r, &err, strncmp(err.msg, "name:", 5) == 0 ? "name" : "job");
 		json_decref(b);
 		return;
 	}
@@ -189,6 +197,16 @@ static void post_model(api_request *r)
 	json_decref(b);
 }
 
+static void register_job(void *arg, void *worker)
+{
+	api_request *r = arg;
+
+	(void)worker;
+	register_model(r);
+	/* The last touch of r: once resumed, the HTTP thread owns it again. */
+	MHD_resume_connection(r->conn);
+}
+
 int api_jobs_post(api_request *r)
 {
 	if (atomic_load(&r->srv->quiesced)) {
@@ -198,9 +216,8 @@ int api_jobs_post(api_request *r)
 	if (!host_has_jobs(r))
 		return 0;
 	if (r->route == API_ROUTE_MODELS)
-		post_model(r);
-	else
-		post_job(r);
+		return api_upload_queue(r, register_job);
+	post_job(r);
 	return 0;
 }
 

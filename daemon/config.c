@@ -69,6 +69,10 @@ static const cfg_key keys[] = {
      "1: a model file that fails to load stops the start (exit 2). 0: the models that load "
      "serve, readiness and /metrics name the broken ones, and the start fails only when none "
      "loads."},
+    {"max_models", CFG_INT, OFF(max_models), "64", 1, 100000, NULL, "N",
+     "Models served at once, configured and registered together. A registration (POST /v1/models, "
+     "register_as) of a new name beyond it gets 507 too-many-models; files beyond it at a start "
+     "or reload are left out and reported like broken ones."},
     {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
      "Model used when a request names none. Empty: the first audio model by name."},
     {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",

@@ -28,6 +28,7 @@ typedef struct daemon_config {
 	char *models;                   /* comma-separated files or directories; "" = shipped */
 	char *default_model;            /* "" = first by name */
 	int strict_models;              /* 1: any model that fails to load fails the start */
+	int max_models;                 /* served at once, configured and registered */
 	uint64_t max_body_bytes;
 	uint64_t memory_budget; /* bodies in flight + decoded audio/frames */ /* request body limit */
 	double max_audio_seconds;

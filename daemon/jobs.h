@@ -96,9 +96,13 @@ int jobs_closing(jobs *j);
 
 /* Registers the model a succeeded training job made, under name: copied to
  * STATE_DIR/models/NAME.safetensors (its version and metrics in the
- * metadata) and loaded into the registry without a restart. DN_ENOTFOUND (no
- * such job), DN_EUNSUPPORTED (not a succeeded training job), DN_EINVAL (bad
- * name, or a model of that name not registered by a job is loaded). */
+ * metadata) and loaded into the registry without a restart, alone (no other
+ * model is reloaded). DN_ENOTFOUND (no such job), DN_EUNSUPPORTED (not a
+ * succeeded training job), DN_EINVAL (bad name), DN_EEXIST (a model of that
+ * name not registered by a job is loaded), DN_ELIMIT (max_models are
+ * served and the name is new; the file is not kept), DN_ENOSPACE/DN_EIO.
+ * Messages name no path of the server. Slow (a copy and a load): not for an
+ * HTTP thread. */
 int jobs_register_model(jobs *j, const char *id, const char *name, dn_error *err);
 
 /* STATE_DIR/models, where registered models live (for start-up). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util/file.h"
 #include "daemon/jobs_internal.h"
@@ -42,14 +43,13 @@ int jobs_name_taken(jobs *J, const char *name, dn_error *err)
 	return DN_OK;
 }
 
-int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
+static int register_locked(jobs *J, const char *id, const char *name, dn_error *err)
 {
 	char src[PATH_MAX], dir[PATH_MAX], file[256], dst[PATH_MAX];
 	job *jb;
-	api_model *prev;
 	unsigned char *bytes = NULL;
 	size_t len = 0;
-	int rc = DN_OK, failed;
+	int rc = DN_OK, existed;
 
 	if (!jobs_valid_name(name))
 		return dn_error_set(err, DN_EINVAL, "name: expected 1-64 of A-Z a-z 0-9 - _ .");
@@ -74,19 +74,20 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 		return rc;
 	if ((rc = jobs_mkdir_p(dir, err)))
 		return rc;
+	existed = access(dst, F_OK) == 0;
 	/* Copied whole and renamed in: the registry never loads half a file. */
 	if ((rc = dn_file_read(src, &bytes, &len, err)) == DN_OK)
 		rc = dn_file_write(dst, bytes, len, err);
 	free(bytes);
 	if (rc)
 		return rc;
-	failed = daemon_models_add(J->models, dir, err);
-	if (failed < 0)
-		return failed;
-	prev = daemon_models_acquire(J->models, name);
-	if (!prev)
-		return dn_error_set(err, DN_EIO, "%s did not load (see the log)", dst);
-	daemon_models_release(prev);
+	/* Only this file is loaded; the other models are not touched. */
+	if ((rc = daemon_models_add_file(J->models, dir, dst, err))) {
+		/* Refused or broken: a restart must not serve it either. */
+		if (!existed)
+			unlink(dst);
+		return rc;
+	}
 	pthread_mutex_lock(&J->mu);
 	if ((jb = jobs_find(J, id))) {
 		snprintf(jb->registered, sizeof jb->registered, "%s", name);
@@ -97,4 +98,13 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 	if (jb)
 		jobs_log(jb, "model registered as '%s' (%s)", name, dst);
 	return DN_OK;
+}
+
+int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
+{
+	int rc = register_locked(J, id, name, err);
+
+	if (rc)
+		jobs_scrub(J, err->msg, sizeof err->msg);
+	return rc;
 }

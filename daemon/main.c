@@ -456,7 +456,7 @@ int main(int argc, char **argv)
 	default_models_dir(models_dir, sizeof models_dir);
 	if (rc == DN_OK)
 		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, cfg.strict_models,
-		                          &d.models, &err);
+		                          cfg.max_models, &d.models, &err);
 	if (rc != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s%s", opt.config_path ? "configuration: " : "", err.msg);
 		free(api_key);

@@ -8,7 +8,9 @@
  * disk; max_jobs_kept refuses a submit (429) when the jobs kept reach it
  * even though none is queued; job_retention_age deletes finished jobs by
  * age; a spec whose register_as names a configured model is refused at
- * submit (409 naming it), before any training.
+ * submit (409 naming it), before any training; registrations (POST
+ * /v1/models) beyond max_models get 507 and memory stays flat while they
+ * are refused or replace a model.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -205,6 +207,77 @@ static void test_register_as(int port)
 	resp_free(&r);
 }
 
+/* The daemon's resident memory, KiB (-1 when unreadable). */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static long register_as(int port, const char *job, const char *name, resp *r)
+{
+	char body[256];
+
+	snprintf(body, sizeof body, "{\"job\":\"%s\",\"name\":\"%s\"}", job, name);
+	return post_json(port, "/v1/models", body, r);
+}
+
+/* max_models 3 with one configured model: two registrations fit, a third
+ * name gets 507 and leaves no file; replacing a registered name still
+ * works; neither refused nor replacing registrations make memory grow. */
+static void test_register_bounded(daemon_proc *d)
+{
+	char id[64], file[1024];
+	resp r;
+	json_t *j;
+	long rss0, rss1;
+
+	CHECK(submit(d->port,
+	             "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":1,\"filters\":4,"
+	             "\"depth\":2,\"batch\":4,\"patch_frames\":32,\"patches_per_item\":2}}",
+	             id, sizeof id) == 202);
+	j = poll_job(d->port, id, "succeeded", 120);
+	CHECK(j != NULL);
+	json_decref(j);
+	CHECK(register_as(d->port, id, "r1", &r) == 201);
+	resp_free(&r);
+	CHECK(register_as(d->port, id, "r2", &r) == 201);
+	resp_free(&r);
+	register_as(d->port, id, "r3", &r);
+	CHECK_PROBLEM(r, 507, "too-many-models");
+	CHECK_MSG(r.body && strstr(r.body, "max_models") && !strstr(r.body, tmp), "%s", r.body ? r.body : "");
+	resp_free(&r);
+	snprintf(file, sizeof file, "%s/models/r3.safetensors", path_in_tmp("state"));
+	CHECK(access(file, F_OK) != 0);
+	rss0 = rss_kib(d->pid);
+	for (int i = 0; i < 20; i++) {
+		CHECK(register_as(d->port, id, "r3", &r) == 507);
+		resp_free(&r);
+		CHECK(register_as(d->port, id, "r2", &r) == 201);
+		resp_free(&r);
+	}
+	rss1 = rss_kib(d->pid);
+	fprintf(stderr, "RSS around 20 refused and 20 replacing registrations: %ld -> %ld KiB\n", rss0, rss1);
+	CHECK_MSG(rss0 > 0 && rss1 > 0 && rss1 - rss0 < 32 * 1024, "RSS %ld KiB -> %ld KiB", rss0, rss1);
+	CHECK(get(d->port, "/v1/models", &r) == 200);
+	j = body_json(&r);
+	CHECK_MSG(json_array_size(json_object_get(j, "models")) == 3, "%s", r.body ? r.body : "");
+	json_decref(j);
+	resp_free(&r);
+	CHECK(get(d->port, "/v1/models/r2", &r) == 200);
+	resp_free(&r);
+}
+
 static int start(daemon_proc *d, const char *name, int keep, int max_kept, const char *age)
 {
 	char conf[4096];
@@ -221,6 +294,7 @@ static int start(daemon_proc *d, const char *name, int keep, int max_kept, const
 	         "max_jobs_kept = %d\n"
 	         "job_retention_count = %d\n"
 	         "job_retention_age = %s\n"
+	         "max_models = 3\n"
 	         "log_level = info\n",
 	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"), max_kept, keep, age);
 	return start_daemon(d, name, conf, NULL);
@@ -247,6 +321,7 @@ int main(void)
 		return check_status();
 	}
 	test_register_as(d.port);
+	test_register_bounded(&d);
 	test_retention_count(d.port);
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
