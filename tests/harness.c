@@ -423,3 +423,23 @@ int sock_closed(int fd)
 
 	return poll(&p, 1, 0) > 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
+
+/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
+double metric(int port, const char *series)
+{
+	resp r;
+	double v = -1;
+	size_t n = strlen(series);
+
+	if (get(port, "/metrics", &r) == 200 && r.body) {
+		for (char *line = r.body; line && *line;) {
+			char *eol = strchr(line, '\n');
+
+			if (strncmp(line, series, n) == 0 && line[n] == ' ')
+				v = strtod(line + n + 1, NULL);
+			line = eol ? eol + 1 : NULL;
+		}
+	}
+	resp_free(&r);
+	return v;
+}

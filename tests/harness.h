@@ -89,6 +89,9 @@ CURL *prepare(int port, const req *q, resp *r, struct curl_slist **hl, curl_mime
 void http(int port, const req *q, resp *r);
 /* GET path; returns the status. */
 long get(int port, const char *path, resp *r);
+/* A sample of a Prometheus metric of /metrics with exactly these labels
+ * ("name{a=\"b\"}"); -1 if absent. */
+double metric(int port, const char *series);
 /* The problem+json answer's type ends with slug, with the right status. */
 int is_problem(const resp *r, long status, const char *slug);
 
