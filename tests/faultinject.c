@@ -50,7 +50,8 @@ static int err_of[2];
 static char prefix_of[2][PATH_MAX];
 static size_t alloc_min; /* 0: off */
 static atomic_long hits[K_COUNT];
-static __thread int inside __attribute__((tls_model("initial-exec"))); /* the shim's own calls are never failed */
+static __thread int inside
+    __attribute__((tls_model("initial-exec"))); /* the shim's own calls are never failed */
 
 static int errno_named(const char *s)
 {
@@ -211,65 +212,42 @@ static int open_common(const char *path, int flags)
 	return fault_for(opens_for_write(flags) ? K_WRITE : K_READ, path);
 }
 
-int open(const char *path, int flags, ...)
-{
-	REAL(int, open, (const char *, int, ...));
-	mode_t mode = 0;
-	int e = open_common(path, flags);
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
+/* open and open64, fopen and fopen64: the same but for the name. */
+#define OPEN_LIKE(name)                                                                                      \
+	int name(const char *path, int flags, ...)                                                           \
+	{                                                                                                    \
+		REAL(int, name, (const char *, int, ...));                                                   \
+		mode_t mode = 0;                                                                             \
+		int e = open_common(path, flags);                                                            \
+                                                                                                             \
+		if (flags & (O_CREAT | O_TMPFILE)) {                                                         \
+			va_list ap;                                                                          \
+                                                                                                             \
+			va_start(ap, flags);                                                                 \
+			mode = (mode_t)va_arg(ap, int);                                                      \
+			va_end(ap);                                                                          \
+		}                                                                                            \
+		if (e)                                                                                       \
+			FAIL_WITH(e);                                                                        \
+		return real_##name(path, flags, mode);                                                       \
 	}
-	if (e)
-		FAIL_WITH(e);
-	return real_open(path, flags, mode);
-}
+OPEN_LIKE(open)
+OPEN_LIKE(open64)
 
-int open64(const char *path, int flags, ...)
-{
-	REAL(int, open64, (const char *, int, ...));
-	mode_t mode = 0;
-	int e = open_common(path, flags);
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
+#define FOPEN_LIKE(name)                                                                                     \
+	FILE *name(const char *path, const char *mode)                                                       \
+	{                                                                                                    \
+		REAL(FILE *, name, (const char *, const char *));                                            \
+		int e = fault_for(mode[0] == 'r' && !strchr(mode, '+') ? K_READ : K_WRITE, path);            \
+                                                                                                             \
+		if (e) {                                                                                     \
+			errno = e;                                                                           \
+			return NULL;                                                                         \
+		}                                                                                            \
+		return real_##name(path, mode);                                                              \
 	}
-	if (e)
-		FAIL_WITH(e);
-	return real_open64(path, flags, mode);
-}
-
-FILE *fopen(const char *path, const char *mode)
-{
-	REAL(FILE *, fopen, (const char *, const char *));
-	int e = fault_for(mode[0] == 'r' && !strchr(mode, '+') ? K_READ : K_WRITE, path);
-
-	if (e) {
-		errno = e;
-		return NULL;
-	}
-	return real_fopen(path, mode);
-}
-
-FILE *fopen64(const char *path, const char *mode)
-{
-	REAL(FILE *, fopen64, (const char *, const char *));
-	int e = fault_for(mode[0] == 'r' && !strchr(mode, '+') ? K_READ : K_WRITE, path);
-
-	if (e) {
-		errno = e;
-		return NULL;
-	}
-	return real_fopen64(path, mode);
-}
+FOPEN_LIKE(fopen)
+FOPEN_LIKE(fopen64)
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
@@ -281,45 +259,21 @@ ssize_t write(int fd, const void *buf, size_t n)
 	return real_write(fd, buf, n);
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t at)
-{
-	REAL(ssize_t, pwrite, (int, const void *, size_t, off_t));
-	int e = fault_fd(K_WRITE, fd);
-
-	if (e)
-		FAIL_WITH(e);
-	return real_pwrite(fd, buf, n, at);
-}
-
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t at)
-{
-	REAL(ssize_t, pwrite64, (int, const void *, size_t, off_t));
-	int e = fault_fd(K_WRITE, fd);
-
-	if (e)
-		FAIL_WITH(e);
-	return real_pwrite64(fd, buf, n, at);
-}
-
-ssize_t pread(int fd, void *buf, size_t n, off_t at)
-{
-	REAL(ssize_t, pread, (int, void *, size_t, off_t));
-	int e = fault_fd(K_READ, fd);
-
-	if (e)
-		FAIL_WITH(e);
-	return real_pread(fd, buf, n, at);
-}
-
-ssize_t pread64(int fd, void *buf, size_t n, off_t at)
-{
-	REAL(ssize_t, pread64, (int, void *, size_t, off_t));
-	int e = fault_fd(K_READ, fd);
-
-	if (e)
-		FAIL_WITH(e);
-	return real_pread64(fd, buf, n, at);
-}
+/* pread, pwrite and their 64-bit names. */
+#define PIO_LIKE(name, buf_t, kind)                                                                          \
+	ssize_t name(int fd, buf_t buf, size_t n, off_t at)                                                  \
+	{                                                                                                    \
+		REAL(ssize_t, name, (int, buf_t, size_t, off_t));                                            \
+		int e = fault_fd(kind, fd);                                                                  \
+                                                                                                             \
+		if (e)                                                                                       \
+			FAIL_WITH(e);                                                                        \
+		return real_##name(fd, buf, n, at);                                                          \
+	}
+PIO_LIKE(pwrite, const void *, K_WRITE)
+PIO_LIKE(pwrite64, const void *, K_WRITE)
+PIO_LIKE(pread, void *, K_READ)
+PIO_LIKE(pread64, void *, K_READ)
 
 int fsync(int fd)
 {

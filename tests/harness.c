@@ -443,3 +443,24 @@ double metric(int port, const char *series)
 	resp_free(&r);
 	return v;
 }
+
+void harness_begin(void)
+{
+	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int harness_end(int failures, const char *what)
+{
+	curl_global_cleanup();
+	if (failures == 0)
+		run("rm -rf '%s'", tmp);
+	else
+		fprintf(stderr, "%s kept in %s\n", what, tmp);
+	return failures ? 1 : 0;
+}

@@ -23,6 +23,15 @@
 extern char tmp[];
 extern const char *builddir;
 
+/* ---- a test program's start and end ---- */
+
+/* Sets builddir from $DN_BUILDDIR (else "."), ignores SIGPIPE, makes tmp
+ * (mkdtemp; exits 1 when it cannot) and starts libcurl. */
+void harness_begin(void);
+/* Stops libcurl; removes tmp when failures is 0, else says it is kept
+ * (what holds: what). Returns failures ? 1 : 0. */
+int harness_end(int failures, const char *what);
+
 /* ---- small helpers ---- */
 
 /* tmp/name in one of eight rotating static buffers (not thread-safe). */

@@ -3,6 +3,7 @@
  */
 #include "tests/jobs_util.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,40 @@
 #include <string.h>
 
 #include "core/audio/audio.h"
+
+const char *const long_train =
+    "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":4,\"depth\":2,"
+    "\"batch\":4,\"patch_frames\":32,\"patches_per_item\":8}}";
+
+int count_job_folders(const char *state_dir)
+{
+	char path[1024];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof path, "%s/jobs", state_dir);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+void job_disk_state(const char *state_dir, const char *id, char *out, size_t cap)
+{
+	char path[1024];
+	json_error_t je;
+	json_t *j;
+	const char *s;
+
+	snprintf(path, sizeof path, "%s/jobs/%s/status.json", state_dir, id);
+	j = json_load_file(path, 0, &je);
+	s = json_string_value(json_object_get(j, "state"));
+	snprintf(out, cap, "%s", s ? s : "");
+	json_decref(j);
+}
 
 /* The JSON body of r (a new reference), or NULL. */
 json_t *body_json(const resp *r)

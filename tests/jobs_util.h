@@ -34,6 +34,12 @@ json_t *poll_job(int port, const char *id, const char *want_state, int seconds);
 /* Polls until the training job reports epoch >= epoch; 1, or 0 after
  * the bounded wait. */
 int wait_epoch(int port, const char *id, int epoch, int seconds);
+/* A training job on the tiny data set that runs for minutes. */
+extern const char *const long_train;
+/* Entries of the folder state_dir/jobs, hidden ones too; -1 without it. */
+int count_job_folders(const char *state_dir);
+/* The state that state_dir/jobs/ID/status.json holds, "" when unreadable. */
+void job_disk_state(const char *state_dir, const char *id, char *out, size_t cap);
 /* Writes six short voiced WAVs ("speakers") into dir (made); 0 or -1. */
 int make_dataset(const char *dir);
 

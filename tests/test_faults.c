@@ -34,9 +34,6 @@ char tmp[] = "/tmp/dn_test_faults_XXXXXX";
 const char *builddir;
 const char *token = NULL;
 
-static const char *long_train =
-    "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":4,\"depth\":2,"
-    "\"batch\":4,\"patch_frames\":32,\"patches_per_item\":8}}";
 static const char *const wav_ct[] = {"Content-Type: audio/wav", NULL};
 static void *wav;
 static size_t wav_len;
@@ -62,35 +59,6 @@ static long hits(const char *kind)
 	return n;
 }
 
-static int job_folders(void)
-{
-	DIR *d = opendir(path_in_tmp("state/jobs"));
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return n;
-}
-
-static void disk_state(const char *id, char *out, size_t cap)
-{
-	char path[1024];
-	json_error_t je;
-	json_t *j;
-
-	snprintf(path, sizeof path, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
-	j = json_load_file(path, 0, &je);
-	snprintf(out, cap, "%s",
-	         json_string_value(json_object_get(j, "state"))
-	             ? json_string_value(json_object_get(j, "state"))
-	             : "");
-	json_decref(j);
-}
-
 static long denoise(int port, resp *r)
 {
 	req q = {.path = "/v1/audio:denoise", .headers = wav_ct, .body = wav, .len = wav_len};
@@ -105,7 +73,7 @@ static void test_state_dir(int port)
 	req del = {.method = "DELETE", .path = path};
 	resp r;
 	json_t *j;
-	int n0 = job_folders();
+	int n0 = count_job_folders(path_in_tmp("state"));
 	long h0;
 
 	snprintf(line, sizeof line, "write ENOSPC %s\n", path_in_tmp("state/jobs"));
@@ -116,7 +84,7 @@ static void test_state_dir(int port)
 	CHECK_MSG(r.body && !strstr(r.body, tmp), "a path in %s", r.body ? r.body : "");
 	resp_free(&r);
 	CHECK(hits("write") > h0);
-	CHECK(job_folders() == n0);
+	CHECK(count_job_folders(path_in_tmp("state")) == n0);
 
 	snprintf(line, sizeof line, "write EIO %s\n", path_in_tmp("state/jobs"));
 	faults(line);
@@ -124,7 +92,7 @@ static void test_state_dir(int port)
 	CHECK_PROBLEM(r, 500, "internal");
 	CHECK_MSG(r.body && !strstr(r.body, tmp), "a path in %s", r.body ? r.body : "");
 	resp_free(&r);
-	CHECK(job_folders() == n0);
+	CHECK(count_job_folders(path_in_tmp("state")) == n0);
 
 	/* A cancel that cannot be written is not made. */
 	faults(NULL);
@@ -142,13 +110,13 @@ static void test_state_dir(int port)
 	j = job_get(port, q);
 	CHECK(j && !strcmp(job_state(j), "queued"));
 	json_decref(j);
-	disk_state(q, st, sizeof st);
+	job_disk_state(path_in_tmp("state"), q, st, sizeof st);
 	CHECK_MSG(!strcmp(st, "queued"), "status.json says '%s'", st);
 	faults(NULL);
 	http(port, &del, &r);
 	CHECK(r.status == 200);
 	resp_free(&r);
-	disk_state(q, st, sizeof st);
+	job_disk_state(path_in_tmp("state"), q, st, sizeof st);
 	CHECK_MSG(!strcmp(st, "cancelled"), "status.json says '%s'", st);
 	snprintf(path, sizeof path, "/v1/jobs/%s", run_id);
 	http(port, &del, &r);
@@ -260,18 +228,12 @@ int main(void)
 	fprintf(stderr, "SKIP: AddressSanitizer owns malloc; the fault shim cannot be preloaded\n");
 	return 77;
 #endif
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	harness_begin();
 	snprintf(shim, sizeof shim, "%s/tests/.libs/libfaultinject.so", builddir);
 	if (access(shim, R_OK) != 0) {
 		fprintf(stderr, "%s: not built\n", shim);
 		return 1;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	CHECK(run("mkdir -p '%s' '%s' && cd '%s' && D='%s/tools/denoise' && "
 	          "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
 	          "$D model-init big.safetensors --filters 16 --depth 3 >/dev/null",
@@ -308,10 +270,6 @@ int main(void)
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
 	free(wav);
-	curl_global_cleanup();
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs and state kept in %s\n", tmp);
-	return check_status();
+	check_status();
+	return harness_end(check_failures, "daemon logs and state");
 }

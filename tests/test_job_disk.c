@@ -33,10 +33,6 @@ char tmp[] = "/tmp/dn_test_job_disk_XXXXXX";
 const char *builddir;
 const char *token = NULL;
 
-static const char *long_train =
-    "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":4,\"depth\":2,"
-    "\"batch\":4,\"patch_frames\":32,\"patches_per_item\":8}}";
-
 /* Appends to state/fill until the file system has no page left. */
 static void fill_disk(void)
 {
@@ -51,22 +47,6 @@ static void fill_disk(void)
 	close(fd);
 }
 
-/* The state status.json of job id holds, "" when unreadable. */
-static void disk_state(const char *id, char *out, size_t cap)
-{
-	char path[1024];
-	json_error_t je;
-	json_t *j;
-
-	snprintf(path, sizeof path, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
-	j = json_load_file(path, 0, &je);
-	snprintf(out, cap, "%s",
-	         json_string_value(json_object_get(j, "state"))
-	             ? json_string_value(json_object_get(j, "state"))
-	             : "");
-	json_decref(j);
-}
-
 /* The API and status.json say the same of job id; that state into want
  * when it is not NULL (and then it must be want already). */
 static int agrees(int port, const char *id, const char *want)
@@ -75,7 +55,7 @@ static int agrees(int port, const char *id, const char *want)
 	char disk[64];
 	int ok;
 
-	disk_state(id, disk, sizeof disk);
+	job_disk_state(path_in_tmp("state"), id, disk, sizeof disk);
 	ok = j && strcmp(job_state(j), disk) == 0 && (!want || strcmp(disk, want) == 0);
 	if (!ok)
 		fprintf(stderr, "job %s: API says %s, status.json says '%s'%s%s\n", id,
@@ -171,9 +151,9 @@ static void test_full_disk(daemon_proc *d, const char *conf)
 	{
 		char st1[64], st2[64], stt[64];
 
-		disk_state(q1, st1, sizeof st1);
-		disk_state(q2, st2, sizeof st2);
-		disk_state(t, stt, sizeof stt);
+		job_disk_state(path_in_tmp("state"), q1, st1, sizeof st1);
+		job_disk_state(path_in_tmp("state"), q2, st2, sizeof st2);
+		job_disk_state(path_in_tmp("state"), t, stt, sizeof stt);
 		CHECK(stop_daemon(d, SIGTERM) == 0);
 		if (start_daemon(d, "full-again", conf, NULL) != 0) {
 			CHECK_MSG(0, "the daemon did not start on a full disk");
@@ -204,19 +184,13 @@ int main(void)
 	daemon_proc d;
 	char conf[4096];
 
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	harness_begin();
 	if (mkdir(path_in_tmp("state"), 0755) != 0 ||
 	    mount("tmpfs", path_in_tmp("state"), "tmpfs", 0, "size=4m,mode=0755") != 0) {
 		fprintf(stderr, "SKIP: cannot mount a tmpfs (%s); this test needs root\n", strerror(errno));
-		run("rm -rf '%s'", tmp);
+		harness_end(0, "");
 		return 77;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	CHECK(run("mkdir -p '%s' && cd '%s' && '%s/tools/denoise' model-init speech.safetensors --filters 4 "
 	          "--depth 2 >/dev/null",
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
@@ -239,13 +213,9 @@ int main(void)
 		test_full_disk(&d, conf);
 		CHECK(stop_daemon(&d, SIGTERM) == 0);
 	}
-	curl_global_cleanup();
 	if (check_failures)
 		run("cp -a '%s' '%s'", path_in_tmp("state"), path_in_tmp("state-kept"));
 	umount2(path_in_tmp("state"), MNT_DETACH);
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs and state kept in %s\n", tmp);
-	return check_status();
+	check_status();
+	return harness_end(check_failures, "daemon logs and state (state-kept/)");
 }

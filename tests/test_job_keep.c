@@ -31,24 +31,9 @@ const char *token = NULL;
 
 /* A training job that runs long, with steps long enough (filters 8, depth
  * 3) that a cancel takes a moment to land. */
-static const char *long_train =
+static const char *slow_train =
     "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":8,\"depth\":3,"
     "\"batch\":8,\"patch_frames\":64,\"patches_per_item\":16}}";
-
-/* Job folders in state/jobs, hidden ones too. */
-static int count_folders(void)
-{
-	DIR *d = opendir(path_in_tmp("state/jobs"));
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return n;
-}
 
 /* GET /v1/jobs's total. */
 static long total_jobs(int port)
@@ -80,7 +65,7 @@ static int submit_cancel(int port)
 {
 	char id[64];
 	resp r;
-	int ok = submit(port, long_train, id, sizeof id) == 202 && delete_job(port, id, &r) == 200;
+	int ok = submit(port, slow_train, id, sizeof id) == 202 && delete_job(port, id, &r) == 200;
 
 	resp_free(&r);
 	return ok;
@@ -98,7 +83,7 @@ static void test_delete(int port, const char *running)
 	resp_free(&r);
 
 	/* A finished job: deleted, folder and all. */
-	CHECK(submit(port, long_train, id, sizeof id) == 202);
+	CHECK(submit(port, slow_train, id, sizeof id) == 202);
 	CHECK(delete_job(port, id, &r) == 200);
 	resp_free(&r);
 	snprintf(dir, sizeof dir, "%s/jobs/%s", path_in_tmp("state"), id);
@@ -131,7 +116,7 @@ static void test_retention_count(int port)
 {
 	char run_id[64];
 
-	CHECK(submit(port, long_train, run_id, sizeof run_id) == 202);
+	CHECK(submit(port, slow_train, run_id, sizeof run_id) == 202);
 	json_decref(poll_job(port, run_id, "running", 60));
 	for (int i = 0; i < 12; i++)
 		CHECK(submit_cancel(port));
@@ -139,7 +124,8 @@ static void test_retention_count(int port)
 	for (int i = 0; i < 100 && total_jobs(port) != 4; i++)
 		sleep_ms(100);
 	CHECK_MSG(total_jobs(port) == 4, "%ld jobs kept, want 1 running + 3 finished", total_jobs(port));
-	CHECK_MSG(count_folders() == 4, "%d job folders", count_folders());
+	CHECK_MSG(count_job_folders(path_in_tmp("state")) == 4, "%d job folders",
+	          count_job_folders(path_in_tmp("state")));
 	test_delete(port, run_id);
 }
 
@@ -153,22 +139,22 @@ static void test_max_kept(int port)
 	resp r;
 	json_t *j;
 
-	CHECK(submit(port, long_train, run_id, sizeof kept_run) == 202);
+	CHECK(submit(port, slow_train, run_id, sizeof kept_run) == 202);
 	json_decref(poll_job(port, run_id, "running", 60));
 	for (int i = 0; i < 4; i++) {
-		CHECK(submit(port, long_train, id, sizeof id) == 202);
+		CHECK(submit(port, slow_train, id, sizeof id) == 202);
 		if (!first[0])
 			snprintf(first, sizeof first, "%s", id);
 		CHECK(delete_job(port, id, &r) == 200);
 		resp_free(&r);
 	}
-	post_json(port, "/v1/jobs", long_train, &r);
+	post_json(port, "/v1/jobs", slow_train, &r);
 	CHECK_PROBLEM(r, 429, "too-many-jobs");
 	CHECK_MSG(r.body && strstr(r.body, "max_jobs_kept"), "%s", r.body ? r.body : "");
 	resp_free(&r);
 	CHECK(delete_job(port, first, &r) == 204);
 	resp_free(&r);
-	CHECK(submit(port, long_train, id, sizeof id) == 202);
+	CHECK(submit(port, slow_train, id, sizeof id) == 202);
 	/* The age limit is off here: cancelled jobs are still listed. */
 	sleep_ms(2500);
 	CHECK(total_jobs(port) == 5);
@@ -304,13 +290,7 @@ int main(void)
 {
 	daemon_proc d;
 
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_begin();
 	CHECK(run("mkdir -p '%s' '%s' && cd '%s' && '%s/tools/denoise' model-init speech.safetensors "
 	          "--filters 4 --depth 2 >/dev/null",
 	          path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("models"), builddir) == 0);
@@ -342,10 +322,6 @@ int main(void)
 	test_retention_age(d.port, kept_run);
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
-	curl_global_cleanup();
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs and state kept in %s\n", tmp);
-	return check_status();
+	check_status();
+	return harness_end(check_failures, "daemon logs and state");
 }

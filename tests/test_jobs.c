@@ -412,10 +412,6 @@ static void test_train_and_eval(int port, char *train_id, size_t cap)
 	resp_free(&r);
 }
 
-static const char *long_train =
-    "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":4,\"depth\":2,"
-    "\"batch\":4,\"patch_frames\":32,\"patches_per_item\":8}}";
-
 static void test_cancel_and_queue(int port)
 {
 	char run_id[64], q[4][64], path[512];
