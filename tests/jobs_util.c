@@ -16,6 +16,20 @@ const char *const long_train =
     "{\"type\":\"train\",\"dataset\":\"tiny\",\"params\":{\"epochs\":400,\"filters\":4,\"depth\":2,"
     "\"batch\":4,\"patch_frames\":32,\"patches_per_item\":8}}";
 
+void jobs_conf(char *out, size_t cap, const char *extra)
+{
+	snprintf(out, cap,
+	         "models = %s\n"
+	         "default_model = speech\n"
+	         "cores = 2\n"
+	         "workers = 1\n"
+	         "state_dir = %s\n"
+	         "data_roots = %s\n"
+	         "max_jobs = 1\n"
+	         "%s",
+	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"), extra);
+}
+
 int count_job_folders(const char *state_dir)
 {
 	char path[1024];

@@ -34,6 +34,10 @@ json_t *poll_job(int port, const char *id, const char *want_state, int seconds);
 /* Polls until the training job reports epoch >= epoch; 1, or 0 after
  * the bounded wait. */
 int wait_epoch(int port, const char *id, int epoch, int seconds);
+/* A job test's daemon configuration into out: models from tmp/models
+ * (default speech), state_dir tmp/state, data_roots tmp/data, one job at a
+ * time on one worker of two cores, then the lines of extra. */
+void jobs_conf(char *out, size_t cap, const char *extra);
 /* A training job on the tiny data set that runs for minutes. */
 extern const char *const long_train;
 /* Entries of the folder state_dir/jobs, hidden ones too; -1 without it. */

@@ -244,16 +244,7 @@ int main(void)
 		a.data[i] = 0.2f * (float)sin(0.07 * (double)i) + 0.01f * (float)((i * 7919) % 101) / 101.0f;
 	CHECK(a.data && dn_audio_encode(&a, DN_AUDIO_WAV16, &wav, &wav_len, &err) == DN_OK);
 	free(a.data);
-	snprintf(conf, sizeof conf,
-	         "models = %s\n"
-	         "default_model = speech\n"
-	         "cores = 2\n"
-	         "workers = 1\n"
-	         "state_dir = %s\n"
-	         "data_roots = %s\n"
-	         "max_jobs = 1\n"
-	         "log_level = info\n",
-	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"));
+	jobs_conf(conf, sizeof conf, "log_level = info\n");
 	/* Only the daemon gets the shim. */
 	setenv("DN_FAULT_CTL", path_in_tmp("ctl"), 1);
 	setenv("LD_PRELOAD", shim, 1);

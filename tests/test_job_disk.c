@@ -195,18 +195,7 @@ int main(void)
 	          "--depth 2 >/dev/null",
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
 	CHECK(make_dataset(path_in_tmp("data/tiny")) == 0);
-	snprintf(conf, sizeof conf,
-	         "models = %s\n"
-	         "default_model = speech\n"
-	         "cores = 2\n"
-	         "workers = 1\n"
-	         "state_dir = %s\n"
-	         "data_roots = %s\n"
-	         "max_jobs = 1\n"
-	         "max_queued_jobs = 4\n"
-	         "job_nice = 0\n"
-	         "log_level = info\n",
-	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"));
+	jobs_conf(conf, sizeof conf, "max_queued_jobs = 4\njob_nice = 0\nlog_level = info\n");
 	if (start_daemon(&d, "full", conf, NULL) != 0) {
 		CHECK_MSG(0, "the daemon did not start");
 	} else {

@@ -266,23 +266,13 @@ static void test_register_bounded(daemon_proc *d)
 
 static int start(daemon_proc *d, const char *name, int keep, int max_kept, const char *age)
 {
-	char conf[4096];
+	char conf[4096], extra[512];
 
-	snprintf(conf, sizeof conf,
-	         "models = %s\n"
-	         "default_model = speech\n"
-	         "cores = 2\n"
-	         "workers = 1\n"
-	         "state_dir = %s\n"
-	         "data_roots = %s\n"
-	         "max_jobs = 1\n"
-	         "max_queued_jobs = 8\n"
-	         "max_jobs_kept = %d\n"
-	         "job_retention_count = %d\n"
-	         "job_retention_age = %s\n"
-	         "max_models = 3\n"
-	         "log_level = info\n",
-	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"), max_kept, keep, age);
+	snprintf(extra, sizeof extra,
+	         "max_queued_jobs = 8\nmax_jobs_kept = %d\njob_retention_count = %d\njob_retention_age = %s\n"
+	         "max_models = 3\nlog_level = info\n",
+	         max_kept, keep, age);
+	jobs_conf(conf, sizeof conf, extra);
 	return start_daemon(d, name, conf, NULL);
 }
 

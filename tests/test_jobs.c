@@ -635,18 +635,13 @@ int main(void)
 	          path_in_tmp("nocorpus"), token, path_in_tmp("key"), path_in_tmp("key")) == 0);
 	/* The built-in corpus is looked for here: absent, on purpose. */
 	setenv("DN_SPEECH_DIR", path_in_tmp("nocorpus"), 1);
-	snprintf(conf, sizeof conf,
-	         "models = %s\n"
-	         "default_model = speech\n"
-	         "cores = 2\n"
-	         "workers = 1\n"
-	         "state_dir = %s\n"
-	         "data_roots = %s\n"
-	         "max_jobs = 1\n"
-	         "max_queued_jobs = 3\n"
-	         "api_key_file = %s\n"
-	         "log_level = info\n",
-	         path_in_tmp("models"), path_in_tmp("state"), path_in_tmp("data"), path_in_tmp("key"));
+	{
+		char extra[1024];
+
+		snprintf(extra, sizeof extra, "max_queued_jobs = 3\napi_key_file = %s\nlog_level = info\n",
+		         path_in_tmp("key"));
+		jobs_conf(conf, sizeof conf, extra);
+	}
 	if (start_daemon(&d, "jobs", conf, NULL) != 0) {
 		CHECK_MSG(0, "the daemon did not start");
 		return check_status();
