@@ -1,5 +1,6 @@
 /*
- * jobs.c — the job routes: POST/GET /v1/jobs, GET/DELETE /v1/jobs/{id},
+ * jobs.c — the job routes: POST/GET /v1/jobs, GET/DELETE /v1/jobs/{id}
+ * (DELETE cancels a queued or running job and deletes a finished one),
  * GET /v1/jobs/{id}/plots, GET /v1/jobs/{id}/events (Server-Sent Events) and
  * POST /v1/models (register a training job's model). The host's job manager
  * (api_host.job_*) validates, runs and stores jobs; this file maps its
@@ -118,6 +119,8 @@ static void answer_error(api_request *r, const dn_error *err, const char *field)
 	case DN_EUNSUPPORTED: api_answer_problem(r, API_P_JOB_STATE, "%s", err->msg); return;
 	case DN_ELIMIT: api_answer_problem(r, API_P_TOO_MANY_JOBS, "%s", err->msg); return;
 	case DN_ECANCELLED: api_answer_problem(r, API_P_SHUTTING_DOWN, "%s", err->msg); return;
+	case DN_ENOSPACE: api_answer_problem(r, API_P_NO_STORAGE, "%s", err->msg); return;
+	case DN_EEXIST: api_answer_problem(r, API_P_NAME_TAKEN, "%s", err->msg); return;
 	default: api_answer_problem(r, API_P_INTERNAL, "%s", err->msg); return;
 	}
 }
@@ -143,8 +146,10 @@ static void post_job(api_request *r)
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, loc);
 }
 
-/* POST /v1/models {"job": ID, "name": NAME}: serve what a training job made. */
-static void post_model(api_request *r)
+/* POST /v1/models {"job": ID, "name": NAME}: serve what a training job made.
+ * A copy and a load: run on a worker (the connection suspended), never on
+ * an HTTP thread. */
+static void register_model(api_request *r)
 {
 	api_host *h = &r->srv->host;
 	json_t *b = body_json(r);
@@ -173,7 +178,13 @@ static void post_model(api_request *r)
 		return;
 	}
 	if (h->job_register(h->ctx, id, name, &err) != DN_OK) {
-		answer_error(r, &err, strncmp(err.msg, "name:", 5) == 0 ? "name" : "job");
+		if (err.code == DN_ELIMIT)
+			/* 507, not 409 or 429: nothing in the request conflicts and
+			 * waiting does not help; the server is at the capacity its
+			 * operator gave it (max_models). */
+			api_answer_problem(r, API_P_TOO_MANY_MODELS, "%s", err.msg);
+		else
+			answer_error(r, &err, strncmp(err.msg, "name:", 5) == 0 ? "name" : "job");
 		json_decref(b);
 		return;
 	}
@@ -186,6 +197,16 @@ static void post_model(api_request *r)
 	json_decref(b);
 }
 
+static void register_job(void *arg, void *worker)
+{
+	api_request *r = arg;
+
+	(void)worker;
+	register_model(r);
+	/* The last touch of r: once resumed, the HTTP thread owns it again. */
+	MHD_resume_connection(r->conn);
+}
+
 int api_jobs_post(api_request *r)
 {
 	if (atomic_load(&r->srv->quiesced)) {
@@ -195,9 +216,8 @@ int api_jobs_post(api_request *r)
 	if (!host_has_jobs(r))
 		return 0;
 	if (r->route == API_ROUTE_MODELS)
-		post_model(r);
-	else
-		post_job(r);
+		return api_upload_queue(r, register_job);
+	post_job(r);
 	return 0;
 }
 
@@ -462,12 +482,21 @@ void api_jobs_begin(api_request *r, const char *rest)
 	}
 	if (!strcmp(r->method, "DELETE")) {
 		if (sub) {
-			api_answer_problem(r, API_P_METHOD, "DELETE /v1/jobs/{id} cancels; %s is read-only",
+			api_answer_problem(r, API_P_METHOD,
+			                   "DELETE /v1/jobs/{id} cancels or deletes; %s is read-only",
 			                   r->path);
 			return;
 		}
 		if (h->job_cancel(h->ctx, id, &o, &err) != DN_OK) {
 			answer_error(r, &err, NULL);
+			return;
+		}
+		if (!o) {
+			/* A finished job, deleted. */
+			struct MHD_Response *resp =
+			    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+			api_answer(r, resp ? 204 : 500, resp, 0);
 			return;
 		}
 		api_answer_json(

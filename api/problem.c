@@ -44,6 +44,9 @@ static const struct {
     [API_P_DEADLINE] = {504, URN "deadline-exceeded", "The work took longer than request_deadline"},
     [API_P_MEMORY_BUDGET] = {503, URN "memory-budget",
                              "Requests in flight hold the memory budget; retry later"},
+    [API_P_NO_STORAGE] = {507, URN "insufficient-storage", "The server has no space left to store this"},
+    [API_P_NAME_TAKEN] = {409, URN "model-name-taken", "A model of that name is already loaded"},
+    [API_P_TOO_MANY_MODELS] = {507, URN "too-many-models", "The server serves as many models as it may"},
 };
 
 int api_problem_status(int id)

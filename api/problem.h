@@ -41,6 +41,9 @@ enum api_problem {
 	API_P_REQUEST_TIMEOUT, /* 408 body not received within request_timeout */
 	API_P_DEADLINE,        /* 504 work stopped at request_deadline */
 	API_P_MEMORY_BUDGET,   /* 503 memory_budget taken by requests in flight */
+	API_P_NO_STORAGE,      /* 507 the state directory is full */
+	API_P_NAME_TAKEN,      /* 409 a model of that name is loaded */
+	API_P_TOO_MANY_MODELS, /* 507 max_models are served */
 	API_P_COUNT
 };
 

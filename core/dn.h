@@ -24,6 +24,8 @@ enum {
 	DN_ESHAPE = -8,       /* tensor shapes do not fit together */
 	DN_ENOTFOUND = -9,    /* a named thing does not exist */
 	DN_EDEVICE = -10,     /* an accelerator failed (out of its memory, lost) */
+	DN_ENOSPACE = -11,    /* writing a file failed: no space left (ENOSPC, EDQUOT) */
+	DN_EEXIST = -12,      /* a named thing exists already */
 };
 
 #define DN_ERROR_MSG_MAX 256

@@ -71,6 +71,10 @@ static const cfg_key keys[] = {
      "1: a model file that fails to load stops the start (exit 2). 0: the models that load "
      "serve, readiness and /metrics name the broken ones, and the start fails only when none "
      "loads."},
+    {"max_models", CFG_INT, OFF(max_models), "64", 1, 100000, NULL, "N",
+     "Models served at once, configured and registered together. A registration (POST /v1/models, "
+     "register_as) of a new name beyond it gets 507 too-many-models; files beyond it at a start "
+     "or reload are left out and reported like broken ones."},
     {"default_model", CFG_STRING, OFF(default_model), "", 0, 0, NULL, "NAME",
      "Model used when a request names none. Empty: the first audio model by name."},
     {"max_body_bytes", CFG_SIZE, OFF(max_body_bytes), "64M", 1024, 4294967296.0, NULL, "SIZE",
@@ -115,6 +119,15 @@ static const cfg_key keys[] = {
      "Training and evaluation jobs running at once, each on its own thread; the others wait."},
     {"max_queued_jobs", CFG_INT, OFF(max_queued_jobs), "16", 1, 10000, NULL, "N",
      "Jobs that may wait to run; beyond it POST /v1/jobs gets 429 with Retry-After."},
+    {"max_jobs_kept", CFG_INT, OFF(max_jobs_kept), "1000", 1, 1000000, NULL, "N",
+     "Jobs the state directory keeps, in any state (queued, running and finished); beyond it POST "
+     "/v1/jobs gets 429 until finished jobs are deleted (DELETE /v1/jobs/{id}, or retention)."},
+    {"job_retention_count", CFG_INT, OFF(job_retention_count), "200", 0, 1000000, NULL, "N",
+     "Finished jobs kept; beyond it the oldest finished ones are deleted with their folders (a "
+     "model a job registered stays). 0: no limit by count."},
+    {"job_retention_age", CFG_DOUBLE, OFF(job_retention_age), "2592000", 0, 315360000, NULL, "SECONDS",
+     "A finished job is deleted with its folder this long after it finished (2592000: 30 days). "
+     "0: kept until deleted."},
     {"job_memory_budget", CFG_SIZE, OFF(job_memory_budget), "8G", 1048576, 1099511627776.0, NULL, "SIZE",
      "Memory a training job's step may need, estimated at submit from its spec (batch x "
      "patch_frames x filters x depth); a spec over it gets 422 naming params.batch."},

@@ -28,6 +28,7 @@ typedef struct daemon_config {
 	char *models;                   /* comma-separated files or directories; "" = shipped */
 	char *default_model;            /* "" = first by name */
 	int strict_models;              /* 1: any model that fails to load fails the start */
+	int max_models;                 /* served at once, configured and registered */
 	uint64_t max_body_bytes;
 	uint64_t memory_budget; /* bodies in flight + decoded audio/frames */ /* request body limit */
 	double max_audio_seconds;
@@ -42,6 +43,9 @@ typedef struct daemon_config {
 	char *data_roots;           /* comma-separated folders job data sets may come from */
 	int max_jobs;               /* training/evaluation jobs running at once */
 	int max_queued_jobs;        /* jobs waiting to run */
+	int max_jobs_kept;          /* jobs of any state in the state directory */
+	int job_retention_count;    /* finished jobs kept; 0 = no limit */
+	double job_retention_age;   /* s a finished job is kept; 0 = forever */
 	uint64_t job_memory_budget; /* a training step's estimated memory */
 	int job_nice;               /* nice value of job threads */
 	char *device;               /* where workers run the networks: cpu, cuda, cuda:N */

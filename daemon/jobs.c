@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,56 @@ static int add_job(jobs *J, job *jb)
 	return DN_OK;
 }
 
+/* Deletes J->v[i] with its folder; 0, or an error (the job stays). Caller
+ * holds J->mu. */
+static int remove_at(jobs *J, size_t i, dn_error *err)
+{
+	job *jb = J->v[i];
+	char id[sizeof jb->id];
+	int rc = jobs_folder_remove(J, jb, err);
+
+	if (rc)
+		return rc;
+	snprintf(id, sizeof id, "%s", jb->id);
+	memmove(J->v + i, J->v + i + 1, (J->n - i - 1) * sizeof *J->v);
+	J->n--;
+	jobs_job_free(jb);
+	/* A stream on it sees no job any more and ends. */
+	jobs_fire_watches(J, id);
+	daemon_log(LOG_LVL_INFO, "job %s: deleted", id);
+	return DN_OK;
+}
+
+static int removable(const job *jb)
+{
+	return jb->state >= ST_SUCCEEDED && !jb->busy;
+}
+
+/* Retention: finished jobs past keep_seconds, and the oldest finished ones
+ * beyond keep_finished, are deleted. Caller holds J->mu. */
+static void prune(jobs *J)
+{
+	int64_t cut = J->keep_seconds > 0 ? now_ms() - (int64_t)(J->keep_seconds * 1000.0) : INT64_MIN;
+	size_t done = 0;
+	dn_error err;
+
+	for (size_t i = 0; i < J->n; i++)
+		done += removable(J->v[i]);
+	for (size_t i = 0; i < J->n;) {
+		job *jb = J->v[i];
+		int old = removable(jb) && jb->finished_ms<cut, many = J->keep_finished> 0 &&
+		          done > (size_t)J->keep_finished && removable(jb);
+
+		if ((old || many) && remove_at(J, i, &err) == DN_OK) {
+			done--;
+			continue;
+		}
+		if (old || many)
+			daemon_log(LOG_LVL_WARNING, "retention: %s", err.msg);
+		i++;
+	}
+}
+
 int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 {
 	jobs *J = calloc(1, sizeof *J);
@@ -132,6 +183,9 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	J->job_device = strdup(p->job_device && *p->job_device ? p->job_device : "cpu");
 	J->max_jobs = p->max_jobs > 0 ? p->max_jobs : 1;
 	J->max_queued = p->max_queued > 0 ? p->max_queued : 1;
+	J->max_kept = p->max_kept > 0 ? p->max_kept : 1000;
+	J->keep_finished = p->keep_finished;
+	J->keep_seconds = p->keep_seconds;
 	J->job_memory_budget = p->job_memory_budget;
 	J->nice = p->nice;
 	J->models = p->models;
@@ -158,8 +212,10 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	while ((de = readdir(d))) {
 		job *jb;
 
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.') {
+			jobs_folder_sweep(J, de->d_name);
 			continue;
+		}
 		if (!(jb = jobs_recover(J, de->d_name)))
 			continue;
 		if (jobs_find(J, jb->id) || add_job(J, jb) != DN_OK) {
@@ -170,6 +226,7 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 			J->next_seq = jb->seq + 1;
 	}
 	closedir(d);
+	prune(J);
 	J->runners = calloc((size_t)J->max_jobs, sizeof *J->runners);
 	if (!J->runners) {
 		jobs_destroy(J);
@@ -211,8 +268,11 @@ void jobs_destroy(jobs *J)
 		pthread_join(J->runners[i], NULL);
 	if (J->ticker_started)
 		pthread_join(J->ticker, NULL);
-	for (size_t i = 0; i < J->n; i++)
+	for (size_t i = 0; i < J->n; i++) {
+		if (J->v[i]->unsaved)
+			jobs_save_status_logged(J->v[i]);
 		jobs_job_free(J->v[i]);
+	}
 	free(J->v);
 	free(J->w);
 	free(J->runners);
@@ -257,6 +317,7 @@ int jobs_submit(jobs *J, const json_t *spec, json_t **out, char *field, size_t f
 	jb->state = ST_QUEUED;
 	jb->val_loss = jb->loss = NAN;
 	pthread_mutex_lock(&J->mu);
+	prune(J);
 	for (size_t i = 0; i < J->n; i++)
 		queued += J->v[i]->state == ST_QUEUED;
 	if (J->stopping) {
@@ -264,20 +325,32 @@ int jobs_submit(jobs *J, const json_t *spec, json_t **out, char *field, size_t f
 	} else if (queued >= (size_t)J->max_queued) {
 		rc = dn_error_set(err, DN_ELIMIT, "%zu jobs are waiting (max_queued_jobs); retry later",
 		                  queued);
+	} else if (J->n >= (size_t)J->max_kept) {
+		rc = dn_error_set(err, DN_ELIMIT,
+		                  "%zu jobs are kept (max_jobs_kept): delete finished ones (DELETE "
+		                  "/v1/jobs/{id}) or wait for job_retention_count/job_retention_age",
+		                  J->n);
 	} else {
 		jb->seq = J->next_seq++;
 		snprintf(jb->id, sizeof jb->id, "j%06llu", (unsigned long long)jb->seq);
 		snprintf(jb->dir, sizeof jb->dir, "%s/%s", J->jobs_dir, jb->id);
 		jb->created_ms = now_ms();
-		if (mkdir(jb->dir, 0755) != 0 && errno != EEXIST)
-			rc = dn_error_set(err, DN_EIO, "%s: %s", jb->dir, strerror(errno));
-		if (!rc)
-			rc = jobs_write_json(jb->dir, "spec.json", norm, err);
-		if (!rc)
-			rc = jobs_save_status(jb, err);
-		if (!rc)
-			rc = add_job(J, jb) == DN_OK ? DN_OK : dn_error_set(err, DN_ENOMEM, "out of memory");
-		if (!rc) {
+		rc = jobs_folder_create(J, jb, err);
+		if (!rc && add_job(J, jb) != DN_OK) {
+			dn_error derr;
+
+			jobs_folder_remove(J, jb, &derr);
+			rc = dn_error_set(err, DN_ENOMEM, "out of memory");
+		}
+		if (rc) {
+			/* Nothing of it is left: its number is free again. */
+			J->next_seq--;
+			if (rc == DN_ENOSPACE)
+				dn_error_set(err, DN_ENOSPACE,
+				             "no space left in state_dir for a new job: free space there, or "
+				             "delete finished jobs (DELETE /v1/jobs/{id})");
+			jobs_scrub(J, err->msg, sizeof err->msg);
+		} else {
 			*out = jobs_job_json(jb, 1);
 			pthread_cond_signal(&J->work);
 		}
@@ -384,7 +457,7 @@ json_t *jobs_list(jobs *J, const char *state, size_t limit, const char *cursor, 
 int jobs_cancel(jobs *J, const char *id, json_t **out, dn_error *err)
 {
 	job *jb;
-	int rc = DN_OK;
+	int rc = DN_OK, removed = 0;
 
 	*out = NULL;
 	pthread_mutex_lock(&J->mu);
@@ -392,26 +465,53 @@ int jobs_cancel(jobs *J, const char *id, json_t **out, dn_error *err)
 	if (!jb) {
 		rc = dn_error_set(err, DN_ENOTFOUND, "no job '%s'", id);
 	} else if (jb->state == ST_QUEUED) {
+		/* On disk first: the answer says what a restart will find. */
 		jb->state = ST_CANCELLED;
 		jb->cancel_requested = 1;
 		jb->finished_ms = now_ms();
-		jobs_save_status_logged(jb);
-		jobs_changed(J, jb);
-	} else if (jb->state == ST_RUNNING) {
+		if ((rc = jobs_save_status(jb, err))) {
+			jb->state = ST_QUEUED;
+			jb->cancel_requested = 0;
+			jb->finished_ms = 0;
+			jobs_scrub(J, err->msg, sizeof err->msg);
+		} else {
+			jobs_changed(J, jb);
+		}
+	} else if (jb->state == ST_RUNNING && !jb->cancel_requested) {
 		jb->cancel_requested = 1;
 		atomic_store(&jb->stop, STOP_CANCEL);
 		jobs_save_status_logged(jb);
 		jobs_changed(J, jb);
+	} else if (jb->state == ST_RUNNING || jb->busy) {
+		rc = dn_error_set(err, DN_EUNSUPPORTED,
+		                  "job '%s' is %s; DELETE it again once it has stopped to remove it", id,
+		                  jb->state == ST_RUNNING ? "stopping after a cancel" : "finishing");
 	} else {
-		rc = dn_error_set(err, DN_EUNSUPPORTED, "job '%s' is already %s", id,
-		                  jobs_state_names[jb->state]);
+		for (size_t i = 0; i < J->n; i++)
+			if (J->v[i] == jb)
+				rc = remove_at(J, i, err);
+		if (rc)
+			jobs_scrub(J, err->msg, sizeof err->msg);
+		removed = !rc;
 	}
-	if (jb && !rc)
+	if (jb && !rc && !removed)
 		*out = jobs_job_json(jb, 0);
 	pthread_mutex_unlock(&J->mu);
-	if (!rc)
+	if (!rc && !removed)
 		jobs_log(jb, "cancel requested");
 	return rc;
+}
+
+void jobs_maintain(jobs *J)
+{
+	dn_error err;
+
+	for (size_t i = 0; i < J->n; i++)
+		if (J->v[i]->unsaved && jobs_save_status(J->v[i], &err) == DN_OK) {
+			J->v[i]->unsaved = 0;
+			daemon_log(LOG_LVL_INFO, "job %s: status.json written again", J->v[i]->id);
+		}
+	prune(J);
 }
 
 uint64_t jobs_version(jobs *J, const char *id, int *finished)

@@ -41,6 +41,9 @@ typedef struct jobs_params {
 	const char *job_device;     /* a training job's device when its spec names none (NULL: cpu) */
 	int max_jobs;               /* running at once */
 	int max_queued;             /* waiting; beyond it submit gives DN_ELIMIT */
+	int max_kept;               /* kept in any state; beyond it submit gives DN_ELIMIT */
+	int keep_finished;          /* finished jobs kept, the oldest deleted beyond (0: all) */
+	double keep_seconds;        /* finished jobs deleted this long after they finished (0: never) */
 	int nice;                   /* of the runner threads (0: as the process) */
 	uint64_t job_memory_budget; /* a training job's estimated step memory; 0: no limit */
 	daemon_models *models;      /* for eval's model and for registration (borrowed) */
@@ -55,8 +58,10 @@ void jobs_destroy(jobs *j);
 
 /* Validates spec and queues the job. On success *job is the job's object
  * (as jobs_get gives it). DN_EINVAL: spec invalid, field names the member
- * ("params.epochs"); DN_ELIMIT: the queue is full; DN_EIO writing the state
- * directory; DN_ECANCELLED when shutting down. */
+ * ("params.epochs"); DN_ELIMIT: the queue is full, or max_kept jobs are kept;
+ * DN_ENOSPACE (no space left) or DN_EIO writing the state directory, and
+ * then no folder is left of it; DN_ECANCELLED when shutting down. Messages
+ * name no path of the server. */
 int jobs_submit(jobs *j, const json_t *spec, json_t **job, char *field, size_t field_cap, dn_error *err);
 
 enum { JOBS_VIEW_STATUS = 0, JOBS_VIEW_PLOTS = 1 };
@@ -68,8 +73,11 @@ json_t *jobs_get(jobs *j, const char *id, int view, dn_error *err);
  * offset skips that many after the cursor. DN_EINVAL for an unknown state or
  * cursor. */
 json_t *jobs_list(jobs *j, const char *state, size_t limit, const char *cursor, size_t offset, dn_error *err);
-/* Cancels: a queued job at once, a running one at its next step (*job shows
- * cancel_requested). DN_ENOTFOUND; DN_EUNSUPPORTED when already finished. */
+/* DELETE: cancels a queued job at once and a running one at its next step
+ * (*job shows cancel_requested), and deletes a finished job with its folder
+ * (*job NULL). DN_ENOTFOUND; DN_EUNSUPPORTED while a cancelled job is still
+ * stopping; DN_ENOSPACE or DN_EIO when the cancel of a queued job cannot be
+ * recorded (the job stays queued) or the folder cannot be removed. */
 int jobs_cancel(jobs *j, const char *id, json_t **job, dn_error *err);
 
 /* Event streams. jobs_version is the job's change counter (0 when there is
@@ -88,9 +96,13 @@ int jobs_closing(jobs *j);
 
 /* Registers the model a succeeded training job made, under name: copied to
  * STATE_DIR/models/NAME.safetensors (its version and metrics in the
- * metadata) and loaded into the registry without a restart. DN_ENOTFOUND (no
- * such job), DN_EUNSUPPORTED (not a succeeded training job), DN_EINVAL (bad
- * name, or a model of that name not registered by a job is loaded). */
+ * metadata) and loaded into the registry without a restart, alone (no other
+ * model is reloaded). DN_ENOTFOUND (no such job), DN_EUNSUPPORTED (not a
+ * succeeded training job), DN_EINVAL (bad name), DN_EEXIST (a model of that
+ * name not registered by a job is loaded), DN_ELIMIT (max_models are
+ * served and the name is new; the file is not kept), DN_ENOSPACE/DN_EIO.
+ * Messages name no path of the server. Slow (a copy and a load): not for an
+ * HTTP thread. */
 int jobs_register_model(jobs *j, const char *id, const char *name, dn_error *err);
 
 /* STATE_DIR/models, where registered models live (for start-up). */

@@ -56,6 +56,8 @@ typedef struct job {
 	char registered[128];
 	uint64_t version;
 	double last_wake, last_write;
+	int unsaved; /* status.json is behind: the heartbeat writes it again */
+	int busy;    /* a runner still uses the record: not deleted before it is done */
 } job;
 
 typedef struct watch {
@@ -70,6 +72,9 @@ struct jobs {
 	char *state_dir, *data_roots, *speech_dir, *job_device;
 	char jobs_dir[JOB_DIR_MAX - 32];
 	int max_jobs, max_queued, nice;
+	int max_kept;        /* jobs of any state the state directory keeps */
+	int keep_finished;   /* finished jobs kept; older ones go (0: no limit) */
+	double keep_seconds; /* finished jobs kept this long (0: forever) */
 	uint64_t job_memory_budget;
 	daemon_models *models;
 	job **v; /* ascending seq */
@@ -143,6 +148,12 @@ void jobs_fire_watches(jobs *J, const char *id);
 void jobs_changed(jobs *J, job *jb);
 /* The job called id, or NULL. */
 job *jobs_find(jobs *J, const char *id);
+/* Writes status.json of jobs that are behind and applies retention (the
+ * heartbeat, every few seconds). */
+void jobs_maintain(jobs *J);
+/* jobs_register.c: DN_EEXIST when name is a loaded model that no job
+ * registered (a job's registration may replace its predecessor's). */
+int jobs_name_taken(jobs *J, const char *name, dn_error *err);
 /* Frees a job record (NULL is fine). Needs no lock. */
 void jobs_job_free(job *jb);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util/file.h"
 #include "daemon/jobs_internal.h"
@@ -19,14 +20,36 @@ void jobs_models_dir(const char *state_dir, char *out, size_t cap)
 	snprintf(out, cap, "%s/models", state_dir);
 }
 
-int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
+int jobs_name_taken(jobs *J, const char *name, dn_error *err)
+{
+	char dst[PATH_MAX], dir[PATH_MAX];
+	api_model *prev = daemon_models_acquire(J->models, name);
+	int other;
+
+	if (!prev)
+		return DN_OK;
+	jobs_models_dir(J->state_dir, dir, sizeof dir);
+	if ((size_t)snprintf(dst, sizeof dst, "%s/%s.safetensors", dir, name) >= sizeof dst)
+		dst[0] = '\0';
+	/* A model a job registered may be replaced by the next; one of the
+	 * configured models may not. */
+	other = strcmp(daemon_model_path(prev), dst) != 0;
+	daemon_models_release(prev);
+	if (other)
+		return dn_error_set(err, DN_EEXIST,
+		                    "a model called '%s' is already loaded (one of the configured models, "
+		                    "not registered by a job): choose another name",
+		                    name);
+	return DN_OK;
+}
+
+static int register_locked(jobs *J, const char *id, const char *name, dn_error *err)
 {
 	char src[PATH_MAX], dir[PATH_MAX], file[256], dst[PATH_MAX];
 	job *jb;
-	api_model *prev;
 	unsigned char *bytes = NULL;
 	size_t len = 0;
-	int rc = DN_OK, failed;
+	int rc = DN_OK, existed;
 
 	if (!jobs_valid_name(name))
 		return dn_error_set(err, DN_EINVAL, "name: expected 1-64 of A-Z a-z 0-9 - _ .");
@@ -47,29 +70,24 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 	snprintf(file, sizeof file, "%s.safetensors", name);
 	if ((size_t)snprintf(dst, sizeof dst, "%s/%s", dir, file) >= sizeof dst)
 		return dn_error_set(err, DN_EINVAL, "state_dir: path too long");
-	prev = daemon_models_acquire(J->models, name);
-	if (prev && strcmp(daemon_model_path(prev), dst) != 0) {
-		rc = dn_error_set(err, DN_EINVAL, "name: a model called '%s' is already served from %s", name,
-		                  daemon_model_path(prev));
-		daemon_models_release(prev);
+	if ((rc = jobs_name_taken(J, name, err)))
 		return rc;
-	}
-	daemon_models_release(prev);
 	if ((rc = jobs_mkdir_p(dir, err)))
 		return rc;
+	existed = access(dst, F_OK) == 0;
 	/* Copied whole and renamed in: the registry never loads half a file. */
 	if ((rc = dn_file_read(src, &bytes, &len, err)) == DN_OK)
 		rc = dn_file_write(dst, bytes, len, err);
 	free(bytes);
 	if (rc)
 		return rc;
-	failed = daemon_models_add(J->models, dir, err);
-	if (failed < 0)
-		return failed;
-	prev = daemon_models_acquire(J->models, name);
-	if (!prev)
-		return dn_error_set(err, DN_EIO, "%s did not load (see the log)", dst);
-	daemon_models_release(prev);
+	/* Only this file is loaded; the other models are not touched. */
+	if ((rc = daemon_models_add_file(J->models, dir, dst, err))) {
+		/* Refused or broken: a restart must not serve it either. */
+		if (!existed)
+			unlink(dst);
+		return rc;
+	}
 	pthread_mutex_lock(&J->mu);
 	if ((jb = jobs_find(J, id))) {
 		snprintf(jb->registered, sizeof jb->registered, "%s", name);
@@ -80,4 +98,13 @@ int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err
 	if (jb)
 		jobs_log(jb, "model registered as '%s' (%s)", name, dst);
 	return DN_OK;
+}
+
+int jobs_register_model(jobs *J, const char *id, const char *name, dn_error *err)
+{
+	int rc = register_locked(J, id, name, err);
+
+	if (rc)
+		jobs_scrub(J, err->msg, sizeof err->msg);
+	return rc;
 }

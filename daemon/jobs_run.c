@@ -250,6 +250,22 @@ static int run_train(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **
 	return st;
 }
 
+/* A failed job keeps no results: no model a registration or a client could
+ * take for the outcome (the best weights of an earlier epoch), no plots of
+ * half a run. The checkpoint stays: it is what a resubmit goes on from. */
+static void drop_results(const job *jb)
+{
+	static const char *const files[] = {"model.safetensors", "plots.json", "metrics.json"};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", jb->dir, files[i]);
+		if (unlink(path) != 0 && errno != ENOENT)
+			daemon_log(LOG_LVL_WARNING, "job %s: cannot remove %s: %s", jb->id, files[i],
+			           strerror(errno));
+	}
+}
+
 static void run_one(jobs *J, job *jb)
 {
 	run_ctx rc = {J, jb};
@@ -273,8 +289,10 @@ static void run_one(jobs *J, job *jb)
 	if (!st)
 		st = c->type == JOB_TRAIN ? run_train(&rc, c, &metrics, &plots, &err)
 		                          : run_eval(&rc, c, &metrics, &plots, &err);
-	if (!st && plots && jobs_write_json(jb->dir, "plots.json", plots, &err) == DN_OK)
+	if (!st && plots && (st = jobs_write_json(jb->dir, "plots.json", plots, &err)) == DN_OK)
 		st = jobs_write_json(jb->dir, "metrics.json", metrics, &err);
+	if (st && st != DN_ECANCELLED)
+		drop_results(jb);
 	stop = atomic_load(&jb->stop);
 	pthread_mutex_lock(&J->mu);
 	if (st == DN_ECANCELLED && stop == STOP_SHUTDOWN) {
@@ -292,6 +310,7 @@ static void run_one(jobs *J, job *jb)
 		} else {
 			jb->state = ST_FAILED;
 			snprintf(jb->error, sizeof jb->error, "%s", err.msg);
+			jobs_scrub(J, jb->error, sizeof jb->error);
 		}
 	}
 	jobs_save_progress(jb);
@@ -343,6 +362,7 @@ void *jobs_runner(void *arg)
 			continue;
 		}
 		jb->state = ST_RUNNING;
+		jb->busy = 1;
 		jb->started_ms = now_ms();
 		atomic_store(&jb->stop, STOP_NONE);
 		jobs_save_status_logged(jb);
@@ -351,6 +371,7 @@ void *jobs_runner(void *arg)
 		jobs_log(jb, "started");
 		run_one(J, jb);
 		pthread_mutex_lock(&J->mu);
+		jb->busy = 0;
 	}
 	pthread_mutex_unlock(&J->mu);
 	return NULL;
@@ -368,6 +389,8 @@ void *jobs_heartbeat(void *arg)
 		ts.tv_sec += HEARTBEAT_S;
 		pthread_cond_timedwait(&J->tick, &J->mu, &ts);
 		jobs_fire_watches(J, NULL);
+		if (!J->stopping)
+			jobs_maintain(J);
 	}
 	pthread_mutex_unlock(&J->mu);
 	return NULL;

@@ -32,6 +32,8 @@ static int refuse(vstate *v, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (!field[0])
+		field = "\"\""; /* a member whose name is empty (found by tests/fuzz_jobspec.c) */
 	if (v->field && v->cap)
 		snprintf(v->field, v->cap, "%s", field);
 	return dn_error_set(v->err, DN_EINVAL, "%s: %s", field, msg);
@@ -450,6 +452,15 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		if (!json_is_string(val) || !jobs_valid_name(json_string_value(val)))
 			return refuse(v, "register_as", "expected a model name: 1-64 of A-Z a-z 0-9 - _ .");
 		snprintf(c->register_as, sizeof c->register_as, "%s", json_string_value(val));
+		/* Refused now, not after the training it would have wasted. */
+		if (J->models && (rc = jobs_name_taken(J, c->register_as, v->err))) {
+			char why[DN_ERROR_MSG_MAX];
+
+			snprintf(why, sizeof why, "%s", v->err->msg);
+			if (v->field && v->cap)
+				snprintf(v->field, v->cap, "register_as");
+			return dn_error_set(v->err, rc, "register_as: %s", why);
+		}
 	}
 
 	if ((rc = parse_device(J, c, spec, v)))

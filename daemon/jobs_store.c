@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,8 +101,28 @@ json_t *jobs_progress_json(const job *jb)
 	return p;
 }
 
-/* status.json: what a restart needs besides the spec. Caller holds J->mu. */
-int jobs_save_status(const job *jb, dn_error *err)
+/*
+ * status.json is rewritten at every change of state, and a full disk must
+ * not stop that: a job the API calls failed or cancelled must not be found
+ * queued by the next start. So each job folder keeps, besides status.json,
+ * a spare of the same fixed size (STATUS_SLOT bytes: the JSON, padded with
+ * spaces) made when the job is created. A change writes the spare in place
+ * (blocks it already has), syncs it and swaps the two names with
+ * renameat2(RENAME_EXCHANGE): as atomic as a rename, no new space needed,
+ * and the old status becomes the next spare. Where the file system cannot
+ * exchange names, or the spare is missing, dn_file_write does it.
+ */
+#define STATUS_SLOT  8192
+#define STATUS_SPARE ".status.spare"
+
+static int write_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? DN_ENOSPACE : DN_EIO;
+}
+
+/* The status as JSON padded with spaces to STATUS_SLOT bytes (or unpadded
+ * when longer: never, with the fields' bounds). Caller frees. */
+static char *status_text(const job *jb, size_t *len)
 {
 	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:b, s:i, s:s}", "id", jb->id, "seq",
 	                      (json_int_t)jb->seq, "type", jb->type == JOB_TRAIN ? "train" : "eval", "state",
@@ -108,21 +130,119 @@ int jobs_save_status(const job *jb, dn_error *err)
 	                      "started_ms", (json_int_t)jb->started_ms, "finished_ms",
 	                      (json_int_t)jb->finished_ms, "error", jb->error, "cancel_requested",
 	                      jb->cancel_requested, "resumes", jb->resumes, "registered_as", jb->registered);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL, *slot;
+	size_t n;
+
+	json_decref(o);
+	if (!text)
+		return NULL;
+	n = strlen(text);
+	if (n >= STATUS_SLOT) {
+		*len = n;
+		return text;
+	}
+	slot = malloc(STATUS_SLOT);
+	if (slot) {
+		memcpy(slot, text, n);
+		memset(slot + n, ' ', STATUS_SLOT - 1 - n);
+		slot[STATUS_SLOT - 1] = '\n';
+		*len = STATUS_SLOT;
+	}
+	free(text);
+	return slot;
+}
+
+static int pwrite_all(int fd, const char *buf, size_t len)
+{
+	off_t at = 0;
+
+	while (len > 0) {
+		ssize_t w = pwrite(fd, buf, len, at);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		len -= (size_t)w;
+		at += w;
+	}
+	return 0;
+}
+
+/* Writes text into dir's spare in place and swaps it with status.json; 1
+ * when this cannot be done here (no spare, no exchange), 0 or an error. */
+static int status_swap(const char *dir, const char *text, size_t len, dn_error *err)
+{
+	char spare[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	int fd, dfd, e;
+
+	snprintf(spare, sizeof spare, "%s/" STATUS_SPARE, dir);
+	snprintf(path, sizeof path, "%s/status.json", dir);
+	fd = open(spare, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (len != STATUS_SLOT || fstat(fd, &st) != 0 || st.st_size != STATUS_SLOT) {
+		close(fd);
+		return 1;
+	}
+	if (pwrite_all(fd, text, len) != 0 || fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		return dn_error_set(err, write_code(e), "status.json: %s", strerror(e));
+	}
+	close(fd);
+	if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) != 0)
+		return errno == EINVAL || errno == ENOSYS || errno == ENOTSUP || errno == ENOENT
+		           ? 1
+		           : dn_error_set(err, DN_EIO, "status.json: %s", strerror(errno));
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) != 0) {
+			e = errno;
+			close(dfd);
+			return dn_error_set(err, DN_EIO, "status.json: %s", strerror(e));
+		}
+		close(dfd);
+	}
+	return DN_OK;
+}
+
+/* status.json (and, with spare, its spare) of jb written into dir. */
+static int status_write(const job *jb, const char *dir, int spare, dn_error *err)
+{
+	char path[PATH_MAX];
+	size_t len = 0;
+	char *text = status_text(jb, &len);
 	int rc;
 
-	if (!o)
+	if (!text)
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
-	rc = jobs_write_json(jb->dir, "status.json", o, err);
-	json_decref(o);
+	rc = spare ? 1 : status_swap(dir, text, len, err);
+	if (rc == 1) {
+		snprintf(path, sizeof path, "%s/status.json", dir);
+		rc = dn_file_write(path, text, len, err);
+	}
+	if (!rc && spare) {
+		snprintf(path, sizeof path, "%s/" STATUS_SPARE, dir);
+		rc = dn_file_write(path, text, len, err);
+	}
+	free(text);
 	return rc;
 }
 
-void jobs_save_status_logged(const job *jb)
+int jobs_save_status(const job *jb, dn_error *err)
+{
+	return status_write(jb, jb->dir, 0, err);
+}
+
+void jobs_save_status_logged(job *jb)
 {
 	dn_error err;
 
-	if (jobs_save_status(jb, &err) != DN_OK)
-		daemon_log(LOG_LVL_ERROR, "job %s: %s", jb->id, err.msg);
+	jb->unsaved = jobs_save_status(jb, &err) != DN_OK;
+	if (jb->unsaved)
+		daemon_log(LOG_LVL_ERROR, "job %s: %s (retried at every heartbeat)", jb->id, err.msg);
 }
 
 void jobs_save_progress(job *jb)
@@ -206,6 +326,14 @@ job *jobs_recover(jobs *J, const char *name)
 	}
 	if (jb->state == ST_SUCCEEDED)
 		jb->metrics = jobs_read_json(jb->dir, "metrics.json");
+	if (!jobs_file_exists(jb->dir, STATUS_SPARE)) {
+		/* A folder of a version before the spare: given one now, when
+		 * there is space for it. */
+		dn_error err;
+
+		if (status_write(jb, jb->dir, 1, &err) != DN_OK)
+			daemon_log(LOG_LVL_WARNING, "job %s: %s", jb->id, err.msg);
+	}
 	if (jb->state == ST_RUNNING) {
 		/* The daemon died while it ran. */
 		if (jb->type == JOB_TRAIN && jb->resumes >= JOB_MAX_RESUMES) {
@@ -255,4 +383,115 @@ int jobs_mkdir_p(const char *path, dn_error *err)
 	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
 		return dn_error_set(err, DN_EIO, "%s: %s", path, strerror(errno));
 	return DN_OK;
+}
+
+/* ---- job folders, whole or not at all ---- */
+
+#define NEW_PREFIX     ".new-"
+#define DELETED_PREFIX ".deleted-"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf path (no symbolic link is followed). */
+static int remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+void jobs_scrub(const jobs *J, char *msg, size_t cap)
+{
+	size_t n = strlen(J->state_dir), o = 0;
+	char out[1024];
+	const char *p = msg, *at;
+
+	if (n < 2 || !strstr(msg, J->state_dir))
+		return;
+	while ((at = strstr(p, J->state_dir)) && o < sizeof out) {
+		o += (size_t)snprintf(out + o, sizeof out - o, "%.*sstate_dir", (int)(at - p), p);
+		p = at + n;
+	}
+	if (o < sizeof out)
+		snprintf(out + o, sizeof out - o, "%s", p);
+	snprintf(msg, cap, "%s", out);
+}
+
+int jobs_folder_create(const jobs *J, job *jb, dn_error *err)
+{
+	char tmpdir[JOB_DIR_MAX + 16];
+	int rc = DN_OK;
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/" NEW_PREFIX "%s", J->jobs_dir, jb->id);
+	remove_tree(tmpdir);
+	if (mkdir(tmpdir, 0755) != 0) {
+		rc = dn_error_set(err, write_code(errno), "cannot make the folder of job %s: %s", jb->id,
+		                  strerror(errno));
+		goto fail;
+	}
+	if ((rc = jobs_write_json(tmpdir, "spec.json", jb->spec, err)) ||
+	    (rc = status_write(jb, tmpdir, 1, err)))
+		goto fail;
+	if (rename(tmpdir, jb->dir) != 0 || sync_dir(J->jobs_dir) != 0) {
+		rc = dn_error_set(err, write_code(errno), "cannot make the folder of job %s: %s", jb->id,
+		                  strerror(errno));
+		goto fail;
+	}
+	return DN_OK;
+fail:
+	remove_tree(tmpdir);
+	remove_tree(jb->dir);
+	return rc;
+}
+
+int jobs_folder_remove(const jobs *J, const job *jb, dn_error *err)
+{
+	char gone[JOB_DIR_MAX + 16];
+
+	snprintf(gone, sizeof gone, "%s/" DELETED_PREFIX "%s", J->jobs_dir, jb->id);
+	remove_tree(gone);
+	/* The rename is the deletion: a start after a crash in what follows
+	 * finds no job, only a hidden folder it sweeps away. */
+	if (rename(jb->dir, gone) != 0)
+		return dn_error_set(err, DN_EIO, "cannot remove the folder of job %s: %s", jb->id,
+		                    strerror(errno));
+	sync_dir(J->jobs_dir);
+	if (remove_tree(gone) != 0)
+		daemon_log(LOG_LVL_WARNING,
+		           "job %s: its folder was left half removed (%s); the next start "
+		           "sweeps it",
+		           jb->id, strerror(errno));
+	return DN_OK;
+}
+
+void jobs_folder_sweep(const jobs *J, const char *name)
+{
+	char path[JOB_DIR_MAX + 256];
+
+	if (strncmp(name, NEW_PREFIX, strlen(NEW_PREFIX)) &&
+	    strncmp(name, DELETED_PREFIX, strlen(DELETED_PREFIX)))
+		return;
+	snprintf(path, sizeof path, "%s/%s", J->jobs_dir, name);
+	if (remove_tree(path) != 0)
+		daemon_log(LOG_LVL_WARNING, "state_dir: cannot remove the leftover %s: %s", path,
+		           strerror(errno));
 }

@@ -25,10 +25,13 @@ void jobs_log(const job *jb, const char *fmt, ...) __attribute__((format(printf,
 /* The job's progress as served and as the file "progress" keeps it (null
  * before the first report). New reference. */
 json_t *jobs_progress_json(const job *jb);
-/* status.json: what a restart needs besides the spec. Caller holds J->mu. */
+/* status.json: what a restart needs besides the spec, swapped in through
+ * the folder's spare so that a full disk does not stop it. Caller holds
+ * J->mu. DN_ENOSPACE, DN_EIO, DN_ENOMEM. */
 int jobs_save_status(const job *jb, dn_error *err);
-/* The same, logging a failure instead of returning it. */
-void jobs_save_status_logged(const job *jb);
+/* The same, logging a failure and marking the job unsaved (the heartbeat
+ * tries again) instead of returning it. */
+void jobs_save_status_logged(job *jb);
 /* Writes the file "progress". Caller holds J->mu. */
 void jobs_save_progress(job *jb);
 
@@ -38,5 +41,19 @@ int jobs_state_index(const char *s);
 job *jobs_recover(jobs *J, const char *name);
 /* mkdir -p. DN_EIO. */
 int jobs_mkdir_p(const char *path, dn_error *err);
+
+/* Makes jb's folder (jb->dir) with spec.json, status.json and its spare, or
+ * nothing: it is built as a hidden .new-ID and renamed in. DN_ENOSPACE,
+ * DN_EIO; messages name the job, not the path. */
+int jobs_folder_create(const jobs *J, job *jb, dn_error *err);
+/* Removes jb's folder: renamed away (which is the deletion) then emptied.
+ * DN_EIO when it cannot be renamed (the job stays). */
+int jobs_folder_remove(const jobs *J, const job *jb, dn_error *err);
+/* At start-up: removes name in J->jobs_dir when it is what a crash left of
+ * a creation or a deletion (.new-*, .deleted-*). */
+void jobs_folder_sweep(const jobs *J, const char *name);
+/* Replaces the state directory's path in msg by "state_dir": answers name
+ * no paths of the server. */
+void jobs_scrub(const jobs *J, char *msg, size_t cap);
 
 #endif

@@ -115,6 +115,9 @@ static int start_jobs(daemon_ctx *d, dn_error *err)
 	                  .job_device = d->cfg->job_device,
 	                  .max_jobs = d->cfg->max_jobs,
 	                  .max_queued = d->cfg->max_queued_jobs,
+	                  .max_kept = d->cfg->max_jobs_kept,
+	                  .keep_finished = d->cfg->job_retention_count,
+	                  .keep_seconds = d->cfg->job_retention_age,
 	                  .nice = d->cfg->job_nice,
 	                  .job_memory_budget = d->cfg->job_memory_budget,
 	                  .models = d->models};
@@ -455,7 +458,7 @@ int main(int argc, char **argv)
 	default_models_dir(models_dir, sizeof models_dir);
 	if (rc == DN_OK)
 		rc = daemon_models_create(cfg.models, models_dir, cfg.default_model, cfg.strict_models,
-		                          &d.models, &err);
+		                          cfg.max_models, &d.models, &err);
 	if (rc != DN_OK) {
 		daemon_log(LOG_LVL_ERROR, "%s%s", opt.config_path ? "configuration: " : "", err.msg);
 		free(api_key);

@@ -37,6 +37,7 @@ struct daemon_models {
 	char *list, *fallback, *default_name;
 	api_model **cur; /* sorted by name */
 	size_t n;
+	int max; /* models served at once; 0: no limit */
 	api_model *def;
 	/* Files that did not load at the last start or reload (guarded by mu):
 	 * readiness and /metrics report them. */
@@ -261,8 +262,17 @@ static void failure_text(const entry *en, const dn_error *le, char *out, size_t 
 	}
 }
 
+/* Whether the files beyond the first max are left out, and how to say why. */
+static int over_max(const daemon_models *r, size_t n, char *why, size_t cap)
+{
+	if (r->max <= 0 || n < (size_t)r->max)
+		return 0;
+	snprintf(why, cap, "not loaded: %d models are served already (max_models)", r->max);
+	return 1;
+}
+
 int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name, int strict,
-                         daemon_models **out, dn_error *err)
+                         int max_models, daemon_models **out, dn_error *err)
 {
 	struct broken *broken = NULL;
 	size_t nbroken = 0;
@@ -278,6 +288,7 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 	r->list = strdup(list ? list : "");
 	r->fallback = strdup(fallback_dir ? fallback_dir : "");
 	r->default_name = strdup(default_name ? default_name : "");
+	r->max = max_models;
 	if (!r->list || !r->fallback || !r->default_name) {
 		daemon_models_destroy(r);
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
@@ -297,8 +308,12 @@ int daemon_models_create(const char *list, const char *fallback_dir, const char 
 	}
 	for (size_t i = 0; i < e.n; i++) {
 		dn_error le;
-		api_model *m = load_one(&e.v[i], &le);
+		api_model *m = NULL;
 
+		if (over_max(r, r->n, le.msg, sizeof le.msg))
+			le.code = DN_ELIMIT;
+		else
+			m = load_one(&e.v[i], &le);
 		if (!m) {
 			char text[DN_ERROR_MSG_MAX];
 
@@ -366,12 +381,11 @@ static int list_has(void *ctx, const char *item)
 	return strcmp(item, ctx) == 0;
 }
 
-int daemon_models_add(daemon_models *r, const char *path, dn_error *err)
+/* Adds path to the list unless it is there. Caller holds reload_mu. */
+static int list_add(daemon_models *r, const char *path, dn_error *err)
 {
-	int failed = 0;
 	struct stat st;
 
-	pthread_mutex_lock(&r->reload_mu);
 	if (!daemon_config_list_each(r->list, list_has, (void *)path)) {
 		/* An empty list means the shipped models: keep serving them. */
 		const char *base = r->list[0]                                             ? r->list
@@ -380,17 +394,97 @@ int daemon_models_add(daemon_models *r, const char *path, dn_error *err)
 		size_t len = strlen(base) + strlen(path) + 2;
 		char *list = malloc(len);
 
-		if (!list) {
-			pthread_mutex_unlock(&r->reload_mu);
+		if (!list)
 			return dn_error_set(err, DN_ENOMEM, "out of memory");
-		}
 		snprintf(list, len, "%s%s%s", base, base[0] ? "," : "", path);
 		free(r->list);
 		r->list = list;
 	}
-	failed = reload_locked(r);
+	return DN_OK;
+}
+
+int daemon_models_add(daemon_models *r, const char *path, dn_error *err)
+{
+	int failed;
+
+	pthread_mutex_lock(&r->reload_mu);
+	failed = list_add(r, path, err);
+	if (!failed)
+		failed = reload_locked(r);
 	pthread_mutex_unlock(&r->reload_mu);
 	return failed;
+}
+
+int daemon_models_add_file(daemon_models *r, const char *dir, const char *path, dn_error *err)
+{
+	entries e = {.err = err};
+	api_model *m = NULL, *old = NULL;
+	size_t at;
+	int rc;
+
+	pthread_mutex_lock(&r->reload_mu);
+	rc = add_entry(&e, path);
+	if (!rc)
+		rc = list_add(r, dir, err);
+	if (!rc) {
+		/* Checked before loading: a refused registration costs nothing. */
+		pthread_mutex_lock(&r->mu);
+		for (at = 0; at < r->n && strcmp(r->cur[at]->name, e.v[0].name) < 0; at++)
+			;
+		if ((at == r->n || strcmp(r->cur[at]->name, e.v[0].name) != 0) && r->max > 0 &&
+		    r->n >= (size_t)r->max)
+			rc = dn_error_set(err, DN_ELIMIT,
+			                  "%zu models are served and max_models is %d: register under the "
+			                  "name of a model a job registered (it is replaced), or raise "
+			                  "max_models",
+			                  r->n, r->max);
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (!rc && !(m = load_one(&e.v[0], err)))
+		rc = err->code ? err->code : DN_EIO;
+	if (!rc) {
+		pthread_mutex_lock(&r->mu);
+		for (at = 0; at < r->n && strcmp(r->cur[at]->name, m->name) < 0; at++)
+			;
+		if (at < r->n && strcmp(r->cur[at]->name, m->name) == 0) {
+			old = r->cur[at];
+			r->cur[at] = m;
+		} else {
+			api_model **v = realloc(r->cur, (r->n + 1) * sizeof *v);
+
+			if (!v) {
+				rc = dn_error_set(err, DN_ENOMEM, "out of memory");
+			} else {
+				memmove(v + at + 1, v + at, (r->n - at) * sizeof *v);
+				v[at] = m;
+				r->cur = v;
+				r->n++;
+			}
+		}
+		if (!rc) {
+			/* It loads now: no longer reported broken. */
+			for (size_t i = 0; i < r->nbroken;)
+				if (strcmp(r->broken[i].name, m->name) == 0)
+					r->broken[i] = r->broken[--r->nbroken];
+				else
+					i++;
+			r->def = pick_default(r, r->cur, r->n);
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (rc)
+			daemon_models_release(m);
+		else
+			daemon_log(LOG_LVL_INFO, "model '%s' %s from %s", m->name, old ? "replaced" : "added",
+			           m->path);
+	}
+	if (old) {
+		/* Requests in flight finish on it; worker caches drop it. */
+		atomic_store(&old->retired, 1);
+		daemon_models_release(old);
+	}
+	pthread_mutex_unlock(&r->reload_mu);
+	free(e.v);
+	return rc;
 }
 
 static int reload_locked(daemon_models *r)
@@ -417,8 +511,12 @@ static int reload_locked(daemon_models *r)
 		return 1;
 	}
 	for (size_t i = 0; i < e.n; i++) {
-		api_model *m = load_one(&e.v[i], &err);
+		api_model *m = NULL;
 
+		if (over_max(r, n, err.msg, sizeof err.msg))
+			err.code = DN_ELIMIT;
+		else
+			m = load_one(&e.v[i], &err);
 		if (!m) {
 			api_model *prev = daemon_models_acquire(r, e.v[i].name);
 

@@ -27,9 +27,11 @@ typedef struct daemon_models daemon_models;
  * model). A file that fails to load is logged and left out (see
  * daemon_models_failed); the call fails, with the path in err, only when
  * files were found and none loads, or when strict and any one fails.
- * default_name "" picks the first audio model by name. */
+ * default_name "" picks the first audio model by name. At most max_models
+ * (0: no limit) are served, at start, on reload and by daemon_models_add_file:
+ * files beyond it are left out and reported as failed. */
 int daemon_models_create(const char *list, const char *fallback_dir, const char *default_name, int strict,
-                         daemon_models **out, dn_error *err);
+                         int max_models, daemon_models **out, dn_error *err);
 /* The files that failed at the last start or reload: calls fn (may be NULL)
  * with each one's model name and why, under the registry's lock; returns
  * how many. */
@@ -59,6 +61,14 @@ const char *daemon_model_path(const api_model *m);
  * many files failed to load (as daemon_models_reload), or a negative DN_E*
  * code with err set when the list could not be extended. */
 int daemon_models_add(daemon_models *r, const char *path, dn_error *err);
+/* Serves the one file path (NAME.safetensors in folder dir, which joins the
+ * list so that reloads and restarts keep serving it), loading only it and
+ * none of the others: a model called NAME is replaced (requests in flight
+ * finish on the old one), a new name is added. DN_ELIMIT when the name is
+ * new and max_models are served (checked before loading); the loader's
+ * codes (DN_EIO, DN_EFORMAT, DN_ENOMEM) when it does not load, and then
+ * nothing changed. */
+int daemon_models_add_file(daemon_models *r, const char *dir, const char *path, dn_error *err);
 
 /* Where the workers run the networks (configuration keys device, gpu_batch). */
 typedef struct daemon_serve {

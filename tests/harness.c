@@ -423,3 +423,44 @@ int sock_closed(int fd)
 
 	return poll(&p, 1, 0) > 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
+
+/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
+double metric(int port, const char *series)
+{
+	resp r;
+	double v = -1;
+	size_t n = strlen(series);
+
+	if (get(port, "/metrics", &r) == 200 && r.body) {
+		for (char *line = r.body; line && *line;) {
+			char *eol = strchr(line, '\n');
+
+			if (strncmp(line, series, n) == 0 && line[n] == ' ')
+				v = strtod(line + n + 1, NULL);
+			line = eol ? eol + 1 : NULL;
+		}
+	}
+	resp_free(&r);
+	return v;
+}
+
+void harness_begin(void)
+{
+	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int harness_end(int failures, const char *what)
+{
+	curl_global_cleanup();
+	if (failures == 0)
+		run("rm -rf '%s'", tmp);
+	else
+		fprintf(stderr, "%s kept in %s\n", what, tmp);
+	return failures ? 1 : 0;
+}

@@ -23,6 +23,15 @@
 extern char tmp[];
 extern const char *builddir;
 
+/* ---- a test program's start and end ---- */
+
+/* Sets builddir from $DN_BUILDDIR (else "."), ignores SIGPIPE, makes tmp
+ * (mkdtemp; exits 1 when it cannot) and starts libcurl. */
+void harness_begin(void);
+/* Stops libcurl; removes tmp when failures is 0, else says it is kept
+ * (what holds: what). Returns failures ? 1 : 0. */
+int harness_end(int failures, const char *what);
+
 /* ---- small helpers ---- */
 
 /* tmp/name in one of eight rotating static buffers (not thread-safe). */
@@ -89,6 +98,9 @@ CURL *prepare(int port, const req *q, resp *r, struct curl_slist **hl, curl_mime
 void http(int port, const req *q, resp *r);
 /* GET path; returns the status. */
 long get(int port, const char *path, resp *r);
+/* A sample of a Prometheus metric of /metrics with exactly these labels
+ * ("name{a=\"b\"}"); -1 if absent. */
+double metric(int port, const char *series);
 /* The problem+json answer's type ends with slug, with the right status. */
 int is_problem(const resp *r, long status, const char *slug);
 

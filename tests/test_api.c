@@ -68,26 +68,6 @@ static void *make_wav(int rate, double seconds, size_t *len)
 	return bytes;
 }
 
-/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
-static double metric(int port, const char *series)
-{
-	resp r;
-	double v = -1;
-	size_t n = strlen(series);
-
-	if (get(port, "/metrics", &r) == 200 && r.body) {
-		for (char *line = r.body; line && *line;) {
-			char *eol = strchr(line, '\n');
-
-			if (strncmp(line, series, n) == 0 && line[n] == ' ')
-				v = strtod(line + n + 1, NULL);
-			line = eol ? eol + 1 : NULL;
-		}
-	}
-	resp_free(&r);
-	return v;
-}
-
 /* The busy gauge drops just after a worker hands its answer back, so a
  * client can see its reply a moment before the gauge moves: wait for it. */
 static int wait_idle(int port)

@@ -56,26 +56,6 @@ static void *make_audio(int format, int ch, int rate, double seconds, int noisy,
 	return bytes;
 }
 
-/* A sample of a Prometheus metric with exactly these labels; -1 if absent. */
-static double metric(int port, const char *series)
-{
-	resp r;
-	double v = -1;
-	size_t n = strlen(series);
-
-	if (get(port, "/metrics", &r) == 200 && r.body) {
-		for (char *line = r.body; line && *line;) {
-			char *eol = strchr(line, '\n');
-
-			if (strncmp(line, series, n) == 0 && line[n] == ' ')
-				v = strtod(line + n + 1, NULL);
-			line = eol ? eol + 1 : NULL;
-		}
-	}
-	resp_free(&r);
-	return v;
-}
-
 /* Whether the problem's detail holds needle. */
 static int detail_has(const resp *r, const char *needle)
 {

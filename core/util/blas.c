@@ -127,7 +127,7 @@ static void brand(char *out, size_t cap)
 	out[0] = '\0';
 #if defined(__x86_64__) || defined(__i386__)
 	unsigned int r[12];
-	if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
+	if ((unsigned int)__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
 		return;
 	for (unsigned int i = 0; i < 3; i++)
 		__get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);

@@ -40,6 +40,8 @@ const char *dn_strerror(int code)
 	case DN_ESHAPE: return "shape mismatch";
 	case DN_ENOTFOUND: return "not found";
 	case DN_EDEVICE: return "device error";
+	case DN_ENOSPACE: return "no space left";
+	case DN_EEXIST: return "already exists";
 	default: return "unknown error";
 	}
 }

@@ -69,6 +69,13 @@ static int write_all(int fd, const unsigned char *buf, size_t len)
 	return 0;
 }
 
+/* A full disk (or quota) is its own code: the daemon answers it 507, and
+ * the fix is the operator's (free space), not the client's. */
+static int write_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? DN_ENOSPACE : DN_EIO;
+}
+
 int dn_file_write(const char *path, const void *bytes, size_t len, dn_error *err)
 {
 	if (!path || !*path)
@@ -97,8 +104,8 @@ int dn_file_write(const char *path, const void *bytes, size_t len, dn_error *err
 	int rc = DN_OK;
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot create a temporary file beside '%s': %s", path,
-		                  strerror(errno));
+		rc = dn_error_set(err, write_code(errno), "cannot create a temporary file beside '%s': %s",
+		                  path, strerror(errno));
 		goto done;
 	}
 	/* mkstemp makes the file 0600: give it the mode of the file it replaces,
@@ -108,10 +115,10 @@ int dn_file_write(const char *path, const void *bytes, size_t len, dn_error *err
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 		mode = st.st_mode & 07777;
 	if (fchmod(fd, mode) != 0 || write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", path, strerror(errno));
+		rc = dn_error_set(err, write_code(errno), "cannot write '%s': %s", path, strerror(errno));
 		close(fd);
 	} else if (close(fd) != 0) {
-		rc = dn_error_set(err, DN_EIO, "cannot write '%s': %s", path, strerror(errno));
+		rc = dn_error_set(err, write_code(errno), "cannot write '%s': %s", path, strerror(errno));
 	} else if (rename(tmp, path) != 0) {
 		rc = dn_error_set(err, DN_EIO, "cannot rename the temporary file to '%s': %s", path,
 		                  strerror(errno));

@@ -25,8 +25,9 @@ int dn_file_read(const char *path, unsigned char **bytes, size_t *len, dn_error 
 /* Writes bytes[0..len) to path atomically and durably: a hidden temporary
  * file beside it (.NAME.XXXXXX), fsync'd and renamed over it, then the
  * folder fsync'd. The file keeps the mode of the one it replaces (0644 when
- * new). DN_EINVAL (no path), DN_ENOMEM, DN_EIO (the temporary file is
- * removed; messages name path). bytes stays the caller's. */
+ * new). DN_EINVAL (no path), DN_ENOMEM, DN_ENOSPACE (no space left: ENOSPC
+ * or EDQUOT), DN_EIO (any other failure); on either the temporary file is
+ * removed and messages name path. bytes stays the caller's. */
 int dn_file_write(const char *path, const void *bytes, size_t len, dn_error *err);
 
 #endif
