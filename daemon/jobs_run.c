@@ -18,6 +18,7 @@
 
 #include "api/eval_json.h"
 #include "core/nn/unet.h"
+#include "daemon/jobs_frame.h"
 #include "daemon/jobs_spec.h"
 #include "daemon/jobs_store.h"
 #include "daemon/log.h"
@@ -25,6 +26,17 @@
 #define HEARTBEAT_S      2
 #define PROGRESS_WAKE_S  0.2
 #define PROGRESS_WRITE_S 1.0
+
+void jobs_progress_report(jobs *J, job *jb, int final)
+{
+	double t = mono_s();
+
+	jb->have_progress = 1;
+	if (final || t - jb->last_wake >= PROGRESS_WAKE_S)
+		jobs_changed(J, jb);
+	if (final || t - jb->last_write >= PROGRESS_WRITE_S)
+		jobs_save_progress(jb);
+}
 
 typedef struct run_ctx {
 	jobs *J;
@@ -36,10 +48,8 @@ static int on_train(const dn_train_progress *p, void *user)
 {
 	run_ctx *c = user;
 	job *jb = c->jb;
-	double t = mono_s();
 
 	pthread_mutex_lock(&c->J->mu);
-	jb->have_progress = 1;
 	jb->epoch = p->epoch;
 	jb->epochs = p->epochs;
 	jb->step = p->step;
@@ -53,10 +63,7 @@ static int on_train(const dn_train_progress *p, void *user)
 	                                                              : 0.0)) /
 	                         (double)p->epochs
 	                   : 0.0;
-	if (p->epoch_done || t - jb->last_wake >= PROGRESS_WAKE_S)
-		jobs_changed(c->J, jb);
-	if (p->epoch_done || t - jb->last_write >= PROGRESS_WRITE_S)
-		jobs_save_progress(jb);
+	jobs_progress_report(c->J, jb, p->epoch_done);
 	pthread_mutex_unlock(&c->J->mu);
 	if (p->epoch_done)
 		jobs_log(jb, "epoch %d/%d loss %.6g val_loss %.6g lr %.3g", p->epoch, p->epochs, p->loss,
@@ -68,18 +75,13 @@ static int on_eval(const dn_eval_progress *p, void *user)
 {
 	run_ctx *c = user;
 	job *jb = c->jb;
-	double t = mono_s();
 
 	pthread_mutex_lock(&c->J->mu);
-	jb->have_progress = 1;
 	jb->step = (int64_t)p->done;
 	jb->steps = (int64_t)p->total;
 	jb->fraction = p->total ? (double)p->done / (double)p->total : 0.0;
 	jb->eta_s = p->eta_s;
-	if (p->done == p->total || t - jb->last_wake >= PROGRESS_WAKE_S)
-		jobs_changed(c->J, jb);
-	if (p->done == p->total || t - jb->last_write >= PROGRESS_WRITE_S)
-		jobs_save_progress(jb);
+	jobs_progress_report(c->J, jb, p->done == p->total);
 	pthread_mutex_unlock(&c->J->mu);
 	return atomic_load(&jb->stop) != STOP_NONE;
 }
@@ -271,8 +273,10 @@ static void run_one(jobs *J, job *jb)
 			dn_error_set(&err, st, "the spec is no longer valid here: %s", err.msg);
 	}
 	if (!st)
-		st = c->type == JOB_TRAIN ? run_train(&rc, c, &metrics, &plots, &err)
-		                          : run_eval(&rc, c, &metrics, &plots, &err);
+		st = c->type == JOB_TRAIN         ? run_train(&rc, c, &metrics, &plots, &err)
+		     : c->type == JOB_TRAIN_FRAME ? jobs_run_train_frame(J, jb, c, &metrics, &plots, &err)
+		     : c->type == JOB_EVAL_FRAME  ? jobs_run_eval_frame(J, jb, c, &metrics, &plots, &err)
+		                                  : run_eval(&rc, c, &metrics, &plots, &err);
 	if (!st && plots && jobs_write_json(jb->dir, "plots.json", plots, &err) == DN_OK)
 		st = jobs_write_json(jb->dir, "metrics.json", metrics, &err);
 	stop = atomic_load(&jb->stop);

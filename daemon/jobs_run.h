@@ -13,4 +13,11 @@
 void *jobs_runner(void *arg);
 void *jobs_heartbeat(void *arg);
 
+#include "daemon/jobs_internal.h"
+
+/* After a runner updated jb's progress fields (caller holds J->mu): marks
+ * it as having progress, wakes its streams and writes its progress file, at
+ * most every 0.2 s and 1 s, and always when final. */
+void jobs_progress_report(jobs *J, job *jb, int final);
+
 #endif

@@ -10,7 +10,11 @@
  * cancelling a running job; a full queue; listing with filters and cursors;
  * every kind of malformed spec (422 naming the field); data set paths that
  * escape the roots; bearer tokens; SIGKILL in the middle of a training job
- * and what the next start makes of it.
+ * and what the next start makes of it. Frame jobs (issue 12): a tiny
+ * train-frame job on generated photographs followed by events to the end,
+ * its curve, PSNR/SSIM per sigma and example crops, its model registered and
+ * denoising a frame, an eval-frame job of that model, cancelling a running
+ * frame job, and the frame parameters' refusals (422 naming the field).
  *
  * Waits are bounded (a hung daemon fails the test) but no assertion is about
  * how long something took.
@@ -38,6 +42,7 @@
 
 #include "core/audio/audio.h"
 #include "core/cuda/cuda.h"
+#include "core/image/image.h"
 #include "tests/check.h"
 #include "tests/harness.h"
 
@@ -635,6 +640,254 @@ static void test_cancel_and_queue(int port)
 	resp_free(&r);
 }
 
+/* n "photographs" of w x h: smooth gradients, a disc and stripes, each
+ * different, written as JPEGs named p00.jpg... */
+static int make_frames(const char *dir, int n, int w, int h, int seed)
+{
+	if (run("mkdir -p '%s'", dir) != 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		dn_image img = {0};
+		dn_error err;
+		char path[1024];
+		const double cx = w * (0.3 + 0.1 * ((k + seed) % 4)), cy = h * (0.4 + 0.05 * k),
+		             rad = h * 0.2;
+
+		if (dn_image_alloc(&img, w, h, 3, &err) != DN_OK)
+			return -1;
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				uint8_t *px = img.data + ((size_t)y * w + x) * 3;
+				int disc = (x - cx) * (x - cx) + (y - cy) * (y - cy) < rad * rad;
+				int stripe = ((x + y + 7 * seed) / (6 + k)) % 2;
+
+				px[0] = (uint8_t)(disc ? 220 : 40 + 150 * x / w);
+				px[1] = (uint8_t)(disc ? 60 : 30 + 160 * y / h + (stripe ? 20 : 0));
+				px[2] = (uint8_t)(disc ? 90 + 20 * k : 120 + (stripe ? 40 : -40));
+			}
+		snprintf(path, sizeof path, "%s/p%02d.jpg", dir, k);
+		if (dn_image_write_file(&img, 95, DN_SUBSAMP_444, path, &err) != DN_OK) {
+			fprintf(stderr, "%s: %s\n", path, err.msg);
+			dn_image_free(&img);
+			return -1;
+		}
+		dn_image_free(&img);
+	}
+	return 0;
+}
+
+/* The member at a dotted path of j ("plots.training.epoch"), borrowed. */
+static json_t *at(json_t *j, const char *path)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); j && k; k = strtok_r(NULL, ".", &save))
+		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
+	return j;
+}
+
+static const char *frame_train =
+    "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"register_as\":\"frame1\","
+    "\"params\":{\"epochs\":2,\"steps_per_epoch\":3,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}";
+
+static void test_frame_malformed(int port)
+{
+	static const struct {
+		const char *spec, *field;
+	} bad[] = {
+	    {"{\"type\":\"train-frame\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"tiny\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"nowhere\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch\":36}}", "params.patch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"steps_per_epoch\":0}}",
+	     "params.steps_per_epoch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"sigma_min\":30,\"sigma_max\":20}}",
+	     "params.sigma_max"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch_frames\":32}}",
+	     "params.patch_frames"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"lr\":0.9}}", "params.lr"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"batch\":1024,\"patch\":1024,"
+	     "\"filters\":512}}",
+	     "params.batch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
+	    {"{\"type\":\"eval-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\"}", "dataset"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"register_as\":\"x\"}", "register_as"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"device\":\"cpu\"}", "device"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[25,300]}}",
+	     "params.sigma[1]"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[]}}", "params.sigma"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"snr_db\":[5]}}", "params.snr_db"},
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		resp r;
+		json_t *j;
+
+		post_json(port, "/v1/jobs", bad[i].spec, &r);
+		j = body_json(&r);
+		CHECK_MSG(r.status == 422 && names_field(&r, bad[i].field) &&
+		              json_string_length(json_object_get(j, "detail")) > 10,
+		          "%s: %ld %s (want 422 naming %s)", bad[i].spec, r.status, r.body ? r.body : "",
+		          bad[i].field);
+		json_decref(j);
+		resp_free(&r);
+	}
+}
+
+/* POST /v1/frames:denoise?model=NAME with a generated JPEG. */
+static long denoise_frame(int port, const char *model, resp *r)
+{
+	static const char *const ct[] = {"Content-Type: image/jpeg", NULL};
+	char path[256];
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path_in_tmp("data/frames/val/p00.jpg"), "rb");
+	req q = {.path = path, .headers = ct, .token = token};
+
+	if (f) {
+		bytes = malloc(1 << 20);
+		len = bytes ? fread(bytes, 1, 1 << 20, f) : 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/v1/frames:denoise?model=%s", model);
+	q.body = bytes;
+	q.len = len;
+	http(port, &q, r);
+	free(bytes);
+	return r->status;
+}
+
+static void test_frames(int port)
+{
+	char id[64], eid[64], cid[64], path[128];
+	req del = {.method = "DELETE", .path = path, .token = token};
+	resp r;
+	json_t *j, *m, *p;
+	char *events;
+	const char *url;
+
+	/* No frame model is loaded yet: an eval-frame job is told to name one. */
+	post_json(port, "/v1/jobs", "{\"type\":\"eval-frame\",\"dataset\":\"frames\"}", &r);
+	CHECK(r.status == 422 && names_field(&r, "model") && strstr(r.body, "no frame model"));
+	resp_free(&r);
+
+	/* Train, follow the events to the end, read the results. */
+	CHECK(submit(port, frame_train, id, sizeof id) == 202);
+	events = follow_sse(port, id);
+	CHECK(strstr(events, "event: progress") != NULL || strstr(events, "\"epoch\"") != NULL);
+	CHECK(strstr(events, "\"eta_s\"") != NULL);
+	CHECK(strstr(events, "succeeded") != NULL);
+	free(events);
+	j = poll_job(port, id, "succeeded", 120);
+	CHECK_MSG(j != NULL, "train-frame job %s did not succeed", id);
+	CHECK(!strcmp(json_string_value(json_object_get(j, "type")), "train-frame"));
+	/* The normalized spec: the frame table's defaults filled in. */
+	CHECK(json_number_value(at(j, "spec.params.sigma_max")) == 50);
+	CHECK(json_integer_value(at(j, "spec.params.steps_per_epoch")) == 3);
+	CHECK(!strcmp(json_string_value(at(j, "spec.device")), "cpu"));
+	CHECK(json_integer_value(at(j, "progress.epoch")) == 2);
+	CHECK(json_is_number(at(j, "progress.val_psnr")));
+	m = json_object_get(j, "metrics");
+	CHECK(json_integer_value(json_object_get(m, "epochs")) == 2);
+	CHECK(json_is_number(json_object_get(m, "best_val_psnr")));
+	CHECK(json_number_value(json_object_get(m, "best_val_psnr")) >=
+	      json_number_value(json_object_get(m, "noisy_val_psnr")) - 0.5);
+	CHECK(json_array_size(json_object_get(m, "by_sigma")) == 3);
+	CHECK(json_number_value(at(m, "by_sigma.0.sigma")) == 15);
+	/* Noisier input scores lower: the figures are measured, not made up. */
+	CHECK(json_number_value(at(m, "by_sigma.0.psnr.noisy.mean")) >
+	      json_number_value(at(m, "by_sigma.2.psnr.noisy.mean")) + 5);
+	CHECK(json_number_value(at(m, "by_sigma.1.ssim.model.mean")) > 0 &&
+	      json_number_value(at(m, "by_sigma.1.ssim.model.mean")) <= 1);
+	json_decref(j);
+
+	snprintf(path, sizeof path, "/v1/jobs/%s/plots", id);
+	CHECK(get(port, path, &r) == 200);
+	p = body_json(&r);
+	CHECK(json_array_size(at(p, "training.epoch")) == 2);
+	CHECK(json_array_size(at(p, "training.val_psnr")) == 2 && json_is_number(at(p, "training.val_psnr.1")));
+	CHECK(json_array_size(at(p, "metric_vs_sigma.x_sigma")) == 3);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.psnr.model")) == 3);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.ssim.noisy")) == 3);
+	CHECK(json_array_size(at(p, "examples")) >= 1);
+	url = json_string_value(at(p, "examples.0.denoised"));
+	/* A JPEG: FF D8 FF is "/9j/" in base64. */
+	CHECK_MSG(url && !strncmp(url, "data:image/jpeg;base64,/9j/", 27), "example crop: %.40s", url ? url : "");
+	CHECK(json_integer_value(at(p, "examples.0.w")) > 0);
+	CHECK(json_string_value(at(p, "examples.0.clean")) && json_string_value(at(p, "examples.0.noisy")));
+	json_decref(p);
+	resp_free(&r);
+
+	/* register_as: the model serves frames. */
+	for (int i = 0; i < 100; i++) {
+		const char *reg;
+
+		j = job_get(port, id);
+		reg = json_string_value(json_object_get(j, "registered_as"));
+		i = reg && !strcmp(reg, "frame1") ? 1000 : i;
+		json_decref(j);
+		if (i < 1000)
+			sleep_ms(100);
+	}
+	CHECK(denoise_frame(port, "frame1", &r) == 200);
+	CHECK(header(&r, "Content-Type", path, sizeof path) && !strcmp(path, "image/jpeg"));
+	CHECK(r.len > 100 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
+	resp_free(&r);
+	test_frame_malformed(port);
+
+	/* eval-frame of that model, on the folder's test/ photographs. */
+	CHECK(submit(port,
+	             "{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\","
+	             "\"params\":{\"sigma\":[5,30],\"examples\":1}}",
+	             eid, sizeof eid) == 202);
+	j = poll_job(port, eid, NULL, 120);
+	CHECK_MSG(j && !strcmp(job_state(j), "succeeded"), "eval-frame: %s",
+	          j ? json_string_value(json_object_get(j, "error")) : "no answer");
+	m = json_object_get(j, "metrics");
+	CHECK(!strcmp(json_string_value(json_object_get(m, "model_name")), "frame1"));
+	CHECK(json_integer_value(at(m, "test_set.files")) == 2);
+	CHECK(json_array_size(json_object_get(m, "by_sigma")) == 2);
+	CHECK(json_number_value(at(m, "by_sigma.1.sigma")) == 30);
+	CHECK(json_integer_value(at(m, "summary.psnr.model.n")) == 4);
+	CHECK(json_is_number(at(m, "summary.psnr_improvement_db.mean")));
+	CHECK(json_is_number(at(m, "timing.denoise_seconds_per_megapixel")));
+	CHECK(json_integer_value(at(j, "progress.files")) == 4);
+	json_decref(j);
+	snprintf(path, sizeof path, "/v1/jobs/%s/plots", eid);
+	CHECK(get(port, path, &r) == 200);
+	p = body_json(&r);
+	CHECK(json_array_size(at(p, "examples")) == 1 && json_number_value(at(p, "examples.0.sigma")) == 30);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.psnr.model")) == 2);
+	json_decref(p);
+	resp_free(&r);
+
+	/* Cancel a running frame training job: it stops within a step. */
+	CHECK(submit(port,
+	             "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"epochs\":1000,"
+	             "\"steps_per_epoch\":100000,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}",
+	             cid, sizeof cid) == 202);
+	for (int i = 0; i < 600; i++) {
+		j = job_get(port, cid);
+		i = json_integer_value(at(j, "progress.step")) >= 2 ? 1000 : i;
+		if (i == 1000) {
+			CHECK(json_is_number(at(j, "progress.eta_s")));
+			CHECK(json_integer_value(at(j, "progress.steps")) == 100000);
+		}
+		json_decref(j);
+		if (i < 1000)
+			sleep_ms(100);
+	}
+	snprintf(path, sizeof path, "/v1/jobs/%s", cid);
+	http(port, &del, &r);
+	CHECK(r.status == 202);
+	resp_free(&r);
+	j = poll_job(port, cid, NULL, 60);
+	CHECK(j && !strcmp(job_state(j), "cancelled"));
+	json_decref(j);
+}
+
 /* SIGKILL during a training job; the next start resumes it from its last
  * checkpoint, and finished jobs are still there with their results. */
 static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
@@ -763,6 +1016,9 @@ int main(void)
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
 	CHECK(make_dataset(path_in_tmp("data/tiny")) == 0);
 	CHECK(make_dataset(path_in_tmp("outside")) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/train"), 3, 160, 144, 1) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/val"), 1, 160, 160, 2) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/test"), 2, 150, 130, 3) == 0);
 	CHECK(symlink(path_in_tmp("outside"), path_in_tmp("data/escape")) == 0);
 	CHECK(run("mkdir -p '%s' '%s' && printf '%%s\\n' '%s' >'%s' && chmod 600 '%s'", path_in_tmp("state"),
 	          path_in_tmp("nocorpus"), token, path_in_tmp("key"), path_in_tmp("key")) == 0);
@@ -788,6 +1044,7 @@ int main(void)
 	test_malformed(d.port);
 	test_train_and_eval(d.port, train_id, sizeof train_id);
 	test_cancel_and_queue(d.port);
+	test_frames(d.port);
 	test_restart(&d, conf, train_id);
 	test_restart_eval(&d, conf);
 	CHECK(log_contains(&d, "jobs: "));

@@ -121,22 +121,6 @@ void dn_frame_eval_result_free(dn_frame_eval_result *r)
 	free(r);
 }
 
-void dn_frame_eval_stats(const dn_frame_eval_result *r, const double *v, int s, double *mean, double *std)
-{
-	double sum = 0.0, sq = 0.0;
-	const size_t n = r->files;
-
-	for (size_t i = 0; i < n; i++)
-		sum += v[(size_t)s * n + i];
-	*mean = n ? sum / n : NAN;
-	for (size_t i = 0; i < n; i++) {
-		double d = v[(size_t)s * n + i] - *mean;
-
-		sq += d * d;
-	}
-	*std = n > 1 ? sqrt(sq / (n - 1)) : 0.0;
-}
-
 static int check(const dn_model *m, size_t n, const dn_frame_eval_params *p, dn_error *err)
 {
 	if (dn_model_get_info(m)->kind != DN_MODEL_FRAME)

@@ -69,8 +69,4 @@ int dn_eval_frames(const dn_model *m, const dn_image *img, const char *const *na
                    dn_frame_eval_result **out, dn_error *err);
 void dn_frame_eval_result_free(dn_frame_eval_result *r);
 
-/* Mean and standard deviation over the images at sigma index s of one of
- * the four arrays. */
-void dn_frame_eval_stats(const dn_frame_eval_result *r, const double *v, int s, double *mean, double *std);
-
 #endif
