@@ -687,6 +687,48 @@ static json_t *at(json_t *j, const char *path)
 	return j;
 }
 
+/* The OpenAPI document names the frame types, and every parameter a
+ * normalized spec of `type` shows is a member for that type (x-job-types)
+ * with that type's default (x-defaults) unless the test set it. */
+static void check_typed_schema(int port, const char *type, const json_t *params, const char *const *given)
+{
+	resp r;
+	json_t *doc, *js, *props, *val, *e;
+	const char *key;
+	size_t i;
+	int found = 0;
+
+	CHECK(get(port, "/v1/openapi.json", &r) == 200);
+	doc = body_json(&r);
+	js = at(doc, "components.schemas.JobSpec.properties");
+	json_array_foreach(at(js, "type.enum"), i, e) found |= !strcmp(json_string_value(e), type);
+	CHECK_MSG(found, "openapi.json: JobSpec.type lacks %s", type);
+	props = at(js, "params.properties");
+	CHECK(json_object_size(params) >= 4);
+	json_object_foreach((json_t *)params, key, val)
+	{
+		json_t *s = json_object_get(props, key), *def = at(s, "x-defaults");
+		int set = 0, typed = 0;
+
+		json_array_foreach(json_object_get(s, "x-job-types"), i, e) typed |=
+		    !strcmp(json_string_value(e), type);
+		CHECK_MSG(s && typed, "openapi.json: params.%s is not marked for %s", key, type);
+		for (i = 0; given[i]; i++)
+			set |= !strcmp(key, given[i]);
+		def = json_object_get(def, type);
+		if (!set)
+			CHECK_MSG(def && (json_equal(def, val) || (json_is_number(def) && json_number_value(def) ==
+			                                                                       json_number_value(val))),
+			          "openapi.json: params.%s's %s default differs from a job's", key, type);
+	}
+	/* Speech and frame networks default differently: no single default. */
+	CHECK(json_integer_value(at(props, "filters.x-defaults.train")) == 32);
+	CHECK(json_integer_value(at(props, "filters.x-defaults.train-frame")) == 16);
+	CHECK(json_object_get(json_object_get(props, "filters"), "default") == NULL);
+	json_decref(doc);
+	resp_free(&r);
+}
+
 static const char *frame_train =
     "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"register_as\":\"frame1\","
     "\"params\":{\"epochs\":2,\"steps_per_epoch\":3,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}";
@@ -789,6 +831,12 @@ static void test_frames(int port)
 	CHECK(!strcmp(json_string_value(at(j, "spec.device")), "cpu"));
 	CHECK(json_integer_value(at(j, "progress.epoch")) == 2);
 	CHECK(json_is_number(at(j, "progress.val_psnr")));
+	{
+		static const char *const given[] = {"epochs", "steps_per_epoch", "batch", "patch",
+		                                    "filters", "depth", NULL};
+
+		check_typed_schema(port, "train-frame", at(j, "spec.params"), given);
+	}
 	m = json_object_get(j, "metrics");
 	CHECK(json_integer_value(json_object_get(m, "epochs")) == 2);
 	CHECK(json_is_number(json_object_get(m, "best_val_psnr")));
@@ -845,6 +893,11 @@ static void test_frames(int port)
 	j = poll_job(port, eid, NULL, 120);
 	CHECK_MSG(j && !strcmp(job_state(j), "succeeded"), "eval-frame: %s",
 	          j ? json_string_value(json_object_get(j, "error")) : "no answer");
+	{
+		static const char *const given[] = {"sigma", "examples", NULL};
+
+		check_typed_schema(port, "eval-frame", at(j, "spec.params"), given);
+	}
 	m = json_object_get(j, "metrics");
 	CHECK(!strcmp(json_string_value(json_object_get(m, "model_name")), "frame1"));
 	CHECK(json_integer_value(at(m, "test_set.files")) == 2);
