@@ -75,16 +75,8 @@ static int on_frame_train(const dn_frame_train_epoch *e, void *user)
 static int on_frame_eval(const dn_frame_eval_progress *p, void *user)
 {
 	frame_ctx *c = user;
-	job *jb = c->jb;
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->step = (int64_t)p->done;
-	jb->steps = (int64_t)p->total;
-	jb->fraction = p->total ? (double)p->done / (double)p->total : 0.0;
-	jb->eta_s = p->eta_s;
-	jobs_progress_report(c->J, jb, p->done == p->total);
-	pthread_mutex_unlock(&c->J->mu);
-	return atomic_load(&jb->stop) != STOP_NONE;
+	return jobs_report_files(c->J, c->jb, p->done, p->total, p->eta_s);
 }
 
 static json_t *series(const double *v, int n)

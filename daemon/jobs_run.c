@@ -71,19 +71,23 @@ static int on_train(const dn_train_progress *p, void *user)
 	return atomic_load(&jb->stop) != STOP_NONE;
 }
 
+int jobs_report_files(jobs *J, job *jb, size_t done, size_t total, double eta_s)
+{
+	pthread_mutex_lock(&J->mu);
+	jb->step = (int64_t)done;
+	jb->steps = (int64_t)total;
+	jb->fraction = total ? (double)done / (double)total : 0.0;
+	jb->eta_s = eta_s;
+	jobs_progress_report(J, jb, done == total);
+	pthread_mutex_unlock(&J->mu);
+	return atomic_load(&jb->stop) != STOP_NONE;
+}
+
 static int on_eval(const dn_eval_progress *p, void *user)
 {
 	run_ctx *c = user;
-	job *jb = c->jb;
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->step = (int64_t)p->done;
-	jb->steps = (int64_t)p->total;
-	jb->fraction = p->total ? (double)p->done / (double)p->total : 0.0;
-	jb->eta_s = p->eta_s;
-	jobs_progress_report(c->J, jb, p->done == p->total);
-	pthread_mutex_unlock(&c->J->mu);
-	return atomic_load(&jb->stop) != STOP_NONE;
+	return jobs_report_files(c->J, c->jb, p->done, p->total, p->eta_s);
 }
 
 static int corpus_missing(const job_conf *c, dn_error *err)

@@ -19,5 +19,8 @@ void *jobs_heartbeat(void *arg);
  * it as having progress, wakes its streams and writes its progress file, at
  * most every 0.2 s and 1 s, and always when final. */
 void jobs_progress_report(jobs *J, job *jb, int final);
+/* An evaluation's progress (done of total items): records it under J->mu,
+ * reports it, and returns whether the job is asked to stop. */
+int jobs_report_files(jobs *J, job *jb, size_t done, size_t total, double eta_s);
 
 #endif

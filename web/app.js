@@ -546,10 +546,12 @@ function resolve(schema) {
 	return s || {};
 }
 
-/* Which job types a member applies to: its x-job-types, else from its
- * description ("train", "eval", "train and eval", "train: ..."); null: all. */
-function appliesTo(s) {
+/* Which job types a member applies to: its x-job-types, else (for params)
+ * from its description ("train", "eval", "train and eval", "train: ...");
+ * null: all. */
+function appliesTo(s, byDescription) {
 	if (Array.isArray(s['x-job-types'])) return s['x-job-types'];
+	if (!byDescription) return null;
 	const m = /^(train and eval|train|eval)\b/.exec(s.description || '');
 	if (!m) return null;
 	return m[1] === 'train and eval' ? ['train', 'eval'] : [m[1]];
@@ -574,7 +576,7 @@ function buildJobForm() {
 	for (const [name, raw] of Object.entries(spec.properties || {})) {
 		const s = resolve(raw);
 		if (s.type === 'object' && s.properties) {
-			for (const [pn, praw] of Object.entries(s.properties)) params.append(field([name, pn], resolve(praw), appliesTo(resolve(praw))));
+			for (const [pn, praw] of Object.entries(s.properties)) params.append(field([name, pn], resolve(praw), appliesTo(resolve(praw), true)));
 		} else {
 			top.append(field([name], s, appliesTo(s), (spec.required || []).includes(name)));
 		}
