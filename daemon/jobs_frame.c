@@ -36,26 +36,21 @@ typedef struct frame_ctx {
 	jobs *J;
 	job *jb;
 	curve *cv;
+	double val_psnr; /* of the last finished epoch, shown until the next */
 } frame_ctx;
 
 static int on_frame_train(const dn_frame_train_epoch *e, void *user)
 {
 	frame_ctx *c = user;
 	job *jb = c->jb;
-	const double steps = (double)e->steps * e->epochs;
+	jobs_train_report r;
+	int stop;
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->epoch = e->epoch;
-	jb->epochs = e->epochs;
-	jb->step = e->step;
-	jb->steps = e->steps;
-	jb->loss = e->loss;
 	if (e->epoch_done)
-		jb->val_loss = e->val_psnr;
-	jb->eta_s = e->eta_s;
-	jb->fraction = steps > 0 ? ((double)(e->epoch - 1) * e->steps + e->step) / steps : 0.0;
-	jobs_progress_report(c->J, jb, e->epoch_done);
-	pthread_mutex_unlock(&c->J->mu);
+		c->val_psnr = e->val_psnr;
+	r = (jobs_train_report){e->epoch, e->epochs, e->step, e->steps, e->loss, c->val_psnr, e->eta_s,
+	                        e->epoch_done};
+	stop = jobs_report_training(c->J, jb, &r);
 	if (e->epoch_done && c->cv->n < DN_TRAIN_MAX_EPOCHS) {
 		curve *cv = c->cv;
 
@@ -69,7 +64,7 @@ static int on_frame_train(const dn_frame_train_epoch *e, void *user)
 		jobs_log(jb, "epoch %d/%d loss %.6g val_psnr %.3f dB (noisy %.3f) lr %.3g%s", e->epoch,
 		         e->epochs, e->loss, e->val_psnr, e->noisy_psnr, (double)e->lr, e->best ? " best" : "");
 	}
-	return atomic_load(&jb->stop) != STOP_NONE;
+	return stop;
 }
 
 static int on_frame_eval(const dn_frame_eval_progress *p, void *user)
@@ -130,7 +125,7 @@ static int split_eval(json_t *all, const char *name, json_t **metrics, json_t **
 int jobs_run_eval_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, json_t **plots, dn_error *err)
 {
 	api_model *m = daemon_models_acquire(J->models, c->model);
-	frame_ctx fc = {J, jb, NULL};
+	frame_ctx fc = {J, jb, NULL, NAN};
 	dn_frame_set set = {0};
 	dn_frame_eval_result *res = NULL;
 	char dir[PATH_MAX];
@@ -180,7 +175,7 @@ int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, 
 	dn_frame_eval_result *ev = NULL;
 	dn_frame_set train = {0}, val = {0};
 	curve *cv = calloc(1, sizeof *cv);
-	frame_ctx fc = {J, jb, cv};
+	frame_ctx fc = {J, jb, cv, NAN};
 	dn_model *m = NULL;
 	char ckpt[PATH_MAX], best[PATH_MAX], dir[PATH_MAX + 8], buf[512], when[64];
 	time_t now = time(NULL);

@@ -43,32 +43,40 @@ typedef struct run_ctx {
 	job *jb;
 } run_ctx;
 
+int jobs_report_training(jobs *J, job *jb, const jobs_train_report *r)
+{
+	pthread_mutex_lock(&J->mu);
+	jb->epoch = r->epoch;
+	jb->epochs = r->epochs;
+	jb->step = r->step;
+	jb->steps = r->steps;
+	jb->loss = r->loss;
+	jb->val_loss = r->val;
+	jb->eta_s = r->eta_s;
+	jb->fraction = r->epochs > 0
+	                   ? ((double)(r->epoch - 1) + (r->epoch_done ? 1.0
+	                                                : r->steps    ? (double)r->step / (double)r->steps
+	                                                              : 0.0)) /
+	                         (double)r->epochs
+	                   : 0.0;
+	jobs_progress_report(J, jb, r->epoch_done);
+	pthread_mutex_unlock(&J->mu);
+	return atomic_load(&jb->stop) != STOP_NONE;
+}
+
 /* Records progress; the job's stop flag is the answer. */
 static int on_train(const dn_train_progress *p, void *user)
 {
 	run_ctx *c = user;
 	job *jb = c->jb;
+	jobs_train_report r = {p->epoch, p->epochs, p->step, p->steps, p->loss, p->val_loss, p->eta_s,
+	                       p->epoch_done};
+	int stop = jobs_report_training(c->J, jb, &r);
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->epoch = p->epoch;
-	jb->epochs = p->epochs;
-	jb->step = p->step;
-	jb->steps = p->steps;
-	jb->loss = p->loss;
-	jb->val_loss = p->val_loss;
-	jb->eta_s = p->eta_s;
-	jb->fraction = p->epochs > 0
-	                   ? ((double)(p->epoch - 1) + (p->epoch_done ? 1.0
-	                                                : p->steps    ? (double)p->step / (double)p->steps
-	                                                              : 0.0)) /
-	                         (double)p->epochs
-	                   : 0.0;
-	jobs_progress_report(c->J, jb, p->epoch_done);
-	pthread_mutex_unlock(&c->J->mu);
 	if (p->epoch_done)
 		jobs_log(jb, "epoch %d/%d loss %.6g val_loss %.6g lr %.3g", p->epoch, p->epochs, p->loss,
 		         p->val_loss, (double)p->lr);
-	return atomic_load(&jb->stop) != STOP_NONE;
+	return stop;
 }
 
 int jobs_report_files(jobs *J, job *jb, size_t done, size_t total, double eta_s)
