@@ -1051,6 +1051,67 @@ static void test_restart_eval(daemon_proc *d, const char *conf)
 	json_decref(j);
 }
 
+/* SIGKILL during a frame training job: the next start runs it again from
+ * the start (resumes 1), and since the loop is deterministic for its seed it
+ * ends with the figures of the same spec run without a break. The frame
+ * model registered earlier is served by the new process. */
+static void test_restart_frame(daemon_proc *d, const char *conf)
+{
+	static const char *spec =
+	    "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"epochs\":2,"
+	    "\"steps_per_epoch\":150,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}";
+	char ref[64], id[64];
+	json_t *j, *rj;
+	resp r;
+	int seen = 0;
+
+	CHECK(submit(d->port, spec, ref, sizeof ref) == 202);
+	rj = poll_job(d->port, ref, NULL, 180);
+	CHECK(rj && !strcmp(job_state(rj), "succeeded"));
+	CHECK(submit(d->port, spec, id, sizeof id) == 202);
+	for (int i = 0; i < 1200 && !seen; i++) {
+		j = job_get(d->port, id);
+		seen = !strcmp(job_state(j), "running") && json_integer_value(at(j, "progress.step")) >= 1;
+		json_decref(j);
+		if (!seen)
+			sleep_ms(50);
+	}
+	CHECK_MSG(seen, "frame job %s never ran a step", id);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	if (start_daemon(d, "jobs4", conf, NULL) != 0) {
+		CHECK_MSG(0, "the daemon did not start again");
+		json_decref(rj);
+		return;
+	}
+	j = job_get(d->port, id);
+	CHECK(j && strcmp(job_state(j), "failed") && json_integer_value(json_object_get(j, "resumes")) == 1);
+	json_decref(j);
+	j = poll_job(d->port, id, NULL, 180);
+	CHECK(j && !strcmp(job_state(j), "succeeded"));
+	CHECK(json_integer_value(at(j, "metrics.epochs")) == 2);
+	CHECK_MSG(fabs(json_number_value(at(j, "metrics.best_val_psnr")) -
+	               json_number_value(at(rj, "metrics.best_val_psnr"))) < 0.01,
+	          "rerun %g dB, uninterrupted %g dB", json_number_value(at(j, "metrics.best_val_psnr")),
+	          json_number_value(at(rj, "metrics.best_val_psnr")));
+	json_decref(j);
+	json_decref(rj);
+	{
+		char logp[512];
+		char *t;
+
+		snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
+		t = read_text(logp);
+		CHECK(t && strstr(t, "from the start (a frame training run is not resumable)"));
+		free(t);
+	}
+	CHECK(get(d->port, "/v1/models/frame1", &r) == 200);
+	resp_free(&r);
+	CHECK(denoise_frame(d->port, "frame1", &r) == 200);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	daemon_proc d;
@@ -1100,6 +1161,7 @@ int main(void)
 	test_frames(d.port);
 	test_restart(&d, conf, train_id);
 	test_restart_eval(&d, conf);
+	test_restart_frame(&d, conf);
 	CHECK(log_contains(&d, "jobs: "));
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
