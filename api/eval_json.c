@@ -253,8 +253,8 @@ static json_t *jpeg_url(const dn_image *img)
 	memcpy(out, head, o);
 	for (size_t i = 0; i < len; i += 3) {
 		const unsigned char *b = (const unsigned char *)bytes + i;
-		unsigned v = (unsigned)b[0] << 16 | (i + 1 < len ? (unsigned)b[1] << 8 : 0) |
-		             (i + 2 < len ? b[2] : 0);
+		unsigned v =
+		    (unsigned)b[0] << 16 | (i + 1 < len ? (unsigned)b[1] << 8 : 0) | (i + 2 < len ? b[2] : 0);
 
 		out[o++] = tab[v >> 18 & 63];
 		out[o++] = tab[v >> 12 & 63];
@@ -285,24 +285,27 @@ json_t *api_eval_frame_json(const dn_frame_eval_result *r, const char *name)
 			json_object_set_new(c, "sigma", num(p->sigma[s]));
 		json_array_append_new(by, c);
 		for (int a = 0; a < 4; a++)
-			json_array_append_new(lines[a], num(fmean(arrays[a] + (size_t)s * r->files, r->files)));
+			json_array_append_new(lines[a],
+			                      num(fmean(arrays[a] + (size_t)s * r->files, r->files)));
 	}
 	json_object_set_new(series, "psnr", json_pack("{s:o, s:o}", "model", lines[0], "noisy", lines[1]));
 	json_object_set_new(series, "ssim", json_pack("{s:o, s:o}", "model", lines[2], "noisy", lines[3]));
 	for (int i = 0; i < r->n_examples; i++) {
 		const dn_frame_eval_example *e = &r->ex[i];
 
-		json_array_append_new(exs, json_pack("{s:s, s:o, s:i, s:i, s:o, s:o, s:o}", "file", e->name,
-		                                     "sigma", num(e->sigma), "w", e->clean.w, "h", e->clean.h,
-		                                     "clean", jpeg_url(&e->clean), "noisy",
-		                                     jpeg_url(&e->noisy), "denoised", jpeg_url(&e->denoised)));
+		json_array_append_new(exs,
+		                      json_pack("{s:s, s:o, s:i, s:i, s:o, s:o, s:o}", "file", e->name,
+		                                "sigma", num(e->sigma), "w", e->clean.w, "h", e->clean.h,
+		                                "clean", jpeg_url(&e->clean), "noisy", jpeg_url(&e->noisy),
+		                                "denoised", jpeg_url(&e->denoised)));
 	}
 	plots = json_pack("{s:{s:O, s:o}, s:o}", "metric_vs_sigma", "x_sigma", sig, "series", series,
 	                  "examples", exs);
-	json_object_set_new(root, "model", json_pack("{s:s, s:s}", "name", name, "version", r->model_version));
+	json_object_set_new(root, "model",
+	                    json_pack("{s:s, s:s}", "name", name, "version", r->model_version));
 	json_object_set_new(root, "test_set",
-	                    json_pack("{s:I, s:O, s:I, s:I, s:s}", "files", (json_int_t)r->files, "sigma", sig,
-	                              "noisy_files", (json_int_t)(r->files * (size_t)p->n_sigma), "seed",
+	                    json_pack("{s:I, s:O, s:I, s:I, s:s}", "files", (json_int_t)r->files, "sigma",
+	                              sig, "noisy_files", (json_int_t)(r->files * (size_t)p->n_sigma), "seed",
 	                              (json_int_t)p->seed, "noise",
 	                              "gaussian, rounded and clipped to 8 bits"));
 	json_object_set_new(root, "summary", frame_cell(r, -1));

@@ -110,17 +110,18 @@ static void merge(json_t *props, const char *name, json_t *s)
 	    json_array_append(json_object_get(o, "x-job-types"), t);
 	json_object_update(json_object_get(o, "x-defaults"), json_object_get(s, "x-defaults"));
 	d = json_object_get(o, "default");
-	json_object_foreach(json_object_get(o, "x-defaults"), key, t) if (d && !json_equal(d, t) &&
-	                                                                  !(json_is_number(d) &&
-	                                                                    json_number_value(d) ==
-	                                                                        json_number_value(t)))
+	json_object_foreach(json_object_get(o, "x-defaults"), key,
+	                    t) if (d && !json_equal(d, t) &&
+	                           !(json_is_number(d) && json_number_value(d) == json_number_value(t)))
 	{
 		json_object_del(o, "default");
 		d = NULL;
 	}
-	if (json_number_value(json_object_get(s, "minimum")) < json_number_value(json_object_get(o, "minimum")))
+	if (json_number_value(json_object_get(s, "minimum")) <
+	    json_number_value(json_object_get(o, "minimum")))
 		json_object_set(o, "minimum", json_object_get(s, "minimum"));
-	if (json_number_value(json_object_get(s, "maximum")) > json_number_value(json_object_get(o, "maximum")))
+	if (json_number_value(json_object_get(s, "maximum")) >
+	    json_number_value(json_object_get(o, "maximum")))
 		json_object_set(o, "maximum", json_object_get(s, "maximum"));
 	snprintf(desc, sizeof desc, "%s; %s", json_string_value(json_object_get(o, "description")),
 	         json_string_value(json_object_get(s, "description")));

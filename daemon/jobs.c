@@ -41,10 +41,10 @@ json_t *jobs_job_json(const job *jb, int with_metrics)
 	char link[64];
 	json_t *o =
 	    json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:b, s:i}", "id", jb->id, "type",
-	              jobs_type_names[jb->type], "state", jobs_state_names[jb->state], "spec",
-	              jb->spec, "created", iso_time(jb->created_ms), "started", iso_time(jb->started_ms),
-	              "finished", iso_time(jb->finished_ms), "progress", jobs_progress_json(jb),
-	              "cancel_requested", jb->cancel_requested, "resumes", jb->resumes);
+	              jobs_type_names[jb->type], "state", jobs_state_names[jb->state], "spec", jb->spec,
+	              "created", iso_time(jb->created_ms), "started", iso_time(jb->started_ms), "finished",
+	              iso_time(jb->finished_ms), "progress", jobs_progress_json(jb), "cancel_requested",
+	              jb->cancel_requested, "resumes", jb->resumes);
 
 	if (!o)
 		return NULL;

@@ -48,8 +48,8 @@ static int on_frame_train(const dn_frame_train_epoch *e, void *user)
 
 	if (e->epoch_done)
 		c->val_psnr = e->val_psnr;
-	r = (jobs_train_report){e->epoch, e->epochs, e->step, e->steps, e->loss, c->val_psnr, e->eta_s,
-	                        e->epoch_done};
+	r = (jobs_train_report){e->epoch, e->epochs,   e->step,  e->steps,
+	                        e->loss,  c->val_psnr, e->eta_s, e->epoch_done};
 	stop = jobs_report_training(c->J, jb, &r);
 	if (e->epoch_done && c->cv->n < DN_TRAIN_MAX_EPOCHS) {
 		curve *cv = c->cv;
@@ -62,7 +62,8 @@ static int on_frame_train(const dn_frame_train_epoch *e, void *user)
 		cv->noisy_psnr = e->noisy_psnr;
 		cv->n++;
 		jobs_log(jb, "epoch %d/%d loss %.6g val_psnr %.3f dB (noisy %.3f) lr %.3g%s", e->epoch,
-		         e->epochs, e->loss, e->val_psnr, e->noisy_psnr, (double)e->lr, e->best ? " best" : "");
+		         e->epochs, e->loss, e->val_psnr, e->noisy_psnr, (double)e->lr,
+		         e->best ? " best" : "");
 	}
 	return stop;
 }
@@ -102,7 +103,8 @@ static int load(jobs *J, const char *dir, size_t max_files, uint64_t used, const
                 dn_error *err)
 {
 	uint64_t b = J->job_memory_budget;
-	int rc = dn_frame_set_load(dir, max_files, FRAME_MAX_PIXELS, b ? (b > used ? b - used : 1) : 0, s, err);
+	int rc =
+	    dn_frame_set_load(dir, max_files, FRAME_MAX_PIXELS, b ? (b > used ? b - used : 1) : 0, s, err);
 
 	if (rc)
 		dn_error_set(err, rc, "%s: %s%s", what, err->msg,
@@ -138,8 +140,8 @@ int jobs_run_eval_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, j
 	if (!st) {
 		jobs_log(jb, "evaluating frame model '%s' on %zu photographs of %s at %d sigmas", c->model,
 		         set.n, dir, c->fe.n_sigma);
-		st = dn_eval_frames(daemon_model_get(m), set.img, (const char *const *)set.name, set.n, &c->fe,
-		                    on_frame_eval, &fc, &res, err);
+		st = dn_eval_frames(daemon_model_get(m), set.img, (const char *const *)set.name, set.n,
+		                    &c->fe, on_frame_eval, &fc, &res, err);
 	}
 	if (!st)
 		st = split_eval(api_eval_frame_json(res, c->model), c->model, metrics, plots, err);
@@ -209,13 +211,16 @@ int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, 
 		dn_model_set_metadata(m, "train.started", when, NULL);
 		jobs_log(jb, "training a frame model on %zu photographs, validating on %zu; %zu parameters",
 		         train.n, val.n, dn_unet_param_count(dn_model_unet(m)));
-		st = dn_frame_train(m, train.img, train.n, val.img, val.n, &tp, on_frame_train, &fc, &res, err);
+		st = dn_frame_train(m, train.img, train.n, val.img, val.n, &tp, on_frame_train, &fc, &res,
+		                    err);
 	}
 	if (!st) {
 		snprintf(buf, sizeof buf, "%.1f", res.seconds);
 		dn_model_set_metadata(m, "train.seconds", buf, NULL);
 		snprintf(buf, sizeof buf, "%d of %d%s", res.epochs, tp.epochs,
-		         res.stopped == 1 ? " (early stop)" : res.stopped == 2 ? " (time budget)" : "");
+		         res.stopped == 1   ? " (early stop)"
+		         : res.stopped == 2 ? " (time budget)"
+		                            : "");
 		dn_model_set_metadata(m, "train.epochs", buf, NULL);
 		dn_model_set_metadata(m, "train.device", res.device, NULL);
 		snprintf(buf, sizeof buf, "%.4f", res.best_val_psnr);
@@ -226,8 +231,10 @@ int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, 
 	}
 	/* The best model's figures per sigma, on the validation photographs. */
 	if (!st) {
-		jobs_log(jb, "scoring the best model (epoch %d) on the validation photographs", res.best_epoch);
-		st = dn_eval_frames(m, val.img, (const char *const *)val.name, val.n, &ep, NULL, NULL, &ev, err);
+		jobs_log(jb, "scoring the best model (epoch %d) on the validation photographs",
+		         res.best_epoch);
+		st = dn_eval_frames(m, val.img, (const char *const *)val.name, val.n, &ep, NULL, NULL, &ev,
+		                    err);
 	}
 	if (!st && !(eval = api_eval_frame_json(ev, jb->id)))
 		st = dn_error_set(err, DN_ENOMEM, "out of memory encoding the evaluation");
@@ -245,8 +252,8 @@ int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, 
 		    dn_model_get_info(m)->version, "device", res.device, "summary",
 		    json_object_get(eval, "summary"), "by_sigma", json_object_get(eval, "by_sigma"));
 		*plots = json_pack("{s:o, s:O, s:O}", "training", curve_json(cv, res.best_epoch, res.stopped),
-		                   "metric_vs_sigma", json_object_get(ep_plots, "metric_vs_sigma"), "examples",
-		                   json_object_get(ep_plots, "examples"));
+		                   "metric_vs_sigma", json_object_get(ep_plots, "metric_vs_sigma"),
+		                   "examples", json_object_get(ep_plots, "examples"));
 		if (!*metrics || !*plots) {
 			json_decref(*metrics);
 			json_decref(*plots);

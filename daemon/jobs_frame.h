@@ -15,7 +15,8 @@
 
 /* Both: DN_OK with *metrics and *plots new references; DN_ECANCELLED when
  * the job's stop flag was raised; another code with err set. */
-int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, json_t **plots, dn_error *err);
+int jobs_run_train_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, json_t **plots,
+                         dn_error *err);
 int jobs_run_eval_frame(jobs *J, job *jb, const job_conf *c, json_t **metrics, json_t **plots, dn_error *err);
 
 #endif

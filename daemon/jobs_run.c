@@ -69,8 +69,8 @@ static int on_train(const dn_train_progress *p, void *user)
 {
 	run_ctx *c = user;
 	job *jb = c->jb;
-	jobs_train_report r = {p->epoch, p->epochs, p->step, p->steps, p->loss, p->val_loss, p->eta_s,
-	                       p->epoch_done};
+	jobs_train_report r = {p->epoch, p->epochs,   p->step,  p->steps,
+	                       p->loss,  p->val_loss, p->eta_s, p->epoch_done};
 	int stop = jobs_report_training(c->J, jb, &r);
 
 	if (p->epoch_done)

@@ -220,7 +220,8 @@ static int check_param(vstate *v, const pdef *d, const json_t *val)
 
 			if (!json_is_number(e) || !(x >= d->lo && x <= d->hi)) {
 				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
-				return refuse(v, field, "expected a number (%s) in [%g, %g]", unit, d->lo, d->hi);
+				return refuse(v, field, "expected a number (%s) in [%g, %g]", unit, d->lo,
+				              d->hi);
 			}
 		}
 		return DN_OK;
@@ -390,8 +391,8 @@ static int subdir_exists(const char *dir, const char *name)
 	char path[PATH_MAX];
 	struct stat st;
 
-	return (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path && stat(path, &st) == 0 &&
-	       S_ISDIR(st.st_mode);
+	return (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path &&
+	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
@@ -415,15 +416,16 @@ static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 		              "'%s' is not a built-in data set (speech) and no data_roots are configured", s);
 	daemon_config_list_each(J->data_roots, try_root, &rc);
 	if (!rc.found)
-		return refuse(v, "dataset",
-		              jobs_type_frames(c->type)
-		                  ? "'%s' is not a folder inside data_roots (%s); symbolic links out of a root "
-		                    "are refused"
-		                  : "'%s' is not a built-in data set (speech) nor a folder inside data_roots "
-		                    "(%s); symbolic links out of a root are refused",
-		              s, J->data_roots);
-	if (c->type == JOB_TRAIN_FRAME && (!subdir_exists(c->dataset_path, "train") ||
-	                                   !subdir_exists(c->dataset_path, "val")))
+		return refuse(
+		    v, "dataset",
+		    jobs_type_frames(c->type)
+		        ? "'%s' is not a folder inside data_roots (%s); symbolic links out of a root "
+		          "are refused"
+		        : "'%s' is not a built-in data set (speech) nor a folder inside data_roots "
+		          "(%s); symbolic links out of a root are refused",
+		    s, J->data_roots);
+	if (c->type == JOB_TRAIN_FRAME &&
+	    (!subdir_exists(c->dataset_path, "train") || !subdir_exists(c->dataset_path, "val")))
 		return refuse(v, "dataset",
 		              "'%s' has no train/ and val/ folders of photographs (as "
 		              "scripts/make-frame-data.py writes them)",
@@ -603,8 +605,10 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			if (!d) {
 				json_decref(params);
 				snprintf(field, sizeof field, "params.%s", key);
-				return refuse(v, field, "unknown parameter for a %s job (GET /v1/openapi.json lists them)",
-				              jobs_type_names[c->type]);
+				return refuse(
+				    v, field,
+				    "unknown parameter for a %s job (GET /v1/openapi.json lists them)",
+				    jobs_type_names[c->type]);
 			}
 			if ((rc = check_param(v, d, val))) {
 				json_decref(params);
@@ -695,8 +699,8 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 #undef PI
 #undef PS
 	if (norm) {
-		*norm = json_pack("{s:s, s:s, s:O}", "type", jobs_type_names[c->type],
-		                  "dataset", c->dataset, "params", params);
+		*norm = json_pack("{s:s, s:s, s:O}", "type", jobs_type_names[c->type], "dataset", c->dataset,
+		                  "params", params);
 		if (*norm && c->model[0])
 			json_object_set_new(*norm, "model", json_string(c->model));
 		if (*norm && c->register_as[0])

@@ -91,7 +91,8 @@ json_t *jobs_progress_json(const job *jb)
 		json_object_set_new(p, "step", json_integer((json_int_t)jb->step));
 		json_object_set_new(p, "steps", json_integer((json_int_t)jb->steps));
 		json_object_set_new(p, "loss", num(jb->loss));
-		json_object_set_new(p, jb->type == JOB_TRAIN_FRAME ? "val_psnr" : "val_loss", num(jb->val_loss));
+		json_object_set_new(p, jb->type == JOB_TRAIN_FRAME ? "val_psnr" : "val_loss",
+		                    num(jb->val_loss));
 	} else if (p) {
 		json_object_set_new(p, "files_done", json_integer((json_int_t)jb->step));
 		json_object_set_new(p, "files", json_integer((json_int_t)jb->steps));
@@ -192,8 +193,8 @@ job *jobs_recover(jobs *J, const char *name)
 		jb->eta_s = json_number_value(json_object_get(prog, "eta_s"));
 		jb->epoch = (int)json_integer_value(json_object_get(prog, "epoch"));
 		jb->epochs = (int)json_integer_value(json_object_get(prog, "epochs"));
-		jb->step =
-		    json_integer_value(json_object_get(prog, jobs_type_trains(jb->type) ? "step" : "files_done"));
+		jb->step = json_integer_value(
+		    json_object_get(prog, jobs_type_trains(jb->type) ? "step" : "files_done"));
 		jb->steps =
 		    json_integer_value(json_object_get(prog, jobs_type_trains(jb->type) ? "steps" : "files"));
 		jb->loss = json_is_number(json_object_get(prog, "loss"))

@@ -3,18 +3,15 @@
  *
  * The harness of tests/harness.c, shared with test_api.c:
  * $DN_BUILDDIR/daemon/denoised on 127.0.0.1 port 0 with models made by
- * `tools/denoise model-init`, spoken to with libcurl. A tiny data set (synthetic voiced sounds, six "speakers") is
- * written under a data root. Covers: submitting a tiny training job and an
- * evaluation job and following them to the end by polling and by
- * Server-Sent Events; metrics and plots; registering the trained model;
- * cancelling a running job; a full queue; listing with filters and cursors;
- * every kind of malformed spec (422 naming the field); data set paths that
- * escape the roots; bearer tokens; SIGKILL in the middle of a training job
- * and what the next start makes of it. Frame jobs (issue 12): a tiny
- * train-frame job on generated photographs followed by events to the end,
- * its curve, PSNR/SSIM per sigma and example crops, its model registered and
- * denoising a frame, an eval-frame job of that model, cancelling a running
- * frame job, and the frame parameters' refusals (422 naming the field).
+ * `tools/denoise model-init`, spoken to with libcurl. A tiny data set (synthetic voiced sounds, six
+ * "speakers") is written under a data root. Covers: submitting a tiny training job and an evaluation job and
+ * following them to the end by polling and by Server-Sent Events; metrics and plots; registering the trained
+ * model; cancelling a running job; a full queue; listing with filters and cursors; every kind of malformed
+ * spec (422 naming the field); data set paths that escape the roots; bearer tokens; SIGKILL in the middle of
+ * a training job and what the next start makes of it. Frame jobs (issue 12): a tiny train-frame job on
+ * generated photographs followed by events to the end, its curve, PSNR/SSIM per sigma and example crops, its
+ * model registered and denoising a frame, an eval-frame job of that model, cancelling a running frame job,
+ * and the frame parameters' refusals (422 naming the field).
  *
  * Waits are bounded (a hung daemon fails the test) but no assertion is about
  * how long something took.
@@ -717,8 +714,9 @@ static void check_typed_schema(int port, const char *type, const json_t *params,
 			set |= !strcmp(key, given[i]);
 		def = json_object_get(def, type);
 		if (!set)
-			CHECK_MSG(def && (json_equal(def, val) || (json_is_number(def) && json_number_value(def) ==
-			                                                                       json_number_value(val))),
+			CHECK_MSG(def && (json_equal(def, val) ||
+			                  (json_is_number(def) &&
+			                   json_number_value(def) == json_number_value(val))),
 			          "openapi.json: params.%s's %s default differs from a job's", key, type);
 	}
 	/* Speech and frame networks default differently: no single default. */
@@ -744,7 +742,8 @@ static void test_frame_malformed(int port)
 	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch\":36}}", "params.patch"},
 	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"steps_per_epoch\":0}}",
 	     "params.steps_per_epoch"},
-	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"sigma_min\":30,\"sigma_max\":20}}",
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"sigma_min\":30,\"sigma_max\":20}"
+	     "}",
 	     "params.sigma_max"},
 	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch_frames\":32}}",
 	     "params.patch_frames"},
@@ -755,12 +754,19 @@ static void test_frame_malformed(int port)
 	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
 	    {"{\"type\":\"eval-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
 	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\"}", "dataset"},
-	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"register_as\":\"x\"}", "register_as"},
-	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"device\":\"cpu\"}", "device"},
-	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[25,300]}}",
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"register_as\":\"x\"}",
+	     "register_as"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"device\":\"cpu\"}",
+	     "device"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[25,"
+	     "300]}}",
 	     "params.sigma[1]"},
-	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[]}}", "params.sigma"},
-	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"snr_db\":[5]}}", "params.snr_db"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[]}"
+	     "}",
+	     "params.sigma"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"snr_db\":[5]"
+	     "}}",
+	     "params.snr_db"},
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -832,8 +838,8 @@ static void test_frames(int port)
 	CHECK(json_integer_value(at(j, "progress.epoch")) == 2);
 	CHECK(json_is_number(at(j, "progress.val_psnr")));
 	{
-		static const char *const given[] = {"epochs", "steps_per_epoch", "batch", "patch",
-		                                    "filters", "depth", NULL};
+		static const char *const given[] = {"epochs",  "steps_per_epoch", "batch", "patch",
+		                                    "filters", "depth",           NULL};
 
 		check_typed_schema(port, "train-frame", at(j, "spec.params"), given);
 	}
@@ -855,14 +861,16 @@ static void test_frames(int port)
 	CHECK(get(port, path, &r) == 200);
 	p = body_json(&r);
 	CHECK(json_array_size(at(p, "training.epoch")) == 2);
-	CHECK(json_array_size(at(p, "training.val_psnr")) == 2 && json_is_number(at(p, "training.val_psnr.1")));
+	CHECK(json_array_size(at(p, "training.val_psnr")) == 2 &&
+	      json_is_number(at(p, "training.val_psnr.1")));
 	CHECK(json_array_size(at(p, "metric_vs_sigma.x_sigma")) == 3);
 	CHECK(json_array_size(at(p, "metric_vs_sigma.series.psnr.model")) == 3);
 	CHECK(json_array_size(at(p, "metric_vs_sigma.series.ssim.noisy")) == 3);
 	CHECK(json_array_size(at(p, "examples")) >= 1);
 	url = json_string_value(at(p, "examples.0.denoised"));
 	/* A JPEG: FF D8 FF is "/9j/" in base64. */
-	CHECK_MSG(url && !strncmp(url, "data:image/jpeg;base64,/9j/", 27), "example crop: %.40s", url ? url : "");
+	CHECK_MSG(url && !strncmp(url, "data:image/jpeg;base64,/9j/", 27), "example crop: %.40s",
+	          url ? url : "");
 	CHECK(json_integer_value(at(p, "examples.0.w")) > 0);
 	CHECK(json_string_value(at(p, "examples.0.clean")) && json_string_value(at(p, "examples.0.noisy")));
 	json_decref(p);

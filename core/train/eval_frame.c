@@ -79,7 +79,8 @@ static int crop(const dn_image *src, int y0, int x0, int side_h, int side_w, dn_
 
 	for (int y = 0; !rc && y < side_h; y++)
 		memcpy(dst->data + (size_t)y * side_w * src->channels,
-		       src->data + ((size_t)(y0 + y) * src->w + x0) * src->channels, (size_t)side_w * src->channels);
+		       src->data + ((size_t)(y0 + y) * src->w + x0) * src->channels,
+		       (size_t)side_w * src->channels);
 	return rc;
 }
 
@@ -94,7 +95,8 @@ static int keep_example(dn_frame_eval_result *r, const char *name, double sigma,
 
 	snprintf(e->name, sizeof e->name, "%s", name);
 	e->sigma = sigma;
-	if ((rc = crop(clean, y0, x0, h, w, &e->clean, err)) || (rc = crop(noisy, y0, x0, h, w, &e->noisy, err)) ||
+	if ((rc = crop(clean, y0, x0, h, w, &e->clean, err)) ||
+	    (rc = crop(noisy, y0, x0, h, w, &e->noisy, err)) ||
 	    (rc = crop(den, y0, x0, h, w, &e->denoised, err))) {
 		dn_image_free(&e->clean);
 		dn_image_free(&e->noisy);
@@ -140,8 +142,8 @@ static int check(const dn_model *m, size_t n, const dn_frame_eval_params *p, dn_
 }
 
 int dn_eval_frames(const dn_model *m, const dn_image *img, const char *const *names, size_t n,
-                   const dn_frame_eval_params *p, dn_frame_eval_cb cb, void *user,
-                   dn_frame_eval_result **out, dn_error *err)
+                   const dn_frame_eval_params *p, dn_frame_eval_cb cb, void *user, dn_frame_eval_result **out,
+                   dn_error *err)
 {
 	dn_frame_eval_result *r;
 	dn_frame *f = NULL;
@@ -212,8 +214,9 @@ int dn_eval_frames(const dn_model *m, const dn_image *img, const char *const *na
 				dn_frame_eval_progress pr = {done, total, el / done * (double)(total - done)};
 
 				if (cb(&pr, user))
-					rc = dn_error_set(err, DN_ECANCELLED, "evaluation cancelled after %zu of %zu",
-					                  done, total);
+					rc = dn_error_set(err, DN_ECANCELLED,
+					                  "evaluation cancelled after %zu of %zu", done,
+					                  total);
 			}
 		}
 		dn_image_free(&noisy);

@@ -65,8 +65,8 @@ typedef struct dn_frame_eval_result {
  * DN_EINVAL (not a frame model, no image, bad params), DN_ENOMEM,
  * DN_ECANCELLED. */
 int dn_eval_frames(const dn_model *m, const dn_image *img, const char *const *names, size_t n,
-                   const dn_frame_eval_params *p, dn_frame_eval_cb cb, void *user,
-                   dn_frame_eval_result **out, dn_error *err);
+                   const dn_frame_eval_params *p, dn_frame_eval_cb cb, void *user, dn_frame_eval_result **out,
+                   dn_error *err);
 void dn_frame_eval_result_free(dn_frame_eval_result *r);
 
 #endif

@@ -18,8 +18,8 @@ static int is_jpeg_name(const char *s)
 {
 	size_t l = strlen(s);
 
-	return s[0] != '.' && ((l > 4 && !strcasecmp(s + l - 4, ".jpg")) ||
-	                       (l > 5 && !strcasecmp(s + l - 5, ".jpeg")));
+	return s[0] != '.' &&
+	       ((l > 4 && !strcasecmp(s + l - 4, ".jpg")) || (l > 5 && !strcasecmp(s + l - 5, ".jpeg")));
 }
 
 static int by_name(const void *a, const void *b)
@@ -38,8 +38,8 @@ static int list_dir(const char *dir, char ***names, size_t *n, dn_error *err)
 	*names = NULL;
 	*n = 0;
 	if (!d)
-		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "cannot open folder '%s': %s",
-		                    dir, strerror(errno));
+		return dn_error_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO,
+		                    "cannot open folder '%s': %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
 		if (!is_jpeg_name(de->d_name))
 			continue;
@@ -123,14 +123,16 @@ int dn_frame_set_load(const char *dir, size_t max_files, size_t max_pixels, uint
 		if ((rc = dn_image_probe(bytes, len, &h, err))) {
 			dn_error_set(err, rc, "%s: %s", path, err->msg);
 		} else if (max_pixels && (uint64_t)h.w * (uint64_t)h.h > max_pixels) {
-			rc = dn_error_set(err, DN_ELIMIT, "%s is %dx%d, over the limit of %zu pixels an image",
-			                  path, h.w, h.h, max_pixels);
+			rc =
+			    dn_error_set(err, DN_ELIMIT, "%s is %dx%d, over the limit of %zu pixels an image",
+			                 path, h.w, h.h, max_pixels);
 		} else if (need = out->bytes + (uint64_t)h.w * h.h * (h.colorspace == 2 ? 1 : 3),
 		           max_bytes && need > max_bytes) {
-			rc = dn_error_set(err, DN_ELIMIT,
-			                  "the photographs of '%s' need more than %.0f MiB decoded (at %s), over "
-			                  "the limit of %.0f MiB: use fewer or smaller ones",
-			                  dir, (double)need / 1048576.0, names[i], (double)max_bytes / 1048576.0);
+			rc = dn_error_set(
+			    err, DN_ELIMIT,
+			    "the photographs of '%s' need more than %.0f MiB decoded (at %s), over "
+			    "the limit of %.0f MiB: use fewer or smaller ones",
+			    dir, (double)need / 1048576.0, names[i], (double)max_bytes / 1048576.0);
 		} else if ((rc = dn_image_decode(bytes, len, max_pixels, &out->img[i], err))) {
 			dn_error_set(err, rc, "%s: %s", path, err->msg);
 		} else {

@@ -272,15 +272,14 @@ void dn_train_params_help(char *buf, size_t cap)
 
 /* ---- frame training (`denoise train-frame`, "train-frame" jobs) ---- */
 
-#define F(f) offsetof(dn_frame_config, train.f)
+#define F(f)  offsetof(dn_frame_config, train.f)
 #define FI(f) offsetof(dn_frame_config, info.f)
 #define FC(f) offsetof(dn_frame_config, f)
 
 /* lr stays below 1: dn_frame_train refuses 1 itself. */
 static const dn_train_param frame_table[] = {
     {"epochs", "--epochs", DN_PARAM_INT, F(epochs), 1, DN_TRAIN_MAX_EPOCHS, NULL, "N", "epochs at most", 0},
-    {"steps_per_epoch", "--steps", DN_PARAM_INT, F(steps_per_epoch), 1, 1e7, NULL, "N", "steps per epoch",
-     0},
+    {"steps_per_epoch", "--steps", DN_PARAM_INT, F(steps_per_epoch), 1, 1e7, NULL, "N", "steps per epoch", 0},
     {"batch", "--batch", DN_PARAM_INT, F(batch), 1, 1024, NULL, "N", "patches per step", 0},
     {"patch", "--patch", DN_PARAM_INT, F(patch), 8, 1024, NULL, "N",
      "patch side in pixels, a multiple of 2^depth", 0},

@@ -304,7 +304,8 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			}
 			loss_sum += loss;
 			if (cb && p->step_progress) {
-				const double done = (double)epoch * p->steps_per_epoch + s + 1, el = now_s() - t0;
+				const double done = (double)epoch * p->steps_per_epoch + s + 1,
+				             el = now_s() - t0;
 				dn_frame_train_epoch e = {.epoch = epoch + 1,
 				                          .epochs = p->epochs,
 				                          .loss = loss_sum / (s + 1),
@@ -317,7 +318,8 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 				                          .eta_s = el / done * (total_steps - done)};
 				if (cb(&e, user)) {
 					rc = dn_error_set(err, DN_ECANCELLED,
-					                  "training cancelled at epoch %d step %d", epoch + 1, s + 1);
+					                  "training cancelled at epoch %d step %d", epoch + 1,
+					                  s + 1);
 					goto out;
 				}
 			}
@@ -345,19 +347,20 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			goto out;
 		const double el = now_s() - t0;
 		if (cb) {
-			dn_frame_train_epoch e = {.epoch = epoch + 1,
-			                          .epochs = p->epochs,
-			                          .loss = loss_sum / p->steps_per_epoch,
-			                          .val_psnr = vpsnr,
-			                          .noisy_psnr = noisy_psnr,
-			                          .lr = dn_adam_get_lr(opt),
-			                          .seconds = el,
-			                          .best = is_best,
-			                          .step = p->steps_per_epoch,
-			                          .steps = p->steps_per_epoch,
-			                          .epoch_done = 1,
-			                          .eta_s = el / ((double)(epoch + 1) * p->steps_per_epoch) *
-			                                   (total_steps - (double)(epoch + 1) * p->steps_per_epoch)};
+			dn_frame_train_epoch e = {
+			    .epoch = epoch + 1,
+			    .epochs = p->epochs,
+			    .loss = loss_sum / p->steps_per_epoch,
+			    .val_psnr = vpsnr,
+			    .noisy_psnr = noisy_psnr,
+			    .lr = dn_adam_get_lr(opt),
+			    .seconds = el,
+			    .best = is_best,
+			    .step = p->steps_per_epoch,
+			    .steps = p->steps_per_epoch,
+			    .epoch_done = 1,
+			    .eta_s = el / ((double)(epoch + 1) * p->steps_per_epoch) *
+			             (total_steps - (double)(epoch + 1) * p->steps_per_epoch)};
 			if (cb(&e, user)) {
 				rc = dn_error_set(err, DN_ECANCELLED, "training cancelled after epoch %d",
 				                  epoch + 1);
