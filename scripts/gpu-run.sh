@@ -24,6 +24,21 @@ dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THRE
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 dn "$bin/denoise" devices
 status=0
+# The daemon's HTTP API from Python (the port is argv[1]), for the job steps.
+jobs_py=$(cat <<'PY'
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def call(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+PY
+)
+
 for step in "$@"; do
 	echo "=== $step ($(date -u +%T))"
 	case $step in
@@ -53,17 +68,8 @@ for step in "$@"; do
 			--port-file /tmp/st/port --state-dir /tmp/st --models "$PWD/models" >"$out/job_daemon.log" 2>&1 &
 		dpid=$!
 		for _ in $(seq 50); do [ -s /tmp/st/port ] && break; sleep 0.2; done
-		timeout 150 python3 - "$(cat /tmp/st/port)" <<'PY' 2>&1 | tee "$out/job.log"
-import json, sys, time, urllib.request
-base = f"http://127.0.0.1:{sys.argv[1]}"
-def call(method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
+		timeout 150 python3 -c "$jobs_py
+$(cat <<'PY'
 print("ready:", call("GET", "/v1/health/ready")[1].get("devices"))
 print("bad precision:", call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "fp8"}))
 code, job = call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "tf32",
@@ -76,6 +82,7 @@ while True:
     time.sleep(1)
 print("final:", j.get("state"), json.dumps(j.get("result", j.get("error")))[:600])
 PY
+)" "$(cat /tmp/st/port)" 2>&1 | tee "$out/job.log"
 		kill "$dpid"; wait "$dpid" 2>/dev/null
 		tail -5 "$out/job_daemon.log"
 		;;
@@ -85,17 +92,8 @@ PY
 			--data-roots "$PWD/.carry" --models "$PWD/models" >"$out/frame_job_daemon.log" 2>&1 &
 		dpid=$!
 		for _ in $(seq 50); do [ -s /tmp/stf/port ] && break; sleep 0.2; done
-		timeout "${FRAME_JOB_TIMEOUT:-400}" python3 - "$(cat /tmp/stf/port)" <<'PY' 2>&1 | tee "$out/frame_job.log"
-import json, sys, time, urllib.request
-base = f"http://127.0.0.1:{sys.argv[1]}"
-def call(method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
+		timeout "${FRAME_JOB_TIMEOUT:-400}" python3 -c "$jobs_py
+$(cat <<'PY'
 def wait(jid):
     while True:
         code, j = call("GET", f"/v1/jobs/{jid}")
@@ -121,6 +119,7 @@ for c in (e.get("metrics") or {}).get("by_sigma", []):
           c["psnr"]["noisy"]["mean"], c["ssim"]["model"]["mean"]))
 print("eval-frame:", e.get("state"), e.get("error"))
 PY
+)" "$(cat /tmp/stf/port)" 2>&1 | tee "$out/frame_job.log"
 		kill "$dpid"; wait "$dpid" 2>/dev/null
 		tail -5 "$out/frame_job_daemon.log"
 		;;

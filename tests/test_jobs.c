@@ -949,6 +949,36 @@ static void test_frames(int port)
 	json_decref(j);
 }
 
+/* The job's log file (malloc'd), or NULL. */
+static char *job_log(const char *id)
+{
+	char logp[512];
+
+	snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
+	return read_text(logp);
+}
+
+/* SIGKILL the daemon, check that the job's status.json was left
+ * "running", then start the daemon again as name; 0 when it started. */
+static int kill_and_start(daemon_proc *d, const char *conf, const char *name, const char *id)
+{
+	char st[512];
+	char *t;
+
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	snprintf(st, sizeof st, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
+	t = read_text(st);
+	CHECK_MSG(t && strstr(t, "\"running\""), "job %s was not running when killed", id);
+	free(t);
+	if (start_daemon(d, name, conf, NULL) != 0) {
+		CHECK_MSG(0, "the daemon did not start again");
+		return -1;
+	}
+	return 0;
+}
+
 /* SIGKILL during a training job; the next start resumes it from its last
  * checkpoint, and finished jobs are still there with their results. */
 static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
@@ -971,22 +1001,8 @@ static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
 	        "\"max_files\":1,\"snr_db\":[10],\"noise\":[\"pink\"]}}",
 	        eval_id, sizeof eval_id) == 202);
 	CHECK_MSG(wait_epoch(d->port, id, 2, 120), "job %s never finished epoch 2", id);
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, NULL, 0);
-	d->pid = 0;
-	{
-		char st[512];
-		char *t;
-
-		snprintf(st, sizeof st, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
-		t = read_text(st);
-		CHECK(t && strstr(t, "\"running\""));
-		free(t);
-	}
-	if (start_daemon(d, "jobs2", conf, NULL) != 0) {
-		CHECK_MSG(0, "the daemon did not start again");
+	if (kill_and_start(d, conf, "jobs2", id))
 		return;
-	}
 	j = job_get(d->port, id);
 	CHECK(j && strcmp(job_state(j), "failed") && json_integer_value(json_object_get(j, "resumes")) == 1);
 	json_decref(j);
@@ -995,11 +1011,8 @@ static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
 	CHECK(json_integer_value(json_object_get(json_object_get(j, "metrics"), "epochs")) == 6);
 	json_decref(j);
 	{
-		char logp[512];
-		char *t;
+		char *t = job_log(id);
 
-		snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
-		t = read_text(logp);
 		CHECK(t && strstr(t, "resuming from the checkpoint"));
 		/* Epoch 1 ran once: the second run went on from the checkpoint. */
 		CHECK(t && strstr(t, "epoch 1/6") && !strstr(strstr(t, "epoch 1/6") + 1, "epoch 1/6"));
@@ -1085,11 +1098,7 @@ static void test_restart_frame(daemon_proc *d, const char *conf)
 			sleep_ms(50);
 	}
 	CHECK_MSG(seen, "frame job %s never ran a step", id);
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, NULL, 0);
-	d->pid = 0;
-	if (start_daemon(d, "jobs4", conf, NULL) != 0) {
-		CHECK_MSG(0, "the daemon did not start again");
+	if (kill_and_start(d, conf, "jobs4", id)) {
 		json_decref(rj);
 		return;
 	}
@@ -1106,11 +1115,8 @@ static void test_restart_frame(daemon_proc *d, const char *conf)
 	json_decref(j);
 	json_decref(rj);
 	{
-		char logp[512];
-		char *t;
+		char *t = job_log(id);
 
-		snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
-		t = read_text(logp);
 		CHECK(t && strstr(t, "from the start (a frame training run is not resumable)"));
 		free(t);
 	}
