@@ -7,8 +7,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/audio/noise.h"
+#include "core/image/image.h"
 
 /* A finite number with six significant digits, or null (JSON has no NaN). */
 static json_t *num(double v)
@@ -182,6 +184,141 @@ json_t *api_eval_json(const dn_eval_result *r)
 	json_decref(noises);
 	json_decref(snrs);
 	if (!root || !json_object_get(root, "timing") || !json_object_get(root, "plots")) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* ---- frames ---- */
+
+static double fmean(const double *v, size_t n)
+{
+	double sum = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	return n ? sum / n : NAN;
+}
+
+/* {"mean", "std", "n"} of v[0..n). */
+static json_t *fstats(const double *v, size_t n)
+{
+	double sq = 0.0, mean = fmean(v, n);
+
+	for (size_t i = 0; i < n; i++)
+		sq += (v[i] - mean) * (v[i] - mean);
+	return json_pack("{s:o, s:o, s:I}", "mean", num(mean), "std", num(n > 1 ? sqrt(sq / (n - 1)) : 0.0),
+	                 "n", (json_int_t)n);
+}
+
+/* The figures of sigma index s, or of all sigmas pooled (s = -1): the
+ * arrays hold sigma after sigma, files each. */
+static json_t *frame_cell(const dn_frame_eval_result *r, int s)
+{
+	const size_t n = s < 0 ? r->files * (size_t)r->params.n_sigma : r->files,
+	             at = s < 0 ? 0 : (size_t)s * r->files;
+	double *gain = malloc((n ? n : 1) * sizeof(double));
+	json_t *o;
+
+	if (!gain)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		gain[i] = r->psnr[at + i] - r->noisy_psnr[at + i];
+	o = json_pack("{s:{s:o, s:o}, s:{s:o, s:o}, s:o}", "psnr", "model", fstats(r->psnr + at, n), "noisy",
+	              fstats(r->noisy_psnr + at, n), "ssim", "model", fstats(r->ssim + at, n), "noisy",
+	              fstats(r->noisy_ssim + at, n), "psnr_improvement_db", fstats(gain, n));
+	free(gain);
+	return o;
+}
+
+/* "data:image/jpeg;base64,..." of img (quality 90, 4:4:4), or null. */
+static json_t *jpeg_url(const dn_image *img)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char head[] = "data:image/jpeg;base64,";
+	void *bytes = NULL;
+	size_t len = 0, o = sizeof head - 1;
+	dn_error err;
+	char *out;
+	json_t *j;
+
+	if (dn_image_encode(img, 90, DN_SUBSAMP_444, &bytes, &len, &err) != DN_OK)
+		return json_null();
+	out = malloc(sizeof head + (len + 2) / 3 * 4);
+	if (!out) {
+		free(bytes);
+		return json_null();
+	}
+	memcpy(out, head, o);
+	for (size_t i = 0; i < len; i += 3) {
+		const unsigned char *b = (const unsigned char *)bytes + i;
+		unsigned v =
+		    (unsigned)b[0] << 16 | (i + 1 < len ? (unsigned)b[1] << 8 : 0) | (i + 2 < len ? b[2] : 0);
+
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? tab[v & 63] : '=';
+	}
+	j = json_stringn(out, o);
+	free(out);
+	free(bytes);
+	return j;
+}
+
+json_t *api_eval_frame_json(const dn_frame_eval_result *r, const char *name)
+{
+	const dn_frame_eval_params *p = &r->params;
+	json_t *root = json_object(), *sig = json_array(), *by = json_array(), *series = json_object(),
+	       *exs = json_array(), *plots;
+	const double *arrays[4] = {r->psnr, r->noisy_psnr, r->ssim, r->noisy_ssim};
+	json_t *lines[4];
+
+	for (int a = 0; a < 4; a++)
+		lines[a] = json_array();
+	for (int s = 0; s < p->n_sigma; s++) {
+		json_t *c = frame_cell(r, s);
+
+		json_array_append_new(sig, num(p->sigma[s]));
+		if (c)
+			json_object_set_new(c, "sigma", num(p->sigma[s]));
+		json_array_append_new(by, c);
+		for (int a = 0; a < 4; a++)
+			json_array_append_new(lines[a],
+			                      num(fmean(arrays[a] + (size_t)s * r->files, r->files)));
+	}
+	json_object_set_new(series, "psnr", json_pack("{s:o, s:o}", "model", lines[0], "noisy", lines[1]));
+	json_object_set_new(series, "ssim", json_pack("{s:o, s:o}", "model", lines[2], "noisy", lines[3]));
+	for (int i = 0; i < r->n_examples; i++) {
+		const dn_frame_eval_example *e = &r->ex[i];
+
+		json_array_append_new(exs,
+		                      json_pack("{s:s, s:o, s:i, s:i, s:o, s:o, s:o}", "file", e->name,
+		                                "sigma", num(e->sigma), "w", e->clean.w, "h", e->clean.h,
+		                                "clean", jpeg_url(&e->clean), "noisy", jpeg_url(&e->noisy),
+		                                "denoised", jpeg_url(&e->denoised)));
+	}
+	plots = json_pack("{s:{s:O, s:o}, s:o}", "metric_vs_sigma", "x_sigma", sig, "series", series,
+	                  "examples", exs);
+	json_object_set_new(root, "model",
+	                    json_pack("{s:s, s:s}", "name", name, "version", r->model_version));
+	json_object_set_new(root, "test_set",
+	                    json_pack("{s:I, s:O, s:I, s:I, s:s}", "files", (json_int_t)r->files, "sigma",
+	                              sig, "noisy_files", (json_int_t)(r->files * (size_t)p->n_sigma), "seed",
+	                              (json_int_t)p->seed, "noise",
+	                              "gaussian, rounded and clipped to 8 bits"));
+	json_object_set_new(root, "summary", frame_cell(r, -1));
+	json_object_set_new(root, "by_sigma", by);
+	json_object_set_new(root, "plots", plots);
+	json_object_set_new(root, "timing",
+	                    json_pack("{s:o, s:o, s:o, s:o}", "megapixels", num(r->megapixels),
+	                              "denoise_seconds", num(r->denoise_seconds), "metric_seconds",
+	                              num(r->metric_seconds), "denoise_seconds_per_megapixel",
+	                              num(r->megapixels > 0 ? r->denoise_seconds / r->megapixels : NAN)));
+	json_decref(sig);
+	if (!root || !json_object_get(root, "timing") || !json_object_get(root, "plots") ||
+	    !json_object_get(root, "summary")) {
 		json_decref(root);
 		return NULL;
 	}

@@ -12,10 +12,18 @@
 #include <jansson.h>
 
 #include "core/train/eval.h"
+#include "core/train/eval_frame.h"
 
 /* The whole document, with "plots" inside; a new reference the caller owns,
  * NULL when out of memory. Reals carry six significant digits, as the
  * document always has. */
 json_t *api_eval_json(const dn_eval_result *r);
+
+/* The same for a frame evaluation (docs/eval-json.md "Frames"): model,
+ * test_set, summary and by_sigma (psnr and ssim of model and noisy input as
+ * mean/std/n, psnr_improvement_db), plots (metric_vs_sigma, examples as
+ * JPEG data URLs of clean, noisy and denoised crops) and timing. name is the
+ * model's name as served. NULL when out of memory. */
+json_t *api_eval_frame_json(const dn_frame_eval_result *r, const char *name);
 
 #endif

@@ -27,12 +27,25 @@ static double fdec(double x)
 	return strtod(buf, NULL);
 }
 
-/* The JSON Schema of one row of the table. */
-static json_t *row_schema(const dn_train_param *p, const dn_train_config *d)
+/* The JSON value of a row's default v. */
+static json_t *row_default(const dn_train_param *p, double v)
 {
-	double v = dn_train_param_get(p, d);
+	switch (p->type) {
+	case DN_PARAM_INT:
+	case DN_PARAM_U64: return json_integer((json_int_t)v);
+	case DN_PARAM_FLOAT:
+	case DN_PARAM_DOUBLE: return json_real(fdec(v));
+	case DN_PARAM_ENUM: return json_string(p->choices[(int)v]);
+	default: return NULL;
+	}
+}
+
+/* The JSON Schema of one row of a table, for the job type `type` (and
+ * "eval" too for a speech row flagged DN_PARAM_EVAL_TOO), default v. */
+static json_t *row_schema(const dn_train_param *p, const char *type, double v)
+{
 	int eval_too = (p->flags & DN_PARAM_EVAL_TOO) != 0;
-	json_t *o = json_object(), *e;
+	json_t *o = json_object(), *e, *def = row_default(p, v);
 	char desc[256];
 
 	if (!o)
@@ -43,16 +56,12 @@ static json_t *row_schema(const dn_train_param *p, const dn_train_config *d)
 		json_object_set_new(o, "type", json_string("integer"));
 		json_object_set_new(o, "minimum", json_integer((json_int_t)p->lo));
 		json_object_set_new(o, "maximum", json_integer((json_int_t)p->hi));
-		if (!eval_too)
-			json_object_set_new(o, "default", json_integer((json_int_t)v));
 		break;
 	case DN_PARAM_FLOAT:
 	case DN_PARAM_DOUBLE:
 		json_object_set_new(o, "type", json_string("number"));
 		json_object_set_new(o, "minimum", json_real(fdec(p->lo)));
 		json_object_set_new(o, "maximum", json_real(fdec(p->hi)));
-		if (!eval_too)
-			json_object_set_new(o, "default", json_real(fdec(v)));
 		break;
 	case DN_PARAM_ENUM:
 		e = json_array();
@@ -60,8 +69,6 @@ static json_t *row_schema(const dn_train_param *p, const dn_train_config *d)
 			json_array_append_new(e, json_string(p->choices[i]));
 		json_object_set_new(o, "type", json_string("string"));
 		json_object_set_new(o, "enum", e);
-		if (!eval_too)
-			json_object_set_new(o, "default", json_string(p->choices[(int)v]));
 		break;
 	case DN_PARAM_NOISE:
 		json_object_set_new(o, "type", json_string("array"));
@@ -71,22 +78,68 @@ static json_t *row_schema(const dn_train_param *p, const dn_train_config *d)
 		    json_pack("{s:s, s:[s, s, s]}", "type", "string", "enum", "white", "pink", "brown"));
 		break;
 	}
+	json_object_set_new(o, "x-job-types",
+	                    eval_too ? json_pack("[s, s]", type, "eval") : json_pack("[s]", type));
 	/* An evaluation's default differs from a training run's: the job's spec
 	 * shows the one it got. */
-	snprintf(desc, sizeof desc, "%s: %s", eval_too ? "train and eval" : "train", p->help);
+	json_object_set_new(o, "x-defaults", def ? json_pack("{s:o}", type, def) : json_object());
+	snprintf(desc, sizeof desc, "%s%s: %s", type, eval_too ? " and eval" : "", p->help);
 	json_object_set_new(o, "description", json_string(desc));
 	return o;
 }
 
-/* Puts the table's rows first in params.properties (the source holds the
- * evaluation's). */
+/* Adds schema s of a member to props; a member several job types take
+ * gets their types, defaults and descriptions together, the widest bounds,
+ * and a plain "default" only while every type agrees on it. Steals s. */
+static void merge(json_t *props, const char *name, json_t *s)
+{
+	json_t *o = json_object_get(props, name), *t, *d;
+	const char *key;
+	size_t i;
+	char desc[768];
+
+	if (!o) {
+		d = json_object_get(s, "x-defaults");
+		if (json_object_size(d) == 1 && json_array_size(json_object_get(s, "x-job-types")) == 1 &&
+		    !json_object_get(s, "default"))
+			json_object_foreach(d, key, t) json_object_set(s, "default", t);
+		json_object_set_new(props, name, s);
+		return;
+	}
+	json_array_foreach(json_object_get(s, "x-job-types"), i, t)
+	    json_array_append(json_object_get(o, "x-job-types"), t);
+	json_object_update(json_object_get(o, "x-defaults"), json_object_get(s, "x-defaults"));
+	d = json_object_get(o, "default");
+	json_object_foreach(json_object_get(o, "x-defaults"), key,
+	                    t) if (d && !json_equal(d, t) &&
+	                           !(json_is_number(d) && json_number_value(d) == json_number_value(t)))
+	{
+		json_object_del(o, "default");
+		d = NULL;
+	}
+	if (json_number_value(json_object_get(s, "minimum")) <
+	    json_number_value(json_object_get(o, "minimum")))
+		json_object_set(o, "minimum", json_object_get(s, "minimum"));
+	if (json_number_value(json_object_get(s, "maximum")) >
+	    json_number_value(json_object_get(o, "maximum")))
+		json_object_set(o, "maximum", json_object_get(s, "maximum"));
+	snprintf(desc, sizeof desc, "%s; %s", json_string_value(json_object_get(o, "description")),
+	         json_string_value(json_object_get(s, "description")));
+	json_object_set_new(o, "description", json_string(desc));
+	json_decref(s);
+}
+
+/* params.properties: the speech and frame tables' rows, then the members
+ * the source lists (the evaluations'), each with the job types that take
+ * it (x-job-types) and their defaults (x-defaults). */
 static int fill_train_params(json_t *doc)
 {
 	static const char *const path[] = {"components", "schemas", "JobSpec", "properties", "params"};
 	json_t *spec = doc, *params, *props = json_object(), *val;
 	dn_train_config d = dn_train_config_default();
-	size_t n;
-	const dn_train_param *t = dn_train_params_table(&n);
+	dn_frame_config fd = dn_frame_config_default();
+	size_t n, nf;
+	const dn_train_param *t = dn_train_params_table(&n), *f = dn_frame_params_table(&nf);
 	const char *key;
 
 	for (size_t i = 0; i < sizeof path / sizeof path[0]; i++)
@@ -97,8 +150,10 @@ static int fill_train_params(json_t *doc)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		json_object_set_new(props, t[i].name, row_schema(&t[i], &d));
-	json_object_foreach(params, key, val) json_object_set(props, key, val);
+		merge(props, t[i].name, row_schema(&t[i], "train", dn_train_param_get(&t[i], &d)));
+	for (size_t i = 0; i < nf; i++)
+		merge(props, f[i].name, row_schema(&f[i], "train-frame", dn_frame_param_get(&f[i], &fd)));
+	json_object_foreach(params, key, val) merge(props, key, json_deep_copy(val));
 	json_object_set_new(spec, "properties", props);
 	json_object_del(spec, "x-filled-in");
 	return 0;

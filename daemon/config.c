@@ -130,7 +130,8 @@ static const cfg_key keys[] = {
      "0: kept until deleted."},
     {"job_memory_budget", CFG_SIZE, OFF(job_memory_budget), "8G", 1048576, 1099511627776.0, NULL, "SIZE",
      "Memory a training job's step may need, estimated at submit from its spec (batch x "
-     "patch_frames x filters x depth); a spec over it gets 422 naming params.batch."},
+     "patch_frames, or patch, x filters x depth); a spec over it gets 422 naming params.batch. "
+     "Frame jobs' decoded photographs are bounded by it too."},
     {"job_nice", CFG_INT, OFF(job_nice), "10", 0, 19, NULL, "N",
      "Nice value of job threads: above 0, training and evaluation yield the CPU to requests."},
     {"device", CFG_STRING, OFF(device), "cpu", 0, 0, NULL, "DEVICE",

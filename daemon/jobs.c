@@ -26,6 +26,15 @@
 #include "daemon/log.h"
 
 const char *const jobs_state_names[ST_COUNT] = {"queued", "running", "succeeded", "failed", "cancelled"};
+const char *const jobs_type_names[JOB_NTYPES] = {"train", "eval", "train-frame", "eval-frame"};
+
+int jobs_type_index(const char *s)
+{
+	for (int i = 0; i < JOB_NTYPES; i++)
+		if (s && strcmp(s, jobs_type_names[i]) == 0)
+			return i;
+	return -1;
+}
 
 /* Caller holds J->mu. with_metrics: the metrics of a finished job too. */
 json_t *jobs_job_json(const job *jb, int with_metrics)
@@ -33,10 +42,10 @@ json_t *jobs_job_json(const job *jb, int with_metrics)
 	char link[64];
 	json_t *o =
 	    json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:b, s:i}", "id", jb->id, "type",
-	              jb->type == JOB_TRAIN ? "train" : "eval", "state", jobs_state_names[jb->state], "spec",
-	              jb->spec, "created", iso_time(jb->created_ms), "started", iso_time(jb->started_ms),
-	              "finished", iso_time(jb->finished_ms), "progress", jobs_progress_json(jb),
-	              "cancel_requested", jb->cancel_requested, "resumes", jb->resumes);
+	              jobs_type_names[jb->type], "state", jobs_state_names[jb->state], "spec", jb->spec,
+	              "created", iso_time(jb->created_ms), "started", iso_time(jb->started_ms), "finished",
+	              iso_time(jb->finished_ms), "progress", jobs_progress_json(jb), "cancel_requested",
+	              jb->cancel_requested, "resumes", jb->resumes);
 
 	if (!o)
 		return NULL;
@@ -312,8 +321,7 @@ int jobs_submit(jobs *J, const json_t *spec, json_t **out, char *field, size_t f
 		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	}
 	jb->spec = norm;
-	jb->type =
-	    strcmp(json_string_value(json_object_get(norm, "type")), "train") == 0 ? JOB_TRAIN : JOB_EVAL;
+	jb->type = jobs_type_index(json_string_value(json_object_get(norm, "type")));
 	jb->state = ST_QUEUED;
 	jb->val_loss = jb->loss = NAN;
 	pthread_mutex_lock(&J->mu);

@@ -4,7 +4,7 @@
  * mutex, the list of jobs, the watches of event streams), the states and the
  * functions of jobs.c that the others call. The public contract is jobs.h.
  *
- * The manager is five files, one job each:
+ * The manager is six files, one job each:
  *   jobs.c          the manager: create/destroy, the list, watches, the API
  *                   functions of jobs.h (submit, get, list, cancel, streams);
  *   jobs_spec.c     validation of a job spec into a job_conf (jobs_spec.h);
@@ -12,6 +12,7 @@
  *                   status/progress, recovery at start-up (jobs_store.h);
  *   jobs_run.c      the runner and heartbeat threads and core's training and
  *                   evaluation loops (jobs_run.h);
+ *   jobs_frame.c    the frame jobs' runs (train-frame, eval-frame);
  *   jobs_register.c a succeeded training job's model into the registry.
  */
 #ifndef DAEMON_JOBS_INTERNAL_H
@@ -30,11 +31,24 @@
 /* Folders are kept short enough that every file name fits in PATH_MAX. */
 #define JOB_DIR_MAX 2048
 
-enum { JOB_TRAIN = 0, JOB_EVAL = 1 };
+/* Job types, as the API spells them in jobs_type_names (jobs.c). */
+enum { JOB_TRAIN = 0, JOB_EVAL = 1, JOB_TRAIN_FRAME = 2, JOB_EVAL_FRAME = 3, JOB_NTYPES };
 enum { ST_QUEUED, ST_RUNNING, ST_SUCCEEDED, ST_FAILED, ST_CANCELLED, ST_COUNT };
 enum { STOP_NONE = 0, STOP_CANCEL = 1, STOP_SHUTDOWN = 2 };
 /* The state names, as the API and status.json spell them (jobs.c). */
 extern const char *const jobs_state_names[ST_COUNT];
+extern const char *const jobs_type_names[JOB_NTYPES];
+/* The type called s, or -1. */
+int jobs_type_index(const char *s);
+/* Whether a type trains (makes a model: checkpoint, register_as, device). */
+static inline int jobs_type_trains(int t)
+{
+	return t == JOB_TRAIN || t == JOB_TRAIN_FRAME;
+}
+static inline int jobs_type_frames(int t)
+{
+	return t == JOB_TRAIN_FRAME || t == JOB_EVAL_FRAME;
+}
 
 typedef struct job {
 	uint64_t seq;
@@ -51,7 +65,7 @@ typedef struct job {
 	int have_progress;
 	int epoch, epochs;
 	int64_t step, steps;
-	double fraction, eta_s, loss, val_loss;
+	double fraction, eta_s, loss, val_loss; /* val_loss: validation PSNR for train-frame */
 	json_t *metrics; /* when succeeded */
 	char registered[128];
 	uint64_t version;

@@ -57,10 +57,10 @@ static int register_locked(jobs *J, const char *id, const char *name, dn_error *
 	jb = jobs_find(J, id);
 	if (!jb)
 		rc = dn_error_set(err, DN_ENOTFOUND, "no job '%s'", id);
-	else if (jb->type != JOB_TRAIN || jb->state != ST_SUCCEEDED)
+	else if (!jobs_type_trains(jb->type) || jb->state != ST_SUCCEEDED)
 		rc = dn_error_set(
 		    err, DN_EUNSUPPORTED, "job '%s' is %s %s job: only a succeeded training job has a model",
-		    id, jobs_state_names[jb->state], jb->type == JOB_TRAIN ? "training" : "evaluation");
+		    id, jobs_state_names[jb->state], jobs_type_trains(jb->type) ? "training" : "evaluation");
 	else
 		snprintf(src, sizeof src, "%s/model.safetensors", jb->dir);
 	pthread_mutex_unlock(&J->mu);

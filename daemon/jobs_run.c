@@ -18,6 +18,7 @@
 
 #include "api/eval_json.h"
 #include "core/nn/unet.h"
+#include "daemon/jobs_frame.h"
 #include "daemon/jobs_spec.h"
 #include "daemon/jobs_store.h"
 #include "daemon/log.h"
@@ -26,62 +27,75 @@
 #define PROGRESS_WAKE_S  0.2
 #define PROGRESS_WRITE_S 1.0
 
+void jobs_progress_report(jobs *J, job *jb, int final)
+{
+	double t = mono_s();
+
+	jb->have_progress = 1;
+	if (final || t - jb->last_wake >= PROGRESS_WAKE_S)
+		jobs_changed(J, jb);
+	if (final || t - jb->last_write >= PROGRESS_WRITE_S)
+		jobs_save_progress(jb);
+}
+
 typedef struct run_ctx {
 	jobs *J;
 	job *jb;
 } run_ctx;
+
+int jobs_report_training(jobs *J, job *jb, const jobs_train_report *r)
+{
+	pthread_mutex_lock(&J->mu);
+	jb->epoch = r->epoch;
+	jb->epochs = r->epochs;
+	jb->step = r->step;
+	jb->steps = r->steps;
+	jb->loss = r->loss;
+	jb->val_loss = r->val;
+	jb->eta_s = r->eta_s;
+	jb->fraction = r->epochs > 0
+	                   ? ((double)(r->epoch - 1) + (r->epoch_done ? 1.0
+	                                                : r->steps    ? (double)r->step / (double)r->steps
+	                                                              : 0.0)) /
+	                         (double)r->epochs
+	                   : 0.0;
+	jobs_progress_report(J, jb, r->epoch_done);
+	pthread_mutex_unlock(&J->mu);
+	return atomic_load(&jb->stop) != STOP_NONE;
+}
 
 /* Records progress; the job's stop flag is the answer. */
 static int on_train(const dn_train_progress *p, void *user)
 {
 	run_ctx *c = user;
 	job *jb = c->jb;
-	double t = mono_s();
+	jobs_train_report r = {p->epoch, p->epochs,   p->step,  p->steps,
+	                       p->loss,  p->val_loss, p->eta_s, p->epoch_done};
+	int stop = jobs_report_training(c->J, jb, &r);
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->have_progress = 1;
-	jb->epoch = p->epoch;
-	jb->epochs = p->epochs;
-	jb->step = p->step;
-	jb->steps = p->steps;
-	jb->loss = p->loss;
-	jb->val_loss = p->val_loss;
-	jb->eta_s = p->eta_s;
-	jb->fraction = p->epochs > 0
-	                   ? ((double)(p->epoch - 1) + (p->epoch_done ? 1.0
-	                                                : p->steps    ? (double)p->step / (double)p->steps
-	                                                              : 0.0)) /
-	                         (double)p->epochs
-	                   : 0.0;
-	if (p->epoch_done || t - jb->last_wake >= PROGRESS_WAKE_S)
-		jobs_changed(c->J, jb);
-	if (p->epoch_done || t - jb->last_write >= PROGRESS_WRITE_S)
-		jobs_save_progress(jb);
-	pthread_mutex_unlock(&c->J->mu);
 	if (p->epoch_done)
 		jobs_log(jb, "epoch %d/%d loss %.6g val_loss %.6g lr %.3g", p->epoch, p->epochs, p->loss,
 		         p->val_loss, (double)p->lr);
+	return stop;
+}
+
+int jobs_report_files(jobs *J, job *jb, size_t done, size_t total, double eta_s)
+{
+	pthread_mutex_lock(&J->mu);
+	jb->step = (int64_t)done;
+	jb->steps = (int64_t)total;
+	jb->fraction = total ? (double)done / (double)total : 0.0;
+	jb->eta_s = eta_s;
+	jobs_progress_report(J, jb, done == total);
+	pthread_mutex_unlock(&J->mu);
 	return atomic_load(&jb->stop) != STOP_NONE;
 }
 
 static int on_eval(const dn_eval_progress *p, void *user)
 {
 	run_ctx *c = user;
-	job *jb = c->jb;
-	double t = mono_s();
 
-	pthread_mutex_lock(&c->J->mu);
-	jb->have_progress = 1;
-	jb->step = (int64_t)p->done;
-	jb->steps = (int64_t)p->total;
-	jb->fraction = p->total ? (double)p->done / (double)p->total : 0.0;
-	jb->eta_s = p->eta_s;
-	if (p->done == p->total || t - jb->last_wake >= PROGRESS_WAKE_S)
-		jobs_changed(c->J, jb);
-	if (p->done == p->total || t - jb->last_write >= PROGRESS_WRITE_S)
-		jobs_save_progress(jb);
-	pthread_mutex_unlock(&c->J->mu);
-	return atomic_load(&jb->stop) != STOP_NONE;
+	return jobs_report_files(c->J, c->jb, p->done, p->total, p->eta_s);
 }
 
 static int corpus_missing(const job_conf *c, dn_error *err)
@@ -287,8 +301,10 @@ static void run_one(jobs *J, job *jb)
 			dn_error_set(&err, st, "the spec is no longer valid here: %s", err.msg);
 	}
 	if (!st)
-		st = c->type == JOB_TRAIN ? run_train(&rc, c, &metrics, &plots, &err)
-		                          : run_eval(&rc, c, &metrics, &plots, &err);
+		st = c->type == JOB_TRAIN         ? run_train(&rc, c, &metrics, &plots, &err)
+		     : c->type == JOB_TRAIN_FRAME ? jobs_run_train_frame(J, jb, c, &metrics, &plots, &err)
+		     : c->type == JOB_EVAL_FRAME  ? jobs_run_eval_frame(J, jb, c, &metrics, &plots, &err)
+		                                  : run_eval(&rc, c, &metrics, &plots, &err);
 	if (!st && plots && (st = jobs_write_json(jb->dir, "plots.json", plots, &err)) == DN_OK)
 		st = jobs_write_json(jb->dir, "metrics.json", metrics, &err);
 	if (st && st != DN_ECANCELLED)

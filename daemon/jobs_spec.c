@@ -39,7 +39,7 @@ static int refuse(vstate *v, const char *field, const char *fmt, ...)
 	return dn_error_set(v->err, DN_EINVAL, "%s: %s", field, msg);
 }
 
-enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS };
+enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS, P_SIGMAS };
 
 static const char *const splits[] = {"train", "valid", "test", "all", NULL};
 
@@ -63,6 +63,15 @@ static const pdef eval_table[] = {
 };
 #define NEVAL (sizeof eval_table / sizeof eval_table[0])
 
+/* An eval-frame job's (a train-frame job's are core's frame table). */
+static const pdef eval_frame_table[] = {
+    {"seed", P_INT, 0, 9007199254740992.0, NULL, "seed of the noise"},
+    {"sigma", P_SIGMAS, 0, 255, NULL, "noise sigmas, 0..255 scale"},
+    {"max_files", P_INT, 0, 100000, NULL, "photographs scored (0: all)"},
+    {"examples", P_INT, 0, DN_FRAME_EVAL_MAX_EXAMPLES, NULL, "example crops"},
+};
+#define NEVAL_FRAME (sizeof eval_frame_table / sizeof eval_frame_table[0])
+
 /* A row of core's table as the checks below take it. */
 static pdef train_pdef(const dn_train_param *r)
 {
@@ -83,6 +92,20 @@ static json_t *noise_array(unsigned mask)
 	return a;
 }
 
+/* A row's value x (as dn_train_param_get gives it) as JSON. */
+static json_t *row_json(const dn_train_param *r, double x)
+{
+	switch (r->type) {
+	case DN_PARAM_INT:
+	case DN_PARAM_U64: return json_integer((json_int_t)x);
+	case DN_PARAM_FLOAT: return json_real(fdec((float)x));
+	case DN_PARAM_DOUBLE: return json_real(x);
+	case DN_PARAM_ENUM: return json_string(r->choices[(int)x]);
+	case DN_PARAM_NOISE: return noise_array((unsigned)x);
+	}
+	return json_null();
+}
+
 /* The defaults of a job type's params, from core's default parameters. */
 static json_t *default_params(int type)
 {
@@ -94,20 +117,24 @@ static json_t *default_params(int type)
 		const dn_train_param *t = dn_train_params_table(&n);
 
 		o = json_object();
-		for (size_t i = 0; o && i < n; i++) {
-			double x = dn_train_param_get(&t[i], &d);
-			json_t *val = NULL;
+		for (size_t i = 0; o && i < n; i++)
+			json_object_set_new(o, t[i].name, row_json(&t[i], dn_train_param_get(&t[i], &d)));
+	} else if (type == JOB_TRAIN_FRAME) {
+		dn_frame_config d = dn_frame_config_default();
+		size_t n;
+		const dn_train_param *t = dn_frame_params_table(&n);
 
-			switch (t[i].type) {
-			case DN_PARAM_INT:
-			case DN_PARAM_U64: val = json_integer((json_int_t)x); break;
-			case DN_PARAM_FLOAT: val = json_real(fdec((float)x)); break;
-			case DN_PARAM_DOUBLE: val = json_real(x); break;
-			case DN_PARAM_ENUM: val = json_string(t[i].choices[(int)x]); break;
-			case DN_PARAM_NOISE: val = noise_array((unsigned)x); break;
-			}
-			json_object_set_new(o, t[i].name, val);
-		}
+		o = json_object();
+		for (size_t i = 0; o && i < n; i++)
+			json_object_set_new(o, t[i].name, row_json(&t[i], dn_frame_param_get(&t[i], &d)));
+	} else if (type == JOB_EVAL_FRAME) {
+		dn_frame_eval_params fe = dn_frame_eval_default_params();
+		json_t *sig = json_array();
+
+		for (int i = 0; i < fe.n_sigma; i++)
+			json_array_append_new(sig, json_real(fe.sigma[i]));
+		o = json_pack("{s:I, s:o, s:i, s:i}", "seed", (json_int_t)fe.seed, "sigma", sig, "max_files",
+		              EVAL_DEFAULT_FILES, "examples", fe.examples);
 	} else {
 		dn_eval_params ep = dn_eval_default_params();
 		json_t *snrs = json_array();
@@ -180,21 +207,23 @@ static int check_param(vstate *v, const pdef *d, const json_t *val)
 		}
 		return DN_OK;
 	}
-	case P_SNRS: {
+	case P_SNRS:
+	case P_SIGMAS: {
+		const size_t most = d->type == P_SNRS ? DN_EVAL_MAX_SNRS : DN_FRAME_EVAL_MAX_SIGMAS;
+		const char *unit = d->type == P_SNRS ? "dB" : "sigma";
 		size_t i;
 		json_t *e;
 
-		if (!json_is_array(val) || json_array_size(val) == 0 ||
-		    json_array_size(val) > DN_EVAL_MAX_SNRS)
-			return refuse(v, field, "expected an array of 1 to %d numbers (dB)",
-			              DN_EVAL_MAX_SNRS);
+		if (!json_is_array(val) || json_array_size(val) == 0 || json_array_size(val) > most)
+			return refuse(v, field, "expected an array of 1 to %zu numbers (%s)", most, d->help);
 		json_array_foreach(val, i, e)
 		{
 			double x = json_number_value(e);
 
 			if (!json_is_number(e) || !(x >= d->lo && x <= d->hi)) {
 				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
-				return refuse(v, field, "expected a number of dB in [%g, %g]", d->lo, d->hi);
+				return refuse(v, field, "expected a number (%s) in [%g, %g]", unit, d->lo,
+				              d->hi);
 			}
 		}
 		return DN_OK;
@@ -238,6 +267,35 @@ static int check_train_fit(const jobs *J, const job_conf *c, vstate *v)
 		              "filters",
 		              c->tp.batch, c->tp.patch_frames, arch.base_filters, arch.depth,
 		              need / 1048576.0, (double)J->job_memory_budget / 1048576.0);
+	return DN_OK;
+}
+
+/* A train-frame spec's combination: core's own check of the table
+ * (patch a multiple of 2^depth, sigma_min <= sigma_max), the network's
+ * rules, then one step's estimated memory against job_memory_budget. */
+static int check_frame_fit(const jobs *J, const job_conf *c, vstate *v)
+{
+	dn_unet_config arch = c->fc.info.arch;
+	dn_error e;
+	char field[64] = "params";
+	const char *colon;
+	double need;
+
+	if (dn_frame_config_check(&c->fc, &e) != DN_OK) {
+		/* core names the parameter first: "patch: ..." */
+		if ((colon = strchr(e.msg, ':')) && colon - e.msg < 40)
+			snprintf(field, sizeof field, "params.%.*s", (int)(colon - e.msg), e.msg);
+		return refuse(v, field, "%s", colon ? colon + 2 : e.msg);
+	}
+	if (dn_unet_config_check(&arch, &e) != DN_OK)
+		return refuse(v, "params.filters", "with depth %d: %s", arch.depth, e.msg);
+	need = dn_unet_train_bytes(&arch, c->fc.train.batch, c->fc.train.patch, c->fc.train.patch);
+	if (J->job_memory_budget && need > (double)J->job_memory_budget)
+		return refuse(v, "params.batch",
+		              "batch %d of %dx%d patches with filters %d, depth %d needs about %.0f MiB per "
+		              "step, over job_memory_budget (%.0f MiB): lower batch, patch or filters",
+		              c->fc.train.batch, c->fc.train.patch, c->fc.train.patch, arch.base_filters,
+		              arch.depth, need / 1048576.0, (double)J->job_memory_budget / 1048576.0);
 	return DN_OK;
 }
 
@@ -309,7 +367,7 @@ static int parse_device(const jobs *J, job_conf *c, const json_t *spec, vstate *
 	const json_t *d = json_object_get(spec, "device"), *p = json_object_get(spec, "precision");
 	dn_error e = {0};
 
-	if ((d || p) && c->type != JOB_TRAIN)
+	if ((d || p) && !jobs_type_trains(c->type))
 		return refuse(v, d ? "device" : "precision", "only a training job runs on a chosen device");
 	if (d && (!json_is_string(d) || json_string_length(d) >= sizeof c->device))
 		return refuse(v, "device", "expected cpu, cuda or cuda:N");
@@ -329,12 +387,22 @@ static int parse_device(const jobs *J, job_conf *c, const json_t *spec, vstate *
 	return DN_OK;
 }
 
+/* Whether dir/name is a folder. */
+static int subdir_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path &&
+	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 {
 	root_ctx rc = {c->dataset, c->dataset_path, 0};
 	const char *s = c->dataset;
 
-	if (strcmp(s, "speech") == 0) {
+	if (strcmp(s, "speech") == 0 && !jobs_type_frames(c->type)) {
 		builtin_speech_dir(J, c->dataset_path, sizeof c->dataset_path);
 		c->dataset_kind = DN_DATASET_CORPUS;
 		c->builtin = 1;
@@ -350,10 +418,20 @@ static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 		              "'%s' is not a built-in data set (speech) and no data_roots are configured", s);
 	daemon_config_list_each(J->data_roots, try_root, &rc);
 	if (!rc.found)
+		return refuse(
+		    v, "dataset",
+		    jobs_type_frames(c->type)
+		        ? "'%s' is not a folder inside data_roots (%s); symbolic links out of a root "
+		          "are refused"
+		        : "'%s' is not a built-in data set (speech) nor a folder inside data_roots "
+		          "(%s); symbolic links out of a root are refused",
+		    s, J->data_roots);
+	if (c->type == JOB_TRAIN_FRAME &&
+	    (!subdir_exists(c->dataset_path, "train") || !subdir_exists(c->dataset_path, "val")))
 		return refuse(v, "dataset",
-		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
-		              "symbolic links out of a root are refused",
-		              s, J->data_roots);
+		              "'%s' has no train/ and val/ folders of photographs (as "
+		              "scripts/make-frame-data.py writes them)",
+		              s);
 	c->dataset_kind = dn_dataset_kind_guess(c->dataset_path);
 	return DN_OK;
 }
@@ -381,6 +459,38 @@ static unsigned noise_mask(const json_t *a)
 	return m;
 }
 
+/* A checked value of a row as dn_train_param_set takes it. */
+static double row_number(const dn_train_param *r, const json_t *x)
+{
+	return r->type == DN_PARAM_ENUM    ? pick_choice(r->choices, json_string_value(x))
+	       : r->type == DN_PARAM_NOISE ? noise_mask(x)
+	                                   : json_number_value(x);
+}
+
+typedef struct first_ctx {
+	char *out;
+	size_t cap;
+} first_ctx;
+
+static void first_frame(void *arg, api_model *m, int is_default)
+{
+	first_ctx *f = arg;
+
+	(void)is_default;
+	if (!f->out[0] && dn_model_get_info(daemon_model_get(m))->kind == DN_MODEL_FRAME)
+		snprintf(f->out, f->cap, "%s", daemon_model_name(m));
+}
+
+/* The first loaded frame model's name (as POST /v1/frames:denoise picks it),
+ * or "". */
+static void first_frame_model(jobs *J, char *out, size_t cap)
+{
+	first_ctx f = {out, cap};
+
+	out[0] = '\0';
+	daemon_models_each(J->models, first_frame, &f);
+}
+
 /* Validates spec; fills c and (if norm is not NULL) the normalized spec. */
 int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vstate *v)
 {
@@ -392,7 +502,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	if (norm)
 		*norm = NULL;
 	if (!json_is_object(spec))
-		return refuse(v, "(body)", "expected a JSON object {\"type\": \"train\"|\"eval\", ...}");
+		return refuse(v, "(body)",
+		              "expected a JSON object {\"type\": \"train\"|\"eval\"|\"train-frame\"|"
+		              "\"eval-frame\", ...}");
 	json_object_foreach((json_t *)spec, key, val)
 	{
 		if (strcmp(key, "type") && strcmp(key, "model") && strcmp(key, "dataset") &&
@@ -404,11 +516,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	}
 	val = json_object_get(spec, "type");
 	if (!val)
-		return refuse(v, "type", "required: \"train\" or \"eval\"");
-	if (!json_is_string(val) ||
-	    (strcmp(json_string_value(val), "train") && strcmp(json_string_value(val), "eval")))
-		return refuse(v, "type", "expected \"train\" or \"eval\"");
-	c->type = strcmp(json_string_value(val), "train") == 0 ? JOB_TRAIN : JOB_EVAL;
+		return refuse(v, "type", "required: \"train\", \"eval\", \"train-frame\" or \"eval-frame\"");
+	if ((c->type = jobs_type_index(json_string_value(val))) < 0)
+		return refuse(v, "type", "expected \"train\", \"eval\", \"train-frame\" or \"eval-frame\"");
 
 	val = json_object_get(spec, "model");
 	if (val && !json_is_string(val))
@@ -423,11 +533,17 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		if (!m)
 			return refuse(v, "model", "no model called '%s' is loaded (GET /v1/models)",
 			              c->model);
-		if (dn_model_get_info(daemon_model_get(m))->kind != DN_MODEL_AUDIO) {
+		if (dn_model_get_info(daemon_model_get(m))->kind !=
+		    (jobs_type_frames(c->type) ? DN_MODEL_FRAME : DN_MODEL_AUDIO)) {
 			daemon_models_release(m);
-			return refuse(v, "model", "'%s' is not a speech model", c->model);
+			return refuse(v, "model", "'%s' is not a %s model", c->model,
+			              jobs_type_frames(c->type) ? "frame" : "speech");
 		}
 		daemon_models_release(m);
+	} else if (c->type == JOB_EVAL_FRAME) {
+		first_frame_model(J, c->model, sizeof c->model);
+		if (!c->model[0])
+			return refuse(v, "model", "no frame model is loaded; name one (GET /v1/models)");
 	} else if (c->type == JOB_EVAL) {
 		api_model *m = daemon_models_acquire(J->models, NULL);
 
@@ -438,6 +554,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	}
 
 	val = json_object_get(spec, "dataset");
+	if (!val && jobs_type_frames(c->type))
+		return refuse(v, "dataset", "required for a %s job: a folder of photographs under data_roots",
+		              jobs_type_names[c->type]);
 	if (val &&
 	    (!json_is_string(val) || !json_string_length(val) || json_string_length(val) >= PATH_MAX / 2))
 		return refuse(v, "dataset", "expected a data set name: speech, or a folder under data_roots");
@@ -447,7 +566,7 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 
 	val = json_object_get(spec, "register_as");
 	if (val) {
-		if (c->type != JOB_TRAIN)
+		if (!jobs_type_trains(c->type))
 			return refuse(v, "register_as", "only a training job makes a model to register");
 		if (!json_is_string(val) || !jobs_valid_name(json_string_value(val)))
 			return refuse(v, "register_as", "expected a model name: 1-64 of A-Z a-z 0-9 - _ .");
@@ -479,8 +598,9 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			pdef row;
 			char field[96];
 
-			if (c->type == JOB_TRAIN) {
-				const dn_train_param *r = dn_train_param_find(key);
+			if (jobs_type_trains(c->type)) {
+				const dn_train_param *r = c->type == JOB_TRAIN ? dn_train_param_find(key)
+				                                               : dn_frame_param_find(key);
 
 				if (r && strcmp(r->name, key) == 0) {
 					row = train_pdef(r);
@@ -490,11 +610,16 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			for (size_t i = 0; c->type == JOB_EVAL && i < NEVAL && !d; i++)
 				if (strcmp(eval_table[i].name, key) == 0)
 					d = &eval_table[i];
+			for (size_t i = 0; c->type == JOB_EVAL_FRAME && i < NEVAL_FRAME && !d; i++)
+				if (strcmp(eval_frame_table[i].name, key) == 0)
+					d = &eval_frame_table[i];
 			if (!d) {
 				json_decref(params);
 				snprintf(field, sizeof field, "params.%s", key);
-				return refuse(v, field, "unknown parameter for a %s job",
-				              c->type == JOB_TRAIN ? "training" : "evaluation");
+				return refuse(
+				    v, field,
+				    "unknown parameter for a %s job (GET /v1/openapi.json lists them)",
+				    jobs_type_names[c->type]);
 			}
 			if ((rc = check_param(v, d, val))) {
 				json_decref(params);
@@ -514,11 +639,7 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 
 		/* Checked above: every value is within its row's bounds. */
 		for (size_t i = 0; i < n; i++) {
-			json_t *x = json_object_get(params, t[i].name);
-			double num = t[i].type == DN_PARAM_ENUM
-			                 ? pick_choice(t[i].choices, json_string_value(x))
-			             : t[i].type == DN_PARAM_NOISE ? noise_mask(x)
-			                                           : json_number_value(x);
+			double num = row_number(&t[i], json_object_get(params, t[i].name));
 
 			if ((rc = dn_train_param_set(&t[i], &cfg, num, v->err))) {
 				json_decref(params);
@@ -540,6 +661,35 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_decref(params);
 			return rc;
 		}
+	} else if (c->type == JOB_TRAIN_FRAME) {
+		size_t n;
+		const dn_train_param *t = dn_frame_params_table(&n);
+
+		c->fc = dn_frame_config_default();
+		for (size_t i = 0; i < n; i++) {
+			double num = row_number(&t[i], json_object_get(params, t[i].name));
+
+			if ((rc = dn_frame_param_set(&t[i], &c->fc, num, v->err))) {
+				json_decref(params);
+				return rc;
+			}
+		}
+		c->fc.train.device = c->dev;
+		if ((rc = check_frame_fit(J, c, v)) != DN_OK) {
+			json_decref(params);
+			return rc;
+		}
+	} else if (c->type == JOB_EVAL_FRAME) {
+		json_t *sig = json_object_get(params, "sigma");
+		size_t i;
+		json_t *e;
+
+		c->fe = dn_frame_eval_default_params();
+		c->fe.seed = (uint64_t)json_integer_value(json_object_get(params, "seed"));
+		c->fe.examples = PI("examples");
+		c->frame_files = (size_t)PI("max_files");
+		c->fe.n_sigma = 0;
+		json_array_foreach(sig, i, e) c->fe.sigma[c->fe.n_sigma++] = json_number_value(e);
 	} else {
 		json_t *snrs = json_object_get(params, "snr_db");
 		size_t i;
@@ -560,13 +710,13 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 #undef PI
 #undef PS
 	if (norm) {
-		*norm = json_pack("{s:s, s:s, s:O}", "type", c->type == JOB_TRAIN ? "train" : "eval",
-		                  "dataset", c->dataset, "params", params);
+		*norm = json_pack("{s:s, s:s, s:O}", "type", jobs_type_names[c->type], "dataset", c->dataset,
+		                  "params", params);
 		if (*norm && c->model[0])
 			json_object_set_new(*norm, "model", json_string(c->model));
 		if (*norm && c->register_as[0])
 			json_object_set_new(*norm, "register_as", json_string(c->register_as));
-		if (*norm && c->type == JOB_TRAIN) {
+		if (*norm && jobs_type_trains(c->type)) {
 			json_object_set_new(*norm, "device", json_string(c->device));
 			json_object_set_new(*norm, "precision",
 			                    json_string(dn_precision_name(c->dev.precision)));

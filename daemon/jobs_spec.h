@@ -12,6 +12,8 @@
 #include "core/model/model.h"
 #include "core/train/dataset.h"
 #include "core/train/eval.h"
+#include "core/train/eval_frame.h"
+#include "core/train/params.h"
 #include "core/train/train.h"
 #include "daemon/jobs_internal.h"
 
@@ -38,6 +40,11 @@ typedef struct job_conf {
 	dn_model_info info;
 	dn_dataset_params dp;
 	dn_eval_params ep;
+	/* frame jobs: a train-frame job's loop and network, an eval-frame
+	 * job's scoring and how many photographs it reads (0: all) */
+	dn_frame_config fc;
+	dn_frame_eval_params fe;
+	size_t frame_files;
 } job_conf;
 
 /* Validates spec; fills c and (if norm is not NULL) the normalized spec (a

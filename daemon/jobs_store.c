@@ -87,13 +87,14 @@ json_t *jobs_progress_json(const job *jb)
 	if (!jb->have_progress)
 		return json_null();
 	p = json_pack("{s:o, s:o}", "fraction", num(jb->fraction), "eta_s", num(jb->eta_s));
-	if (p && jb->type == JOB_TRAIN) {
+	if (p && jobs_type_trains(jb->type)) {
 		json_object_set_new(p, "epoch", json_integer(jb->epoch));
 		json_object_set_new(p, "epochs", json_integer(jb->epochs));
 		json_object_set_new(p, "step", json_integer((json_int_t)jb->step));
 		json_object_set_new(p, "steps", json_integer((json_int_t)jb->steps));
 		json_object_set_new(p, "loss", num(jb->loss));
-		json_object_set_new(p, "val_loss", num(jb->val_loss));
+		json_object_set_new(p, jb->type == JOB_TRAIN_FRAME ? "val_psnr" : "val_loss",
+		                    num(jb->val_loss));
 	} else if (p) {
 		json_object_set_new(p, "files_done", json_integer((json_int_t)jb->step));
 		json_object_set_new(p, "files", json_integer((json_int_t)jb->steps));
@@ -125,7 +126,7 @@ static int write_code(int e)
 static char *status_text(const job *jb, size_t *len)
 {
 	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:b, s:i, s:s}", "id", jb->id, "seq",
-	                      (json_int_t)jb->seq, "type", jb->type == JOB_TRAIN ? "train" : "eval", "state",
+	                      (json_int_t)jb->seq, "type", jobs_type_names[jb->type], "state",
 	                      jobs_state_names[jb->state], "created_ms", (json_int_t)jb->created_ms,
 	                      "started_ms", (json_int_t)jb->started_ms, "finished_ms",
 	                      (json_int_t)jb->finished_ms, "error", jb->error, "cancel_requested",
@@ -289,7 +290,7 @@ job *jobs_recover(jobs *J, const char *name)
 	snprintf(jb->id, sizeof jb->id, "%s", json_string_value(json_object_get(st, "id")));
 	jb->seq = (uint64_t)json_integer_value(json_object_get(st, "seq"));
 	s = json_string_value(json_object_get(st, "type"));
-	jb->type = s && strcmp(s, "train") == 0 ? JOB_TRAIN : JOB_EVAL;
+	jb->type = jobs_type_index(s) >= 0 ? jobs_type_index(s) : JOB_EVAL;
 	jb->state = jobs_state_index(json_string_value(json_object_get(st, "state")));
 	jb->created_ms = json_integer_value(json_object_get(st, "created_ms"));
 	jb->started_ms = json_integer_value(json_object_get(st, "started_ms"));
@@ -312,16 +313,20 @@ job *jobs_recover(jobs *J, const char *name)
 		jb->eta_s = json_number_value(json_object_get(prog, "eta_s"));
 		jb->epoch = (int)json_integer_value(json_object_get(prog, "epoch"));
 		jb->epochs = (int)json_integer_value(json_object_get(prog, "epochs"));
-		jb->step =
-		    json_integer_value(json_object_get(prog, jb->type == JOB_TRAIN ? "step" : "files_done"));
+		jb->step = json_integer_value(
+		    json_object_get(prog, jobs_type_trains(jb->type) ? "step" : "files_done"));
 		jb->steps =
-		    json_integer_value(json_object_get(prog, jb->type == JOB_TRAIN ? "steps" : "files"));
+		    json_integer_value(json_object_get(prog, jobs_type_trains(jb->type) ? "steps" : "files"));
 		jb->loss = json_is_number(json_object_get(prog, "loss"))
 		               ? json_number_value(json_object_get(prog, "loss"))
 		               : NAN;
-		jb->val_loss = json_is_number(json_object_get(prog, "val_loss"))
-		                   ? json_number_value(json_object_get(prog, "val_loss"))
-		                   : NAN;
+		{
+			const char *vk = jb->type == JOB_TRAIN_FRAME ? "val_psnr" : "val_loss";
+
+			jb->val_loss = json_is_number(json_object_get(prog, vk))
+			                   ? json_number_value(json_object_get(prog, vk))
+			                   : NAN;
+		}
 		json_decref(prog);
 	}
 	if (jb->state == ST_SUCCEEDED)
@@ -336,7 +341,7 @@ job *jobs_recover(jobs *J, const char *name)
 	}
 	if (jb->state == ST_RUNNING) {
 		/* The daemon died while it ran. */
-		if (jb->type == JOB_TRAIN && jb->resumes >= JOB_MAX_RESUMES) {
+		if (jobs_type_trains(jb->type) && jb->resumes >= JOB_MAX_RESUMES) {
 			/* The job may be what kills the daemon (memory): a restart
 			 * loop would take the service down with it. */
 			jb->state = ST_FAILED;
@@ -346,6 +351,17 @@ job *jobs_recover(jobs *J, const char *name)
 			         "checkpoint is kept; submit it again to go on)",
 			         jb->resumes + 1);
 			jobs_log(jb, "%s", jb->error);
+		} else if (jb->type == JOB_TRAIN_FRAME) {
+			/* The frame loop has no resumable state (its checkpoint holds
+			 * weights, not Adam's moments or the schedule): it runs again
+			 * from the start, and being deterministic for its seed, ends
+			 * where an uninterrupted run would have. */
+			jb->state = ST_QUEUED;
+			jb->started_ms = 0;
+			jb->resumes++;
+			jb->have_progress = 0;
+			jobs_log(jb, "the daemon stopped while this job ran; queued again, from the start "
+			             "(a frame training run is not resumable)");
 		} else if (jb->type == JOB_TRAIN) {
 			int ck = jobs_file_exists(jb->dir, "checkpoint.safetensors");
 

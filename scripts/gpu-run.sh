@@ -7,6 +7,8 @@
 #   seed     the seed recipe on the GPU: denoise train on .carry/speech, timed
 #   frame    denoise train-frame on .carry/frames (scripts/make-frame-data.py), 2 minutes
 #   job      the daemon on a loopback port, a training job with "device": "cuda"
+#   frame-job  the daemon, a "train-frame" job with "device": "cuda" on .carry/frames
+#              (register_as), then an "eval-frame" job of its model on frames/test
 #            submitted over HTTP and followed to its end
 #   train:NAME:ARGS  denoise train ARGS (comma-separated) --out NAME.safetensors
 #   bg:NAME:ARGS     the same in the background (several trainings share the GPU), for
@@ -36,6 +38,21 @@ dn "$bin/denoise" devices
 status=0
 bg_pids=()
 pids=()
+# The daemon's HTTP API from Python (the port is argv[1]), for the job steps.
+jobs_py=$(cat <<'PY'
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def call(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+PY
+)
+
 for step in "$@"; do
 	echo "=== $step ($(date -u +%T))"
 	case $step in
@@ -65,17 +82,8 @@ for step in "$@"; do
 			--port-file /tmp/st/port --state-dir /tmp/st --models "$PWD/models" >"$out/job_daemon.log" 2>&1 &
 		dpid=$!
 		for _ in $(seq 50); do [ -s /tmp/st/port ] && break; sleep 0.2; done
-		timeout 150 python3 - "$(cat /tmp/st/port)" <<'PY' 2>&1 | tee "$out/job.log"
-import json, sys, time, urllib.request
-base = f"http://127.0.0.1:{sys.argv[1]}"
-def call(method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=body and json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
+		timeout 150 python3 -c "$jobs_py
+$(cat <<'PY'
 print("ready:", call("GET", "/v1/health/ready")[1].get("devices"))
 print("bad precision:", call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "fp8"}))
 code, job = call("POST", "/v1/jobs", {"type": "train", "device": "cuda", "precision": "tf32",
@@ -88,8 +96,46 @@ while True:
     time.sleep(1)
 print("final:", j.get("state"), json.dumps(j.get("result", j.get("error")))[:600])
 PY
+)" "$(cat /tmp/st/port)" 2>&1 | tee "$out/job.log"
 		kill "$dpid"; wait "$dpid" 2>/dev/null
 		tail -5 "$out/job_daemon.log"
+		;;
+	frame-job)
+		rm -rf /tmp/stf && mkdir -p /tmp/stf
+		dn "$bin/denoised" --listen 127.0.0.1 --port 0 --port-file /tmp/stf/port --state-dir /tmp/stf \
+			--data-roots "$PWD/.carry" --models "$PWD/models" >"$out/frame_job_daemon.log" 2>&1 &
+		dpid=$!
+		for _ in $(seq 50); do [ -s /tmp/stf/port ] && break; sleep 0.2; done
+		timeout "${FRAME_JOB_TIMEOUT:-400}" python3 -c "$jobs_py
+$(cat <<'PY'
+def wait(jid):
+    while True:
+        code, j = call("GET", f"/v1/jobs/{jid}")
+        if j.get("state") in ("succeeded", "failed", "cancelled"):
+            return j
+        time.sleep(2)
+code, job = call("POST", "/v1/jobs", {"type": "train-frame", "dataset": "frames", "device": "cuda",
+                                       "register_as": "frame-gpu",
+                                       "params": {"filters": 32, "batch": 32, "patch": 128,
+                                                  "steps_per_epoch": 200, "max_minutes": 2}})
+print("submit:", code, job.get("id"), job.get("spec", {}).get("device"), job.get("detail"))
+j = wait(job["id"])
+m = j.get("metrics") or {}
+print("train-frame:", j.get("state"), j.get("error"), m.get("device"), "epochs", m.get("epochs"),
+      "best val PSNR", m.get("best_val_psnr"), "noisy", m.get("noisy_val_psnr"))
+for c in m.get("by_sigma", []):
+    print("  val sigma %g: PSNR %.2f (noisy %.2f) SSIM %.4f" % (c["sigma"], c["psnr"]["model"]["mean"],
+          c["psnr"]["noisy"]["mean"], c["ssim"]["model"]["mean"]))
+code, ev = call("POST", "/v1/jobs", {"type": "eval-frame", "model": "frame-gpu", "dataset": "frames"})
+e = wait(ev["id"]) if code == 202 else ev
+for c in (e.get("metrics") or {}).get("by_sigma", []):
+    print("  test sigma %g: PSNR %.2f (noisy %.2f) SSIM %.4f" % (c["sigma"], c["psnr"]["model"]["mean"],
+          c["psnr"]["noisy"]["mean"], c["ssim"]["model"]["mean"]))
+print("eval-frame:", e.get("state"), e.get("error"))
+PY
+)" "$(cat /tmp/stf/port)" 2>&1 | tee "$out/frame_job.log"
+		kill "$dpid"; wait "$dpid" 2>/dev/null
+		tail -5 "$out/frame_job_daemon.log"
 		;;
 	train:*)
 		IFS=: read -r _ name args <<<"$step"

@@ -3,14 +3,15 @@
  *
  * The harness of tests/harness.c, shared with test_api.c:
  * $DN_BUILDDIR/daemon/denoised on 127.0.0.1 port 0 with models made by
- * `tools/denoise model-init`, spoken to with libcurl. A tiny data set (synthetic voiced sounds, six "speakers") is
- * written under a data root. Covers: submitting a tiny training job and an
- * evaluation job and following them to the end by polling and by
- * Server-Sent Events; metrics and plots; registering the trained model;
- * cancelling a running job; a full queue; listing with filters and cursors;
- * every kind of malformed spec (422 naming the field); data set paths that
- * escape the roots; bearer tokens; SIGKILL in the middle of a training job
- * and what the next start makes of it.
+ * `tools/denoise model-init`, spoken to with libcurl. A tiny data set (synthetic voiced sounds, six
+ * "speakers") is written under a data root. Covers: submitting a tiny training job and an evaluation job and
+ * following them to the end by polling and by Server-Sent Events; metrics and plots; registering the trained
+ * model; cancelling a running job; a full queue; listing with filters and cursors; every kind of malformed
+ * spec (422 naming the field); data set paths that escape the roots; bearer tokens; SIGKILL in the middle of
+ * a training job and what the next start makes of it. Frame jobs (issue 12): a tiny train-frame job on
+ * generated photographs followed by events to the end, its curve, PSNR/SSIM per sigma and example crops, its
+ * model registered and denoising a frame, an eval-frame job of that model, cancelling a running frame job,
+ * and the frame parameters' refusals (422 naming the field).
  *
  * Waits are bounded (a hung daemon fails the test) but no assertion is about
  * how long something took.
@@ -38,6 +39,7 @@
 
 #include "core/audio/audio.h"
 #include "core/cuda/cuda.h"
+#include "core/image/image.h"
 #include "tests/check.h"
 #include "tests/harness.h"
 #include "tests/jobs_util.h"
@@ -502,6 +504,348 @@ static void test_cancel_and_queue(int port)
 	resp_free(&r);
 }
 
+/* n "photographs" of w x h: smooth gradients, a disc and stripes, each
+ * different, written as JPEGs named p00.jpg... */
+static int make_frames(const char *dir, int n, int w, int h, int seed)
+{
+	if (run("mkdir -p '%s'", dir) != 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		dn_image img = {0};
+		dn_error err;
+		char path[1024];
+		const double cx = w * (0.3 + 0.1 * ((k + seed) % 4)), cy = h * (0.4 + 0.05 * k),
+		             rad = h * 0.2;
+
+		if (dn_image_alloc(&img, w, h, 3, &err) != DN_OK)
+			return -1;
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				uint8_t *px = img.data + ((size_t)y * w + x) * 3;
+				int disc = (x - cx) * (x - cx) + (y - cy) * (y - cy) < rad * rad;
+				int stripe = ((x + y + 7 * seed) / (6 + k)) % 2;
+
+				px[0] = (uint8_t)(disc ? 220 : 40 + 150 * x / w);
+				px[1] = (uint8_t)(disc ? 60 : 30 + 160 * y / h + (stripe ? 20 : 0));
+				px[2] = (uint8_t)(disc ? 90 + 20 * k : 120 + (stripe ? 40 : -40));
+			}
+		snprintf(path, sizeof path, "%s/p%02d.jpg", dir, k);
+		if (dn_image_write_file(&img, 95, DN_SUBSAMP_444, path, &err) != DN_OK) {
+			fprintf(stderr, "%s: %s\n", path, err.msg);
+			dn_image_free(&img);
+			return -1;
+		}
+		dn_image_free(&img);
+	}
+	return 0;
+}
+
+/* The member at a dotted path of j ("plots.training.epoch"), borrowed. */
+static json_t *at(json_t *j, const char *path)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); j && k; k = strtok_r(NULL, ".", &save))
+		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
+	return j;
+}
+
+/* The OpenAPI document names the frame types, and every parameter a
+ * normalized spec of `type` shows is a member for that type (x-job-types)
+ * with that type's default (x-defaults) unless the test set it. */
+static void check_typed_schema(int port, const char *type, const json_t *params, const char *const *given)
+{
+	resp r;
+	json_t *doc, *js, *props, *val, *e;
+	const char *key;
+	size_t i;
+	int found = 0;
+
+	CHECK(get(port, "/v1/openapi.json", &r) == 200);
+	doc = body_json(&r);
+	js = at(doc, "components.schemas.JobSpec.properties");
+	json_array_foreach(at(js, "type.enum"), i, e) found |= !strcmp(json_string_value(e), type);
+	CHECK_MSG(found, "openapi.json: JobSpec.type lacks %s", type);
+	props = at(js, "params.properties");
+	CHECK(json_object_size(params) >= 4);
+	json_object_foreach((json_t *)params, key, val)
+	{
+		json_t *s = json_object_get(props, key), *def = at(s, "x-defaults");
+		int set = 0, typed = 0;
+
+		json_array_foreach(json_object_get(s, "x-job-types"), i, e) typed |=
+		    !strcmp(json_string_value(e), type);
+		CHECK_MSG(s && typed, "openapi.json: params.%s is not marked for %s", key, type);
+		for (i = 0; given[i]; i++)
+			set |= !strcmp(key, given[i]);
+		def = json_object_get(def, type);
+		if (!set)
+			CHECK_MSG(def && (json_equal(def, val) ||
+			                  (json_is_number(def) &&
+			                   json_number_value(def) == json_number_value(val))),
+			          "openapi.json: params.%s's %s default differs from a job's", key, type);
+	}
+	/* Speech and frame networks default differently: no single default. */
+	CHECK(json_integer_value(at(props, "filters.x-defaults.train")) == 32);
+	CHECK(json_integer_value(at(props, "filters.x-defaults.train-frame")) == 16);
+	CHECK(json_object_get(json_object_get(props, "filters"), "default") == NULL);
+	json_decref(doc);
+	resp_free(&r);
+}
+
+static const char *frame_train =
+    "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"register_as\":\"frame1\","
+    "\"params\":{\"epochs\":2,\"steps_per_epoch\":3,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}";
+
+static void test_frame_malformed(int port)
+{
+	static const struct {
+		const char *spec, *field;
+	} bad[] = {
+	    {"{\"type\":\"train-frame\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"tiny\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"nowhere\"}", "dataset"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch\":36}}", "params.patch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"steps_per_epoch\":0}}",
+	     "params.steps_per_epoch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"sigma_min\":30,\"sigma_max\":20}"
+	     "}",
+	     "params.sigma_max"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"patch_frames\":32}}",
+	     "params.patch_frames"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"lr\":0.9}}", "params.lr"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"batch\":1024,\"patch\":1024,"
+	     "\"filters\":512}}",
+	     "params.batch"},
+	    {"{\"type\":\"train-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
+	    {"{\"type\":\"eval-frame\",\"dataset\":\"frames\",\"model\":\"speech\"}", "model"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\"}", "dataset"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"register_as\":\"x\"}",
+	     "register_as"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"device\":\"cpu\"}",
+	     "device"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[25,"
+	     "300]}}",
+	     "params.sigma[1]"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"sigma\":[]}"
+	     "}",
+	     "params.sigma"},
+	    {"{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\",\"params\":{\"snr_db\":[5]"
+	     "}}",
+	     "params.snr_db"},
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		resp r;
+		json_t *j;
+
+		post_json(port, "/v1/jobs", bad[i].spec, &r);
+		j = body_json(&r);
+		CHECK_MSG(r.status == 422 && names_field(&r, bad[i].field) &&
+		              json_string_length(json_object_get(j, "detail")) > 10,
+		          "%s: %ld %s (want 422 naming %s)", bad[i].spec, r.status, r.body ? r.body : "",
+		          bad[i].field);
+		json_decref(j);
+		resp_free(&r);
+	}
+}
+
+/* POST /v1/frames:denoise?model=NAME with a generated JPEG. */
+static long denoise_frame(int port, const char *model, resp *r)
+{
+	static const char *const ct[] = {"Content-Type: image/jpeg", NULL};
+	char path[256];
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path_in_tmp("data/frames/val/p00.jpg"), "rb");
+	req q = {.path = path, .headers = ct, .token = token};
+
+	if (f) {
+		bytes = malloc(1 << 20);
+		len = bytes ? fread(bytes, 1, 1 << 20, f) : 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/v1/frames:denoise?model=%s", model);
+	q.body = bytes;
+	q.len = len;
+	http(port, &q, r);
+	free(bytes);
+	return r->status;
+}
+
+static void test_frames(int port)
+{
+	char id[64], eid[64], cid[64], path[128];
+	req del = {.method = "DELETE", .path = path, .token = token};
+	resp r;
+	json_t *j, *m, *p;
+	char *events;
+	const char *url;
+
+	/* No frame model is loaded yet: an eval-frame job is told to name one. */
+	post_json(port, "/v1/jobs", "{\"type\":\"eval-frame\",\"dataset\":\"frames\"}", &r);
+	CHECK(r.status == 422 && names_field(&r, "model") && strstr(r.body, "no frame model"));
+	resp_free(&r);
+
+	/* Train, follow the events to the end, read the results. */
+	CHECK(submit(port, frame_train, id, sizeof id) == 202);
+	events = follow_sse(port, id);
+	CHECK(strstr(events, "event: progress") != NULL || strstr(events, "\"epoch\"") != NULL);
+	CHECK(strstr(events, "\"eta_s\"") != NULL);
+	CHECK(strstr(events, "succeeded") != NULL);
+	free(events);
+	j = poll_job(port, id, "succeeded", 120);
+	CHECK_MSG(j != NULL, "train-frame job %s did not succeed", id);
+	CHECK(!strcmp(json_string_value(json_object_get(j, "type")), "train-frame"));
+	/* The normalized spec: the frame table's defaults filled in. */
+	CHECK(json_number_value(at(j, "spec.params.sigma_max")) == 50);
+	CHECK(json_integer_value(at(j, "spec.params.steps_per_epoch")) == 3);
+	CHECK(!strcmp(json_string_value(at(j, "spec.device")), "cpu"));
+	CHECK(json_integer_value(at(j, "progress.epoch")) == 2);
+	CHECK(json_is_number(at(j, "progress.val_psnr")));
+	{
+		static const char *const given[] = {"epochs",  "steps_per_epoch", "batch", "patch",
+		                                    "filters", "depth",           NULL};
+
+		check_typed_schema(port, "train-frame", at(j, "spec.params"), given);
+	}
+	m = json_object_get(j, "metrics");
+	CHECK(json_integer_value(json_object_get(m, "epochs")) == 2);
+	CHECK(json_is_number(json_object_get(m, "best_val_psnr")));
+	CHECK(json_number_value(json_object_get(m, "best_val_psnr")) >=
+	      json_number_value(json_object_get(m, "noisy_val_psnr")) - 0.5);
+	CHECK(json_array_size(json_object_get(m, "by_sigma")) == 3);
+	CHECK(json_number_value(at(m, "by_sigma.0.sigma")) == 15);
+	/* Noisier input scores lower: the figures are measured, not made up. */
+	CHECK(json_number_value(at(m, "by_sigma.0.psnr.noisy.mean")) >
+	      json_number_value(at(m, "by_sigma.2.psnr.noisy.mean")) + 5);
+	CHECK(json_number_value(at(m, "by_sigma.1.ssim.model.mean")) > 0 &&
+	      json_number_value(at(m, "by_sigma.1.ssim.model.mean")) <= 1);
+	json_decref(j);
+
+	snprintf(path, sizeof path, "/v1/jobs/%s/plots", id);
+	CHECK(get(port, path, &r) == 200);
+	p = body_json(&r);
+	CHECK(json_array_size(at(p, "training.epoch")) == 2);
+	CHECK(json_array_size(at(p, "training.val_psnr")) == 2 &&
+	      json_is_number(at(p, "training.val_psnr.1")));
+	CHECK(json_array_size(at(p, "metric_vs_sigma.x_sigma")) == 3);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.psnr.model")) == 3);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.ssim.noisy")) == 3);
+	CHECK(json_array_size(at(p, "examples")) >= 1);
+	url = json_string_value(at(p, "examples.0.denoised"));
+	/* A JPEG: FF D8 FF is "/9j/" in base64. */
+	CHECK_MSG(url && !strncmp(url, "data:image/jpeg;base64,/9j/", 27), "example crop: %.40s",
+	          url ? url : "");
+	CHECK(json_integer_value(at(p, "examples.0.w")) > 0);
+	CHECK(json_string_value(at(p, "examples.0.clean")) && json_string_value(at(p, "examples.0.noisy")));
+	json_decref(p);
+	resp_free(&r);
+
+	/* register_as: the model serves frames. */
+	for (int i = 0; i < 100; i++) {
+		const char *reg;
+
+		j = job_get(port, id);
+		reg = json_string_value(json_object_get(j, "registered_as"));
+		i = reg && !strcmp(reg, "frame1") ? 1000 : i;
+		json_decref(j);
+		if (i < 1000)
+			sleep_ms(100);
+	}
+	CHECK(denoise_frame(port, "frame1", &r) == 200);
+	CHECK(header(&r, "Content-Type", path, sizeof path) && !strcmp(path, "image/jpeg"));
+	CHECK(r.len > 100 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
+	resp_free(&r);
+	test_frame_malformed(port);
+
+	/* eval-frame of that model, on the folder's test/ photographs. */
+	CHECK(submit(port,
+	             "{\"type\":\"eval-frame\",\"model\":\"frame1\",\"dataset\":\"frames\","
+	             "\"params\":{\"sigma\":[5,30],\"examples\":1}}",
+	             eid, sizeof eid) == 202);
+	j = poll_job(port, eid, NULL, 120);
+	CHECK_MSG(j && !strcmp(job_state(j), "succeeded"), "eval-frame: %s",
+	          j ? json_string_value(json_object_get(j, "error")) : "no answer");
+	{
+		static const char *const given[] = {"sigma", "examples", NULL};
+
+		check_typed_schema(port, "eval-frame", at(j, "spec.params"), given);
+	}
+	m = json_object_get(j, "metrics");
+	CHECK(!strcmp(json_string_value(json_object_get(m, "model_name")), "frame1"));
+	CHECK(json_integer_value(at(m, "test_set.files")) == 2);
+	CHECK(json_array_size(json_object_get(m, "by_sigma")) == 2);
+	CHECK(json_number_value(at(m, "by_sigma.1.sigma")) == 30);
+	CHECK(json_integer_value(at(m, "summary.psnr.model.n")) == 4);
+	CHECK(json_is_number(at(m, "summary.psnr_improvement_db.mean")));
+	CHECK(json_is_number(at(m, "timing.denoise_seconds_per_megapixel")));
+	CHECK(json_integer_value(at(j, "progress.files")) == 4);
+	json_decref(j);
+	snprintf(path, sizeof path, "/v1/jobs/%s/plots", eid);
+	CHECK(get(port, path, &r) == 200);
+	p = body_json(&r);
+	CHECK(json_array_size(at(p, "examples")) == 1 && json_number_value(at(p, "examples.0.sigma")) == 30);
+	CHECK(json_array_size(at(p, "metric_vs_sigma.series.psnr.model")) == 2);
+	json_decref(p);
+	resp_free(&r);
+
+	/* Cancel a running frame training job: it stops within a step. */
+	CHECK(submit(port,
+	             "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"epochs\":1000,"
+	             "\"steps_per_epoch\":100000,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}",
+	             cid, sizeof cid) == 202);
+	for (int i = 0; i < 600; i++) {
+		j = job_get(port, cid);
+		i = json_integer_value(at(j, "progress.step")) >= 2 ? 1000 : i;
+		if (i == 1000) {
+			CHECK(json_is_number(at(j, "progress.eta_s")));
+			CHECK(json_integer_value(at(j, "progress.steps")) == 100000);
+		}
+		json_decref(j);
+		if (i < 1000)
+			sleep_ms(100);
+	}
+	snprintf(path, sizeof path, "/v1/jobs/%s", cid);
+	http(port, &del, &r);
+	CHECK(r.status == 202);
+	resp_free(&r);
+	j = poll_job(port, cid, NULL, 60);
+	CHECK(j && !strcmp(job_state(j), "cancelled"));
+	json_decref(j);
+}
+
+/* The job's log file (malloc'd), or NULL. */
+static char *job_log(const char *id)
+{
+	char logp[512];
+
+	snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
+	return read_text(logp);
+}
+
+/* SIGKILL the daemon, check that the job's status.json was left
+ * "running", then start the daemon again as name; 0 when it started. */
+static int kill_and_start(daemon_proc *d, const char *conf, const char *name, const char *id)
+{
+	char st[512];
+	char *t;
+
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	snprintf(st, sizeof st, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
+	t = read_text(st);
+	CHECK_MSG(t && strstr(t, "\"running\""), "job %s was not running when killed", id);
+	free(t);
+	if (start_daemon(d, name, conf, NULL) != 0) {
+		CHECK_MSG(0, "the daemon did not start again");
+		return -1;
+	}
+	return 0;
+}
+
 /* SIGKILL during a training job; the next start resumes it from its last
  * checkpoint, and finished jobs are still there with their results. */
 static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
@@ -524,22 +868,8 @@ static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
 	        "\"max_files\":1,\"snr_db\":[10],\"noise\":[\"pink\"]}}",
 	        eval_id, sizeof eval_id) == 202);
 	CHECK_MSG(wait_epoch(d->port, id, 2, 120), "job %s never finished epoch 2", id);
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, NULL, 0);
-	d->pid = 0;
-	{
-		char st[512];
-		char *t;
-
-		snprintf(st, sizeof st, "%s/jobs/%s/status.json", path_in_tmp("state"), id);
-		t = read_text(st);
-		CHECK(t && strstr(t, "\"running\""));
-		free(t);
-	}
-	if (start_daemon(d, "jobs2", conf, NULL) != 0) {
-		CHECK_MSG(0, "the daemon did not start again");
+	if (kill_and_start(d, conf, "jobs2", id))
 		return;
-	}
 	j = job_get(d->port, id);
 	CHECK(j && strcmp(job_state(j), "failed") && json_integer_value(json_object_get(j, "resumes")) == 1);
 	json_decref(j);
@@ -548,11 +878,8 @@ static void test_restart(daemon_proc *d, const char *conf, const char *done_id)
 	CHECK(json_integer_value(json_object_get(json_object_get(j, "metrics"), "epochs")) == 6);
 	json_decref(j);
 	{
-		char logp[512];
-		char *t;
+		char *t = job_log(id);
 
-		snprintf(logp, sizeof logp, "%s/jobs/%s/log", path_in_tmp("state"), id);
-		t = read_text(logp);
 		CHECK(t && strstr(t, "resuming from the checkpoint"));
 		/* Epoch 1 ran once: the second run went on from the checkpoint. */
 		CHECK(t && strstr(t, "epoch 1/6") && !strstr(strstr(t, "epoch 1/6") + 1, "epoch 1/6"));
@@ -612,6 +939,60 @@ static void test_restart_eval(daemon_proc *d, const char *conf)
 	json_decref(j);
 }
 
+/* SIGKILL during a frame training job: the next start runs it again from
+ * the start (resumes 1), and since the loop is deterministic for its seed it
+ * ends with the figures of the same spec run without a break. The frame
+ * model registered earlier is served by the new process. */
+static void test_restart_frame(daemon_proc *d, const char *conf)
+{
+	static const char *spec =
+	    "{\"type\":\"train-frame\",\"dataset\":\"frames\",\"params\":{\"epochs\":2,"
+	    "\"steps_per_epoch\":150,\"batch\":2,\"patch\":32,\"filters\":4,\"depth\":2}}";
+	char ref[64], id[64];
+	json_t *j, *rj;
+	resp r;
+	int seen = 0;
+
+	CHECK(submit(d->port, spec, ref, sizeof ref) == 202);
+	rj = poll_job(d->port, ref, NULL, 180);
+	CHECK(rj && !strcmp(job_state(rj), "succeeded"));
+	CHECK(submit(d->port, spec, id, sizeof id) == 202);
+	for (int i = 0; i < 1200 && !seen; i++) {
+		j = job_get(d->port, id);
+		seen = !strcmp(job_state(j), "running") && json_integer_value(at(j, "progress.step")) >= 1;
+		json_decref(j);
+		if (!seen)
+			sleep_ms(50);
+	}
+	CHECK_MSG(seen, "frame job %s never ran a step", id);
+	if (kill_and_start(d, conf, "jobs4", id)) {
+		json_decref(rj);
+		return;
+	}
+	j = job_get(d->port, id);
+	CHECK(j && strcmp(job_state(j), "failed") && json_integer_value(json_object_get(j, "resumes")) == 1);
+	json_decref(j);
+	j = poll_job(d->port, id, NULL, 180);
+	CHECK(j && !strcmp(job_state(j), "succeeded"));
+	CHECK(json_integer_value(at(j, "metrics.epochs")) == 2);
+	CHECK_MSG(fabs(json_number_value(at(j, "metrics.best_val_psnr")) -
+	               json_number_value(at(rj, "metrics.best_val_psnr"))) < 0.01,
+	          "rerun %g dB, uninterrupted %g dB", json_number_value(at(j, "metrics.best_val_psnr")),
+	          json_number_value(at(rj, "metrics.best_val_psnr")));
+	json_decref(j);
+	json_decref(rj);
+	{
+		char *t = job_log(id);
+
+		CHECK(t && strstr(t, "from the start (a frame training run is not resumable)"));
+		free(t);
+	}
+	CHECK(get(d->port, "/v1/models/frame1", &r) == 200);
+	resp_free(&r);
+	CHECK(denoise_frame(d->port, "frame1", &r) == 200);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	daemon_proc d;
@@ -630,6 +1011,9 @@ int main(void)
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
 	CHECK(make_dataset(path_in_tmp("data/tiny")) == 0);
 	CHECK(make_dataset(path_in_tmp("outside")) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/train"), 3, 160, 144, 1) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/val"), 1, 160, 160, 2) == 0);
+	CHECK(make_frames(path_in_tmp("data/frames/test"), 2, 150, 130, 3) == 0);
 	CHECK(symlink(path_in_tmp("outside"), path_in_tmp("data/escape")) == 0);
 	CHECK(run("mkdir -p '%s' '%s' && printf '%%s\\n' '%s' >'%s' && chmod 600 '%s'", path_in_tmp("state"),
 	          path_in_tmp("nocorpus"), token, path_in_tmp("key"), path_in_tmp("key")) == 0);
@@ -650,8 +1034,10 @@ int main(void)
 	test_malformed(d.port);
 	test_train_and_eval(d.port, train_id, sizeof train_id);
 	test_cancel_and_queue(d.port);
+	test_frames(d.port);
 	test_restart(&d, conf, train_id);
 	test_restart_eval(&d, conf);
+	test_restart_frame(&d, conf);
 	CHECK(log_contains(&d, "jobs: "));
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 

@@ -546,12 +546,22 @@ function resolve(schema) {
 	return s || {};
 }
 
-/* Which job types a member applies to, from its description ("train",
- * "eval", "train and eval", "train: ...", "eval only"); null: both. */
-function appliesTo(desc) {
-	const m = /^(train and eval|train|eval)\b/.exec(desc || '');
+/* Which job types a member applies to: its x-job-types, else (for params)
+ * from its description ("train", "eval", "train and eval", "train: ...");
+ * null: all. */
+function appliesTo(s, byDescription) {
+	if (Array.isArray(s['x-job-types'])) return s['x-job-types'];
+	if (!byDescription) return null;
+	const m = /^(train and eval|train|eval)\b/.exec(s.description || '');
 	if (!m) return null;
-	return m[1] === 'train and eval' ? null : m[1];
+	return m[1] === 'train and eval' ? ['train', 'eval'] : [m[1]];
+}
+
+/* A member's default for job type t: from x-defaults when it has them
+ * (none for a type it lacks), else its default. */
+function defaultFor(s, t) {
+	const d = s['x-defaults'];
+	return d ? d[t] : s.default;
 }
 
 const formFields = []; // {path: [..], schema, input(s), applies}
@@ -566,10 +576,9 @@ function buildJobForm() {
 	for (const [name, raw] of Object.entries(spec.properties || {})) {
 		const s = resolve(raw);
 		if (s.type === 'object' && s.properties) {
-			for (const [pn, praw] of Object.entries(s.properties)) params.append(field([name, pn], resolve(praw), appliesTo(resolve(praw).description)));
+			for (const [pn, praw] of Object.entries(s.properties)) params.append(field([name, pn], resolve(praw), appliesTo(resolve(praw), true)));
 		} else {
-			const applies = name === 'register_as' ? 'train' : null;
-			top.append(field([name], s, applies, (spec.required || []).includes(name)));
+			top.append(field([name], s, appliesTo(s), (spec.required || []).includes(name)));
 		}
 	}
 	box.append(top, params);
@@ -581,6 +590,7 @@ function field(path, s, applies, required) {
 	const id = 'job-' + path.join('-');
 	let input;
 	let get;
+	let set = null;
 	if (s.enum) {
 		input = el('select', { id, name: path.join('.') }, required ? null : el('option', { value: '' }, s.default === undefined ? '(server decides)' : ''), s.enum.map((v) => el('option', { value: v }, v)));
 		if (s.default !== undefined) input.value = s.default;
@@ -588,6 +598,7 @@ function field(path, s, applies, required) {
 	} else if (s.type === 'integer' || s.type === 'number') {
 		input = el('input', { id, name: path.join('.'), type: 'number', min: s.minimum, max: s.maximum, step: s.type === 'integer' ? 1 : 'any', value: s.default, placeholder: s.default === undefined ? 'server default' : '' });
 		get = () => (input.value === '' ? undefined : Number(input.value));
+		set = (v) => (input.value = v === undefined ? '' : v);
 	} else if (s.type === 'array' && s.items && resolve(s.items).enum) {
 		const items = resolve(s.items).enum;
 		const boxes = items.map((v) => el('input', { type: 'checkbox', value: v, name: path.join('.') }));
@@ -599,6 +610,7 @@ function field(path, s, applies, required) {
 		};
 	} else if (s.type === 'array') {
 		input = el('input', { id, name: path.join('.'), type: 'text', value: Array.isArray(s.default) ? s.default.join(', ') : '', placeholder: 'comma-separated' });
+		set = (v) => (input.value = Array.isArray(v) ? v.join(', ') : '');
 		get = () => {
 			const t = input.value.trim();
 			if (!t) return undefined;
@@ -607,10 +619,11 @@ function field(path, s, applies, required) {
 	} else {
 		input = el('input', { id, name: path.join('.'), type: 'text', value: s.default, list: path[0] === 'model' ? 'job-model-names' : undefined, required });
 		get = () => (input.value.trim() === '' ? undefined : input.value.trim());
+		set = (v) => (input.value = v === undefined ? '' : v);
 	}
 	const bounds = [s.minimum !== undefined && s.maximum !== undefined ? `${s.minimum}…${s.maximum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : '', s.default !== undefined ? `default ${JSON.stringify(s.default)}` : ''].filter(Boolean).join(', ');
-	const row = el('div', { class: 'field', 'data-applies': applies || 'both' }, el('label', { for: id }, path[path.length - 1]), input, el('span', { class: 'hint' }, [s.description, bounds].filter(Boolean).join(' — ')));
-	formFields.push({ path, schema: s, get, row, applies });
+	const row = el('div', { class: 'field', 'data-applies': applies ? applies.join(' ') : 'all' }, el('label', { for: id }, path[path.length - 1]), input, el('span', { class: 'hint' }, [s.description, bounds].filter(Boolean).join(' — ')));
+	formFields.push({ path, schema: s, get, set, row, applies, shownFor: null });
 	if (path[0] === 'type') input.addEventListener('change', updateJobFields);
 	return row;
 }
@@ -620,9 +633,14 @@ function jobType() {
 	return t ? t.value : 'train';
 }
 
+/* Shows the members the chosen type takes, with that type's defaults. */
 function updateJobFields() {
 	const t = jobType();
-	for (const f of formFields) f.row.classList.toggle('hidden', !!f.applies && f.applies !== t);
+	for (const f of formFields) {
+		f.row.classList.toggle('hidden', !!f.applies && !f.applies.includes(t));
+		if (f.set && f.schema['x-defaults'] && f.shownFor !== t) f.set(defaultFor(f.schema, t));
+		f.shownFor = t;
+	}
 }
 
 /* The spec: every shown member whose value differs from its default. */
@@ -630,10 +648,11 @@ function jobSpec() {
 	const spec = {};
 	const t = jobType();
 	for (const f of formFields) {
-		if (f.applies && f.applies !== t) continue;
+		if (f.applies && !f.applies.includes(t)) continue;
 		const v = f.get();
 		if (v === undefined) continue;
-		if (f.path[0] !== 'type' && f.schema.default !== undefined && JSON.stringify(v) === JSON.stringify(f.schema.default)) continue;
+		const def = defaultFor(f.schema, t);
+		if (f.path[0] !== 'type' && def !== undefined && JSON.stringify(v) === JSON.stringify(def)) continue;
 		let o = spec;
 		for (const k of f.path.slice(0, -1)) o = o[k] = o[k] || {};
 		o[f.path[f.path.length - 1]] = v;
@@ -729,7 +748,7 @@ function showProgress(job) {
 	$('job-eta').textContent = job.state === 'running' && p.eta_s !== null && p.eta_s !== undefined ? `ETA ${formatSeconds(p.eta_s)}` : '';
 	$('job-cancel').disabled = !(job.state === 'queued' || job.state === 'running');
 	$('job-error').textContent = job.error || '';
-	if (job.type === 'train' && p.epoch && p.loss !== null && p.loss !== undefined) liveCurve(p);
+	if ((job.type === 'train' || job.type === 'train-frame') && p.epoch && p.loss !== null && p.loss !== undefined) liveCurve(p);
 }
 
 function formatSeconds(s) {
@@ -758,22 +777,24 @@ function chart(id, title, xLabel, names, data, opts = {}) {
 }
 
 /* The live training curve from progress events (an epoch's last loss and
- * its val_loss), until the job's plots replace it. */
+ * its val_loss, or a frame job's val_psnr), until the job's plots replace
+ * it. */
 function liveCurve(p) {
 	if (typeof uPlot === 'undefined') return;
+	const vk = p.val_psnr !== undefined ? 'val_psnr' : 'val_loss';
 	if (!state.live) {
 		state.live = { epoch: [], loss: [], val: [] };
-		state.live.chart = chart('live', 'Training (live)', 'epoch', ['loss', 'val_loss'], [[], [], []]);
+		state.live.chart = chart('live', 'Training (live)', 'epoch', ['loss', vk], [[], [], []]);
 	}
 	const l = state.live;
 	const i = l.epoch.indexOf(p.epoch);
 	if (i < 0) {
 		l.epoch.push(p.epoch);
 		l.loss.push(p.loss);
-		l.val.push(p.val_loss === undefined ? null : p.val_loss);
+		l.val.push(p[vk] === undefined ? null : p[vk]);
 	} else {
 		l.loss[i] = p.loss;
-		if (p.val_loss !== null && p.val_loss !== undefined) l.val[i] = p.val_loss;
+		if (p[vk] !== null && p[vk] !== undefined) l.val[i] = p[vk];
 	}
 	l.chart.setData([l.epoch, l.loss, l.val]);
 }
@@ -799,7 +820,11 @@ function clearChartsOnly() {
 function drawPlots(plots) {
 	const t = plots.training;
 	if (t && t.epoch) {
-		chart('training', `Training curves${t.best_epoch ? ` (best epoch ${t.best_epoch}${t.stopped_early ? ', stopped early' : ''})` : ''}`, 'epoch', ['loss', 'val_loss'], [t.epoch, t.loss, t.val_loss]);
+		const title = `Training curves${t.best_epoch ? ` (best epoch ${t.best_epoch}${t.stopped_early ? ', stopped early' : ''})` : ''}`;
+		if (t.val_psnr) {
+			chart('training', title, 'epoch', ['loss'], [t.epoch, t.loss]);
+			chart('val-psnr', `Validation PSNR at σ ${t.val_sigma || 25} (noisy ${fmt(t.noisy_val_psnr)} dB)`, 'epoch', ['val_psnr'], [t.epoch, t.val_psnr], { yLabel: 'dB' });
+		} else chart('training', title, 'epoch', ['loss', 'val_loss'], [t.epoch, t.loss, t.val_loss]);
 		if (t.lr) chart('lr', 'Learning rate', 'epoch', ['lr'], [t.epoch, t.lr], { scales: { y: { distr: 3 } } });
 	}
 	const mv = plots.metric_vs_snr;
@@ -808,6 +833,18 @@ function drawPlots(plots) {
 			const names = Object.keys(s);
 			chart('snr-' + metric, `${metric} vs input SNR`, 'input SNR (dB)', names, [mv.x_snr_db, ...names.map((n) => s[n])]);
 		}
+	}
+	const ms = plots.metric_vs_sigma;
+	if (ms && ms.series) {
+		for (const [metric, s] of Object.entries(ms.series)) {
+			const names = Object.keys(s);
+			chart('sigma-' + metric, `${metric} vs noise σ`, 'σ (0..255)', names, [ms.x_sigma, ...names.map((n) => s[n])]);
+		}
+	}
+	for (const [i, e] of (plots.examples || []).entries()) {
+		const box = el('div', { class: 'chart', 'data-plot': 'example-' + i }, el('h4', {}, `${e.file} — σ ${e.sigma}`));
+		for (const k of ['clean', 'noisy', 'denoised']) if (e[k]) box.append(el('figure', {}, el('figcaption', {}, k), el('img', { src: e[k], width: e.w, height: e.h, alt: `${k} crop of ${e.file}` })));
+		$('job-charts').append(box);
 	}
 	if (plots.histograms) {
 		for (const [metric, h] of Object.entries(plots.histograms)) {
@@ -854,6 +891,8 @@ function showMetrics(m) {
 			const cell = (x) => (x ? `${fmt(x.mean)} ± ${fmt(x.std)} (n ${x.n})` : '');
 			t.append(el('tr', {}, el('th', {}, k), el('td', {}, c.model ? cell(c.model) : cell(c)), el('td', {}, cell(c.noisy))));
 		}
+		/* a frame training job's own figures beside its model's scores */
+		for (const [k, v] of Object.entries(m)) if (v === null || typeof v !== 'object') t.append(el('tr', {}, el('th', {}, k), el('td', {}, fmt(v))));
 		return;
 	}
 	for (const [k, v] of Object.entries(m)) t.append(el('tr', {}, el('th', {}, k), el('td', {}, fmt(v))));

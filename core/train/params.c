@@ -8,6 +8,7 @@
 #include "core/train/params.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,17 @@ const dn_train_param *dn_train_params_table(size_t *n)
 	return table;
 }
 
+static const dn_train_param *find_of(const dn_train_param *rows, size_t nrows, const char *name)
+{
+	for (size_t i = 0; i < nrows; i++)
+		if (strcmp(rows[i].name, name) == 0 || (rows[i].flag && strcmp(rows[i].flag, name) == 0))
+			return &rows[i];
+	return NULL;
+}
+
 const dn_train_param *dn_train_param_find(const char *name)
 {
-	for (size_t i = 0; i < NROWS; i++)
-		if (strcmp(table[i].name, name) == 0 || (table[i].flag && strcmp(table[i].flag, name) == 0))
-			return &table[i];
-	return NULL;
+	return find_of(table, NROWS, name);
 }
 
 dn_train_config dn_train_config_default(void)
@@ -82,14 +88,16 @@ dn_train_config dn_train_config_default(void)
 	return c;
 }
 
-static void *field(const dn_train_param *p, const dn_train_config *c)
+/* The speech and the frame table share their rows' type; every function
+ * below works on a row and the base of its config struct. */
+static void *field(const dn_train_param *p, const void *base)
 {
-	return (char *)c + p->offset;
+	return (char *)base + p->offset;
 }
 
-double dn_train_param_get(const dn_train_param *p, const dn_train_config *c)
+static double get_at(const dn_train_param *p, const void *base)
 {
-	void *f = field(p, c);
+	void *f = field(p, base);
 
 	switch (p->type) {
 	case DN_PARAM_INT:
@@ -136,9 +144,9 @@ static int out_of_range(const dn_train_param *p, double v, dn_error *err)
 	                    p->help);
 }
 
-int dn_train_param_set(const dn_train_param *p, dn_train_config *c, double v, dn_error *err)
+static int set_at(const dn_train_param *p, void *base, double v, dn_error *err)
 {
-	void *f = field(p, c);
+	void *f = field(p, base);
 
 	if (!in_range(p, v))
 		return out_of_range(p, v, err);
@@ -153,7 +161,7 @@ int dn_train_param_set(const dn_train_param *p, dn_train_config *c, double v, dn
 	return DN_OK;
 }
 
-int dn_train_param_parse(const dn_train_param *p, dn_train_config *c, const char *text, dn_error *err)
+static int parse_at(const dn_train_param *p, void *c, const char *text, dn_error *err)
 {
 	char *end;
 	double v;
@@ -162,14 +170,14 @@ int dn_train_param_parse(const dn_train_param *p, dn_train_config *c, const char
 		unsigned mask;
 		int rc = dn_noise_kinds_parse(text, &mask, err);
 
-		return rc ? rc : dn_train_param_set(p, c, mask, err);
+		return rc ? rc : set_at(p, c, mask, err);
 	}
 	if (p->type == DN_PARAM_ENUM) {
 		char list[128] = "";
 
 		for (int i = 0; p->choices[i]; i++)
 			if (strcmp(text, p->choices[i]) == 0)
-				return dn_train_param_set(p, c, i, err);
+				return set_at(p, c, i, err);
 		for (int i = 0; p->choices[i]; i++)
 			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
 			         p->choices[i]);
@@ -178,19 +186,19 @@ int dn_train_param_parse(const dn_train_param *p, dn_train_config *c, const char
 	v = strtod(text, &end);
 	if (end == text || *end || !isfinite(v))
 		return dn_error_set(err, DN_EINVAL, "%s: '%s' is not a number", p->name, text);
-	return dn_train_param_set(p, c, v, err);
+	return set_at(p, c, v, err);
 }
 
-static int check_rows(const dn_train_config *c, int only_train, dn_error *err)
+/* Checks the rows whose value lies below offset end (SIZE_MAX: all). */
+static int check_rows_of(const dn_train_param *rows, size_t nrows, const void *c, size_t end, dn_error *err)
 {
-	for (size_t i = 0; i < NROWS; i++) {
-		const dn_train_param *p = &table[i];
+	for (size_t i = 0; i < nrows; i++) {
+		const dn_train_param *p = &rows[i];
 		double v;
 
-		/* train is the first member: its rows are those below its end. */
-		if (only_train && p->offset >= offsetof(dn_train_config, train) + sizeof c->train)
+		if (p->offset >= end)
 			continue;
-		v = dn_train_param_get(p, c);
+		v = get_at(p, c);
 		if (!in_range(p, v))
 			return out_of_range(p, v, err);
 	}
@@ -199,7 +207,7 @@ static int check_rows(const dn_train_config *c, int only_train, dn_error *err)
 
 int dn_train_config_check(const dn_train_config *c, dn_error *err)
 {
-	int rc = check_rows(c, 0, err);
+	int rc = check_rows_of(table, NROWS, c, SIZE_MAX, err);
 
 	if (!rc && c->data.snr_min_db > c->data.snr_max_db)
 		rc = dn_error_set(err, DN_EINVAL, "snr_max_db: must not be below snr_min_db");
@@ -211,20 +219,20 @@ int dn_train_params_check(const dn_train_params *p, dn_error *err)
 	dn_train_config c = dn_train_config_default();
 
 	c.train = *p;
-	return check_rows(&c, 1, err);
+	/* train is the first member: its rows are those below its end. */
+	return check_rows_of(table, NROWS, &c, offsetof(dn_train_config, train) + sizeof c.train, err);
 }
 
-void dn_train_params_help(char *buf, size_t cap)
+static void help_of(const dn_train_param *rows, size_t nrows, const void *d, char *buf, size_t cap)
 {
-	dn_train_config d = dn_train_config_default();
 	size_t len = 0;
 
 	if (cap)
 		buf[0] = '\0';
-	for (size_t i = 0; i < NROWS && len < cap; i++) {
-		const dn_train_param *p = &table[i];
+	for (size_t i = 0; i < nrows && len < cap; i++) {
+		const dn_train_param *p = &rows[i];
 		char opt[96], def[160];
-		double v = dn_train_param_get(p, &d);
+		double v = get_at(p, d);
 		int n;
 
 		if (!p->flag)
@@ -241,4 +249,133 @@ void dn_train_params_help(char *buf, size_t cap)
 			break;
 		len += (size_t)n;
 	}
+}
+
+double dn_train_param_get(const dn_train_param *p, const dn_train_config *c)
+{
+	return get_at(p, c);
+}
+
+int dn_train_param_set(const dn_train_param *p, dn_train_config *c, double v, dn_error *err)
+{
+	return set_at(p, c, v, err);
+}
+
+int dn_train_param_parse(const dn_train_param *p, dn_train_config *c, const char *text, dn_error *err)
+{
+	return parse_at(p, c, text, err);
+}
+
+void dn_train_params_help(char *buf, size_t cap)
+{
+	dn_train_config d = dn_train_config_default();
+
+	help_of(table, NROWS, &d, buf, cap);
+}
+
+/* ---- frame training (`denoise train-frame`, "train-frame" jobs) ---- */
+
+#define F(f)  offsetof(dn_frame_config, train.f)
+#define FI(f) offsetof(dn_frame_config, info.f)
+#define FC(f) offsetof(dn_frame_config, f)
+
+/* lr stays below 1: dn_frame_train refuses 1 itself. */
+static const dn_train_param frame_table[] = {
+    {"epochs", "--epochs", DN_PARAM_INT, F(epochs), 1, DN_TRAIN_MAX_EPOCHS, NULL, "N", "epochs at most", 0},
+    {"steps_per_epoch", "--steps", DN_PARAM_INT, F(steps_per_epoch), 1, 1e7, NULL, "N", "steps per epoch", 0},
+    {"batch", "--batch", DN_PARAM_INT, F(batch), 1, 1024, NULL, "N", "patches per step", 0},
+    {"patch", "--patch", DN_PARAM_INT, F(patch), 8, 1024, NULL, "N",
+     "patch side in pixels, a multiple of 2^depth", 0},
+    {"lr", "--lr", DN_PARAM_FLOAT, F(lr), 1e-7, 0.5, NULL, "X", "Adam's learning rate", 0},
+    {"lr_factor", "--lr-factor", DN_PARAM_FLOAT, F(lr_factor), 0.01, 1, NULL, "X", "ReduceLROnPlateau factor",
+     0},
+    {"lr_patience", "--lr-patience", DN_PARAM_INT, F(lr_patience), 1, 1000, NULL, "N",
+     "epochs before reducing the rate", 0},
+    {"early_stop", "--early-stop", DN_PARAM_INT, F(early_stop), 1, 1000, NULL, "N",
+     "epochs without improvement before stopping", 0},
+    {"filters", "--filters", DN_PARAM_INT, FI(arch.base_filters), 1, DN_UNET_MAX_FILTERS, NULL, "N",
+     "base filters of the U-Net", 0},
+    {"depth", "--depth", DN_PARAM_INT, FI(arch.depth), 1, DN_UNET_MAX_DEPTH, NULL, "N", "U-Net depth", 0},
+    {"sigma_min", "--sigma-min", DN_PARAM_FLOAT, FC(sigma_min), 0, 255, NULL, "S",
+     "lowest noise sigma drawn per patch (0..255 scale)", 0},
+    {"sigma_max", "--sigma-max", DN_PARAM_FLOAT, FC(sigma_max), 0, 255, NULL, "S",
+     "highest noise sigma drawn per patch, not below sigma_min", 0},
+    {"clip_noise", "--clip-noise", DN_PARAM_INT, F(clip), 0, 1, NULL, "0|1",
+     "1: noisy pixels clipped to 0..255, as 8-bit frames are", 0},
+    {"max_minutes", "--minutes", DN_PARAM_DOUBLE, FC(minutes), 0, 1e6, NULL, "M",
+     "stop after the epoch that crosses it (0: no limit)", 0},
+    {"seed", "--seed", DN_PARAM_U64, F(seed), 0, 9007199254740992.0, NULL, "S", "seed", 0},
+};
+#define NFRAME (sizeof frame_table / sizeof frame_table[0])
+
+const dn_train_param *dn_frame_params_table(size_t *n)
+{
+	*n = NFRAME;
+	return frame_table;
+}
+
+const dn_train_param *dn_frame_param_find(const char *name)
+{
+	return find_of(frame_table, NFRAME, name);
+}
+
+dn_frame_config dn_frame_config_default(void)
+{
+	dn_frame_config c = {.train = dn_frame_train_default_params(),
+	                     .info = dn_model_default_info(DN_MODEL_FRAME)};
+
+	/* The network `denoise train-frame` has always made by default. */
+	c.info.arch.base_filters = 16;
+	c.info.arch.depth = 3;
+	c.sigma_min = c.train.sigma_min * 255.0f;
+	c.sigma_max = roundf(c.train.sigma_max * 255.0f);
+	c.minutes = 0.0;
+	return c;
+}
+
+double dn_frame_param_get(const dn_train_param *p, const dn_frame_config *c)
+{
+	return get_at(p, c);
+}
+
+int dn_frame_param_set(const dn_train_param *p, dn_frame_config *c, double v, dn_error *err)
+{
+	return set_at(p, c, v, err);
+}
+
+int dn_frame_param_parse(const dn_train_param *p, dn_frame_config *c, const char *text, dn_error *err)
+{
+	return parse_at(p, c, text, err);
+}
+
+int dn_frame_config_check(const dn_frame_config *c, dn_error *err)
+{
+	int rc = check_rows_of(frame_table, NFRAME, c, SIZE_MAX, err);
+	int align = 1 << c->info.arch.depth;
+
+	if (rc)
+		return rc;
+	if (c->sigma_min > c->sigma_max)
+		return dn_error_set(err, DN_EINVAL, "sigma_max: must not be below sigma_min");
+	if (c->train.patch % align)
+		return dn_error_set(err, DN_EINVAL, "patch: %d is not a multiple of 2^depth = %d (depth %d)",
+		                    c->train.patch, align, c->info.arch.depth);
+	return DN_OK;
+}
+
+dn_frame_train_params dn_frame_config_params(const dn_frame_config *c)
+{
+	dn_frame_train_params p = c->train;
+
+	p.sigma_min = c->sigma_min / 255.0f;
+	p.sigma_max = c->sigma_max / 255.0f;
+	p.max_seconds = c->minutes * 60.0;
+	return p;
+}
+
+void dn_frame_params_help(char *buf, size_t cap)
+{
+	dn_frame_config d = dn_frame_config_default();
+
+	help_of(frame_table, NFRAME, &d, buf, cap);
 }

@@ -1,5 +1,6 @@
 /*
- * params.h — the parameters of a speech training run, defined once. One
+ * params.h — the parameters of a speech training run, defined once (and
+ * below, those of a frame training run, in a table of their own). One
  * table (name, type, bounds, choices, help, where the value lives) drives
  * core's own check of a run (dn_train_speech), `denoise train`'s options and
  * their --help lines, the bounds `denoise train-frame` shares, the daemon's
@@ -23,6 +24,7 @@
 #include "core/model/model.h"
 #include "core/train/dataset.h"
 #include "core/train/train.h"
+#include "core/train/train_frame.h"
 
 /* Everything a speech training run is configured by. */
 typedef struct dn_train_config {
@@ -48,7 +50,8 @@ typedef struct dn_train_param {
 	const char *flag;           /* `denoise train`'s option, "--patch-frames"; NULL: a dataset
 	                             * option of tools/data_opts.c (--snr, --crop, --noise) */
 	int type;                   /* enum dn_param_type */
-	size_t offset;              /* of the value in dn_train_config */
+	size_t offset;              /* of the value in dn_train_config (dn_frame_config for
+	                             * the frame table's rows) */
 	double lo, hi;              /* inclusive bounds (INT, FLOAT, DOUBLE, U64) */
 	const char *const *choices; /* ENUM: the names, by value, NULL-terminated */
 	const char *arg;            /* the value in --help: "N", "X", "mse|mae" */
@@ -84,5 +87,32 @@ int dn_train_params_check(const dn_train_params *p, dn_error *err);
 /* "  --epochs N            epochs at most (1..1000; default 50)\n" for every
  * row with a flag, into buf (cap bytes, always terminated). */
 void dn_train_params_help(char *buf, size_t cap);
+
+/* ---- frame training: `denoise train-frame` and "train-frame" jobs ----
+ *
+ * The same row type and rules over a table of its own (the names a speech
+ * run shares, epochs, batch, lr, filters, ..., keep their meaning; bounds
+ * and defaults are the frame loop's). Defaults are dn_frame_config_default:
+ * dn_frame_train_default_params and a 16-filter depth-3 frame U-Net. */
+typedef struct dn_frame_config {
+	dn_frame_train_params train; /* sigma_min/max and max_seconds unused: below */
+	dn_model_info info;          /* of a new network */
+	float sigma_min, sigma_max;  /* noise sigma on the 0..255 scale, as people write it */
+	double minutes;              /* time budget (0: none) */
+} dn_frame_config;
+
+const dn_train_param *dn_frame_params_table(size_t *n);
+const dn_train_param *dn_frame_param_find(const char *name);
+dn_frame_config dn_frame_config_default(void);
+double dn_frame_param_get(const dn_train_param *p, const dn_frame_config *c);
+int dn_frame_param_set(const dn_train_param *p, dn_frame_config *c, double v, dn_error *err);
+int dn_frame_param_parse(const dn_train_param *p, dn_frame_config *c, const char *text, dn_error *err);
+/* Every row within bounds, sigma_min <= sigma_max, patch a multiple of
+ * 2^depth. DN_EINVAL naming the parameter. */
+int dn_frame_config_check(const dn_frame_config *c, dn_error *err);
+/* The loop's parameters (sigma on the 0..1 scale, the budget in seconds). */
+dn_frame_train_params dn_frame_config_params(const dn_frame_config *c);
+/* --help lines of the frame table's rows, as dn_train_params_help. */
+void dn_frame_params_help(char *buf, size_t cap);
 
 #endif

@@ -55,6 +55,24 @@ dn_frame_train_params dn_frame_train_default_params(void)
 	                               .device = {.index = -1}};
 }
 
+int dn_frame_model_create(const dn_model_info *info, uint64_t seed, dn_model **out, dn_error *err)
+{
+	dn_unet *net;
+	size_t np;
+	int rc;
+
+	*out = NULL;
+	if (info->kind != DN_MODEL_FRAME)
+		return dn_error_set(err, DN_EINVAL, "dn_frame_model_create makes frame models only");
+	if ((rc = dn_unet_create(&info->arch, seed, &net, err)))
+		return rc;
+	const dn_param *prm = dn_unet_params(net, &np);
+	for (size_t k = 0; k < np; k++)
+		if (!strcmp(prm[k].name, "out.weight") || !strcmp(prm[k].name, "out.bias"))
+			memset(prm[k].data, 0, prm[k].size * sizeof(float));
+	return dn_model_create(info, net, out, err);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -262,6 +280,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 	 * from inside the loop reaches after the loop's scope ended. */
 	patch_ctx pc;
 	dn_unet_snapshot(net, best_w);
+	const double total_steps = (double)p->epochs * p->steps_per_epoch;
 	for (epoch = 0; epoch < p->epochs; epoch++) {
 		dn_adam_set_lr(opt, sched.lr);
 		double loss_sum = 0.0;
@@ -284,6 +303,26 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 				goto out;
 			}
 			loss_sum += loss;
+			if (cb && p->step_progress) {
+				const double done = (double)epoch * p->steps_per_epoch + s + 1,
+				             el = now_s() - t0;
+				dn_frame_train_epoch e = {.epoch = epoch + 1,
+				                          .epochs = p->epochs,
+				                          .loss = loss_sum / (s + 1),
+				                          .val_psnr = NAN,
+				                          .noisy_psnr = noisy_psnr,
+				                          .lr = dn_adam_get_lr(opt),
+				                          .seconds = el,
+				                          .step = s + 1,
+				                          .steps = p->steps_per_epoch,
+				                          .eta_s = el / done * (total_steps - done)};
+				if (cb(&e, user)) {
+					rc = dn_error_set(err, DN_ECANCELLED,
+					                  "training cancelled at epoch %d step %d", epoch + 1,
+					                  s + 1);
+					goto out;
+				}
+			}
 		}
 		wait_s += dn_prefetch_wait_seconds(pre);
 		dn_prefetch_stop(pre);
@@ -308,14 +347,20 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			goto out;
 		const double el = now_s() - t0;
 		if (cb) {
-			dn_frame_train_epoch e = {.epoch = epoch + 1,
-			                          .epochs = p->epochs,
-			                          .loss = loss_sum / p->steps_per_epoch,
-			                          .val_psnr = vpsnr,
-			                          .noisy_psnr = noisy_psnr,
-			                          .lr = dn_adam_get_lr(opt),
-			                          .seconds = el,
-			                          .best = is_best};
+			dn_frame_train_epoch e = {
+			    .epoch = epoch + 1,
+			    .epochs = p->epochs,
+			    .loss = loss_sum / p->steps_per_epoch,
+			    .val_psnr = vpsnr,
+			    .noisy_psnr = noisy_psnr,
+			    .lr = dn_adam_get_lr(opt),
+			    .seconds = el,
+			    .best = is_best,
+			    .step = p->steps_per_epoch,
+			    .steps = p->steps_per_epoch,
+			    .epoch_done = 1,
+			    .eta_s = el / ((double)(epoch + 1) * p->steps_per_epoch) *
+			             (total_steps - (double)(epoch + 1) * p->steps_per_epoch)};
 			if (cb(&e, user)) {
 				rc = dn_error_set(err, DN_ECANCELLED, "training cancelled after epoch %d",
 				                  epoch + 1);

@@ -44,6 +44,7 @@ typedef struct dn_frame_train_params {
 	const char *best;           /* best model by validation PSNR (NULL: none) */
 	dn_device device;           /* where steps run: index -1 (default) the CPU */
 	int loader_threads;         /* threads cutting patches ahead of the step (0: auto) */
+	int step_progress;          /* 1: the callback runs after every step too (default 0) */
 } dn_frame_train_params;
 
 dn_frame_train_params dn_frame_train_default_params(void);
@@ -56,9 +57,18 @@ typedef struct dn_frame_train_epoch {
 	float lr;
 	double seconds; /* since the start of the run */
 	int best;       /* 1 if this epoch is the best so far */
+	/* Where the run is: step of steps in this epoch; epoch_done 0 for a
+	 * report after a step (step_progress), whose loss is the epoch's mean
+	 * so far and whose val_psnr is NaN. eta_s: the remaining steps at the
+	 * run's mean pace so far (validation included), NaN before the first. */
+	int step, steps;
+	int epoch_done;
+	double eta_s;
 } dn_frame_train_epoch;
 
-/* Called at the end of every epoch; non-zero cancels (DN_ECANCELLED). */
+/* Called at the end of every epoch (and after every step with
+ * step_progress); non-zero cancels (DN_ECANCELLED), the best model so far
+ * kept. */
 typedef int (*dn_frame_train_cb)(const dn_frame_train_epoch *e, void *user);
 
 typedef struct dn_frame_train_result {
@@ -72,6 +82,13 @@ typedef struct dn_frame_train_result {
 	double data_wait_s, device_s;
 	char device[160];
 } dn_frame_train_result;
+
+/* A new frame model of info's architecture (info->kind DN_MODEL_FRAME),
+ * weights from seed, whose output convolution is zero: the fresh residual
+ * net is the identity (it predicts no noise), so training starts at the
+ * noisy input's PSNR instead of a random image's; gradients still reach the
+ * output weights, which are the first to move. *out is the caller's. */
+int dn_frame_model_create(const dn_model_info *info, uint64_t seed, dn_model **out, dn_error *err);
 
 /* Trains m (a frame model) in place; on return m holds the best weights and
  * its folded snapshot is refreshed. Images: 1 or 3 channels, each at least

@@ -297,6 +297,18 @@ async function run() {
 	const epochs = await page.$eval('#job-params-epochs', (e) => [e.min, e.max, e.value]);
 	check('the job form takes bounds and defaults from the OpenAPI document', epochs.join() === [ep.minimum, ep.maximum, ep.default].join(), epochs);
 	check('eval-only fields are hidden for a training job', await page.$eval('#job-params-max_files', (e) => e.closest('.field').classList.contains('hidden')));
+	/* The frame job types come from the same document, with their own members and defaults. */
+	const types = await page.$$eval('#job-type option', (o) => o.map((x) => x.value));
+	check('the job form offers the frame job types', types.includes('train-frame') && types.includes('eval-frame'), types);
+	await page.selectOption('#job-type', 'train-frame');
+	const frameForm = await page.evaluate(() => {
+		const shown = (id) => !document.getElementById(id).closest('.field').classList.contains('hidden');
+		return [shown('job-params-patch'), shown('job-params-sigma_max'), shown('job-register_as'), shown('job-params-patch_frames'), document.getElementById('job-params-filters').value, document.getElementById('job-dataset').value];
+	});
+	check('train-frame shows its own parameters and defaults (filters 16, no speech dataset)', frameForm.join() === 'true,true,true,false,16,', frameForm);
+	await page.selectOption('#job-type', 'eval-frame');
+	const evalFrame = await page.evaluate(() => [!document.getElementById('job-params-sigma').closest('.field').classList.contains('hidden'), document.getElementById('job-params-sigma').value, document.getElementById('job-register_as').closest('.field').classList.contains('hidden')]);
+	check('eval-frame shows sigma (15, 25, 50) and no register_as', evalFrame.join() === 'true,15, 25, 50,true', evalFrame);
 	await page.selectOption('#job-type', 'train');
 	await page.fill('#job-dataset', 'tiny');
 	for (const [k, v] of Object.entries({ epochs: 3, filters: 4, depth: 2, batch: 4, patch_frames: 32 })) await page.fill('#job-params-' + k, String(v));
