@@ -68,12 +68,15 @@ static json_t *row_schema(const dn_train_param *p, const dn_train_config *d)
 		json_object_set_new(o, "minItems", json_integer(1));
 		json_object_set_new(
 		    o, "items",
-		    json_pack("{s:s, s:[s, s, s]}", "type", "string", "enum", "white", "pink", "brown"));
+		    json_pack("{s:s, s:[s, s, s, s]}", "type", "string", "enum", "white", "pink", "brown", "file"));
 		break;
 	}
 	/* An evaluation's default differs from a training run's: the job's spec
 	 * shows the one it got. */
-	snprintf(desc, sizeof desc, "%s: %s", eval_too ? "train and eval" : "train", p->help);
+	snprintf(desc, sizeof desc, "%s: %s%s", eval_too ? "train and eval" : "train", p->help,
+	         p->type == DN_PARAM_NOISE ? " (file: eval only, with the spec's noise_dataset; training "
+	                                     "adds file whenever noise_dataset is given)"
+	                                   : "");
 	json_object_set_new(o, "description", json_string(desc));
 	return o;
 }

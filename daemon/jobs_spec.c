@@ -37,7 +37,7 @@ static int refuse(vstate *v, const char *field, const char *fmt, ...)
 	return dn_error_set(v->err, DN_EINVAL, "%s: %s", field, msg);
 }
 
-enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS };
+enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_NOISEF, P_SNRS }; /* P_NOISEF: file allowed */
 
 static const char *const splits[] = {"train", "valid", "test", "all", NULL};
 
@@ -53,7 +53,7 @@ typedef struct pdef {
  * parameters (core/train/params.c), which api/ also serves as the schema. */
 static const pdef eval_table[] = {
     {"seed", P_INT, 0, 9007199254740992.0, NULL, "seed"},
-    {"noise", P_NOISE, 0, 0, NULL, "noise kinds"},
+    {"noise", P_NOISEF, 0, 0, NULL, "noise kinds"},
     {"split", P_ENUM, 0, 0, splits, "split evaluated"},
     {"max_files", P_INT, 0, 100000, NULL, "clean files scored (0: all)"},
     {"snr_db", P_SNRS, -30, 60, NULL, "input SNRs"},
@@ -75,7 +75,7 @@ static json_t *noise_array(unsigned mask)
 {
 	json_t *a = json_array();
 
-	for (int k = 0; k < DN_NOISE_FILE; k++)
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
 		if (mask & (1u << k))
 			json_array_append_new(a, json_string(dn_noise_kind_name(k)));
 	return a;
@@ -158,22 +158,28 @@ static int check_param(vstate *v, const pdef *d, const json_t *val)
 			         d->choices[i]);
 		return refuse(v, field, "expected one of %s", list);
 	}
-	case P_NOISE: {
+	case P_NOISE:
+	case P_NOISEF: {
 		size_t i;
 		json_t *e;
+		int nk = d->type == P_NOISEF ? DN_NOISE_NKINDS : DN_NOISE_FILE;
+		const char *names = d->type == P_NOISEF ? "white, pink, brown or file" : "white, pink or brown";
 
 		if (!json_is_array(val) || json_array_size(val) == 0)
-			return refuse(v, field, "expected a non-empty array of white, pink, brown");
+			return refuse(v, field, "expected a non-empty array of %s", names);
 		json_array_foreach(val, i, e)
 		{
 			const char *s = json_string_value(e);
 			int ok = 0;
 
-			for (int k = 0; s && k < DN_NOISE_FILE; k++)
+			for (int k = 0; s && k < nk; k++)
 				ok |= strcmp(s, dn_noise_kind_name(k)) == 0;
 			if (!ok) {
 				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
-				return refuse(v, field, "expected white, pink or brown");
+				return refuse(v, field, "expected %s%s", names,
+				              d->type == P_NOISE && s && !strcmp(s, "file")
+				                  ? " (recordings are added by the spec's noise_dataset)"
+				                  : "");
 			}
 		}
 		return DN_OK;
@@ -327,31 +333,41 @@ static int parse_device(const jobs *J, job_conf *c, const json_t *spec, vstate *
 	return DN_OK;
 }
 
+/* name, a folder inside one of data_roots (no ".." component, no link out
+ * of a root) -> its real path in out (PATH_MAX); field names the member in
+ * a refusal. */
+static int resolve_under_roots(const jobs *J, const char *field, const char *name, char *out, vstate *v)
+{
+	root_ctx rc = {name, out, 0};
+
+	for (const char *p = name; (p = strstr(p, "..")); p += 2)
+		if ((p == name || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return refuse(v, field, "'%s' has a '..' component; name a folder under data_roots",
+			              name);
+	if (!J->data_roots[0])
+		return refuse(v, field, "'%s' is not a built-in data set (speech) and no data_roots are configured",
+		              name);
+	daemon_config_list_each(J->data_roots, try_root, &rc);
+	if (!rc.found)
+		return refuse(v, field,
+		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
+		              "symbolic links out of a root are refused",
+		              name, J->data_roots);
+	return DN_OK;
+}
+
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 {
-	root_ctx rc = {c->dataset, c->dataset_path, 0};
-	const char *s = c->dataset;
+	int rc;
 
-	if (strcmp(s, "speech") == 0) {
+	if (strcmp(c->dataset, "speech") == 0) {
 		builtin_speech_dir(J, c->dataset_path, sizeof c->dataset_path);
 		c->dataset_kind = DN_DATASET_CORPUS;
 		c->builtin = 1;
 		return DN_OK;
 	}
-	/* A ".." component is refused outright, whatever it would resolve to. */
-	for (const char *p = s; (p = strstr(p, "..")); p += 2)
-		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-			return refuse(v, "dataset",
-			              "'%s' has a '..' component; name a folder under data_roots", s);
-	if (!J->data_roots[0])
-		return refuse(v, "dataset",
-		              "'%s' is not a built-in data set (speech) and no data_roots are configured", s);
-	daemon_config_list_each(J->data_roots, try_root, &rc);
-	if (!rc.found)
-		return refuse(v, "dataset",
-		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
-		              "symbolic links out of a root are refused",
-		              s, J->data_roots);
+	if ((rc = resolve_under_roots(J, "dataset", c->dataset, c->dataset_path, v)))
+		return rc;
 	c->dataset_kind = dn_dataset_kind_guess(c->dataset_path);
 	return DN_OK;
 }
@@ -372,7 +388,7 @@ static unsigned noise_mask(const json_t *a)
 
 	json_array_foreach(a, i, e)
 	{
-		for (int k = 0; k < DN_NOISE_FILE; k++)
+		for (int k = 0; k < DN_NOISE_NKINDS; k++)
 			if (strcmp(json_string_value(e), dn_noise_kind_name(k)) == 0)
 				m |= 1u << k;
 	}
@@ -395,10 +411,10 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	{
 		if (strcmp(key, "type") && strcmp(key, "model") && strcmp(key, "dataset") &&
 		    strcmp(key, "params") && strcmp(key, "register_as") && strcmp(key, "device") &&
-		    strcmp(key, "precision"))
+		    strcmp(key, "precision") && strcmp(key, "noise_dataset"))
 			return refuse(v, key,
-			              "unknown member; a job spec has type, model, dataset, params, "
-			              "register_as, device, precision");
+			              "unknown member; a job spec has type, model, dataset, noise_dataset, "
+			              "params, register_as, device, precision");
 	}
 	val = json_object_get(spec, "type");
 	if (!val)
@@ -442,6 +458,17 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	snprintf(c->dataset, sizeof c->dataset, "%s", val ? json_string_value(val) : "speech");
 	if ((rc = resolve_dataset(J, c, v)))
 		return rc;
+
+	/* Noise recordings (e.g. data/noise/train or data/noise/test from
+	 * scripts/make-real-noise.sh) add the kind "file", as --noise-dir does. */
+	val = json_object_get(spec, "noise_dataset");
+	if (val) {
+		if (!json_is_string(val) || !json_string_length(val) || json_string_length(val) >= PATH_MAX / 2)
+			return refuse(v, "noise_dataset", "expected a folder of noise recordings under data_roots");
+		snprintf(c->noise_dataset, sizeof c->noise_dataset, "%s", json_string_value(val));
+		if ((rc = resolve_under_roots(J, "noise_dataset", c->noise_dataset, c->noise_path, v)))
+			return rc;
+	}
 
 	val = json_object_get(spec, "register_as");
 	if (val) {
@@ -524,6 +551,14 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_decref(params);
 			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
 		}
+		{
+			dn_error ae = {0};
+
+			if (dn_augment_check(&c->dp.augment, &ae)) {
+				json_decref(params);
+				return refuse(v, "params", "%s", ae.msg);
+			}
+		}
 		/* Fields that pass one by one can still not fit together. */
 		if ((rc = check_train_fit(J, c, v)) != DN_OK) {
 			json_decref(params);
@@ -542,6 +577,13 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		c->ep.max_files = (size_t)PI("max_files");
 		c->ep.examples = PI("examples");
 		c->ep.seed = c->dp.seed;
+		if ((c->dp.noise_kinds & (1u << DN_NOISE_FILE)) && !c->noise_dataset[0]) {
+			json_decref(params);
+			return refuse(v, "params.noise",
+			              "'file' needs the spec's noise_dataset (a folder of noise recordings)");
+		}
+		if (c->noise_dataset[0])
+			c->dp.noise_kinds |= 1u << DN_NOISE_FILE;
 		c->ep.noise_mask = c->dp.noise_kinds;
 		c->ep.n_snr = 0;
 		json_array_foreach(snrs, i, e) c->ep.snr_db[c->ep.n_snr++] = json_number_value(e);
@@ -555,6 +597,8 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_object_set_new(*norm, "model", json_string(c->model));
 		if (*norm && c->register_as[0])
 			json_object_set_new(*norm, "register_as", json_string(c->register_as));
+		if (*norm && c->noise_dataset[0])
+			json_object_set_new(*norm, "noise_dataset", json_string(c->noise_dataset));
 		if (*norm && c->type == JOB_TRAIN) {
 			json_object_set_new(*norm, "device", json_string(c->device));
 			json_object_set_new(*norm, "precision",

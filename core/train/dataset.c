@@ -735,6 +735,12 @@ const dn_dataset_params *dn_dataset_params_of(const dn_dataset *d)
 	return &d->p;
 }
 
+const dn_noise_source *const *dn_dataset_noises(const dn_dataset *d, size_t *n)
+{
+	*n = d->nnoises;
+	return d->nnoises ? (const dn_noise_source *const *)d->noises : NULL;
+}
+
 void dn_dataset_item_free(dn_dataset_item *it)
 {
 	if (it) {

@@ -109,6 +109,9 @@ size_t dn_dataset_count(const dn_dataset *d);
 /* Item i (< count), items sorted by clean path. */
 const dn_dataset_entry *dn_dataset_entry_at(const dn_dataset *d, size_t i);
 const dn_dataset_params *dn_dataset_params_of(const dn_dataset *d);
+/* The noise recordings loaded from p.noise_dir (sorted by path), *n of them;
+ * NULL and 0 without a noise folder. Owned by the data set. */
+const dn_noise_source *const *dn_dataset_noises(const dn_dataset *d, size_t *n);
 
 typedef struct dn_dataset_item {
 	float *clean, *noisy; /* n samples each, malloc'd; dn_dataset_item_free */
