@@ -858,6 +858,105 @@ out:
 	dn_dataset_destroy(zero);
 }
 
+/* Normalised correlation of a[0..n) and b[0..n). */
+static double ncorr(const float *a, const float *b, size_t n)
+{
+	double ab = 0, aa = 0, bb = 0;
+	for (size_t i = 0; i < n; i++) {
+		ab += (double)a[i] * b[i];
+		aa += (double)a[i] * a[i];
+		bb += (double)b[i] * b[i];
+	}
+	return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+}
+
+/* Synthetic and recorded noise in one data set: every kind is drawn, a
+ * recording longer than the item is sliced at random offsets, and one
+ * shorter is looped. The corpus left by test_corpus has one 0.25 s item. */
+static void test_noise_files(void)
+{
+	dn_error err;
+	size_t nl = RATE, ns = RATE * 3 / 20; /* 1 s and 0.15 s */
+	float *lng = malloc(nl * sizeof *lng), *shrt = malloc(ns * sizeof *shrt);
+	white(lng, nl, 11);
+	white(shrt, ns, 12);
+	mkdirs("noise-long");
+	mkdirs("noise-short");
+	CHECK_RC(dn_data_write_wav16(at("noise-long/long.wav"), lng, nl, RATE, &err), DN_OK);
+	CHECK_RC(dn_data_write_wav16(at("noise-short/short.wav"), shrt, ns, RATE, &err), DN_OK);
+	/* The samples as read back (16-bit), to find excerpts in. */
+	free(lng);
+	CHECK_RC(dn_data_read_mono(at("noise-long/long.wav"), RATE, 60, &lng, &nl, &err), DN_OK);
+
+	dn_dataset_params p = dn_dataset_default_params();
+	p.kind = DN_DATASET_CORPUS;
+	p.path = at("corpus");
+	p.noise_dir = at("noise-long");
+	dn_dataset *d = NULL;
+	CHECK_RC(dn_dataset_open(&p, &d, &err), DN_OK);
+	int seen[DN_NOISE_NKINDS] = {0};
+	size_t offsets[64], noff = 0;
+	for (uint64_t e = 0; d && e < 80; e++) {
+		dn_dataset_item it;
+		if (dn_dataset_load(d, 0, e, &it, &err) != DN_OK)
+			break;
+		seen[it.noise_kind]++;
+		if (it.noise_kind == DN_NOISE_FILE && noff < 64) {
+			const size_t m = 512;
+			float r[512];
+			for (size_t t = 0; t < m; t++)
+				r[t] = it.noisy[t] - it.clean[t];
+			double best = 0;
+			size_t at_best = 0;
+			for (size_t o = 0; o + m <= nl; o++) {
+				double c = ncorr(r, lng + o, m);
+				if (c > best) {
+					best = c;
+					at_best = o;
+				}
+			}
+			if (best > 0.99) /* not an excerpt across the cross-faded loop point */
+				offsets[noff++] = at_best;
+		}
+		dn_dataset_item_free(&it);
+	}
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
+		CHECK_MSG(seen[k] > 5, "kind %s drawn %d times in 80", dn_noise_kind_name(k), seen[k]);
+	size_t distinct = 0;
+	for (size_t i = 0; i < noff; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < i; j++)
+			dup |= offsets[j] == offsets[i];
+		distinct += !dup;
+	}
+	CHECK_MSG(noff >= 5 && distinct >= noff - 1, "%zu excerpts found, %zu distinct offsets", noff, distinct);
+	dn_dataset_destroy(d);
+
+	/* A recording shorter than the item repeats with its loop's period. */
+	dn_noise_source *src = NULL;
+	CHECK_RC(dn_noise_source_open(at("noise-short/short.wav"), RATE, &src, &err), DN_OK);
+	size_t L = src ? dn_noise_source_length(src) : 0;
+	dn_noise_source_destroy(src);
+	p.noise_dir = at("noise-short");
+	p.noise_kinds = 0; /* recordings only */
+	d = NULL;
+	CHECK_RC(dn_dataset_open(&p, &d, &err), DN_OK);
+	dn_dataset_item it;
+	if (d && L > 0 && dn_dataset_load(d, 0, 3, &it, &err) == DN_OK) {
+		CHECK(it.noise_kind == DN_NOISE_FILE && it.n > 2 * L);
+		float *r = malloc(it.n * sizeof *r);
+		for (size_t t = 0; t < it.n; t++)
+			r[t] = it.noisy[t] - it.clean[t];
+		CHECK_MSG(ncorr(r, r + L, it.n - L) > 0.999, "period %zu: corr %.4f", L, ncorr(r, r + L, it.n - L));
+		CHECK(ncorr(r, r + L / 2, it.n - L) < 0.5);
+		free(r);
+		dn_dataset_item_free(&it);
+	}
+	dn_dataset_destroy(d);
+	free(lng);
+	free(shrt);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/dn-test-dataset-XXXXXX");
@@ -875,6 +974,7 @@ int main(void)
 	test_augment_room();
 	test_augment_level_clip_determinism();
 	test_augment_dataset();
+	test_noise_files();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_status();
 }
