@@ -42,7 +42,7 @@ Output in OUT (default data/real-speech/):
   corpus.json    the parameters; a re-run with the same ones and all files
                  present does nothing (the cache)
   SPLITS.md      minutes and speakers per split and package (also printed)
-  wav/SPLIT/*.wav
+  wav/SPLIT/*.wav   VOICE_FILE.wav; in test HASH-VOICE_FILE.wav (see below)
 
 --tts DIR adds the training split of a TTS corpus (make-speech-corpus.py's
 output) as a second source: its train rows are appended to the manifest with
@@ -64,7 +64,7 @@ import wave
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2
 RATE = 16000
 
 # Speaker -> split for the held-out speakers; every other speaker trains.
@@ -322,6 +322,11 @@ def main():
         while base in seen:
             base += "x"
         seen.add(base)
+        if split == "test":
+            # Test files start with a hash of their name, so that the first N
+            # in path order (denoise eval --max-files N) are a sample across
+            # the test speakers rather than the first speaker's files.
+            base = hashlib.md5(base.encode()).hexdigest()[:6] + "-" + base
         jobs.append((pkg, spk, src, fmt, split, base, a.max_seconds, out))
     rows = []
     dropped = 0
