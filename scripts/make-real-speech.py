@@ -284,6 +284,44 @@ def splits_md(rows, tts_rows):
     return "\n".join(lines) + "\n"
 
 
+def finish(out, rows, dropped, tts, params):
+    """Writes manifest.tsv (rows, plus the TTS corpus's train rows when tts
+    names one), SPLITS.md (keeping a pack-cost section) and corpus.json."""
+    tts_rows = []
+    if tts:
+        with open(os.path.join(tts, "manifest.tsv")) as f:
+            hdr, *lines = f.read().splitlines()
+        h = hdr.split("\t")
+        for l in lines:
+            f_ = dict(zip(h, l.split("\t")))
+            if f_["split"] != "train":
+                continue
+            p = os.path.relpath(os.path.join(os.path.abspath(tts), f_["path"]), os.path.abspath(out))
+            tts_rows.append(["train", "tts+" + f_["voice"], 1000000 + int(f_["sentence_id"]), p,
+                             float(f_["duration"]), os.path.basename(os.path.abspath(tts))])
+    man = os.path.join(out, "manifest.tsv")
+    with open(man + ".tmp", "w") as f:
+        f.write("split\tvoice\tsentence_id\tpath\tduration\tsource\n")
+        for r in rows + tts_rows:
+            f.write("%s\t%s\t%d\t%s\t%.3f\t%s\n" % tuple(r))
+    os.replace(man + ".tmp", man)
+    md = splits_md(rows, tts_rows)
+    md += "\n%d source files were dropped as silent or shorter than 0.5 s after trimming.\n" % dropped
+    sp = os.path.join(out, "SPLITS.md")
+    if os.path.exists(sp):
+        with open(sp) as f:
+            old = f.read()
+        k = old.find("## What the pack")
+        if k >= 0:
+            md += "\n" + old[k:]
+    with open(sp, "w") as f:
+        f.write(md)
+    with open(os.path.join(out, "corpus.json"), "w") as f:
+        json.dump({"params": params, "files": len(rows) + len(tts_rows), "dropped": dropped,
+                   "tts": os.path.abspath(tts) if tts else None}, f, indent=1)
+    print(md, end="")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -295,20 +333,23 @@ def main():
     ap.add_argument("--tts", help="a TTS corpus folder whose train split is added to train")
     a = ap.parse_args()
     out = a.out
-    params = {"version": VERSION, "rate": RATE, "max_seconds": a.max_seconds,
-              "held_out": HELD_OUT, "tts": os.path.abspath(a.tts) if a.tts else None}
+    # The TTS merge is not part of the cache's key: it only rewrites the
+    # manifest, so adding or dropping --tts decodes nothing again.
+    params = {"version": VERSION, "rate": RATE, "max_seconds": a.max_seconds, "held_out": HELD_OUT}
     stamp = os.path.join(out, "corpus.json")
     man = os.path.join(out, "manifest.tsv")
     if os.path.exists(stamp) and os.path.exists(man):
         with open(stamp) as f:
             old = json.load(f)
-        if old.get("params") == params:
+        if {k: v for k, v in old.get("params", {}).items() if k != "tts"} == params:
             with open(man) as f:
-                rel = [l.split("\t")[3] for l in f.read().splitlines()[1:]]
-            if all(os.path.exists(os.path.join(out, r)) for r in rel):
-                with open(os.path.join(out, "SPLITS.md")) as f:
-                    print(f.read(), end="")
-                print("make-real-speech: %s is up to date (%d files)" % (out, len(rel)), file=sys.stderr)
+                rows = [l.split("\t") for l in f.read().splitlines()[1:]]
+            rows = [[r[0], r[1], int(r[2]), r[3], float(r[4]), r[5]] for r in rows
+                    if not r[1].startswith("tts+")]
+            if all(os.path.exists(os.path.join(out, r[3])) for r in rows):
+                finish(out, rows, old.get("dropped", 0), a.tts, params)
+                print("make-real-speech: %s is up to date (%d recordings)" % (out, len(rows)),
+                      file=sys.stderr)
                 return
     srcs = sources(a.pkgs)
     for s in ("train", "valid", "test"):
@@ -342,31 +383,7 @@ def main():
     rows.sort(key=lambda r: r[3])
     for i, r in enumerate(rows, 1):
         r[2] = i
-    tts_rows = []
-    if a.tts:
-        with open(os.path.join(a.tts, "manifest.tsv")) as f:
-            hdr, *lines = f.read().splitlines()
-        h = hdr.split("\t")
-        for l in lines:
-            f_ = dict(zip(h, l.split("\t")))
-            if f_["split"] != "train":
-                continue
-            p = os.path.relpath(os.path.join(os.path.abspath(a.tts), f_["path"]), os.path.abspath(out))
-            tts_rows.append(["train", "tts+" + f_["voice"], 1000000 + int(f_["sentence_id"]), p,
-                             float(f_["duration"]), os.path.basename(os.path.abspath(a.tts))])
-    with open(man + ".tmp", "w") as f:
-        f.write("split\tvoice\tsentence_id\tpath\tduration\tsource\n")
-        for r in rows + tts_rows:
-            f.write("%s\t%s\t%d\t%s\t%.3f\t%s\n" % tuple(r))
-    os.replace(man + ".tmp", man)
-    md = splits_md(rows, tts_rows)
-    md += "\n%d source files were dropped as silent or shorter than 0.5 s after trimming.\n" % dropped
-    with open(os.path.join(out, "SPLITS.md"), "w") as f:
-        f.write(md)
-    with open(stamp, "w") as f:
-        json.dump({"params": params, "files": len(rows) + len(tts_rows)}, f, indent=1)
-    print(md, end="")
-
+    finish(out, rows, dropped, a.tts, params)
 
 if __name__ == "__main__":
     main()
