@@ -268,15 +268,15 @@ def splits_md(rows, tts_rows):
         counts[(split, src.split("/")[0])] = counts.get((split, src.split("/")[0]), 0) + 1
     for split in ("train", "valid", "test"):
         tot = 0.0
-        spk = 0
+        spk = set()  # distinct: Allison speaks both asterisk en and es
         for (s, pkg), (mins, voices) in sorted(by.items()):
             if s != split:
                 continue
             lines.append("| %s | %s | %.1f | %d | %d: %s |" % (split, pkg, mins / 60, counts[(s, pkg)],
                                                               len(voices), ", ".join(sorted(voices))))
             tot += mins
-            spk += len(voices)
-        lines.append("| **%s** | all | **%.1f** | | **%d** |" % (split, tot / 60, spk))
+            spk |= voices
+        lines.append("| **%s** | all | **%.1f** | | **%d** |" % (split, tot / 60, len(spk)))
     if tts_rows:
         lines += ["", "Plus %d TTS utterances (%.1f min) of the training split of %s, appended as a "
                   "second source." % (len(tts_rows), sum(r[4] for r in tts_rows) / 60,
