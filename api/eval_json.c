@@ -145,7 +145,7 @@ json_t *api_eval_json(const dn_eval_result *r)
 	       *by_cell = json_array();
 	double minutes = r->audio_seconds / 60.0;
 
-	for (int k = 0; k < DN_NOISE_FILE; k++)
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
 		if ((p->noise_mask >> k) & 1)
 			json_array_append_new(noises, json_string(dn_noise_kind_name(k)));
 	for (int i = 0; i < p->n_snr; i++)
@@ -162,7 +162,7 @@ json_t *api_eval_json(const dn_eval_result *r)
 
 		json_object_set_new(c, "snr_db", num(p->snr_db[i]));
 		json_array_append_new(by_snr, c);
-		for (int k = 0; k < DN_NOISE_FILE; k++) {
+		for (int k = 0; k < DN_NOISE_NKINDS; k++) {
 			json_t *d;
 
 			if (!((p->noise_mask >> k) & 1))

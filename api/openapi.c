@@ -75,7 +75,7 @@ static json_t *row_schema(const dn_train_param *p, const char *type, double v)
 		json_object_set_new(o, "minItems", json_integer(1));
 		json_object_set_new(
 		    o, "items",
-		    json_pack("{s:s, s:[s, s, s]}", "type", "string", "enum", "white", "pink", "brown"));
+		    json_pack("{s:s, s:[s, s, s, s]}", "type", "string", "enum", "white", "pink", "brown", "file"));
 		break;
 	}
 	json_object_set_new(o, "x-job-types",
@@ -83,7 +83,10 @@ static json_t *row_schema(const dn_train_param *p, const char *type, double v)
 	/* An evaluation's default differs from a training run's: the job's spec
 	 * shows the one it got. */
 	json_object_set_new(o, "x-defaults", def ? json_pack("{s:o}", type, def) : json_object());
-	snprintf(desc, sizeof desc, "%s%s: %s", type, eval_too ? " and eval" : "", p->help);
+	snprintf(desc, sizeof desc, "%s%s: %s%s", type, eval_too ? " and eval" : "", p->help,
+	         p->type == DN_PARAM_NOISE ? " (file: eval only, with the spec's noise_dataset; training "
+	                                     "adds file whenever noise_dataset is given)"
+	                                   : "");
 	json_object_set_new(o, "description", json_string(desc));
 	return o;
 }

@@ -3,10 +3,16 @@
 # RNNoise on the same noisy files, in one table.
 #
 #   bench/bench_speech_compare.sh [--model FILE] [--data DIR] [--max-files N] [--threads N]
+#                                 [--noise-dir DIR] [--snrs LIST]
 #
 # The mixes come from `denoise eval --write-mixes` (test split, white/pink/
 # brown noise at 5..25 dB, the fixed eval seed), so they are the files the
-# model card's eval table scores. Each method runs as a command on each noisy
+# model card's eval table scores. Real voices in real noise held out of
+# training (docs/data-sources.md; scripts/make-real-speech.sh and
+# scripts/make-real-noise.sh make them):
+#   bench/bench_speech_compare.sh --data data/real-speech --noise-dir data/noise/test \
+#       --snrs 0,5,10,15,20 --max-files 40
+# --noise-dir scores the noise recordings alone (eval's --noise file). Each method runs as a command on each noisy
 # file, one at a time; every output is scored by `denoise metrics` against
 # the clean file. Methods:
 #   noisy       the input itself
@@ -26,13 +32,15 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 denoise=${DENOISE:-$top/build/tools/denoise}
-model="" data="$top/data/speech" max=10 threads=1
+model="" data="$top/data/speech" max=10 threads=1 noise=() snrs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--model) model=$2; shift 2 ;;
 	--data) data=$2; shift 2 ;;
 	--max-files) max=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
+	--noise-dir) noise=(--noise file --noise-dir "$2"); shift 2 ;;
+	--snrs) snrs=(--snrs "$2"); shift 2 ;;
 	*) echo "bench_speech_compare: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -47,7 +55,7 @@ export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 
 margs=()
 [ -n "$model" ] && margs=(--model "$model")
-"$denoise" eval "${margs[@]}" --data "$data" --max-files "$max" --threads "$threads" \
+"$denoise" eval "${margs[@]}" "${noise[@]}" "${snrs[@]}" --data "$data" --max-files "$max" --threads "$threads" \
 	--write-mixes "$tmp/mixes" --json "$tmp/eval.json" >"$tmp/eval.txt" 2>&1 ||
 	{ cat "$tmp/eval.txt"; exit 1; }
 

@@ -121,15 +121,19 @@ static int run_eval(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **p
 	if (!m)
 		return dn_error_set(err, DN_ENOTFOUND, "model '%s' is no longer loaded", c->model);
 	dp.path = c->dataset_path;
+	dp.noise_dir = c->noise_path[0] ? c->noise_path : NULL;
 	st = corpus_missing(c, err);
 	if (!st)
 		st = dn_dataset_open(&dp, &d, err);
 	if (!st) {
 		dn_clean_source src = dn_dataset_clean_source(d);
+		dn_eval_params ep = c->ep;
+
+		ep.noises = dn_dataset_noises(d, &ep.n_noises);
 
 		jobs_log(rc->jb, "evaluating model '%s' on %s (%s split, %zu files; %s)", c->model,
 		         c->dataset, dn_split_name(dp.split), dn_dataset_count(d), c->dataset_path);
-		st = dn_eval_speech(daemon_model_get(m), &src, &c->ep, on_eval, rc, &res, err);
+		st = dn_eval_speech(daemon_model_get(m), &src, &ep, on_eval, rc, &res, err);
 	}
 	if (!st) {
 		json_t *all = api_eval_json(res);
@@ -187,6 +191,7 @@ static int run_train(run_ctx *rc, const job_conf *c, json_t **metrics, json_t **
 	tp.best = best;
 	tp.resume = 1; /* from the checkpoint when there is one (a restart) */
 	dp.path = c->dataset_path;
+	dp.noise_dir = c->noise_path[0] ? c->noise_path : NULL;
 	dp.split = DN_SPLIT_TRAIN;
 	vp = dp;
 	vp.split = DN_SPLIT_VALID;

@@ -39,7 +39,7 @@ static int refuse(vstate *v, const char *field, const char *fmt, ...)
 	return dn_error_set(v->err, DN_EINVAL, "%s: %s", field, msg);
 }
 
-enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_SNRS, P_SIGMAS };
+enum { P_INT, P_NUM, P_ENUM, P_NOISE, P_NOISEF, P_SNRS, P_SIGMAS }; /* P_NOISEF: file allowed */
 
 static const char *const splits[] = {"train", "valid", "test", "all", NULL};
 
@@ -55,7 +55,7 @@ typedef struct pdef {
  * parameters (core/train/params.c), which api/ also serves as the schema. */
 static const pdef eval_table[] = {
     {"seed", P_INT, 0, 9007199254740992.0, NULL, "seed"},
-    {"noise", P_NOISE, 0, 0, NULL, "noise kinds"},
+    {"noise", P_NOISEF, 0, 0, NULL, "noise kinds"},
     {"split", P_ENUM, 0, 0, splits, "split evaluated"},
     {"max_files", P_INT, 0, 100000, NULL, "clean files scored (0: all)"},
     {"snr_db", P_SNRS, -30, 60, NULL, "input SNRs"},
@@ -86,7 +86,7 @@ static json_t *noise_array(unsigned mask)
 {
 	json_t *a = json_array();
 
-	for (int k = 0; k < DN_NOISE_FILE; k++)
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
 		if (mask & (1u << k))
 			json_array_append_new(a, json_string(dn_noise_kind_name(k)));
 	return a;
@@ -187,22 +187,28 @@ static int check_param(vstate *v, const pdef *d, const json_t *val)
 			         d->choices[i]);
 		return refuse(v, field, "expected one of %s", list);
 	}
-	case P_NOISE: {
+	case P_NOISE:
+	case P_NOISEF: {
 		size_t i;
 		json_t *e;
+		int nk = d->type == P_NOISEF ? DN_NOISE_NKINDS : DN_NOISE_FILE;
+		const char *names = d->type == P_NOISEF ? "white, pink, brown or file" : "white, pink or brown";
 
 		if (!json_is_array(val) || json_array_size(val) == 0)
-			return refuse(v, field, "expected a non-empty array of white, pink, brown");
+			return refuse(v, field, "expected a non-empty array of %s", names);
 		json_array_foreach(val, i, e)
 		{
 			const char *s = json_string_value(e);
 			int ok = 0;
 
-			for (int k = 0; s && k < DN_NOISE_FILE; k++)
+			for (int k = 0; s && k < nk; k++)
 				ok |= strcmp(s, dn_noise_kind_name(k)) == 0;
 			if (!ok) {
 				snprintf(field, sizeof field, "params.%s[%zu]", d->name, i);
-				return refuse(v, field, "expected white, pink or brown");
+				return refuse(v, field, "expected %s%s", names,
+				              d->type == P_NOISE && s && !strcmp(s, "file")
+				                  ? " (recordings are added by the spec's noise_dataset)"
+				                  : "");
 			}
 		}
 		return DN_OK;
@@ -397,41 +403,47 @@ static int subdir_exists(const char *dir, const char *name)
 	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* name, a folder inside one of data_roots (no ".." component, no link out
+ * of a root) -> its real path in out (PATH_MAX); field names the member in
+ * a refusal. */
+static int resolve_under_roots(const jobs *J, const char *field, const char *name, char *out, vstate *v)
+{
+	root_ctx rc = {name, out, 0};
+
+	for (const char *p = name; (p = strstr(p, "..")); p += 2)
+		if ((p == name || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return refuse(v, field, "'%s' has a '..' component; name a folder under data_roots",
+			              name);
+	if (!J->data_roots[0])
+		return refuse(v, field, "'%s' is not a built-in data set (speech) and no data_roots are configured",
+		              name);
+	daemon_config_list_each(J->data_roots, try_root, &rc);
+	if (!rc.found)
+		return refuse(v, field,
+		              "'%s' is not a built-in data set (speech) nor a folder inside data_roots (%s); "
+		              "symbolic links out of a root are refused",
+		              name, J->data_roots);
+	return DN_OK;
+}
+
 static int resolve_dataset(const jobs *J, job_conf *c, vstate *v)
 {
-	root_ctx rc = {c->dataset, c->dataset_path, 0};
-	const char *s = c->dataset;
+	int rc;
 
-	if (strcmp(s, "speech") == 0 && !jobs_type_frames(c->type)) {
+	if (strcmp(c->dataset, "speech") == 0 && !jobs_type_frames(c->type)) {
 		builtin_speech_dir(J, c->dataset_path, sizeof c->dataset_path);
 		c->dataset_kind = DN_DATASET_CORPUS;
 		c->builtin = 1;
 		return DN_OK;
 	}
-	/* A ".." component is refused outright, whatever it would resolve to. */
-	for (const char *p = s; (p = strstr(p, "..")); p += 2)
-		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-			return refuse(v, "dataset",
-			              "'%s' has a '..' component; name a folder under data_roots", s);
-	if (!J->data_roots[0])
-		return refuse(v, "dataset",
-		              "'%s' is not a built-in data set (speech) and no data_roots are configured", s);
-	daemon_config_list_each(J->data_roots, try_root, &rc);
-	if (!rc.found)
-		return refuse(
-		    v, "dataset",
-		    jobs_type_frames(c->type)
-		        ? "'%s' is not a folder inside data_roots (%s); symbolic links out of a root "
-		          "are refused"
-		        : "'%s' is not a built-in data set (speech) nor a folder inside data_roots "
-		          "(%s); symbolic links out of a root are refused",
-		    s, J->data_roots);
+	if ((rc = resolve_under_roots(J, "dataset", c->dataset, c->dataset_path, v)))
+		return rc;
 	if (c->type == JOB_TRAIN_FRAME &&
 	    (!subdir_exists(c->dataset_path, "train") || !subdir_exists(c->dataset_path, "val")))
 		return refuse(v, "dataset",
 		              "'%s' has no train/ and val/ folders of photographs (as "
 		              "scripts/make-frame-data.py writes them)",
-		              s);
+		              c->dataset);
 	c->dataset_kind = dn_dataset_kind_guess(c->dataset_path);
 	return DN_OK;
 }
@@ -452,7 +464,7 @@ static unsigned noise_mask(const json_t *a)
 
 	json_array_foreach(a, i, e)
 	{
-		for (int k = 0; k < DN_NOISE_FILE; k++)
+		for (int k = 0; k < DN_NOISE_NKINDS; k++)
 			if (strcmp(json_string_value(e), dn_noise_kind_name(k)) == 0)
 				m |= 1u << k;
 	}
@@ -509,10 +521,10 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	{
 		if (strcmp(key, "type") && strcmp(key, "model") && strcmp(key, "dataset") &&
 		    strcmp(key, "params") && strcmp(key, "register_as") && strcmp(key, "device") &&
-		    strcmp(key, "precision"))
+		    strcmp(key, "precision") && strcmp(key, "noise_dataset"))
 			return refuse(v, key,
-			              "unknown member; a job spec has type, model, dataset, params, "
-			              "register_as, device, precision");
+			              "unknown member; a job spec has type, model, dataset, noise_dataset, "
+			              "params, register_as, device, precision");
 	}
 	val = json_object_get(spec, "type");
 	if (!val)
@@ -563,6 +575,17 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 	snprintf(c->dataset, sizeof c->dataset, "%s", val ? json_string_value(val) : "speech");
 	if ((rc = resolve_dataset(J, c, v)))
 		return rc;
+
+	/* Noise recordings (e.g. data/noise/train or data/noise/test from
+	 * scripts/make-real-noise.sh) add the kind "file", as --noise-dir does. */
+	val = json_object_get(spec, "noise_dataset");
+	if (val) {
+		if (!json_is_string(val) || !json_string_length(val) || json_string_length(val) >= PATH_MAX / 2)
+			return refuse(v, "noise_dataset", "expected a folder of noise recordings under data_roots");
+		snprintf(c->noise_dataset, sizeof c->noise_dataset, "%s", json_string_value(val));
+		if ((rc = resolve_under_roots(J, "noise_dataset", c->noise_dataset, c->noise_path, v)))
+			return rc;
+	}
 
 	val = json_object_get(spec, "register_as");
 	if (val) {
@@ -656,6 +679,14 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_decref(params);
 			return refuse(v, "params.snr_max_db", "must not be below params.snr_min_db");
 		}
+		{
+			dn_error ae = {0};
+
+			if (dn_augment_check(&c->dp.augment, &ae)) {
+				json_decref(params);
+				return refuse(v, "params", "%s", ae.msg);
+			}
+		}
 		/* Fields that pass one by one can still not fit together. */
 		if ((rc = check_train_fit(J, c, v)) != DN_OK) {
 			json_decref(params);
@@ -703,6 +734,13 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 		c->ep.max_files = (size_t)PI("max_files");
 		c->ep.examples = PI("examples");
 		c->ep.seed = c->dp.seed;
+		if ((c->dp.noise_kinds & (1u << DN_NOISE_FILE)) && !c->noise_dataset[0]) {
+			json_decref(params);
+			return refuse(v, "params.noise",
+			              "'file' needs the spec's noise_dataset (a folder of noise recordings)");
+		}
+		if (c->noise_dataset[0])
+			c->dp.noise_kinds |= 1u << DN_NOISE_FILE;
 		c->ep.noise_mask = c->dp.noise_kinds;
 		c->ep.n_snr = 0;
 		json_array_foreach(snrs, i, e) c->ep.snr_db[c->ep.n_snr++] = json_number_value(e);
@@ -716,6 +754,8 @@ int jobs_spec_parse(jobs *J, const json_t *spec, job_conf *c, json_t **norm, vst
 			json_object_set_new(*norm, "model", json_string(c->model));
 		if (*norm && c->register_as[0])
 			json_object_set_new(*norm, "register_as", json_string(c->register_as));
+		if (*norm && c->noise_dataset[0])
+			json_object_set_new(*norm, "noise_dataset", json_string(c->noise_dataset));
 		if (*norm && jobs_type_trains(c->type)) {
 			json_object_set_new(*norm, "device", json_string(c->device));
 			json_object_set_new(*norm, "precision",

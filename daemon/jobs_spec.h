@@ -33,6 +33,8 @@ typedef struct job_conf {
 	char dataset_path[PATH_MAX];
 	int dataset_kind;
 	int builtin;
+	char noise_dataset[PATH_MAX]; /* "": none; else a folder of noise recordings */
+	char noise_path[PATH_MAX];    /* its real path: the runner's dp.noise_dir */
 	char register_as[128];
 	char device[32]; /* as the spec (or job_device) names it: "cpu", "cuda:0" */
 	dn_device dev;   /* parsed; copied into tp.device */

@@ -2,8 +2,9 @@
 # `denoise train` and `denoise eval` end to end on a small generated corpus:
 # a short training writes a model with provenance, SIGINT stops a run with
 # its checkpoint intact and --resume finishes it, evaluation prints the
-# per-SNR table and writes the documented JSON, and bad invocations fail
-# with a message and the right exit code.
+# per-SNR table and writes the documented JSON, synthetic and recorded noise
+# mix in one augmented run, evaluation scores noise recordings alone, and
+# bad invocations fail with a message and the right exit code.
 set -u
 denoise="${DN_BUILDDIR:-.}/tools/denoise"
 src="${DN_SRCDIR:-.}"
@@ -61,6 +62,35 @@ assert len(h["edges"]) == len(h["model"]) + 1 and sum(h["model"]) == d["test_set
 assert p["spectrograms"] and len(p["spectrograms"][0]["clean"]) == p["spectrograms"][0]["bins"]
 PY
 check "mixes written for other denoisers" test "$(ls "$tmp/mixes/noisy" | wc -l)" -eq "$(($(wc -l <"$tmp/mixes/mixes.tsv") - 1))"
+
+# Synthetic and recorded noise in one run, with augmentation; then an
+# evaluation on the recordings alone (one longer and one shorter than an item).
+mkdir -p "$tmp/noise"
+sox -n -r 16000 -c 1 "$tmp/noise/long.wav" synth 3 brownnoise synth 3 sine amod 7 2>/dev/null
+sox -n -r 16000 -c 1 "$tmp/noise/short.wav" synth 0.3 pinknoise 2>/dev/null
+"$denoise" train "${tiny[@]}" --epochs 1 --noise white,pink,brown,file --noise-dir "$tmp/noise" --snr -5:30 \
+	--augment real --aug-reverb 1 --out "$tmp/a.safetensors" >"$tmp/a.out" 2>&1
+check "augmented training on mixed noise exits 0" test $? -eq 0
+check "...and writes its model" test -s "$tmp/a.safetensors"
+"$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --noise file --noise-dir "$tmp/noise" \
+	--snrs 0,10 --threads 1 --json "$tmp/f.json" >"$tmp/f.out" 2>&1
+check "eval on noise recordings exits 0" test $? -eq 0
+check "...scoring the kind file alone at each SNR" /usr/bin/python3 - "$tmp/f.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["test_set"]["noise"] == ["file"], d["test_set"]
+assert [c["noise"] for c in d["by_noise_snr"]] == ["file", "file"]
+assert d["test_set"]["noisy_files"] == 2 * d["test_set"]["files"]
+PY
+"$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --noise file >/dev/null 2>"$tmp/err"
+check "--noise file without --noise-dir is a usage error" test $? -eq 2
+check "...saying what to add" grep -q -- "--noise-dir" "$tmp/err"
+"$denoise" train "${tiny[@]}" --aug-band 1.5 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "an augmentation probability above 1 is a usage error" test $? -eq 2
+check "...naming it" grep -q "aug_band_prob" "$tmp/err"
+"$denoise" train "${tiny[@]}" --aug-clip -0.5 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "a negative probability other than -1 fails" test $? -ne 0
+check "...naming it" grep -q "aug_clip_prob" "$tmp/err"
 
 "$denoise" train --data "$tmp/corpus" >/dev/null 2>"$tmp/err"
 check "train without --out is a usage error" test $? -eq 2

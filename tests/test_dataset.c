@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/audio/fft.h"
+#include "core/train/augment.h"
 #include "core/train/data_io.h"
 #include "core/train/dataset.h"
 #include "core/audio/noise.h"
@@ -563,6 +565,398 @@ static void test_guess_and_sources(void)
 	dn_dataset_destroy(d);
 }
 
+/* ---- augmentation (core/train/augment.h) ---- */
+
+static dn_augment_params aug_only(void)
+{
+	dn_augment_params p = dn_augment_default_params();
+	p.level_prob = p.band_prob = p.tilt_prob = p.reverb_prob = p.clip_prob = 0;
+	return p;
+}
+
+/* Mean power per bin of x over [lo, hi) Hz, in dB (one FFT of the whole). */
+static double band_db(const float *x, size_t n, double lo, double hi)
+{
+	long N = 2;
+	while ((size_t)N < n)
+		N *= 2;
+	dn_fft *f = NULL;
+	dn_error err;
+	if (dn_fft_create(N, &f, &err))
+		return NAN;
+	double *b = dn_fft_data(f), e = 0;
+	memset(b, 0, (size_t)(N + 2) * sizeof *b);
+	for (size_t t = 0; t < n; t++)
+		b[t] = x[t];
+	dn_fft_forward(f);
+	long k0 = (long)ceil(lo * N / RATE), k1 = (long)(hi * N / RATE), cnt = 0;
+	for (long k = k0; k < k1 && k <= N / 2; k++, cnt++)
+		e += b[2 * k] * b[2 * k] + b[2 * k + 1] * b[2 * k + 1];
+	dn_fft_destroy(f);
+	return 10 * log10(e / (cnt ? cnt : 1) + 1e-30);
+}
+
+static void white(float *x, size_t n, uint64_t seed)
+{
+	dn_rng r;
+	dn_error err;
+	dn_rng_seed(&r, seed);
+	dn_noise_generate(DN_NOISE_WHITE, RATE, &r, x, n, &err);
+	for (size_t i = 0; i < n; i++)
+		x[i] *= 0.1f;
+}
+
+static void test_augment_params(void)
+{
+	dn_error err;
+	dn_augment_params p = dn_augment_default_params(), r;
+	CHECK_RC(dn_augment_check(&p, &err), DN_OK);
+	r = dn_augment_resolve(&p);
+	CHECK(!dn_augment_active(&r)); /* off by default: evaluation is unchanged */
+	p.preset = DN_AUGMENT_REAL;
+	r = dn_augment_resolve(&p);
+	CHECK(dn_augment_active(&r) && r.reverb_prob > 0 && r.band_prob > 0 && r.clip_prob > 0 &&
+	      r.level_prob > 0 && r.tilt_prob > 0);
+	p.reverb_prob = 0; /* an explicit value beats the preset */
+	CHECK(dn_augment_resolve(&p).reverb_prob == 0);
+	p.band_prob = 1.5;
+	CHECK_RC(dn_augment_check(&p, &err), DN_EINVAL);
+	CHECK(strstr(err.msg, "aug_band_prob") != NULL);
+	p.band_prob = -0.5;
+	CHECK_RC(dn_augment_check(&p, &err), DN_EINVAL);
+	p = dn_augment_default_params();
+	p.level_min_dbfs = -5;
+	CHECK_RC(dn_augment_check(&p, &err), DN_EINVAL);
+	p = dn_augment_default_params();
+	p.rt60_max_s = 3;
+	CHECK_RC(dn_augment_check(&p, &err), DN_EINVAL);
+	CHECK(strstr(err.msg, "RT60") != NULL);
+	/* The data set refuses them too, before reading anything. */
+	dn_dataset_params dp = dn_dataset_default_params();
+	dn_dataset *d;
+	dp.path = "/";
+	dp.augment.clip_prob = 2;
+	CHECK_RC(dn_dataset_open(&dp, &d, &err), DN_EINVAL);
+}
+
+static void test_augment_band_and_tilt(void)
+{
+	size_t n = 2 * RATE;
+	float *x = malloc(n * sizeof *x), *side = NULL;
+	dn_error err;
+	dn_rng r;
+	white(x, n, 5);
+	/* White noise: flat before, so the test can fail. */
+	CHECK(fabs(band_db(x, n, 6000, 7900) - band_db(x, n, 500, 3000)) < 1.0);
+	dn_augment_params p = aug_only();
+	p.band_prob = 1;
+	dn_augment_info in;
+	dn_rng_seed(&r, 1);
+	CHECK_RC(dn_augment_speech(&p, RATE, &r, x, n, &side, &in, &err), DN_OK);
+	CHECK(side == NULL && in.band && !in.reverb && !in.level && !in.tilt);
+	double pass = band_db(x, n, 500, 3000);
+	CHECK_MSG(band_db(x, n, 6000, 7900) < pass - 30, "above the band: %.1f dB vs %.1f",
+	          band_db(x, n, 6000, 7900), pass);
+	CHECK_MSG(band_db(x, n, 20, 150) < pass - 30, "below the band: %.1f dB vs %.1f", band_db(x, n, 20, 150),
+	          pass);
+	CHECK(band_db(x, n, 1000, 2000) > pass - 1.0);
+
+	/* Tilt: the slope drawn, in dB per octave, between 1 and 4 kHz. */
+	white(x, n, 6);
+	p = aug_only();
+	p.tilt_prob = 1;
+	p.tilt_db_oct = 6;
+	int bright = 0, dark = 0;
+	for (uint64_t s = 1; s <= 6; s++) {
+		white(x, n, 6);
+		dn_rng_seed(&r, s);
+		CHECK_RC(dn_augment_speech(&p, RATE, &r, x, n, &side, &in, &err), DN_OK);
+		CHECK(in.tilt && fabs(in.tilt_db_oct) <= 6);
+		double slope = (band_db(x, n, 3800, 4200) - band_db(x, n, 950, 1050)) / 2;
+		CHECK_MSG(fabs(slope - in.tilt_db_oct) < 1.0, "slope %.2f, drawn %.2f", slope, in.tilt_db_oct);
+		bright += in.tilt_db_oct > 0;
+		dark += in.tilt_db_oct < 0;
+	}
+	CHECK(bright > 0 && dark > 0);
+	CHECK_NEAR(dn_augment_channel_gain(1000, 0, 5), 1.0, 1e-12);
+	CHECK_NEAR(20 * log10(dn_augment_channel_gain(2000, 0, 5)), 5.0, 1e-9);
+	CHECK(dn_augment_channel_gain(0, 1, 0) == 0.0);
+	free(x);
+}
+
+static void test_augment_room(void)
+{
+	dn_error err;
+	dn_rng r;
+	float *h = NULL;
+	size_t len = 0;
+	dn_rng_seed(&r, 3);
+	CHECK_RC(dn_augment_rir(RATE, 0.5, 6.0, &r, &h, &len, &err), DN_OK);
+	CHECK(len == RATE / 2 && h[0] == 1.0f);
+	double tail = 0;
+	for (size_t t = 1; t < len; t++)
+		tail += (double)h[t] * h[t];
+	CHECK_NEAR(10 * log10(1.0 / tail), 6.0, 1e-3); /* the direct-to-reverberant ratio asked */
+	/* Energy falls 60 dB per RT60: 0.2 s apart is 24 dB (windows of 40 ms). */
+	double e1 = 0, e2 = 0;
+	for (size_t t = 0; t < 640; t++) {
+		e1 += (double)h[1600 + t] * h[1600 + t];
+		e2 += (double)h[4800 + t] * h[4800 + t];
+	}
+	CHECK_MSG(fabs(10 * log10(e2 / e1) + 24.0) < 3.0, "decay %.2f dB over 0.2 s", 10 * log10(e2 / e1));
+	free(h);
+
+	/* An impulse through a room: the noisy side has the whole tail, the
+	 * target only the first 50 ms, both with the direct path in place. */
+	size_t n = RATE, at0 = 1000, early = (size_t)(DN_AUGMENT_EARLY_MS * RATE / 1000);
+	float *x = calloc(n, sizeof *x), *side = NULL;
+	x[at0] = 1;
+	dn_augment_params p = aug_only();
+	p.reverb_prob = 1;
+	p.rt60_min_s = p.rt60_max_s = 0.6;
+	dn_augment_info in;
+	dn_rng_seed(&r, 4);
+	CHECK_RC(dn_augment_speech(&p, RATE, &r, x, n, &side, &in, &err), DN_OK);
+	CHECK(side != NULL && in.reverb && in.rt60_s == 0.6);
+	if (side) {
+		CHECK_NEAR(x[at0], 1.0, 1e-4);
+		CHECK_NEAR(side[at0], 1.0, 1e-4);
+		double late_t = 0, late_s = 0, early_t = 0, early_s = 0;
+		for (size_t t = at0 + 1; t < n; t++) {
+			if (t <= at0 + early) {
+				early_t += (double)x[t] * x[t];
+				early_s += (double)side[t] * side[t];
+			} else if (t > at0 + early + 2) {
+				late_t += (double)x[t] * x[t];
+				late_s += (double)side[t] * side[t];
+			}
+		}
+		CHECK_MSG(late_t < 1e-8 * late_s, "target tail %g vs room tail %g", late_t, late_s);
+		CHECK(late_s > 0.01 && fabs(early_t - early_s) < 1e-4 * early_s);
+		double drr = 10 * log10(1.0 / (early_s + late_s));
+		CHECK_NEAR(drr, in.drr_db, 0.05);
+	}
+	free(side);
+	free(x);
+}
+
+static void test_augment_level_clip_determinism(void)
+{
+	size_t n = RATE / 2;
+	float *x = malloc(n * sizeof *x), *side = NULL;
+	dn_error err;
+	dn_rng r;
+	dn_augment_params p = aug_only();
+	p.level_prob = 1;
+	double lo = 0, hi = -100;
+	for (uint64_t s = 1; s <= 40; s++) {
+		speechlike(x, n, RATE, s, 0.5);
+		dn_rng_seed(&r, s);
+		dn_augment_info in;
+		CHECK_RC(dn_augment_speech(&p, RATE, &r, x, n, &side, &in, &err), DN_OK);
+		double e = 0;
+		for (size_t t = 0; t < n; t++)
+			e += (double)x[t] * x[t];
+		double db = 10 * log10(e / n);
+		CHECK_NEAR(db, in.level_dbfs, 0.01);
+		CHECK(db >= -35.01 && db <= -9.99);
+		lo = fmin(lo, db);
+		hi = fmax(hi, db);
+	}
+	CHECK(lo < -30 && hi > -15); /* the whole range is drawn */
+
+	/* Clipping: never beyond the drawn level below the peak. */
+	p = aug_only();
+	p.clip_prob = 1;
+	for (uint64_t s = 1; s <= 10; s++) {
+		speechlike(x, n, RATE, s, 0.9);
+		float peak = 0;
+		for (size_t t = 0; t < n; t++)
+			peak = fmaxf(peak, fabsf(x[t]));
+		dn_augment_info in;
+		dn_rng_seed(&r, s);
+		CHECK(dn_augment_clip(&p, &r, x, n, &in) == 1);
+		float top = 0;
+		for (size_t t = 0; t < n; t++)
+			top = fmaxf(top, fabsf(x[t]));
+		CHECK(in.clip_db >= 1 && in.clip_db <= 6);
+		CHECK_NEAR(top, peak * pow(10, -in.clip_db / 20), 1e-5);
+	}
+
+	/* The same generator state gives the same signals; another does not. */
+	p = dn_augment_default_params();
+	p.preset = DN_AUGMENT_REAL;
+	p.reverb_prob = p.band_prob = p.tilt_prob = p.level_prob = 1;
+	p = dn_augment_resolve(&p);
+	float *ref = malloc(n * sizeof *ref), *s2 = NULL;
+	for (int k = 0; k < 3; k++) {
+		speechlike(x, n, RATE, 9, 0.5);
+		dn_rng_seed(&r, k == 2 ? 8 : 7);
+		CHECK_RC(dn_augment_speech(&p, RATE, &r, x, n, k ? &s2 : &side, NULL, &err), DN_OK);
+		if (k == 0)
+			memcpy(ref, x, n * sizeof *x);
+		if (k == 1)
+			CHECK(memcmp(x, ref, n * sizeof *x) == 0 && side && s2 && memcmp(side, s2, n * sizeof *x) == 0);
+		if (k == 2)
+			CHECK(memcmp(x, ref, n * sizeof *x) != 0);
+		if (k) {
+			free(s2);
+			s2 = NULL;
+		}
+	}
+	free(ref);
+	free(side);
+	free(x);
+}
+
+/* Augmentation through the data set: reproducible per (seed, epoch, index),
+ * and with it off the mix is the one made without augmentation. */
+static void test_augment_dataset(void)
+{
+	dn_error err;
+	dn_dataset_params p = dn_dataset_default_params();
+	p.kind = DN_DATASET_CORPUS;
+	p.path = at("corpus");
+	p.split = DN_SPLIT_TRAIN;
+	dn_dataset *plain = NULL, *aug = NULL, *aug2 = NULL, *zero = NULL;
+	CHECK_RC(dn_dataset_open(&p, &plain, &err), DN_OK);
+	p.augment.preset = DN_AUGMENT_REAL;
+	p.augment.level_prob = p.augment.reverb_prob = 1;
+	CHECK_RC(dn_dataset_open(&p, &aug, &err), DN_OK);
+	CHECK_RC(dn_dataset_open(&p, &aug2, &err), DN_OK);
+	p.augment = dn_augment_default_params();
+	p.augment.clip_prob = 0; /* explicitly off: same as none */
+	CHECK_RC(dn_dataset_open(&p, &zero, &err), DN_OK);
+	if (!plain || !aug || !aug2 || !zero)
+		goto out;
+	for (uint64_t e = 0; e < 3; e++) {
+		dn_dataset_item a, b, c, z;
+		CHECK_RC(dn_dataset_load(aug, 0, e, &a, &err), DN_OK);
+		CHECK_RC(dn_dataset_load(aug2, 0, e, &b, &err), DN_OK);
+		CHECK_RC(dn_dataset_load(plain, 0, e, &c, &err), DN_OK);
+		CHECK_RC(dn_dataset_load(zero, 0, e, &z, &err), DN_OK);
+		CHECK(a.n == b.n && memcmp(a.noisy, b.noisy, a.n * sizeof *a.noisy) == 0 &&
+		      memcmp(a.clean, b.clean, a.n * sizeof *a.clean) == 0);
+		CHECK(a.snr_db == c.snr_db && a.noise_kind == c.noise_kind); /* draws not moved */
+		CHECK(memcmp(a.clean, c.clean, a.n * sizeof *a.clean) != 0);
+		CHECK(memcmp(z.noisy, c.noisy, z.n * sizeof *z.noisy) == 0);
+		/* The target's level is the drawn one (within -35..-10 dBFS, or
+		 * lower by the mix's anti-clipping gain). */
+		double en = 0;
+		for (size_t t = 0; t < a.n; t++)
+			en += (double)a.clean[t] * a.clean[t];
+		CHECK(10 * log10(en / a.n) <= -9.99 && 10 * log10(en / a.n) >= -35.01 + 20 * log10(a.gain));
+		dn_dataset_item_free(&a);
+		dn_dataset_item_free(&b);
+		dn_dataset_item_free(&c);
+		dn_dataset_item_free(&z);
+	}
+out:
+	dn_dataset_destroy(plain);
+	dn_dataset_destroy(aug);
+	dn_dataset_destroy(aug2);
+	dn_dataset_destroy(zero);
+}
+
+/* Normalised correlation of a[0..n) and b[0..n). */
+static double ncorr(const float *a, const float *b, size_t n)
+{
+	double ab = 0, aa = 0, bb = 0;
+	for (size_t i = 0; i < n; i++) {
+		ab += (double)a[i] * b[i];
+		aa += (double)a[i] * a[i];
+		bb += (double)b[i] * b[i];
+	}
+	return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+}
+
+/* Synthetic and recorded noise in one data set: every kind is drawn, a
+ * recording longer than the item is sliced at random offsets, and one
+ * shorter is looped. The corpus left by test_corpus has one 0.25 s item. */
+static void test_noise_files(void)
+{
+	dn_error err;
+	size_t nl = RATE, ns = RATE * 3 / 20; /* 1 s and 0.15 s */
+	float *lng = malloc(nl * sizeof *lng), *shrt = malloc(ns * sizeof *shrt);
+	white(lng, nl, 11);
+	white(shrt, ns, 12);
+	mkdirs("noise-long");
+	mkdirs("noise-short");
+	CHECK_RC(dn_data_write_wav16(at("noise-long/long.wav"), lng, nl, RATE, &err), DN_OK);
+	CHECK_RC(dn_data_write_wav16(at("noise-short/short.wav"), shrt, ns, RATE, &err), DN_OK);
+	/* The samples as read back (16-bit), to find excerpts in. */
+	free(lng);
+	CHECK_RC(dn_data_read_mono(at("noise-long/long.wav"), RATE, 60, &lng, &nl, &err), DN_OK);
+
+	dn_dataset_params p = dn_dataset_default_params();
+	p.kind = DN_DATASET_CORPUS;
+	p.path = at("corpus");
+	p.noise_dir = at("noise-long");
+	dn_dataset *d = NULL;
+	CHECK_RC(dn_dataset_open(&p, &d, &err), DN_OK);
+	int seen[DN_NOISE_NKINDS] = {0};
+	size_t offsets[64], noff = 0;
+	for (uint64_t e = 0; d && e < 80; e++) {
+		dn_dataset_item it;
+		if (dn_dataset_load(d, 0, e, &it, &err) != DN_OK)
+			break;
+		seen[it.noise_kind]++;
+		if (it.noise_kind == DN_NOISE_FILE && noff < 64) {
+			const size_t m = 512;
+			float r[512];
+			for (size_t t = 0; t < m; t++)
+				r[t] = it.noisy[t] - it.clean[t];
+			double best = 0;
+			size_t at_best = 0;
+			for (size_t o = 0; o + m <= nl; o++) {
+				double c = ncorr(r, lng + o, m);
+				if (c > best) {
+					best = c;
+					at_best = o;
+				}
+			}
+			if (best > 0.99) /* not an excerpt across the cross-faded loop point */
+				offsets[noff++] = at_best;
+		}
+		dn_dataset_item_free(&it);
+	}
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
+		CHECK_MSG(seen[k] > 5, "kind %s drawn %d times in 80", dn_noise_kind_name(k), seen[k]);
+	size_t distinct = 0;
+	for (size_t i = 0; i < noff; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < i; j++)
+			dup |= offsets[j] == offsets[i];
+		distinct += !dup;
+	}
+	CHECK_MSG(noff >= 5 && distinct >= noff - 1, "%zu excerpts found, %zu distinct offsets", noff, distinct);
+	dn_dataset_destroy(d);
+
+	/* A recording shorter than the item repeats with its loop's period. */
+	dn_noise_source *src = NULL;
+	CHECK_RC(dn_noise_source_open(at("noise-short/short.wav"), RATE, &src, &err), DN_OK);
+	size_t L = src ? dn_noise_source_length(src) : 0;
+	dn_noise_source_destroy(src);
+	p.noise_dir = at("noise-short");
+	p.noise_kinds = 0; /* recordings only */
+	d = NULL;
+	CHECK_RC(dn_dataset_open(&p, &d, &err), DN_OK);
+	dn_dataset_item it;
+	if (d && L > 0 && dn_dataset_load(d, 0, 3, &it, &err) == DN_OK) {
+		CHECK(it.noise_kind == DN_NOISE_FILE && it.n > 2 * L);
+		float *r = malloc(it.n * sizeof *r);
+		for (size_t t = 0; t < it.n; t++)
+			r[t] = it.noisy[t] - it.clean[t];
+		CHECK_MSG(ncorr(r, r + L, it.n - L) > 0.999, "period %zu: corr %.4f", L, ncorr(r, r + L, it.n - L));
+		CHECK(ncorr(r, r + L / 2, it.n - L) < 0.5);
+		free(r);
+		dn_dataset_item_free(&it);
+	}
+	dn_dataset_destroy(d);
+	free(lng);
+	free(shrt);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof root, "/tmp/dn-test-dataset-XXXXXX");
@@ -575,6 +969,12 @@ int main(void)
 	test_valentini();
 	test_corpus();
 	test_guess_and_sources();
+	test_augment_params();
+	test_augment_band_and_tilt();
+	test_augment_room();
+	test_augment_level_clip_determinism();
+	test_augment_dataset();
+	test_noise_files();
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_status();
 }

@@ -51,6 +51,28 @@ const char *builddir;
 
 const char *token = "s3cret-token";
 
+/* A folder with one noise recording (1.5 s of a rumbling, uneven hum). */
+static int make_noise(const char *dir)
+{
+	dn_audio a = {.frames = 24000, .channels = 1, .rate = 16000};
+	dn_error err;
+	char path[1024];
+	uint32_t rnd = 5;
+	int rc;
+
+	if (run("mkdir -p '%s'", dir) != 0 || !(a.data = malloc(a.frames * sizeof(float))))
+		return -1;
+	for (size_t i = 0; i < a.frames; i++) {
+		rnd = rnd * 1664525u + 1013904223u;
+		a.data[i] = (float)(0.1 * sin(2 * M_PI * 60.0 * (double)i / 16000.0) +
+		                    0.05 * ((double)(rnd >> 8) / 8388608.0 - 1.0));
+	}
+	snprintf(path, sizeof path, "%s/hum.wav", dir);
+	rc = dn_audio_write_file(&a, DN_AUDIO_WAV16, path, &err);
+	free(a.data);
+	return rc == DN_OK ? 0 : -1;
+}
+
 /* The problem's "field" member equals want. */
 static int names_field(const resp *r, const char *want)
 {
@@ -126,6 +148,14 @@ static void test_malformed(int port)
 	    {"{\"type\":\"train\",\"params\":{\"noise\":[\"red\"]}}", "params.noise[0]"},
 	    {"{\"type\":\"train\",\"params\":{\"snr_min_db\":10,\"snr_max_db\":0}}", "params.snr_max_db"},
 	    {"{\"type\":\"eval\",\"params\":{\"epochs\":1}}", "params.epochs"},
+	    {"{\"type\":\"eval\",\"params\":{\"noise\":[\"file\"]}}", "params.noise"},
+	    {"{\"type\":\"train\",\"params\":{\"noise\":[\"file\"]}}", "params.noise[0]"},
+	    {"{\"type\":\"eval\",\"noise_dataset\":\"nosuch\"}", "noise_dataset"},
+	    {"{\"type\":\"eval\",\"noise_dataset\":\"../outside\"}", "noise_dataset"},
+	    {"{\"type\":\"train\",\"noise_dataset\":7}", "noise_dataset"},
+	    {"{\"type\":\"train\",\"params\":{\"augment\":\"loud\"}}", "params.augment"},
+	    {"{\"type\":\"train\",\"params\":{\"aug_band_prob\":-0.5}}", "params"},
+	    {"{\"type\":\"train\",\"params\":{\"rt60_min_s\":0.9,\"rt60_max_s\":0.2}}", "params"},
 	    {"{\"type\":\"eval\",\"params\":{\"snr_db\":[5,\"x\"]}}", "params.snr_db[1]"},
 	    {"{\"type\":\"eval\",\"params\":{\"snr_db\":[]}}", "params.snr_db"},
 	    {"{\"type\":\"eval\",\"params\":{\"max_files\":-1}}", "params.max_files"},
@@ -393,6 +423,34 @@ static void test_train_and_eval(int port, char *train_id, size_t cap)
 	CHECK_PROBLEM(r, 409, "job-state");
 	resp_free(&r);
 
+	/* An evaluation on noise recordings alone (the kind "file"), from a
+	 * noise folder under the data root. */
+	CHECK(submit(port,
+	             "{\"type\":\"eval\",\"model\":\"tiny1\",\"dataset\":\"tiny\",\"noise_dataset\":\"noise\","
+	             "\"params\":{\"split\":\"all\",\"max_files\":2,\"snr_db\":[0],\"noise\":[\"file\"]}}",
+	             id, sizeof id) == 202);
+	j = poll_job(port, id, NULL, 120);
+	CHECK_MSG(j && !strcmp(job_state(j), "succeeded"), "eval on recordings: %s",
+	          j ? json_string_value(json_object_get(j, "error")) : "timeout");
+	m = json_object_get(json_object_get(j, "metrics"), "test_set");
+	CHECK(json_array_size(json_object_get(m, "noise")) == 1 &&
+	      !strcmp(json_string_value(json_array_get(json_object_get(m, "noise"), 0)), "file"));
+	CHECK(json_integer_value(json_object_get(m, "noisy_files")) == 2);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "spec"), "noise_dataset")), "noise"));
+	json_decref(j);
+	/* And a training job mixing synthetic and recorded noise, augmented. */
+	CHECK(submit(port,
+	             "{\"type\":\"train\",\"dataset\":\"tiny\",\"noise_dataset\":\"noise\","
+	             "\"params\":{\"epochs\":1,\"filters\":4,\"depth\":2,\"patch_frames\":16,"
+	             "\"augment\":\"real\",\"aug_reverb_prob\":1}}",
+	             id, sizeof id) == 202);
+	j = poll_job(port, id, NULL, 120);
+	CHECK_MSG(j && !strcmp(job_state(j), "succeeded"), "augmented training: %s",
+	          j ? json_string_value(json_object_get(j, "error")) : "timeout");
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(j, "spec"), "params"),
+	                                                "augment")),
+	              "real"));
+	json_decref(j);
 	/* {"type":"eval"} alone: the default model on the built-in corpus,
 	 * which this test points at an empty folder: a clear failure. */
 	CHECK(submit(port, "{\"type\":\"eval\"}", id, sizeof id) == 202);
@@ -1014,6 +1072,7 @@ int main(void)
 	CHECK(make_frames(path_in_tmp("data/frames/train"), 3, 160, 144, 1) == 0);
 	CHECK(make_frames(path_in_tmp("data/frames/val"), 1, 160, 160, 2) == 0);
 	CHECK(make_frames(path_in_tmp("data/frames/test"), 2, 150, 130, 3) == 0);
+	CHECK(make_noise(path_in_tmp("data/noise")) == 0);
 	CHECK(symlink(path_in_tmp("outside"), path_in_tmp("data/escape")) == 0);
 	CHECK(run("mkdir -p '%s' '%s' && printf '%%s\\n' '%s' >'%s' && chmod 600 '%s'", path_in_tmp("state"),
 	          path_in_tmp("nocorpus"), token, path_in_tmp("key"), path_in_tmp("key")) == 0);

@@ -29,7 +29,9 @@ static const char usage_text[] =
     "SNR.\n" DATA_OPTS_HELP "  --model FILE          the model (default: the shipped speech model)\n"
     "  --split NAME          test (default), valid, train or all\n"
     "  --max-files N         evaluate at most N clean files\n"
-    "  --snrs LIST           input SNRs in dB (default 5,10,15,20,25)\n"
+    "  --snrs LIST           input SNRs in dB (default 5,10,15,20,25; -20..60)\n"
+    "                        (real noise: --noise file --noise-dir data/noise/test\n"
+    "                        --snrs 0,5,10,15,20 scores recordings held out of training)\n"
     "  --seed S              noise seed (default: fixed, so runs compare)\n"
     "  --json FILE           write the result JSON here ('-': stdout)\n"
     "  --write-mixes DIR     write DIR/clean/*.wav, DIR/noisy/*.wav and DIR/mixes.tsv\n"
@@ -179,6 +181,15 @@ int cmd_eval(int argc, char **argv)
 	if (threads)
 		dn_threads_set(threads);
 	data_opts_guess_kind(&dp, kind_given);
+	/* Recordings are scored like the synthetic kinds: --noise-dir adds
+	 * "file" (as in training), --noise file alone scores only them. */
+	if ((ep.noise_mask & (1u << DN_NOISE_FILE)) && !dp.noise_dir) {
+		fprintf(stderr, "denoise eval: --noise file needs --noise-dir DIR (a folder of noise "
+		                "recordings, e.g. data/noise/test from scripts/make-real-noise.sh)\n");
+		return TOOLS_USAGE;
+	}
+	if (dp.noise_dir)
+		ep.noise_mask |= 1u << DN_NOISE_FILE;
 	char *default_model = NULL;
 	dn_error err = {0};
 	dn_model *m = NULL;
@@ -194,6 +205,7 @@ int cmd_eval(int argc, char **argv)
 		goto done;
 	}
 	dn_clean_source src = dn_dataset_clean_source(d);
+	ep.noises = dn_dataset_noises(d, &ep.n_noises);
 	if (mixes) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/clean", mixes);

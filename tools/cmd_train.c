@@ -175,6 +175,7 @@ int cmd_train(int argc, char **argv)
 	tp = cfg.train;
 	info = cfg.info;
 	dp.seed = tp.seed;
+	dp.augment = cfg.data.augment; /* --augment and --aug-* are table rows */
 	if (bad)
 		return TOOLS_USAGE;
 	if (!out) {

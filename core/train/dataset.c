@@ -17,11 +17,14 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/train/augment.h"
 #include "core/train/data_io.h"
 #include "core/audio/noise.h"
 #include "core/util/rng.h"
 
 #define MAX_DEPTH 8
+/* Mixed into the seed for augmentation's generator ("augment"). */
+#define AUGMENT_STREAM 0x6175676d656e74ULL
 
 struct dn_dataset {
 	dn_dataset_params p;
@@ -32,6 +35,8 @@ struct dn_dataset {
 	int nkinds;
 	dn_noise_source **noises;
 	size_t nnoises;
+	dn_augment_params aug; /* p.augment resolved */
+	int aug_on;
 };
 
 const char *dn_dataset_kind_name(int kind)
@@ -97,6 +102,7 @@ dn_dataset_params dn_dataset_default_params(void)
 	p.valid_fraction = 0.1;
 	p.test_fraction = 0.1;
 	p.max_seconds = 60.0;
+	p.augment = dn_augment_default_params();
 	return p;
 }
 
@@ -150,7 +156,7 @@ static char *join(const char *a, const char *b)
 
 static int is_audio_name(const char *name)
 {
-	static const char *const ext[] = {".wav", ".flac", ".ogg", ".aif", ".aiff", ".au", ".w64"};
+	static const char *const ext[] = {".wav", ".flac", ".ogg", ".opus", ".aif", ".aiff", ".au", ".w64"};
 	const char *dot = strrchr(name, '.');
 	if (!dot || name[0] == '.')
 		return 0;
@@ -642,7 +648,7 @@ static int check_params(const dn_dataset_params *p, dn_error *err)
 		                    p->valid_fraction, p->test_fraction);
 	if (!(p->max_seconds > 0.0) || !(p->crop_seconds >= 0.0))
 		return dn_error_set(err, DN_EINVAL, "max_seconds must be > 0 and crop_seconds >= 0");
-	return DN_OK;
+	return dn_augment_check(&p->augment, err);
 }
 
 int dn_dataset_open(const dn_dataset_params *p, dn_dataset **out, dn_error *err)
@@ -663,6 +669,8 @@ int dn_dataset_open(const dn_dataset_params *p, dn_dataset **out, dn_error *err)
 	}
 	d->p.path = d->path;
 	d->p.noise_dir = d->noise_dir;
+	d->aug = dn_augment_resolve(&p->augment);
+	d->aug_on = dn_augment_active(&d->aug);
 	if (d->noise_dir)
 		d->p.noise_kinds |= 1u << DN_NOISE_FILE;
 	for (int k = 0; k < DN_NOISE_NKINDS; k++)
@@ -725,6 +733,12 @@ const dn_dataset_entry *dn_dataset_entry_at(const dn_dataset *d, size_t i)
 const dn_dataset_params *dn_dataset_params_of(const dn_dataset *d)
 {
 	return &d->p;
+}
+
+const dn_noise_source *const *dn_dataset_noises(const dn_dataset *d, size_t *n)
+{
+	*n = d->nnoises;
+	return d->nnoises ? (const dn_noise_source *const *)d->noises : NULL;
 }
 
 void dn_dataset_item_free(dn_dataset_item *it)
@@ -839,18 +853,26 @@ int dn_dataset_load(const dn_dataset *d, size_t i, uint64_t epoch, dn_dataset_it
 	} else {
 		double snr = dn_rng_range(&rng, d->p.snr_min_db, d->p.snr_max_db);
 		int kind = d->kinds[dn_rng_below(&rng, (uint64_t)d->nkinds)];
+		dn_rng arng; /* augmentation's own stream: see dataset.h */
+		float *side = NULL;
+		dn_rng_seed3(&arng, d->p.seed ^ AUGMENT_STREAM, epoch, i);
 		noisy = malloc((keep ? keep : 1) * sizeof *noisy);
 		if (!noisy) {
 			rc = dn_error_set(err, DN_ENOMEM, "no memory for %zu samples", keep);
 			goto fail;
 		}
-		if (kind == DN_NOISE_FILE)
+		if (d->aug_on)
+			rc = dn_augment_speech(&d->aug, d->p.rate, &arng, clean, keep, &side, NULL, err);
+		if (rc == DN_OK && kind == DN_NOISE_FILE)
 			dn_noise_source_fill(d->noises[dn_rng_below(&rng, d->nnoises)], &rng, noisy, keep);
-		else
+		else if (rc == DN_OK)
 			rc = dn_noise_generate(kind, d->p.rate, &rng, noisy, keep, err);
 		float gain = 1.0f;
 		if (rc == DN_OK)
-			rc = dn_mix_at_snr(clean, noisy, keep, snr, noisy, &gain, err);
+			rc = dn_mix_at_snr(side ? side : clean, noisy, keep, snr, noisy, &gain, err);
+		free(side);
+		if (rc == DN_OK && d->aug_on)
+			dn_augment_clip(&d->aug, &arng, noisy, keep, NULL);
 		if (rc) {
 			char msg[DN_ERROR_MSG_MAX];
 			if (err) {

@@ -27,6 +27,18 @@
  * from noise_kinds (and a recording uniformly from noise_dir for "file"), so
  * an epoch can be reproduced, and loaded in any order by any thread.
  *
+ * Augmentation (augment.h; off unless p.augment asks for it, so evaluation
+ * and existing runs are unchanged): after the crop, the clean speech of an
+ * on-the-fly item gets its level, channel (phone band-pass, EQ tilt) and
+ * room drawn, then noise is mixed at the drawn SNR into the reverberant
+ * speech, then the mix may be clipped. The reference (clean) is the speech
+ * after the same level and channel with only the room's first 50 ms: the
+ * model is asked to remove noise and late reverberation, not to undo the
+ * channel nor to bandwidth-extend. Its draws come from a second generator
+ * seeded by (seed, epoch, index) too, so they do not move the SNR, noise
+ * and crop draws: the same item with augmentation off is the same mix as
+ * before. Paired (Valentini) data is never augmented.
+ *
  * Files may be any format libsndfile reads, at any rate: channels are
  * averaged and the signal resampled to `rate`.
  */
@@ -37,6 +49,7 @@
 #include <stdint.h>
 
 #include "core/dn.h"
+#include "core/train/augment.h"
 #include "core/train/eval.h"
 #include "core/train/train.h"
 
@@ -67,6 +80,7 @@ typedef struct dn_dataset_params {
 	double test_fraction;          /* of speakers, default 0.1 (folder only) */
 	double max_seconds;            /* longer files are refused, default 60 */
 	double crop_seconds;           /* > 0: a random excerpt at most this long; default 0 (whole) */
+	dn_augment_params augment;     /* default dn_augment_default_params(): none */
 } dn_dataset_params;
 
 dn_dataset_params dn_dataset_default_params(void);
@@ -95,6 +109,9 @@ size_t dn_dataset_count(const dn_dataset *d);
 /* Item i (< count), items sorted by clean path. */
 const dn_dataset_entry *dn_dataset_entry_at(const dn_dataset *d, size_t i);
 const dn_dataset_params *dn_dataset_params_of(const dn_dataset *d);
+/* The noise recordings loaded from p.noise_dir (sorted by path), *n of them;
+ * NULL and 0 without a noise folder. Owned by the data set. */
+const dn_noise_source *const *dn_dataset_noises(const dn_dataset *d, size_t *n);
 
 typedef struct dn_dataset_item {
 	float *clean, *noisy; /* n samples each, malloc'd; dn_dataset_item_free */

@@ -174,13 +174,16 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 {
 	const dn_model_info *info = dn_model_get_info(m);
 	int nkinds = 0;
-	for (int k = 0; k < DN_NOISE_FILE; k++)
+	for (int k = 0; k < DN_NOISE_NKINDS; k++)
 		nkinds += (p->noise_mask >> k) & 1;
 	if (info->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "evaluation needs an audio model");
-	if (nkinds == 0 || (p->noise_mask >> DN_NOISE_FILE))
+	if (nkinds == 0 || (p->noise_mask >> DN_NOISE_NKINDS))
 		return dn_error_set(err, DN_EINVAL,
-		                    "noise kinds must be a non-empty set of white, pink and brown");
+		                    "noise kinds must be a non-empty set of white, pink, brown and file");
+	if ((p->noise_mask & (1u << DN_NOISE_FILE)) && (!p->noises || p->n_noises == 0))
+		return dn_error_set(err, DN_EINVAL,
+		                    "noise kind 'file' needs noise recordings (a noise folder)");
 	if (p->n_snr < 1 || p->n_snr > DN_EVAL_MAX_SNRS)
 		return dn_error_set(err, DN_EINVAL, "between 1 and %d SNRs, not %d", DN_EVAL_MAX_SNRS,
 		                    p->n_snr);
@@ -234,7 +237,7 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 			rc = rc ? rc : dn_error_set(err, DN_ENOMEM, "out of memory");
 			goto out;
 		}
-		for (int kind = 0, kidx = -1; kind < DN_NOISE_FILE; kind++) {
+		for (int kind = 0, kidx = -1; kind < DN_NOISE_NKINDS; kind++) {
 			if (!((p->noise_mask >> kind) & 1))
 				continue;
 			kidx++;
@@ -242,7 +245,11 @@ int dn_eval_speech(const dn_model *m, const dn_clean_source *src, const dn_eval_
 				dn_rng rng;
 				dn_rng_seed3(&rng, p->seed, f, (uint64_t)kind * 64 + (uint64_t)si);
 				float gain = 1.0f;
-				if ((rc = dn_noise_generate(kind, info->sample_rate, &rng, noise, n, err)) ||
+				if (kind == DN_NOISE_FILE)
+					dn_noise_source_fill(p->noises[dn_rng_below(&rng, p->n_noises)], &rng,
+					                     noise, n);
+				if ((kind != DN_NOISE_FILE &&
+				     (rc = dn_noise_generate(kind, info->sample_rate, &rng, noise, n, err))) ||
 				    (rc = dn_mix_at_snr(clean, noise, n, p->snr_db[si], noisy, &gain, err)))
 					goto out;
 				/* The reference that matches the mix: clean x the mixer's gain. */

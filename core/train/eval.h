@@ -5,9 +5,10 @@
  * of docs/eval-json.md is encoded by api/eval_json.c, where it is served).
  *
  * The clean test speech comes through dn_clean_source; noise is synthesised
- * (white, pink, brown) and mixed at each SNR deterministically from the seed,
- * file index, kind and SNR, so two evaluations of two models see exactly the
- * same noisy files.
+ * (white, pink, brown) or drawn from recordings (kind "file": a recording
+ * and an offset, looped when shorter than the file) and mixed at each SNR
+ * deterministically from the seed, file index, kind and SNR, so two
+ * evaluations of two models see exactly the same noisy files.
  *
  * Metrics per file (DN_EVAL_*): PESQ wide-band, STOI, SI-SDR and SNR on the
  * waveform; MSE, MAE, SSIM and PSNR on the magnitude spectrogram in the
@@ -20,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/audio/noise.h"
 #include "core/dn.h"
 #include "core/model/model.h"
 #include "core/train/train.h"
@@ -48,7 +50,11 @@ typedef struct dn_clean_source {
 #define DN_EVAL_MAX_SNRS 16
 
 typedef struct dn_eval_params {
-	unsigned noise_mask; /* bits (1u << DN_NOISE_*): white | pink | brown */
+	unsigned noise_mask; /* bits (1u << DN_NOISE_*): white | pink | brown | file */
+	/* The recordings for DN_NOISE_FILE (borrowed; e.g. dn_dataset_noises of a
+	 * data set opened with noise_dir); needed when noise_mask has it. */
+	const dn_noise_source *const *noises;
+	size_t n_noises;
 	int n_snr;
 	double snr_db[DN_EVAL_MAX_SNRS]; /* 5, 10, 15, 20, 25 */
 	uint64_t seed;

@@ -19,10 +19,12 @@
 static const char *const losses[] = {"mse", "mae", NULL};
 static const char *const outputs[] = {"magnitude", "mask", "cmask", NULL};
 static const char *const scalings[] = {"none", "log1p", "power", NULL};
+static const char *const presets[] = {"none", "real", NULL};
 
 #define T(f) offsetof(dn_train_config, train.f)
 #define I(f) offsetof(dn_train_config, info.f)
 #define D(f) offsetof(dn_train_config, data.f)
+#define A(f) offsetof(dn_train_config, data.augment.f)
 
 static const dn_train_param table[] = {
     {"epochs", "--epochs", DN_PARAM_INT, T(epochs), 1, DN_TRAIN_MAX_EPOCHS, NULL, "N", "epochs at most", 0},
@@ -54,6 +56,30 @@ static const dn_train_param table[] = {
      "highest SNR mixed on the fly, not below snr_min_db", 0},
     {"crop_seconds", NULL, DN_PARAM_DOUBLE, D(crop_seconds), 0, 600, NULL, "S",
      "excerpt length (0: whole files)", 0},
+    {"augment", "--augment", DN_PARAM_ENUM, A(preset), 0, 1, presets, "none|real",
+     "augmentation: real = level, channel, room, clipping (docs/data-sources.md)", 0},
+    {"aug_level_prob", "--aug-level", DN_PARAM_DOUBLE, A(level_prob), -1, 1, NULL, "P",
+     "chance of a speech level in -35..-10 dBFS; -1: preset's", 0},
+    {"level_min_dbfs", NULL, DN_PARAM_DOUBLE, A(level_min_dbfs), -60, 0, NULL, "DB", "lowest speech RMS level", 0},
+    {"level_max_dbfs", NULL, DN_PARAM_DOUBLE, A(level_max_dbfs), -60, 0, NULL, "DB",
+     "highest speech RMS level, not below level_min_dbfs", 0},
+    {"aug_band_prob", "--aug-band", DN_PARAM_DOUBLE, A(band_prob), -1, 1, NULL, "P",
+     "chance of a 300-3400 Hz phone band-pass; -1: preset's", 0},
+    {"aug_tilt_prob", "--aug-tilt", DN_PARAM_DOUBLE, A(tilt_prob), -1, 1, NULL, "P",
+     "chance of a bright/dark EQ tilt; -1: preset's", 0},
+    {"aug_tilt_db_oct", NULL, DN_PARAM_DOUBLE, A(tilt_db_oct), 0, 12, NULL, "DB",
+     "largest tilt, dB per octave either way", 0},
+    {"aug_reverb_prob", "--aug-reverb", DN_PARAM_DOUBLE, A(reverb_prob), -1, 1, NULL, "P",
+     "chance of a room, RT60 0.15..0.8 s; -1: preset's", 0},
+    {"rt60_min_s", NULL, DN_PARAM_DOUBLE, A(rt60_min_s), 0.05, 1, NULL, "S", "shortest room RT60", 0},
+    {"rt60_max_s", NULL, DN_PARAM_DOUBLE, A(rt60_max_s), 0.05, 1, NULL, "S",
+     "longest room RT60, not below rt60_min_s", 0},
+    {"aug_clip_prob", "--aug-clip", DN_PARAM_DOUBLE, A(clip_prob), -1, 1, NULL, "P",
+     "chance of clipping the mix 1..6 dB; -1: preset's", 0},
+    {"clip_min_db", NULL, DN_PARAM_DOUBLE, A(clip_min_db), 0, 20, NULL, "DB",
+     "least clipping, dB below the mix's peak", 0},
+    {"clip_max_db", NULL, DN_PARAM_DOUBLE, A(clip_max_db), 0, 20, NULL, "DB",
+     "most clipping, not below clip_min_db", 0},
     {"seed", "--seed", DN_PARAM_U64, T(seed), 0, 9007199254740992.0, NULL, "S", "seed", DN_PARAM_EVAL_TOO},
     {"noise", NULL, DN_PARAM_NOISE, D(noise_kinds), 0, 0, NULL, "LIST", "noise kinds", DN_PARAM_EVAL_TOO},
 };
@@ -211,6 +237,8 @@ int dn_train_config_check(const dn_train_config *c, dn_error *err)
 
 	if (!rc && c->data.snr_min_db > c->data.snr_max_db)
 		rc = dn_error_set(err, DN_EINVAL, "snr_max_db: must not be below snr_min_db");
+	if (!rc)
+		rc = dn_augment_check(&c->data.augment, err);
 	return rc;
 }
 
