@@ -25,7 +25,7 @@
 
 static const char usage_text[] =
     "usage: denoise train-frame --data DIR --out MODEL [options]\n"
-    "Trains a frame (RGB, residual) model on DIR/train/*.jpg, validating on DIR/val/*.jpg:\n"
+    "Trains a frame (RGB, residual) model on DIR/train/*.{jpg,png}, validating on DIR/val/*.{jpg,png}:\n"
     "random patches with flips/quarter turns, Gaussian noise sigma ~ U[0, 50]/255, MSE, Adam.\n"
     "  --data DIR            folder with train/ and val/ (scripts/make-frame-data.py)\n"
     "  --out FILE            best model (by validation PSNR at sigma 25), written atomically\n"
@@ -55,7 +55,7 @@ static int on_epoch(const dn_frame_train_epoch *e, void *user)
 	return stop_requested;
 }
 
-/* Loads every *.jpg / *.jpeg of dir (sorted by name, so runs repeat). */
+/* Loads every *.jpg / *.jpeg / *.png of dir (sorted by name, so runs repeat). */
 static int load_dir(const char *dir, dn_image **out, size_t *n)
 {
 	DIR *d = opendir(dir);
@@ -68,8 +68,7 @@ static int load_dir(const char *dir, dn_image **out, size_t *n)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if ((l > 4 && !strcasecmp(de->d_name + l - 4, ".jpg")) ||
-		    (l > 5 && !strcasecmp(de->d_name + l - 5, ".jpeg"))) {
+		if (l > 4 && dn_image_format_of_path(de->d_name)) {
 			char **nn = realloc(names, (cnt + 1) * sizeof *names);
 			if (!nn)
 				break;
@@ -98,7 +97,7 @@ static int load_dir(const char *dir, dn_image **out, size_t *n)
 	}
 	free(names);
 	if (!rc && cnt == 0) {
-		fprintf(stderr, "denoise train-frame: no .jpg files in '%s'\n", dir);
+		fprintf(stderr, "denoise train-frame: no .jpg or .png files in '%s'\n", dir);
 		rc = -1;
 	}
 	*out = imgs;
