@@ -104,7 +104,7 @@ int api_sniff_ok(api_request *r, const char *kind)
 	                   "content type 'application/x-www-form-urlencoded' is not accepted and the "
 	                   "body is not %s: send Content-Type: %s",
 	                   audio ? "WAV, FLAC, Ogg, MP3 or AIFF" : "a JPEG or PNG",
-	                   audio ? "audio/wav (or audio/flac, ...)" : "image/jpeg");
+	                   audio ? "audio/wav (or audio/flac, ...)" : "image/jpeg or image/png");
 	return 0;
 }
 

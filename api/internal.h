@@ -92,8 +92,11 @@ typedef struct api_request {
 	int query_model, query_format; /* given in the query (they win over form fields) */
 	char content_type[256];
 
-	/* POST /v1/frames:denoise (shares model, multipart, query_model) */
+	/* POST /v1/frames:denoise (shares model, multipart, query_model; format
+	 * is the answer's enum dn_image_format, 0: the input's) */
 	int quality, query_quality;
+	int subsamp, query_subsamp;
+	int accept_format; /* what the Accept header prefers: 0 (no preference), JPEG or PNG */
 
 	/* Sent as application/x-www-form-urlencoded (curl --data-binary without
 	 * -H): the body's magic bytes decide at submit (api_sniff_ok). */

@@ -93,7 +93,8 @@ static const cfg_key keys[] = {
      "audio gets 413."},
     {"max_frame_pixels", CFG_SIZE, OFF(max_frame_pixels), "16M", 1, 1099511627776.0, NULL, "PIXELS",
      "Largest frame (width x height) accepted by /v1/frames:denoise, per frame (suffixes K, M: "
-     "powers of 1024); checked from the JPEG header before decoding, larger frames get 413."},
+     "powers of 1024); checked from the JPEG header or PNG IHDR before decoding, larger frames "
+     "get 413."},
     {"connection_timeout", CFG_INT, OFF(connection_timeout), "30", 1, 3600, NULL, "SECONDS",
      "A connection with no bytes moving for this long is closed."},
     {"request_timeout", CFG_INT, OFF(request_timeout), "120", 1, 86400, NULL, "SECONDS",

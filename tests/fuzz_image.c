@@ -1,8 +1,10 @@
 /*
- * fuzz_image.c — libFuzzer target for JPEG decoding from memory (image.h):
- * the header probe, the pixel limit, libjpeg-turbo under STOPONWARNING and
- * our own marker scan for progressive files. A frame that decodes must have
- * the size it declared within the limit, and must encode and decode again.
+ * fuzz_image.c — libFuzzer target for JPEG and PNG decoding from memory
+ * (image.h, png.h): the header probes, the pixel limit, libjpeg-turbo under
+ * STOPONWARNING, our own marker scan for progressive files, our IHDR parse
+ * and libpng's conversions. A frame that decodes must have the size it
+ * declared within the limit, must encode and decode again as a JPEG, and
+ * must come back bit-exact through PNG.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (dn_image_decode(jpeg, jlen, 0, &back, NULL) != DN_OK || back.w != img.w || back.h != img.h ||
 		    back.channels != img.channels)
+			abort();
+		free(jpeg);
+		dn_image_free(&back);
+		if (dn_image_encode_as(&img, DN_IMAGE_PNG, 0, DN_SUBSAMP_KEEP, &jpeg, &jlen, NULL) != DN_OK ||
+		    dn_image_decode(jpeg, jlen, 0, &back, NULL) != DN_OK || back.channels != img.channels ||
+		    back.w != img.w || back.h != img.h ||
+		    memcmp(back.data, img.data, (size_t)img.w * img.h * img.channels) != 0)
 			abort();
 		free(jpeg);
 		dn_image_free(&back);

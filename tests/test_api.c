@@ -1129,6 +1129,189 @@ static void test_frames(int port)
 	free(big);
 }
 
+/* The sampling factors (H << 4 | V) of component c in a JPEG's SOF0/1/2; -1
+ * when there is none. Read from the bytes, not through our decoder. */
+static int sof_sampling(const void *bytes, size_t len, int c)
+{
+	const unsigned char *p = bytes;
+
+	for (size_t i = 2; i + 10 + 3 * (size_t)c < len;) {
+		if (p[i] != 0xFF) {
+			i++;
+			continue;
+		}
+		if (p[i + 1] >= 0xC0 && p[i + 1] <= 0xC2)
+			return c < p[i + 9] ? p[i + 11 + 3 * c] : -1;
+		if (p[i + 1] == 0xDA)
+			return -1;
+		i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+	}
+	return -1;
+}
+
+static uint32_t crc32_png(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xFFFFFFFFu;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* PNG in and out, the answer's format (format, Accept, the input's), JPEG
+ * chroma subsampling read from the SOF, and a PNG bomb. */
+static void test_frames_png(int port)
+{
+	static const char *const png_ct[] = {"Content-Type: image/png", NULL};
+	static const char *const jpeg_ct[] = {"Content-Type: image/jpeg", NULL};
+	static const char *const png_accept_jpeg[] = {"Content-Type: image/png", "Accept: image/jpeg", NULL};
+	static const char *const jpeg_accept_png[] = {"Content-Type: image/jpeg",
+						      "Accept: image/jpeg;q=0.5, image/png", NULL};
+	static const char *const jpeg_accept_wild[] = {"Content-Type: image/jpeg",
+						       "Accept: image/*;q=0.9, image/png;q=0.2", NULL};
+	dn_image img;
+	void *png = NULL, *jpg;
+	size_t plen = 0, jlen;
+	resp r;
+	char v[256];
+
+	CHECK(dn_image_alloc(&img, 120, 80, 3, NULL) == DN_OK);
+	for (size_t i = 0; i < (size_t)120 * 80 * 3; i++)
+		img.data[i] = (unsigned char)(i * 7 % 251);
+	CHECK(dn_image_encode_as(&img, DN_IMAGE_PNG, 0, DN_SUBSAMP_KEEP, &png, &plen, NULL) == DN_OK);
+	dn_image_free(&img);
+	jpg = make_jpeg(120, 80, 3, &jlen); /* 4:2:0 */
+	CHECK(png && jpg);
+	{
+		req q = {.path = "/v1/frames:denoise", .headers = png_ct, .body = png, .len = plen};
+		dn_image out;
+
+		/* PNG in, no preference: PNG out. */
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/png") == 0);
+		CHECK(header(&r, "Content-Disposition", v, sizeof v) && strstr(v, "denoised.png"));
+		CHECK(header(&r, "Vary", v, sizeof v) && strstr(v, "Accept"));
+		CHECK(dn_image_decode(r.body, r.len, 0, &out, NULL) == DN_OK && out.format == DN_IMAGE_PNG &&
+		      out.w == 120 && out.h == 80 && out.channels == 3);
+		dn_image_free(&out);
+		resp_free(&r);
+		/* Accept: image/jpeg: a JPEG, 4:4:4 by default from a PNG. */
+		q.headers = png_accept_jpeg;
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/jpeg") == 0);
+		CHECK_MSG(sof_sampling(r.body, r.len, 0) == 0x11 && sof_sampling(r.body, r.len, 1) == 0x11 &&
+			      sof_sampling(r.body, r.len, 2) == 0x11,
+			  "luma sampling %#x", sof_sampling(r.body, r.len, 0));
+		resp_free(&r);
+		/* ... or 4:2:0 when asked. */
+		q.path = "/v1/frames:denoise?subsampling=420";
+		http(port, &q, &r);
+		CHECK(r.status == 200 && sof_sampling(r.body, r.len, 0) == 0x22 &&
+		      sof_sampling(r.body, r.len, 1) == 0x11);
+		resp_free(&r);
+		/* The format parameter wins over Accept. */
+		q.path = "/v1/frames:denoise?format=png";
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/png") == 0);
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?format=gif";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		CHECK(r.body && strstr(r.body, "format 'gif'") && strstr(r.body, "png or jpeg"));
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?subsampling=422";
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 400, "bad-parameter");
+		CHECK(r.body && strstr(r.body, "444"));
+		resp_free(&r);
+	}
+	{
+		req q = {.path = "/v1/frames:denoise", .headers = jpeg_ct, .body = jpg, .len = jlen};
+
+		/* JPEG in: JPEG out keeping 4:2:0; ?subsampling=444 gives 4:4:4. */
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/jpeg") == 0);
+		CHECK(sof_sampling(r.body, r.len, 0) == 0x22);
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?subsampling=444";
+		http(port, &q, &r);
+		CHECK(r.status == 200 && sof_sampling(r.body, r.len, 0) == 0x11);
+		resp_free(&r);
+		/* Accept by q: image/png (1) over image/jpeg (0.5) ... */
+		q.path = "/v1/frames:denoise";
+		q.headers = jpeg_accept_png;
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/png") == 0);
+		resp_free(&r);
+		/* ... and the most specific range deciding: png 0.2, jpeg 0.9 by image/... */
+		q.headers = jpeg_accept_wild;
+		http(port, &q, &r);
+		CHECK(r.status == 200 && header(&r, "Content-Type", v, sizeof v) && strcmp(v, "image/jpeg") == 0);
+		resp_free(&r);
+	}
+	/* A form: a PNG part and a JPEG part, each answered in its own format. */
+	{
+		jpeg_parts jp = {{png, jpg, png}, {plen, jlen, plen}, {"image/png", "image/jpeg", "image/png"}};
+		req q = {.path = "/v1/frames:denoise", .mime = form_frames, .mime_arg = &jp};
+		dn_image out[4];
+		int n;
+
+		http(port, &q, &r);
+		CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body ? r.body : "");
+		n = mixed_parts(&r, out, 4);
+		CHECK_MSG(n == 3, "%d parts", n);
+		if (n == 3)
+			CHECK(out[0].format == DN_IMAGE_PNG && out[1].format == DN_IMAGE_JPEG &&
+			      out[2].format == DN_IMAGE_PNG);
+		CHECK(r.body && memmem(r.body, r.len, "Content-Type: image/png", 23) &&
+		      memmem(r.body, r.len, "filename=\"a.png\"", 16));
+		for (int i = 0; i < n; i++)
+			dn_image_free(&out[i]);
+		resp_free(&r);
+		q.path = "/v1/frames:denoise?format=jpeg";
+		http(port, &q, &r);
+		n = mixed_parts(&r, out, 4);
+		CHECK(n == 3 && out[0].format == DN_IMAGE_JPEG && out[2].format == DN_IMAGE_JPEG);
+		CHECK(r.body && memmem(r.body, r.len, "filename=\"a.jpg\"", 16) &&
+		      !memmem(r.body, r.len, "Content-Type: image/png", 23));
+		for (int i = 0; i < n; i++)
+			dn_image_free(&out[i]);
+		resp_free(&r);
+	}
+	/* A PNG bomb: 20000 x 20000 declared in 45 bytes, refused from its IHDR. */
+	{
+		unsigned char bomb[45] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+		req q = {.path = "/v1/frames:denoise", .headers = png_ct, .body = bomb, .len = sizeof bomb};
+
+		put_be32(bomb + 16, 20000);
+		put_be32(bomb + 20, 20000);
+		bomb[24] = 8;
+		bomb[25] = 2;
+		put_be32(bomb + 29, crc32_png(bomb + 12, 17));
+		put_be32(bomb + 33, 0);
+		memcpy(bomb + 37, "IEND", 4);
+		put_be32(bomb + 41, crc32_png(bomb + 37, 4));
+		http(port, &q, &r);
+		CHECK_PROBLEM(r, 413, "frame-over-limit");
+		CHECK(r.body && strstr(r.body, "20000x20000") && strstr(r.body, "max_frame_pixels is 100000"));
+		resp_free(&r);
+	}
+	free(png);
+	free(jpg);
+}
+
 int main(void)
 {
 	daemon_proc d;
@@ -1195,6 +1378,7 @@ int main(void)
 	}
 	test_multipart(d.port);
 	test_frames(d.port);
+	test_frames_png(d.port);
 	test_body_limits(d.port);
 	test_cors(d.port);
 	test_slow_clients(d.port);

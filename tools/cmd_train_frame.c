@@ -26,7 +26,7 @@
 
 static const char usage_head[] =
     "usage: denoise train-frame --data DIR --out MODEL [options]\n"
-    "Trains a frame (RGB, residual) model on DIR/train/*.jpg, validating on DIR/val/*.jpg:\n"
+    "Trains a frame (RGB, residual) model on DIR/train/*.{jpg,png}, validating on DIR/val/*.{jpg,png}:\n"
     "random patches with flips/quarter turns, Gaussian noise sigma ~ U[sigma-min, sigma-max]/255,\n"
     "MSE, Adam.\n"
     "  --data DIR            folder with train/ and val/ (scripts/make-frame-data.py)\n"

@@ -477,17 +477,19 @@ async function toggleRecord() {
 
 /* ---- frames ---- */
 
-/* The API takes JPEG frames only; anything else the browser can decode (a
- * PNG) is re-encoded here as a JPEG of quality 100 before it is sent. */
-async function asJpeg(file) {
-	if (file.type === 'image/jpeg' || /\.jpe?g$/i.test(file.name)) return { blob: file, converted: false };
+/* The API takes JPEG and PNG frames and answers in the input's format, so
+ * both are sent as they are; anything else the browser can decode (WebP,
+ * GIF, BMP) is re-encoded here as a PNG, which loses nothing. */
+async function asFrame(file) {
+	if (file.type === 'image/jpeg' || /\.jpe?g$/i.test(file.name)) return { blob: file, type: 'image/jpeg', converted: false };
+	if (file.type === 'image/png' || /\.png$/i.test(file.name)) return { blob: file, type: 'image/png', converted: false };
 	const bmp = await createImageBitmap(file);
 	const c = document.createElement('canvas');
 	c.width = bmp.width;
 	c.height = bmp.height;
 	c.getContext('2d').drawImage(bmp, 0, 0);
-	const blob = await new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('could not re-encode the frame as JPEG'))), 'image/jpeg', 1.0));
-	return { blob, converted: true };
+	const blob = await new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('could not re-encode the frame as PNG'))), 'image/png'));
+	return { blob, type: 'image/png', converted: true };
 }
 
 async function denoiseFrame(file) {
@@ -498,13 +500,13 @@ async function denoiseFrame(file) {
 	$('frame-status').textContent = `Denoising ${file.name}…`;
 	const t0 = performance.now();
 	try {
-		const sent = await asJpeg(file).catch((e) => {
+		const sent = await asFrame(file).catch((e) => {
 			throw new ProblemError({ title: 'Not an image this browser can read', detail: `${file.name}: ${e.message}` }, 0);
 		});
 		const resp = await api('/v1/frames:denoise?' + q, {
 			method: 'POST',
 			body: sent.blob,
-			headers: { 'Content-Type': 'image/jpeg' },
+			headers: { 'Content-Type': sent.type },
 		});
 		const out = await resp.blob();
 		const before = $('frame-before');
@@ -518,9 +520,11 @@ async function denoiseFrame(file) {
 		$('frame-compare').style.width = `${after.naturalWidth * scale}px`;
 		$('frame-compare').classList.toggle('enlarged', scale > 1);
 		$('frame-download').href = state.urls.after;
-		$('frame-download').download = file.name.replace(/\.[^.]*$/, '') + '-denoised.jpg';
+		const ext = out.type === 'image/png' ? 'png' : 'jpg';
+		$('frame-download').download = file.name.replace(/\.[^.]*$/, '') + '-denoised.' + ext;
+		$('frame-download').textContent = `Download the result (${ext.toUpperCase()})`;
 		$('frame-size').textContent = `${after.naturalWidth}×${after.naturalHeight} (input ${before.naturalWidth}×${before.naturalHeight})`;
-		$('frame-status').textContent = `Denoised ${file.name}${sent.converted ? ' (sent as a JPEG of quality 100)' : ''} in ${((performance.now() - t0) / 1000).toFixed(2)} s.`;
+		$('frame-status').textContent = `Denoised ${file.name}${sent.converted ? ' (sent as a PNG)' : ''} in ${((performance.now() - t0) / 1000).toFixed(2)} s.`;
 		slide();
 	} catch (e) {
 		$('frame-status').textContent = `Not denoised: ${e.message}`;

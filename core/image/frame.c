@@ -252,6 +252,7 @@ int dn_frame_denoise(dn_frame *f, const dn_image *in, dn_image *out, dn_error *e
 		return rc;
 	out->subsamp = in->subsamp;
 	out->progressive = in->progressive;
+	out->format = in->format;
 	pix px = {.img_in = in, .img_out = out, .h = in->h, .w = in->w};
 	rc = run_all(f, &px, err);
 	if (rc)

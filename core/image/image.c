@@ -24,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <turbojpeg.h>
 
+#include "core/image/png.h"
 #include "core/util/file.h"
 
 /* The largest side TurboJPEG (and JPEG itself) can hold. */
@@ -64,7 +66,8 @@ static int probe(tjhandle h, const void *bytes, size_t len, dn_image_header *hdr
 	if (!bytes || len == 0)
 		return dn_error_set(err, DN_EFORMAT, "empty image: no bytes");
 	if (len < 4 || ((const unsigned char *)bytes)[0] != 0xFF || ((const unsigned char *)bytes)[1] != 0xD8)
-		return dn_error_set(err, DN_EFORMAT, "not a JPEG (no SOI marker at the start)");
+		return dn_error_set(err, DN_EFORMAT,
+		                    "neither a JPEG (no SOI marker at the start) nor a PNG (no signature)");
 	if (len > (unsigned long)-1)
 		return dn_error_set(err, DN_ELIMIT, "image of %zu bytes is too large", len);
 	int w = 0, hh = 0, ss = -1, cs = -1;
@@ -78,6 +81,8 @@ static int probe(tjhandle h, const void *bytes, size_t len, dn_image_header *hdr
 
 int dn_image_probe(const void *bytes, size_t len, dn_image_header *hdr, dn_error *err)
 {
+	if (dn_png_sniff(bytes, len))
+		return dn_png_probe(bytes, len, hdr, err);
 	tjhandle h = tjInitDecompress();
 	if (!h)
 		return dn_error_set(err, DN_ENOMEM, "cannot create a JPEG decoder");
@@ -113,6 +118,8 @@ int dn_image_decode(const void *bytes, size_t len, size_t max_pixels, dn_image *
 {
 	if (!out)
 		return dn_error_set(err, DN_EINVAL, "dn_image_decode: no output");
+	if (dn_png_sniff(bytes, len))
+		return dn_png_decode(bytes, len, max_pixels, out, err);
 	memset(out, 0, sizeof *out);
 	tjhandle h = tjInitDecompress();
 	if (!h)
@@ -164,7 +171,8 @@ int dn_image_decode(const void *bytes, size_t len, size_t max_pixels, dn_image *
 	                  .h = hdr.h,
 	                  .channels = gray ? 1 : 3,
 	                  .subsamp = hdr.subsamp,
-	                  .progressive = is_progressive(bytes, len)};
+	                  .progressive = is_progressive(bytes, len),
+	                  .format = DN_IMAGE_JPEG};
 	return DN_OK;
 }
 
@@ -238,16 +246,64 @@ int dn_image_encode(const dn_image *img, int quality, int subsamp, void **bytes,
 	return rc;
 }
 
+int dn_image_encode_as(const dn_image *img, int format, int quality, int subsamp, void **bytes, size_t *len,
+                       dn_error *err)
+{
+	if (format == DN_IMAGE_ANY)
+		format = img && img->format == DN_IMAGE_PNG ? DN_IMAGE_PNG : DN_IMAGE_JPEG;
+	if (format == DN_IMAGE_PNG)
+		return dn_png_encode(img, bytes, len, err);
+	if (format != DN_IMAGE_JPEG)
+		return dn_error_set(err, DN_EINVAL, "unknown image format %d", format);
+	return dn_image_encode(img, quality, subsamp, bytes, len, err);
+}
+
 int dn_image_write_file(const dn_image *img, int quality, int subsamp, const char *path, dn_error *err)
+{
+	return dn_image_write_file_as(img, DN_IMAGE_JPEG, quality, subsamp, path, err);
+}
+
+int dn_image_write_file_as(const dn_image *img, int format, int quality, int subsamp, const char *path,
+                           dn_error *err)
 {
 	if (!path || !*path)
 		return dn_error_set(err, DN_EINVAL, "no output path");
 	void *bytes;
 	size_t len;
-	int rc = dn_image_encode(img, quality, subsamp, &bytes, &len, err);
+	int rc = dn_image_encode_as(img, format, quality, subsamp, &bytes, &len, err);
 	if (rc != DN_OK)
 		return rc;
 	rc = dn_file_write(path, bytes, len, err);
 	free(bytes);
 	return rc;
+}
+
+int dn_image_format_parse(const char *name)
+{
+	if (!name)
+		return -1;
+	if (!strcasecmp(name, "png"))
+		return DN_IMAGE_PNG;
+	if (!strcasecmp(name, "jpeg") || !strcasecmp(name, "jpg"))
+		return DN_IMAGE_JPEG;
+	return -1;
+}
+
+int dn_image_format_of_path(const char *path)
+{
+	const char *dot = path ? strrchr(path, '.') : NULL;
+	if (!dot || strchr(dot, '/'))
+		return DN_IMAGE_ANY;
+	const int f = dn_image_format_parse(dot + 1);
+	return f < 0 ? DN_IMAGE_ANY : f;
+}
+
+const char *dn_image_format_mime(int format)
+{
+	return format == DN_IMAGE_PNG ? "image/png" : "image/jpeg";
+}
+
+const char *dn_image_format_ext(int format)
+{
+	return format == DN_IMAGE_PNG ? "png" : "jpg";
 }

@@ -19,7 +19,8 @@ static int is_jpeg_name(const char *s)
 	size_t l = strlen(s);
 
 	return s[0] != '.' &&
-	       ((l > 4 && !strcasecmp(s + l - 4, ".jpg")) || (l > 5 && !strcasecmp(s + l - 5, ".jpeg")));
+	       ((l > 4 && (!strcasecmp(s + l - 4, ".jpg") || !strcasecmp(s + l - 4, ".png"))) ||
+	        (l > 5 && !strcasecmp(s + l - 5, ".jpeg")));
 }
 
 static int by_name(const void *a, const void *b)
@@ -27,7 +28,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The sorted .jpg names of dir; *n 0 when there are none. */
+/* The sorted .jpg/.png names of dir; *n 0 when there are none. */
 static int list_dir(const char *dir, char ***names, size_t *n, dn_error *err)
 {
 	DIR *d = opendir(dir);
@@ -92,7 +93,7 @@ int dn_frame_set_load(const char *dir, size_t max_files, size_t max_pixels, uint
 		return rc;
 	if (cnt == 0) {
 		free(names);
-		return dn_error_set(err, DN_ENOTFOUND, "no .jpg photographs in '%s'", dir);
+		return dn_error_set(err, DN_ENOTFOUND, "no .jpg or .png photographs in '%s'", dir);
 	}
 	if (max_files && cnt > max_files) {
 		for (size_t i = max_files; i < cnt; i++)

@@ -268,7 +268,11 @@ async function run() {
 	/* Frames. */
 	await page.goto(base + '/#frames');
 	await until(page, () => document.body.dataset.ready === '1');
+	const frameResp = page.waitForResponse((r) => r.url().includes('/v1/frames:denoise') && r.request().method() === 'POST');
 	await page.setInputFiles('#frame-file', path.join(tmp, 'frame.png'));
+	const fr = await frameResp;
+	check('a PNG frame is sent as it is (image/png, not re-encoded)', fr.request().headers()['content-type'] === 'image/png', fr.request().headers()['content-type']);
+	check('and answered in its own format (image/png)', fr.headers()['content-type'] === 'image/png', fr.headers()['content-type']);
 	const size = await until(page, () => {
 		const a = document.getElementById('frame-after');
 		return !document.getElementById('frame-result').hidden && a.complete && a.naturalWidth && [a.naturalWidth, a.naturalHeight];
@@ -279,6 +283,7 @@ async function run() {
 	const clip = await page.$eval('#frame-after', (e) => e.style.clipPath);
 	check('the before/after slider clips the result', /inset\(0(px)? 0(px)? 0(px)? 30%\)/.test(clip), clip);
 	check('the frame result can be downloaded', /^blob:/.test(await page.getAttribute('#frame-download', 'href')));
+	check('the download is offered in the input\'s format', (await page.getAttribute('#frame-download', 'download')) === 'frame-denoised.png', await page.getAttribute('#frame-download', 'download'));
 	await shot(page, 'frames');
 
 	/* Models. */
