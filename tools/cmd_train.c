@@ -139,6 +139,12 @@ int cmd_train(int argc, char **argv)
 			*(strcmp(o, "--resume") ? &quiet : &cfg.train.resume) = 1;
 			continue;
 		}
+		const dn_train_param *sw = o[0] == '-' && o[1] == '-' ? dn_train_param_find(o) : NULL;
+		if (sw && sw->flag && (sw->flags & DN_PARAM_SWITCH) &&
+		    (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")))) {
+			dn_train_param_set(sw, &cfg, 1, NULL);
+			continue;
+		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "denoise train: %s needs a value (or is unknown)\n", o);
 			usage(stderr);

@@ -34,6 +34,13 @@ typedef struct dn_model_info {
 	int output;        /* enum dn_output */
 } dn_model_info;
 
+/* Algorithmic latency of streaming the model, in seconds: the STFT window
+ * (a sample's last frame needs n_fft samples after the frame's start) plus
+ * the network's lookahead, none for a causal U-Net. 0 when the model cannot
+ * stream (a frame model, or a U-Net that is not causal). Saved as the
+ * metadata "latency_ms" of a causal audio model. */
+double dn_model_stream_latency(const dn_model_info *i);
+
 /* Defaults for a speech model with the seed architecture. */
 dn_model_info dn_model_default_info(int kind);
 
