@@ -17,6 +17,7 @@
 enum { TOOLS_OK = 0, TOOLS_FAIL = 1, TOOLS_USAGE = 2 };
 
 int cmd_audio(int argc, char **argv);
+int cmd_stream(int argc, char **argv);
 int cmd_model_init(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -5,7 +5,7 @@
  * made incremental:
  *
  *   source:  input samples -> (soxr) -> model-rate samples appended to a
- *            window that holds from the next frame's first sample on;
+ *            window that holds from (about) the next frame's first sample on;
  *   frame:   as soon as the window holds frame t's n_fft samples, its STFT
  *            column -> scaled magnitude -> dn_unet_stream_step (the causal
  *            U-Net, one column) -> output magnitude -> times the noisy
@@ -204,8 +204,9 @@ int dn_stream_create(const dn_model *m, const dn_stream_params *p, dn_stream **o
 	s->bins = dn_stft_bins(s->stft);
 	s->mag_cap = dn_speech_mag_cap(mi);
 	s->log_cap = logf(s->mag_cap);
-	/* A frame's samples plus one resampler block's worth arriving at once. */
-	s->xw_cap = (size_t)s->n + BLK + 2;
+	/* A frame's samples, the margin before it (run_frame) and one resampler
+	 * block's worth arriving at once. */
+	s->xw_cap = (size_t)s->n + (size_t)s->half + BLK + 2;
 	const size_t B = (size_t)s->bins;
 	s->re = dn_alloc(B * sizeof(float));
 	s->im = dn_alloc(B * sizeof(float));
@@ -320,8 +321,10 @@ static int run_frame(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error
 		memset(ch->acc + ((size_t)s->n - n), 0, n * sizeof(float));
 		ch->acc_off = fin;
 	}
-	/* The window keeps from the next frame's first sample on. */
-	size_t first = ch->t * (size_t)s->hop > (size_t)s->half ? ch->t * (size_t)s->hop - (size_t)s->half : 0;
+	/* The window keeps from half a window before the next frame's first
+	 * sample on: at the end, the reflection of the last frame reaches up to
+	 * a sample before its start. */
+	size_t first = ch->t * (size_t)s->hop > (size_t)s->n ? ch->t * (size_t)s->hop - (size_t)s->n : 0;
 	if (first > ch->x_off) {
 		size_t drop = first - ch->x_off < ch->x_count ? first - ch->x_off : ch->x_count;
 		memmove(ch->xw, ch->xw + drop, (ch->x_count - drop) * sizeof(float));
