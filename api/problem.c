@@ -44,6 +44,11 @@ static const struct {
     [API_P_DEADLINE] = {504, URN "deadline-exceeded", "The work took longer than request_deadline"},
     [API_P_MEMORY_BUDGET] = {503, URN "memory-budget",
                              "Requests in flight hold the memory budget; retry later"},
+    [API_P_WEBSOCKET] = {426, URN "websocket-required", "This resource is a WebSocket"},
+    [API_P_TOO_MANY_STREAMS] = {503, URN "too-many-streams", "Too many streams running; retry later"},
+    [API_P_NOT_STREAMABLE] = {422, URN "model-not-streamable", "The model cannot stream"},
+    [API_P_STREAM_IDLE] = {408, URN "stream-idle", "Nothing arrived on the stream in time"},
+    [API_P_WS_PROTOCOL] = {400, URN "websocket-protocol", "The WebSocket frame breaks RFC 6455"},
 };
 
 int api_problem_status(int id)

@@ -41,6 +41,11 @@ enum api_problem {
 	API_P_REQUEST_TIMEOUT, /* 408 body not received within request_timeout */
 	API_P_DEADLINE,        /* 504 work stopped at request_deadline */
 	API_P_MEMORY_BUDGET,   /* 503 memory_budget taken by requests in flight */
+	API_P_WEBSOCKET,       /* 426 /v1/audio:stream without a WebSocket handshake */
+	API_P_TOO_MANY_STREAMS, /* 503 max_streams running (sent over the WebSocket) */
+	API_P_NOT_STREAMABLE,  /* 422 the model is not causal */
+	API_P_STREAM_IDLE,     /* 408 nothing arrived for stream_idle_timeout */
+	API_P_WS_PROTOCOL,     /* 400 a frame breaks RFC 6455 */
 	API_P_COUNT
 };
 
