@@ -99,7 +99,7 @@ static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 					for (int i = 0; i < h; i++)
 						for (int e = 0; e < k; e++) {
 							int jj = t - (k - 1) + e;
-							win[((size_t)ci * h + i) * k + e] =
+							win[((size_t)ci * k + e) * h + i] =
 							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj] : 0.0f;
 						}
 				dn_conv2d_forward_frame(&c.l, win, h, yc, 0, fcol);

@@ -207,17 +207,20 @@ void dn_conv2d_forward_frame(const dn_conv2d *l, const float *x, int h, float *y
 {
 	const int k = l->k, pad = k / 2;
 	const size_t kdim = (size_t)l->cin * k * k;
-	/* col[(ci, kh, kw)][i] = x[ci][i + kh − pad][kw]: the im2col of the
-	 * window's one output column, zero beyond the frequency edges. */
+	/* col[(ci, kh, kw)][i] = x[ci][kw][i + kh − pad]: the im2col of the
+	 * window's one output column, each row a shifted copy of an input
+	 * column with zeros beyond the frequency edges. */
 	for (int ci = 0; ci < l->cin; ci++)
 		for (int kh = 0; kh < k; kh++)
 			for (int kw = 0; kw < k; kw++) {
 				float *d = col + ((size_t)(ci * k + kh) * k + kw) * h;
-				const float *xc = x + (size_t)ci * h * k;
-				for (int i = 0; i < h; i++) {
-					int ih = i + kh - pad;
-					d[i] = ih >= 0 && ih < h ? xc[(size_t)ih * k + kw] : 0.0f;
-				}
+				const float *xc = x + ((size_t)ci * k + kw) * h;
+				const int sh = kh - pad; /* d[i] = xc[i + sh] */
+				const int lo = sh < 0 ? -sh : 0, hi = sh > 0 ? h - sh : h;
+				memset(d, 0, (size_t)lo * sizeof *d);
+				if (hi > lo)
+					memcpy(d + lo, xc + lo + sh, (size_t)(hi - lo) * sizeof *d);
+				memset(d + (hi > lo ? hi : lo), 0, (size_t)(h - (hi > lo ? hi : lo)) * sizeof *d);
 			}
 	for (int co = 0; co < l->cout; co++)
 		fill_floats(y + (size_t)co * h, l->b[co], (size_t)h);

@@ -39,7 +39,7 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
                         float *col, float *dcol, size_t col_cap);
 
 /* One output column of a causal convolution, for streaming: x is a window
- * of the k latest input columns, [cin][h][k] (column k − 1 the newest), y
+ * of the k latest input columns, [cin][k][h] (column k − 1 the newest), y
  * gets [cout][h], then ReLU when relu != 0. col holds
  * dn_conv2d_frame_scratch(l, h) floats. Column t of dn_conv2d_forward on
  * the whole input equals this on columns t−k+1 .. t (zeros before 0), up to

@@ -890,7 +890,7 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 struct dn_unet_stream {
 	const dn_unet_infer *inf;
 	int h, hp;
-	float *win[MAX_UNITS]; /* [cin][level height][3]: columns t−2, t−1, t */
+	float *win[MAX_UNITS]; /* [cin][3][level height]: columns t−2, t−1, t */
 	float *y[MAX_UNITS];   /* [cout][level height]: the unit's output column */
 	float *pooled[MAX_DEPTH], *cat[MAX_DEPTH];
 	float *xin, *out, *col;
@@ -983,14 +983,13 @@ static void stream_unit(dn_unet_stream *st, int u, const float *x)
 {
 	const dn_conv2d *cv = &st->inf->conv[u];
 	const int hl = st->hp >> dn_unet_unit_level(&st->inf->cfg, u);
-	float *wn = st->win[u];
-	const size_t rows = (size_t)cv->cin * hl;
-	for (size_t r = 0; r < rows; r++) {
-		wn[3 * r] = wn[3 * r + 1];
-		wn[3 * r + 1] = wn[3 * r + 2];
-		wn[3 * r + 2] = x[r];
+	const size_t col = (size_t)hl * sizeof(float);
+	for (int ci = 0; ci < cv->cin; ci++) {
+		float *wn = st->win[u] + (size_t)ci * 3 * hl;
+		memmove(wn, wn + hl, 2 * col);
+		memcpy(wn + 2 * (size_t)hl, x + (size_t)ci * hl, col);
 	}
-	dn_conv2d_forward_frame(cv, wn, hl, st->y[u], 1, st->col);
+	dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
 }
 
 int dn_unet_stream_step(dn_unet_stream *st, const float *x, float *y, dn_error *err)
