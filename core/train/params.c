@@ -41,7 +41,7 @@ static const dn_train_param table[] = {
     {"filters", "--filters", DN_PARAM_INT, I(arch.base_filters), 1, DN_UNET_MAX_FILTERS, NULL, "N",
      "base filters of the U-Net", 0},
     {"depth", "--depth", DN_PARAM_INT, I(arch.depth), 1, DN_UNET_MAX_DEPTH, NULL, "N", "U-Net depth", 0},
-    {"causal", "--causal", DN_PARAM_INT, I(arch.causal), 0, 1, NULL, "0|1",
+    {"causal", "--causal", DN_PARAM_INT, I(arch.causal), 0, 1, NULL, "[0|1]",
      "1: a causal U-Net that can stream (convolutions causal in time, pooling in frequency only)",
      DN_PARAM_SWITCH},
     {"output", "--output", DN_PARAM_ENUM, I(output), 0, 1, outputs, "magnitude|mask", "network output", 0},
