@@ -63,6 +63,18 @@ static dn_model *causal_model(int causal)
 	return m;
 }
 
+/* Appends what s has ready to y (which has room for `frames`, `got` of
+ * them taken); returns the new count. */
+static size_t take_into(dn_stream *s, float *y, size_t got, size_t frames, int ch)
+{
+	size_t n;
+	const float *o = dn_stream_take(s, &n);
+	CHECK(got + n <= frames);
+	if (got + n <= frames)
+		memcpy(y + got * ch, o, n * ch * sizeof(float));
+	return got + n;
+}
+
 /* Streams x (frames x ch at rate) in pieces of `piece` frames (0: uneven
  * pieces of 1..3000); returns the output (frames x ch), *out_n its frames. */
 static float *stream_all(const dn_model *m, const float *x, size_t frames, int ch, int rate, size_t piece,
@@ -80,20 +92,10 @@ static float *stream_all(const dn_model *m, const float *x, size_t frames, int c
 			k = frames - pos;
 		CHECK_RC(dn_stream_push(s, x + pos * ch, k, &err), DN_OK);
 		pos += k;
-		size_t n;
-		const float *o = dn_stream_take(s, &n);
-		CHECK(got + n <= frames);
-		if (got + n <= frames)
-			memcpy(y + got * ch, o, n * ch * sizeof(float));
-		got += n;
+		got = take_into(s, y, got, frames, ch);
 	}
 	CHECK_RC(dn_stream_finish(s, &err), DN_OK);
-	size_t n;
-	const float *o = dn_stream_take(s, &n);
-	CHECK(got + n <= frames);
-	if (got + n <= frames)
-		memcpy(y + got * ch, o, n * ch * sizeof(float));
-	got += n;
+	got = take_into(s, y, got, frames, ch);
 	CHECK(dn_stream_frames_in(s) == frames && dn_stream_frames_out(s) == got);
 	dn_stream_destroy(s);
 	*out_n = got;

@@ -68,16 +68,6 @@ static int drain(dn_stream *s, int channels, int fmt, unsigned char **buf, size_
 	return write_all(*buf, bytes);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 int cmd_stream(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -96,13 +86,13 @@ int cmd_stream(int argc, char **argv)
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 'r':
-			if (parse_int(optarg, 8000, 192000, &sp.rate)) {
+			if (tools_parse_int(optarg, 8000, 192000, &sp.rate)) {
 				fprintf(stderr, "denoise stream: --rate wants 8000..192000 Hz, not '%s'\n", optarg);
 				return TOOLS_USAGE;
 			}
 			break;
 		case 'c':
-			if (parse_int(optarg, 1, 8, &sp.channels)) {
+			if (tools_parse_int(optarg, 1, 8, &sp.channels)) {
 				fprintf(stderr, "denoise stream: --channels wants 1..8, not '%s'\n", optarg);
 				return TOOLS_USAGE;
 			}

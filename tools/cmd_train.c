@@ -79,16 +79,6 @@ static int on_progress(const dn_train_progress *p, void *user)
 	return stop_requested;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*end || end == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 static int parse_float(const char *s, float *out)
 {
 	char *end;
@@ -171,7 +161,7 @@ int cmd_train(int argc, char **argv)
 		else if (!strcmp(o, "--input-scale"))
 			bad = parse_float(v, &cfg.info.input_scale);
 		else if (!strcmp(o, "--threads"))
-			bad = parse_int(v, 1, 1024, &threads);
+			bad = tools_parse_int(v, 1, 1024, &threads);
 		else {
 			fprintf(stderr, "denoise train: unknown option '%s'\n", o);
 			usage(stderr);

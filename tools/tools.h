@@ -45,4 +45,7 @@ int tools_load_model(const char *cmd, int kind, const char **path, char **found,
  * (now, UTC) and train.machine (host, CPUs, BLAS threads). */
 void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data);
 
+/* A whole decimal number in [lo, hi] into *out: 0, or -1 (out untouched). */
+int tools_parse_int(const char *s, int lo, int hi, int *out);
+
 #endif

@@ -93,8 +93,11 @@ dn_speech_params dn_speech_default_params(void)
 	return p;
 }
 
-int dn_speech_check_model(const dn_model_info *mi, dn_error *err)
+int dn_speech_check_model(const dn_model *m, const dn_model_info **out, dn_error *err)
 {
+	if (!m)
+		return dn_error_set(err, DN_EINVAL, "no model");
+	const dn_model_info *mi = *out = dn_model_get_info(m);
 	if (mi->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "model '%s' is not an audio model", mi->name);
 	if (mi->arch.in_channels != 1 || mi->arch.out_channels != 1)
@@ -141,11 +144,9 @@ void dn_speech_destroy(dn_speech *s)
 
 int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **out, dn_error *err)
 {
+	const dn_model_info *mi;
 	*out = NULL;
-	if (!m)
-		return dn_error_set(err, DN_EINVAL, "no model");
-	const dn_model_info *mi = dn_model_get_info(m);
-	int rc = dn_speech_check_model(mi, err);
+	int rc = dn_speech_check_model(m, &mi, err);
 	if (rc != DN_OK)
 		return rc;
 	dn_speech_params prm = p ? *p : dn_speech_default_params();

@@ -168,11 +168,9 @@ void dn_stream_destroy(dn_stream *s)
 
 int dn_stream_create(const dn_model *m, const dn_stream_params *p, dn_stream **out, dn_error *err)
 {
+	const dn_model_info *mi;
 	*out = NULL;
-	if (!m)
-		return dn_error_set(err, DN_EINVAL, "no model");
-	const dn_model_info *mi = dn_model_get_info(m);
-	int rc = dn_speech_check_model(mi, err);
+	int rc = dn_speech_check_model(m, &mi, err);
 	if (rc != DN_OK)
 		return rc;
 	if (!mi->arch.causal)
