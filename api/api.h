@@ -108,6 +108,9 @@ typedef struct api_params {
 	int retry_after;                  /* seconds advertised with 503 (Retry-After) */
 	uint64_t memory_budget;           /* bodies in flight + decoded audio/frames; 0: no budget */
 	double request_deadline;          /* s from arrival to answer for denoising work; 0: none */
+	int max_streams;                  /* GET /v1/audio:stream sessions at once; 0: none */
+	double stream_idle_timeout;       /* s without a frame before a stream is closed */
+	double stream_max_lag;            /* s of audio waiting unprocessed before "behind" is sent */
 } api_params;
 
 typedef struct api_server api_server;

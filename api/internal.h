@@ -53,6 +53,9 @@ struct api_server {
 	/* Bytes of request bodies and decoded audio/frames held now, against
 	 * p.memory_budget (api_mem_reserve). */
 	atomic_ullong mem_in_use;
+
+	/* GET /v1/audio:stream sessions holding a slot of p.max_streams. */
+	atomic_int streams;
 };
 
 typedef struct api_request {
@@ -101,6 +104,11 @@ typedef struct api_request {
 	/* Sent as application/x-www-form-urlencoded (curl --data-binary without
 	 * -H): the body's magic bytes decide at submit (api_sniff_ok). */
 	int sniff;
+
+	/* GET /v1/audio:stream: the session the upgrade hands its thread, and
+	 * whether it did (then the thread owns it). */
+	struct api_stream_sess *stream;
+	int stream_started;
 } api_request;
 
 /* Prepares the answer (takes resp). body_len is what the log counts. */
@@ -142,6 +150,13 @@ api_handler api_route_static;
  * suspended). */
 api_handler api_audio_begin;
 api_body_handler api_audio_submit;
+/* GET /v1/audio:stream (stream.c): the WebSocket handshake, answered with
+ * the upgrade or a problem; completed: on_completed's part (frees a
+ * session whose upgrade never happened). */
+api_handler api_stream_begin;
+void api_stream_completed(api_request *r);
+/* Constant-time string comparison for tokens (server.c). */
+int api_token_equal(const char *a, const char *b);
 /* The same pair for POST /v1/frames:denoise (frames.c). */
 api_handler api_frames_begin;
 api_body_handler api_frames_submit;

@@ -47,6 +47,11 @@ static const struct {
     [API_P_NO_STORAGE] = {507, URN "insufficient-storage", "The server has no space left to store this"},
     [API_P_NAME_TAKEN] = {409, URN "model-name-taken", "A model of that name is already loaded"},
     [API_P_TOO_MANY_MODELS] = {507, URN "too-many-models", "The server serves as many models as it may"},
+    [API_P_WEBSOCKET] = {426, URN "websocket-required", "This resource is a WebSocket"},
+    [API_P_TOO_MANY_STREAMS] = {503, URN "too-many-streams", "Too many streams running; retry later"},
+    [API_P_NOT_STREAMABLE] = {422, URN "model-not-streamable", "The model cannot stream"},
+    [API_P_STREAM_IDLE] = {408, URN "stream-idle", "Nothing arrived on the stream in time"},
+    [API_P_WS_PROTOCOL] = {400, URN "websocket-protocol", "The WebSocket frame breaks RFC 6455"},
 };
 
 int api_problem_status(int id)

@@ -44,6 +44,11 @@ enum api_problem {
 	API_P_NO_STORAGE,      /* 507 the state directory is full */
 	API_P_NAME_TAKEN,      /* 409 a model of that name is loaded */
 	API_P_TOO_MANY_MODELS, /* 507 max_models are served */
+	API_P_WEBSOCKET,       /* 426 /v1/audio:stream without a WebSocket handshake */
+	API_P_TOO_MANY_STREAMS, /* 503 max_streams running (sent over the WebSocket) */
+	API_P_NOT_STREAMABLE,  /* 422 the model is not causal */
+	API_P_STREAM_IDLE,     /* 408 nothing arrived for stream_idle_timeout */
+	API_P_WS_PROTOCOL,     /* 400 a frame breaks RFC 6455 */
 	API_P_COUNT
 };
 

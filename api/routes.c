@@ -137,6 +137,14 @@ static json_t *model_json(api_server *s, api_model *m, int is_default, int with_
 		                              be ? json_integer(strtol(be, NULL, 10)) : json_null(), "epochs",
 		                              dn_model_metadata(dm, "train.epochs")));
 	}
+	json_object_set_new(json_object_get(o, "unet"), "causal", json_boolean(info->arch.causal));
+	/* Whether GET /v1/audio:stream takes it, and its algorithmic latency. */
+	if (info->kind == DN_MODEL_AUDIO)
+		json_object_set_new(o, "streaming",
+		                    info->arch.causal
+		                        ? json_pack("{s:f, s:f}", "latency_ms", 1e3 * dn_model_stream_latency(info),
+		                                    "lookahead_ms", 0.0)
+		                        : json_null());
 	if (info->kind == DN_MODEL_AUDIO)
 		json_object_set_new(
 		    o, "audio",

@@ -165,7 +165,7 @@ static void add_cors(api_request *r, struct MHD_Response *resp)
 
 /* Constant-time comparison, so the token cannot be guessed byte by byte from
  * response times. */
-static int token_equal(const char *a, const char *b)
+int api_token_equal(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	unsigned char diff = la != lb;
@@ -186,7 +186,7 @@ static int authorized(api_request *r)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return token_equal(h, r->srv->key);
+	return api_token_equal(h, r->srv->key);
 }
 
 /* ---- routing ---- */
@@ -212,6 +212,7 @@ static const route_def routes[] = {
     {"/v1/models/", 1, API_ROUTE_MODEL, api_route_model, NULL, NULL, NULL, 0},
     {"/v1/audio:denoise", 0, API_ROUTE_AUDIO, NULL, api_audio_begin, NULL, api_audio_submit, 1},
     {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, NULL, api_frames_begin, NULL, api_frames_submit, 1},
+    {"/v1/audio:stream", 0, API_ROUTE_STREAM, api_stream_begin, NULL, NULL, NULL, 0},
     {"/v1/openapi.json", 0, API_ROUTE_OPENAPI, api_route_openapi, NULL, NULL, NULL, 0},
     {"/metrics", 0, API_ROUTE_METRICS, api_route_metrics, NULL, NULL, NULL, 0},
     {"/", 0, API_ROUTE_WEB, api_route_static, NULL, NULL, NULL, 0},
@@ -699,6 +700,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	        r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, secs * 1e3,
 	        r->note[0] ? " " : "", r->note);
 	api_stats_record(&s->stats, r->route, r->status, secs, r->bytes_in, r->bytes_out);
+	api_stream_completed(r);
 	if (r->model)
 		s->host.model_release(s->host.ctx, r->model);
 	if (r->resp)
@@ -817,7 +819,8 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 {
 	struct sockaddr_storage ss;
 	unsigned flags =
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	    MHD_ALLOW_UPGRADE;
 	const union MHD_DaemonInfo *di;
 	api_server *s;
 
@@ -856,6 +859,7 @@ int api_server_start(const api_params *p, const api_host *host, api_server **out
 	api_stats_init(&s->stats);
 	atomic_init(&s->quiesced, 0);
 	atomic_init(&s->mem_in_use, 0);
+	atomic_init(&s->streams, 0);
 	{
 		pthread_condattr_t ca;
 
@@ -927,8 +931,16 @@ void api_server_stop(api_server *s)
 		pthread_mutex_unlock(&s->conns_lock);
 		pthread_join(s->watchdog, NULL);
 	}
-	if (s->mhd)
+	if (s->mhd) {
+		/* Streams see the flag within a poll slice, say goodbye and give
+		 * their sockets back; libmicrohttpd must outlive them. */
+		atomic_store(&s->quiesced, 1);
+		for (int i = 0; i < 100 && atomic_load(&s->streams) > 0; i++) {
+			struct pollfd none = {-1, 0, 0};
+			poll(&none, 0, 50);
+		}
 		MHD_stop_daemon(s->mhd);
+	}
 	free(s->listen);
 	free(s->cors);
 	free(s->key);

@@ -107,6 +107,17 @@ static const cfg_key keys[] = {
      "Time allowed for a request's headers to arrive, from the connection (or the end of the "
      "previous request on it); a client trickling header bytes is cut off after it. 0: only "
      "connection_timeout applies."},
+    {"max_streams", CFG_INT, OFF(max_streams), "8", 0, 4096, NULL, "N",
+     "Live streams of GET /v1/audio:stream (WebSocket) at once, each on its own thread running a "
+     "causal model frame by frame; one more is closed with code 1013 and a JSON message. 0: no "
+     "streaming."},
+    {"stream_idle_timeout", CFG_DOUBLE, OFF(stream_idle_timeout), "10", 0.1, 3600, NULL, "SECONDS",
+     "A stream that receives nothing (no audio, no ping) for this long is closed with code 1001 "
+     "and a JSON message."},
+    {"stream_max_lag", CFG_DOUBLE, OFF(stream_max_lag), "1", 0.02, 60, NULL, "SECONDS",
+     "Audio a stream may have waiting unprocessed (received but not yet denoised) before the "
+     "server tells the client it is behind real time (a JSON text message, at most once a "
+     "second); the server never buffers more than its socket holds."},
     {"drain_timeout", CFG_INT, OFF(drain_timeout), "30", 0, 3600, NULL, "SECONDS",
      "On SIGTERM, how long to wait for requests in flight before stopping anyway."},
     {"state_dir", CFG_STRING, OFF(state_dir), "", 0, 0, NULL, "DIR",

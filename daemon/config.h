@@ -38,6 +38,9 @@ typedef struct daemon_config {
 	int request_timeout;        /* s to receive a whole request body */
 	double request_deadline;    /* s for a denoising request's work; 0 = none */
 	int header_timeout;         /* s to receive a request's headers; 0 = off */
+	int max_streams;            /* WebSocket streams at once; 0 = none */
+	double stream_idle_timeout; /* s without a frame before a stream is closed */
+	double stream_max_lag;      /* s of unprocessed audio before "behind" is sent */
 	int drain_timeout;          /* s that SIGTERM waits for requests in flight */
 	char *state_dir;            /* "" = $STATE_DIRECTORY, else none */
 	char *data_roots;           /* comma-separated folders job data sets may come from */

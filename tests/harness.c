@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,4 +464,209 @@ int harness_end(int failures, const char *what)
 	else
 		fprintf(stderr, "%s kept in %s\n", what, tmp);
 	return failures ? 1 : 0;
+}
+
+/* ---- WebSocket client ---- */
+
+/* Bytes read past what a caller consumed, per socket (tests use few). */
+#define WS_FDS 64
+static struct {
+	unsigned char *buf;
+	size_t len;
+} ws_pending[WS_FDS];
+
+void ws_drop(int fd)
+{
+	if (fd >= 0 && fd < WS_FDS) {
+		free(ws_pending[fd].buf);
+		ws_pending[fd].buf = NULL;
+		ws_pending[fd].len = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void ws_keep(int fd, const unsigned char *p, size_t n)
+{
+	if (fd < 0 || fd >= WS_FDS || !n)
+		return;
+	unsigned char *b = realloc(ws_pending[fd].buf, ws_pending[fd].len + n);
+	if (!b)
+		return;
+	memcpy(b + ws_pending[fd].len, p, n);
+	ws_pending[fd].buf = b;
+	ws_pending[fd].len += n;
+}
+
+int ws_open(int port, const char *target, const char *extra, char *head, size_t cap, int *status)
+{
+	/* The key of RFC 6455's example, whose accept value it gives. */
+	static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==", accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+	char rq[2048];
+	int fd = sock_connect_from(port, NULL);
+	*status = 0;
+	head[0] = '\0';
+	if (fd < 0)
+		return -1;
+	if (fd < WS_FDS)
+		ws_pending[fd].len = 0;
+	snprintf(rq, sizeof rq,
+	         "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+	         target, port, key, extra ? extra : "");
+	if (sock_send(fd, rq, strlen(rq)) != 0) {
+		close(fd);
+		return -1;
+	}
+	/* the head, byte by byte up to the blank line; the rest is frames */
+	size_t n = 0;
+	int waited = 0;
+	while (n + 1 < cap && waited < 10000) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 100) <= 0) {
+			waited += 100;
+			continue;
+		}
+		ssize_t k = recv(fd, head + n, 1, 0);
+		if (k <= 0)
+			break;
+		n++;
+		head[n] = '\0';
+		if (n >= 4 && !memcmp(head + n - 4, "\r\n\r\n", 4))
+			break;
+	}
+	if (n > 12 && !strncmp(head, "HTTP/1.1 ", 9))
+		*status = atoi(head + 9);
+	if (*status != 101 || !strstr(head, accept)) {
+		/* a refusal's body, for the caller to look at */
+		size_t m = strlen(head);
+		sock_read(fd, head + m, cap - m, 500, &waited);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int ws_frame(int fd, int opcode, const void *data, size_t len, int fin, int mask)
+{
+	unsigned char h[14], m[4] = {0x12, 0x34, 0x56, 0x78};
+	size_t hl = 2;
+	h[0] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+	} else if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (int k = 0; k < 8; k++)
+			h[2 + k] = (unsigned char)((uint64_t)len >> (56 - 8 * k));
+		hl = 10;
+	}
+	if (mask) {
+		h[1] |= 0x80;
+		memcpy(h + hl, m, 4);
+		hl += 4;
+	}
+	unsigned char *b = malloc(hl + len + 1);
+	if (!b)
+		return -1;
+	memcpy(b, h, hl);
+	for (size_t i = 0; i < len; i++)
+		b[hl + i] = ((const unsigned char *)data)[i] ^ (mask ? m[i & 3] : 0);
+	int rc = sock_send(fd, b, hl + len);
+	free(b);
+	return rc;
+}
+
+int ws_send(int fd, int opcode, const void *data, size_t len, int fin)
+{
+	return ws_frame(fd, opcode, data, len, fin, 1);
+}
+
+int ws_send_unmasked(int fd, int opcode, const void *data, size_t len)
+{
+	return ws_frame(fd, opcode, data, len, 1, 0);
+}
+
+/* Exactly n bytes (buffered ones first) within the deadline: 1, 0 on
+ * timeout, -1 when closed. */
+static int ws_read_exact(int fd, unsigned char *out, size_t n, struct timespec *t0, int wait_ms)
+{
+	size_t got = 0;
+	if (fd < WS_FDS && ws_pending[fd].len) {
+		size_t k = ws_pending[fd].len < n ? ws_pending[fd].len : n;
+		memcpy(out, ws_pending[fd].buf, k);
+		memmove(ws_pending[fd].buf, ws_pending[fd].buf + k, ws_pending[fd].len - k);
+		ws_pending[fd].len -= k;
+		got = k;
+	}
+	while (got < n) {
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long ms = (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+		if (ms > wait_ms) {
+			ws_keep(fd, out, got); /* put back what a later call needs */
+			return 0;
+		}
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t k = recv(fd, out + got, n - got, 0);
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 1;
+}
+
+int ws_recv(int fd, unsigned char **data, size_t *len, int wait_ms)
+{
+	struct timespec t0;
+	unsigned char *msg = NULL;
+	size_t mlen = 0;
+	int op = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*data = NULL;
+	*len = 0;
+	for (;;) {
+		unsigned char h[10];
+		int rc = ws_read_exact(fd, h, 2, &t0, wait_ms);
+		if (rc <= 0) {
+			free(msg);
+			return rc;
+		}
+		uint64_t n = h[1] & 0x7f;
+		size_t ext = n == 126 ? 2 : n == 127 ? 8 : 0;
+		if (ext && (rc = ws_read_exact(fd, h + 2, ext, &t0, wait_ms + 5000)) <= 0) {
+			free(msg);
+			return rc < 0 ? -1 : 0;
+		}
+		if (ext) {
+			n = 0;
+			for (size_t k = 0; k < ext; k++)
+				n = n << 8 | h[2 + k];
+		}
+		unsigned char *b = realloc(msg, mlen + (size_t)n + 1);
+		if (!b) {
+			free(msg);
+			return -1;
+		}
+		msg = b;
+		if (n && (rc = ws_read_exact(fd, msg + mlen, (size_t)n, &t0, wait_ms + 5000)) <= 0) {
+			free(msg);
+			return rc < 0 ? -1 : 0;
+		}
+		mlen += (size_t)n;
+		msg[mlen] = 0;
+		if ((h[0] & 0x0f) != 0)
+			op = h[0] & 0x0f;
+		if (h[0] & 0x80)
+			break;
+	}
+	*data = msg;
+	*len = mlen;
+	return op;
 }

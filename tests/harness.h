@@ -123,4 +123,27 @@ int sock_closed(int fd);
 	CHECK_MSG(is_problem(&(r_), status_, slug_), "want %d %s, got %ld (curl %d): %s", (int)(status_),    \
 	          slug_, (r_).status, (int)(r_).rc, (r_).body ? (r_).body : "(no body)")
 
+/* ---- a raw WebSocket client (RFC 6455), for GET /v1/audio:stream ---- */
+
+/* Connects and sends the handshake for target (path and query) with extra
+ * header lines (each ending in CRLF, or NULL). Reads the answer's head into
+ * head (cap bytes) and returns the socket when it is 101 with the right
+ * Sec-WebSocket-Accept, else -1 (head still holds what came; *status the
+ * HTTP status, 0 if none). Bytes that came after the head (the server's
+ * first frames) are kept for ws_recv. */
+int ws_open(int port, const char *target, const char *extra, char *head, size_t cap, int *status);
+/* Sends one frame, masked as a client must; fin 0 starts or continues a
+ * fragmented message. 0 or -1. */
+int ws_send(int fd, int opcode, const void *data, size_t len, int fin);
+/* An unmasked frame, which a client must not send (for protocol tests). */
+int ws_send_unmasked(int fd, int opcode, const void *data, size_t len);
+/* Receives one whole message (fragments joined) within wait_ms: returns its
+ * opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong), with *len bytes in
+ * *data (malloc'd, NUL-terminated; caller frees); 0 on timeout, -1 when the
+ * connection closed. For a close frame, *data holds the payload (2-byte
+ * code, then the reason). */
+int ws_recv(int fd, unsigned char **data, size_t *len, int wait_ms);
+/* Closes fd and forgets its buffered bytes. */
+void ws_drop(int fd);
+
 #endif

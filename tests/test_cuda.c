@@ -462,6 +462,14 @@ int main(int argc, char **argv)
 	                        .out_act = DN_ACT_NONE,
 	                        .residual = 1};
 	parity("frame 3ch residual 16f 64x64 b4", &frame, 4, 64, 64, 0);
+	/* The streaming U-Net: cuDNN pads time by 2 on both sides and keeps
+	 * the first T output frames; pooling and upsampling 2x1. */
+	dn_unet_config causal = seed;
+	causal.causal = 1;
+	causal.base_filters = 16;
+	parity("causal 16f 257x131 b4 mse relu", &causal, 4, 257, 131, 0);
+	causal.out_act = DN_ACT_SIGMOID;
+	parity("causal mask sigmoid 16f 257x64 b2 mae", &causal, 2, 257, 64, 1);
 	training_runs();
 	serving();
 	return check_status();

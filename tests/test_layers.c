@@ -36,11 +36,13 @@ static double conv_loss(void *p)
 }
 
 /* cap_extra pixels beyond whole rows make blocks start and end mid-row. */
-static void test_conv(int k, int cap_rows, int cap_extra)
+static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 {
 	struct conv_ctx c = {0};
 	const int n = 2, cin = 3, cout = 4, h = 5, w = 7;
-	c.l = (dn_conv2d){.cin = cin, .cout = cout, .k = k};
+	c.l = (dn_conv2d){.cin = cin, .cout = cout, .k = k, .causal = causal};
+	/* the zero columns before the first one an output reads */
+	const int pw = causal ? k - 1 : k / 2;
 	size_t kdim = (size_t)cin * k * k;
 	float *buf = dn_alloc((2 * cout * kdim + 2 * cout) * sizeof(float));
 	c.l.w = buf;
@@ -70,7 +72,7 @@ static void test_conv(int k, int cap_rows, int cap_extra)
 					for (int ci = 0; ci < cin; ci++)
 						for (int a = 0; a < k; a++)
 							for (int e = 0; e < k; e++) {
-								int ii = i + a - k / 2, jj = j + e - k / 2;
+								int ii = i + a - k / 2, jj = j + e - pw;
 								if (ii < 0 || ii >= h || jj < 0 || jj >= w)
 									continue;
 								s +=
@@ -83,7 +85,34 @@ static void test_conv(int k, int cap_rows, int cap_extra)
 					if (d > worst)
 						worst = d;
 				}
-	CHECK_MSG(worst < 1e-5, "conv%d forward differs from direct convolution by %g", k, worst);
+	CHECK_MSG(worst < 1e-5, "conv%d%s forward differs from direct convolution by %g", k,
+	          causal ? " causal" : "", worst);
+	if (causal) {
+		/* The streaming form: each column from a window of the k latest
+		 * input columns (zeros before the first) gives that column. */
+		float *win = calloc((size_t)cin * h * k, sizeof(float)), *yc = malloc((size_t)cout * h * 4);
+		float *fcol = dn_alloc(dn_conv2d_frame_scratch(&c.l, h) * sizeof(float));
+		double fw = 0.0;
+		for (int b = 0; b < n; b++)
+			for (int t = 0; t < w; t++) {
+				for (int ci = 0; ci < cin; ci++)
+					for (int i = 0; i < h; i++)
+						for (int e = 0; e < k; e++) {
+							int jj = t - (k - 1) + e;
+							win[((size_t)ci * k + e) * h + i] =
+							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj] : 0.0f;
+						}
+				dn_conv2d_forward_frame(&c.l, win, h, yc, 0, fcol);
+				for (int co = 0; co < cout; co++)
+					for (int i = 0; i < h; i++)
+						fw = fmax(fw, fabs(yc[co * h + i] -
+						                   dn_tensor_plane(&c.y, b, co)[i * w + t]));
+			}
+		CHECK_MSG(fw < 1e-5, "conv%d frame form differs from the whole forward by %g", k, fw);
+		free(win);
+		free(yc);
+		dn_free(fcol);
+	}
 
 	dn_tensor dx = {0};
 	dn_tensor_init(&dx, n, cin, h, w, NULL);
@@ -91,12 +120,12 @@ static void test_conv(int k, int cap_rows, int cap_extra)
 	memset(c.l.db, 0, cout * sizeof(float));
 	dn_conv2d_backward(&c.l, &c.x, &c.r, &dx, c.col, dcol, c.cap);
 	char name[32];
-	snprintf(name, sizeof name, "conv%d.dx", k);
+	snprintf(name, sizeof name, "conv%d%s.dx", k, causal ? "c" : "");
 	CHECK(gradcheck(name, conv_loss, &c, c.x.data, dx.data, dn_tensor_size(&c.x), 200, 1e-2f, 1e-3,
 	                1e-3) == 0);
-	snprintf(name, sizeof name, "conv%d.dw", k);
+	snprintf(name, sizeof name, "conv%d%s.dw", k, causal ? "c" : "");
 	CHECK(gradcheck(name, conv_loss, &c, c.l.w, c.l.dw, cout * kdim, 200, 1e-2f, 1e-3, 1e-3) == 0);
-	snprintf(name, sizeof name, "conv%d.db", k);
+	snprintf(name, sizeof name, "conv%d%s.db", k, causal ? "c" : "");
 	CHECK(gradcheck(name, conv_loss, &c, c.l.b, c.l.db, cout, 200, 1e-2f, 1e-3, 1e-3) == 0);
 	dn_tensor_free(&dx);
 	dn_tensor_free(&c.x);
@@ -235,7 +264,7 @@ struct simple_ctx {
 	dn_tensor x, y, r, x2;
 };
 
-enum { K_RELU, K_SIGMOID, K_POOL, K_UP, K_CONCAT };
+enum { K_RELU, K_SIGMOID, K_POOL, K_UP, K_CONCAT, K_POOL21, K_UP21 };
 
 static double simple_loss(void *p)
 {
@@ -244,8 +273,10 @@ static double simple_loss(void *p)
 	switch (c->kind) {
 	case K_RELU: dn_relu_forward(c->x.data, c->y.data, n); break;
 	case K_SIGMOID: dn_sigmoid_forward(c->x.data, c->y.data, n); break;
-	case K_POOL: dn_maxpool_forward(&c->x, &c->y); break;
-	case K_UP: dn_upsample_forward(&c->x, &c->y, 1); break;
+	case K_POOL:
+	case K_POOL21: dn_maxpool_forward(&c->x, &c->y); break;
+	case K_UP:
+	case K_UP21: dn_upsample_forward(&c->x, &c->y, 1); break;
 	case K_CONCAT:
 		dn_concat_forward(&c->x, &c->y, 0);
 		dn_concat_forward(&c->x2, &c->y, c->x.c);
@@ -263,6 +294,8 @@ static void test_simple(int kind, const char *name)
 	switch (kind) {
 	case K_POOL: dn_tensor_init(&c.y, n, ch, h / 2, w / 2, NULL); break;
 	case K_UP: dn_tensor_init(&c.y, n, ch + 2, 2 * h, 2 * w, NULL); break;
+	case K_POOL21: dn_tensor_init(&c.y, n, ch, h / 2, w, NULL); break;
+	case K_UP21: dn_tensor_init(&c.y, n, ch + 2, 2 * h, w, NULL); break;
 	case K_CONCAT:
 		dn_tensor_init(&c.x2, n, 2, h, w, NULL);
 		gc_fill(c.x2.data, dn_tensor_size(&c.x2), &seed, -1, 1);
@@ -279,8 +312,10 @@ static void test_simple(int kind, const char *name)
 	switch (kind) {
 	case K_RELU: dn_relu_backward(c.y.data, c.r.data, dx.data, nx); break;
 	case K_SIGMOID: dn_sigmoid_backward(c.y.data, c.r.data, dx.data, nx); break;
-	case K_POOL: dn_maxpool_backward(&c.x, &c.r, &dx); break;
-	case K_UP: dn_upsample_backward(&c.r, 1, &dx); break;
+	case K_POOL:
+	case K_POOL21: dn_maxpool_backward(&c.x, &c.r, &dx); break;
+	case K_UP:
+	case K_UP21: dn_upsample_backward(&c.r, 1, &dx); break;
 	case K_CONCAT: dn_concat_backward(&c.r, 0, &dx, 0); break;
 	}
 	/* h small enough that no ReLU kink or pooling argmax is crossed. */
@@ -352,9 +387,9 @@ static void test_losses(void)
 
 int main(void)
 {
-	test_conv(3, 1, 0);
-	test_conv(3, 100, 0);
-	test_conv(1, 2, 0);
+	test_conv(3, 1, 0, 0);
+	test_conv(3, 100, 0, 0);
+	test_conv(1, 2, 0, 0);
 	test_batchnorm();
 	test_simple(K_RELU, "relu");
 	test_simple(K_SIGMOID, "sigmoid");
@@ -364,8 +399,13 @@ int main(void)
 	test_losses();
 	/* Blocks that start and end mid-row; last, so that the random stream the
 	 * checks above draw from stays what their tolerances were set against. */
-	test_conv(3, 1, 3);
-	test_conv(3, 2, 5);
+	test_conv(3, 1, 3, 0);
+	test_conv(3, 2, 5, 0);
+	/* causal in time (the streaming U-Net's), whole and blocked */
+	test_conv(3, 100, 0, 1);
+	test_conv(3, 1, 3, 1);
+	test_simple(K_POOL21, "maxpool 2x1");
+	test_simple(K_UP21, "upsample 2x1");
 	test_winograd(8, 8, 0, 0);
 	test_winograd(7, 9, 1, 0);
 	test_winograd(5, 6, 0, 1);

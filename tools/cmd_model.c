@@ -17,10 +17,12 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: denoise model-init OUT [--filters N] [--depth D] [--seed S] [--kind audio|frame]\n"
+	           "                         [--causal]\n"
 	           "  --filters N  base filters (default: the seed architecture's 32)\n"
 	           "  --depth D    pooling steps, 1..6 (default 3)\n"
 	           "  --seed S     random seed (default 1)\n"
-	           "  --kind K     audio (default) or frame\n");
+	           "  --kind K     audio (default) or frame\n"
+	           "  --causal     a causal U-Net, which can stream (denoise stream, /v1/audio:stream)\n");
 }
 
 /* Parses a whole decimal number into [lo, hi]; 0 on success. */
@@ -40,13 +42,15 @@ int cmd_model_init(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"filters", required_argument, NULL, 'f'}, {"depth", required_argument, NULL, 'd'},
 	    {"seed", required_argument, NULL, 's'},    {"kind", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"causal", no_argument, NULL, 'c'},        {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	long long filters = -1, depth = -1, seed = 1;
-	int kind = DN_MODEL_AUDIO, c;
+	int kind = DN_MODEL_AUDIO, causal = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:d:s:k:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:d:s:k:ch", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c': causal = 1; break;
 		case 'f':
 			if (parse_num(optarg, 1, DN_UNET_MAX_FILTERS, &filters)) {
 				fprintf(stderr, "denoise model-init: --filters wants 1..%d, not '%s'\n",
@@ -96,6 +100,7 @@ int cmd_model_init(int argc, char **argv)
 		info.arch.base_filters = (int)filters;
 	if (depth > 0)
 		info.arch.depth = (int)depth;
+	info.arch.causal = causal;
 	snprintf(info.version, sizeof info.version, "random-%lld", seed);
 
 	dn_error err = {0};

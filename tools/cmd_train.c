@@ -79,16 +79,6 @@ static int on_progress(const dn_train_progress *p, void *user)
 	return stop_requested;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*end || end == s || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 static int parse_float(const char *s, float *out)
 {
 	char *end;
@@ -139,6 +129,12 @@ int cmd_train(int argc, char **argv)
 			*(strcmp(o, "--resume") ? &quiet : &cfg.train.resume) = 1;
 			continue;
 		}
+		const dn_train_param *sw = o[0] == '-' && o[1] == '-' ? dn_train_param_find(o) : NULL;
+		if (sw && sw->flag && (sw->flags & DN_PARAM_SWITCH) &&
+		    (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")))) {
+			dn_train_param_set(sw, &cfg, 1, NULL);
+			continue;
+		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "denoise train: %s needs a value (or is unknown)\n", o);
 			usage(stderr);
@@ -163,7 +159,7 @@ int cmd_train(int argc, char **argv)
 		else if (!strcmp(o, "--input-scale"))
 			bad = parse_float(v, &cfg.info.input_scale);
 		else if (!strcmp(o, "--threads"))
-			bad = parse_int(v, 1, 1024, &threads);
+			bad = tools_parse_int(v, 1, 1024, &threads);
 		else {
 			fprintf(stderr, "denoise train: unknown option '%s'\n", o);
 			usage(stderr);

@@ -21,6 +21,8 @@ typedef struct tools_cmd {
 static const tools_cmd commands[] = {
     {"audio", cmd_audio,
      "denoise a sound file: denoise audio IN OUT [--model FILE] [--format wav|wavf32|flac]"},
+    {"stream", cmd_stream,
+     "denoise live PCM, stdin to stdout: denoise stream [--model FILE] [--rate HZ] [--format s16le|f32le]"},
     {"frame", cmd_frame, "denoise a JPEG frame: denoise frame IN OUT [--model FILE] [--quality Q]"},
     {"metrics", cmd_metrics,
      "speech quality of DEGRADED against CLEAN as JSON: denoise metrics CLEAN DEGRADED"},

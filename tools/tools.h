@@ -17,6 +17,7 @@
 enum { TOOLS_OK = 0, TOOLS_FAIL = 1, TOOLS_USAGE = 2 };
 
 int cmd_audio(int argc, char **argv);
+int cmd_stream(int argc, char **argv);
 int cmd_model_init(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -43,5 +44,8 @@ int tools_load_model(const char *cmd, int kind, const char **path, char **found,
  * train.data (the caller's description), train.command (argv), train.started
  * (now, UTC) and train.machine (host, CPUs, BLAS threads). */
 void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data);
+
+/* A whole decimal number in [lo, hi] into *out: 0, or -1 (out untouched). */
+int tools_parse_int(const char *s, int lo, int hi, int *out);
 
 #endif

@@ -84,3 +84,13 @@ void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data)
 	         openblas_get_num_threads());
 	dn_model_set_metadata(m, "train.machine", buf, NULL);
 }
+
+int tools_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}

@@ -65,3 +65,23 @@ size_t dn_resample_length(size_t in_len, int in_rate, int out_rate)
 	p /= (unsigned)in_rate;
 	return p > SIZE_MAX ? SIZE_MAX : (size_t)p;
 }
+
+double dn_resample_latency(int in_rate, int out_rate)
+{
+	dn_resampler *r;
+	if (dn_resampler_create(in_rate, out_rate, &r, NULL) != DN_OK)
+		return 0.0;
+	enum { N = 256 };
+	float in[N] = {0}, out[4 * N];
+	size_t fed = 0, made = 0, total = (size_t)in_rate / 10;
+	while (fed < total) {
+		size_t used = 0, done = 0, k = total - fed < N ? total - fed : N;
+		if (dn_resampler_process(r, in, k, &used, out, sizeof out / sizeof *out, &done, NULL) != DN_OK)
+			break;
+		fed += used;
+		made += done;
+	}
+	dn_resampler_destroy(r);
+	double lag = (double)fed * out_rate / in_rate - (double)made;
+	return lag > 0 ? lag / out_rate : 0.0;
+}

@@ -35,6 +35,13 @@ void dn_resampler_destroy(dn_resampler *r);
 int dn_resampler_process(dn_resampler *r, const float *in, size_t in_len, size_t *in_used, float *out,
                          size_t out_cap, size_t *out_done, dn_error *err);
 
+/* How far a streaming converter's output lags its input, in seconds: the
+ * output it still withholds after 100 ms of input (soxr waits for the
+ * lookahead of its filter before it releases a sample; the figure is
+ * measured on a fresh converter, since soxr_delay reports 0 until the
+ * first call). 0 on failure. */
+double dn_resample_latency(int in_rate, int out_rate);
+
 /* The length we give a signal of in_len samples converted from in_rate to
  * out_rate: ceil(in_len * out_rate / in_rate). */
 size_t dn_resample_length(size_t in_len, int in_rate, int out_rate);

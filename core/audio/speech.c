@@ -93,8 +93,11 @@ dn_speech_params dn_speech_default_params(void)
 	return p;
 }
 
-static int check_info(const dn_model_info *mi, dn_error *err)
+int dn_speech_check_model(const dn_model *m, const dn_model_info **out, dn_error *err)
 {
+	if (!m)
+		return dn_error_set(err, DN_EINVAL, "no model");
+	const dn_model_info *mi = *out = dn_model_get_info(m);
 	if (mi->kind != DN_MODEL_AUDIO)
 		return dn_error_set(err, DN_EINVAL, "model '%s' is not an audio model", mi->name);
 	if (mi->arch.in_channels != 1 || mi->arch.out_channels != 1)
@@ -141,11 +144,9 @@ void dn_speech_destroy(dn_speech *s)
 
 int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **out, dn_error *err)
 {
+	const dn_model_info *mi;
 	*out = NULL;
-	if (!m)
-		return dn_error_set(err, DN_EINVAL, "no model");
-	const dn_model_info *mi = dn_model_get_info(m);
-	int rc = check_info(mi, err);
+	int rc = dn_speech_check_model(m, &mi, err);
 	if (rc != DN_OK)
 		return rc;
 	dn_speech_params prm = p ? *p : dn_speech_default_params();
@@ -182,9 +183,7 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	s->hop = mi->hop;
 	s->half = mi->n_fft / 2;
 	s->bins = dn_stft_bins(s->stft);
-	/* A full-scale signal's magnitude is at most sum(window) = n/2; 64 times
-	 * that bounds an untrained network's output without changing a real one. */
-	s->mag_cap = 32.0f * (float)s->n;
+	s->mag_cap = dn_speech_mag_cap(mi);
 	s->log_cap = logf(s->mag_cap);
 	size_t C = (size_t)prm.chunk_frames, B = (size_t)s->bins, O = (size_t)prm.overlap_frames;
 	s->xwin_cap = (C - 1) * (size_t)s->hop + (size_t)s->n + 2;
@@ -342,8 +341,7 @@ static int sink_finish(dn_speech *s, chan *ch, dn_error *err)
 	return DN_OK;
 }
 
-/* Network input from a noisy magnitude, per the model's scaling. */
-static float scale_in(const dn_model_info *mi, float m)
+float dn_speech_scale_in(const dn_model_info *mi, float m)
 {
 	switch (mi->scaling) {
 	case DN_SCALE_LOG1P: m = log1pf(m); break;
@@ -353,25 +351,30 @@ static float scale_in(const dn_model_info *mi, float m)
 	return m * mi->input_scale;
 }
 
-/* Output magnitude from the network's value v at a bin of noisy magnitude m.
- * fmaxf/fminf also turn a NaN into 0. */
-static float scale_out(const dn_speech *s, float v, float m)
+float dn_speech_mag_cap(const dn_model_info *mi)
 {
-	const dn_model_info *mi = s->info;
+	/* A full-scale signal's magnitude is at most sum(window) = n/2; 64 times
+	 * that bounds an untrained network's output without changing a real one. */
+	return 32.0f * (float)mi->n_fft;
+}
+
+/* fmaxf/fminf also turn a NaN into 0. */
+float dn_speech_scale_out(const dn_model_info *mi, float mag_cap, float log_cap, float v, float m)
+{
 	float r;
 	if (mi->output == DN_OUTPUT_MASK) {
 		r = fmaxf(v, 0.0f) * m;
 	} else if (mi->output == DN_OUTPUT_CMASK) {
 		r = powf(fminf(fmaxf(v, 0.0f), 1.0f), 1.0f / mi->power) * m;
 	} else {
-		v = fminf(fmaxf(v / mi->input_scale, 0.0f), s->mag_cap);
+		v = fminf(fmaxf(v / mi->input_scale, 0.0f), mag_cap);
 		switch (mi->scaling) {
-		case DN_SCALE_LOG1P: r = expm1f(fminf(v, s->log_cap)); break;
+		case DN_SCALE_LOG1P: r = expm1f(fminf(v, log_cap)); break;
 		case DN_SCALE_POWER: r = powf(v, 1.0f / mi->power); break;
 		default: r = v; break;
 		}
 	}
-	return fminf(fmaxf(r, 0.0f), s->mag_cap);
+	return fminf(fmaxf(r, 0.0f), mag_cap);
 }
 
 /* The network part of a chunk, on any thread: slot `task` in, omag out. */
@@ -386,14 +389,14 @@ static int chunk_net(void *arg, int task, int thread, dn_error *err)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		c->mag[i] = hypotf(c->re[i], c->im[i]);
-		c->x.data[i] = scale_in(s->info, c->mag[i]);
+		c->x.data[i] = dn_speech_scale_in(s->info, c->mag[i]);
 	}
 	rc = s->p.runner.run ? s->p.runner.run(s->p.runner.ctx, &c->x, &c->y, err)
 	                     : dn_unet_infer_run(s->inf, c->ws, &c->x, &c->y, err);
 	if (rc != DN_OK)
 		return rc;
 	for (size_t i = 0; i < n; i++)
-		c->omag[i] = scale_out(s, c->y.data[i], c->mag[i]);
+		c->omag[i] = dn_speech_scale_out(s->info, s->mag_cap, s->log_cap, c->y.data[i], c->mag[i]);
 	return DN_OK;
 }
 
@@ -497,7 +500,7 @@ static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 }
 
 /* Smooth above the knee, never reaching full scale: y = k + (1 - k) tanh((|x| - k) / (1 - k)). */
-static size_t soft_limit(float *x, size_t n)
+size_t dn_speech_soft_limit(float *x, size_t n)
 {
 	size_t changed = 0;
 	const float k = LIMIT_KNEE, r = 1.0f - LIMIT_KNEE;
@@ -558,7 +561,7 @@ int dn_speech_denoise(dn_speech *s, const dn_audio *in, dn_audio *out, dn_speech
 		peak = fmaxf(peak, fabsf(out->data[i]));
 	size_t limited = 0;
 	if (peak > 1.0f && s->p.limit)
-		limited = soft_limit(out->data, total);
+		limited = dn_speech_soft_limit(out->data, total);
 	if (stats) {
 		stats->peak = peak;
 		stats->limited_samples = limited;

@@ -56,4 +56,18 @@ void dn_speech_set_cancel(dn_speech *s, dn_cancel_fn fn, void *arg);
  * (caller frees it with dn_audio_free). stats may be NULL. */
 int dn_speech_denoise(dn_speech *s, const dn_audio *in, dn_audio *out, dn_speech_stats *stats, dn_error *err);
 
+/* Shared with the streaming pipeline (stream.h), internal to libdenoise:
+ * *mi = m's info, and DN_EINVAL unless it is an audio model this pipeline
+ * can run (1 channel
+ * in and out, usable rate, scaling and output mode); the network input of
+ * a noisy magnitude m; the bound on any output magnitude; the output
+ * magnitude from the network's value v at noisy magnitude m (log_cap =
+ * logf(mag_cap)); and the soft limiter above 0.9 (returns how many samples
+ * it changed). */
+int dn_speech_check_model(const dn_model *m, const dn_model_info **mi, dn_error *err);
+float dn_speech_scale_in(const dn_model_info *mi, float m);
+float dn_speech_mag_cap(const dn_model_info *mi);
+float dn_speech_scale_out(const dn_model_info *mi, float mag_cap, float log_cap, float v, float m);
+size_t dn_speech_soft_limit(float *x, size_t n);
+
 #endif

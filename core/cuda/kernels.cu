@@ -188,47 +188,49 @@ extern "C" void dk_relu_backward(const float *y, const float *dy, float *dx, siz
 	k_relu_backward<<<blocks_for(count), THREADS, 0, s>>>(y, dy, dx, count);
 }
 
-__global__ void k_maxpool(const float *x, float *y, int n, int c, int h, int w)
+/* fw is the window's width: 2 (2x2 pooling) or 1 (2x1, frequency only, for
+ * the causal net); ow = w / fw. */
+__global__ void k_maxpool(const float *x, float *y, int n, int c, int h, int w, int fw)
 {
-	const int oh = h / 2, ow = w / 2;
+	const int oh = h / 2, ow = w / fw;
 	const size_t count = (size_t)n * c * oh * ow;
 	GRID_STRIDE(i, count)
 	{
 		int j = (int)(i % ow), r = (int)((i / ow) % oh);
 		size_t plane = i / ((size_t)oh * ow);
-		const float *p = x + plane * h * w + (size_t)(2 * r) * w + 2 * j;
+		const float *p = x + plane * h * w + (size_t)(2 * r) * w + fw * j;
 		float m = p[0];
-		if (p[1] > m)
+		if (fw == 2 && p[1] > m)
 			m = p[1];
 		if (p[w] > m)
 			m = p[w];
-		if (p[w + 1] > m)
+		if (fw == 2 && p[w + 1] > m)
 			m = p[w + 1];
 		y[i] = m;
 	}
 }
 
-extern "C" void dk_maxpool(const float *x, float *y, int n, int c, int h, int w, cudaStream_t s)
+extern "C" void dk_maxpool(const float *x, float *y, int n, int c, int h, int w, int fw, cudaStream_t s)
 {
-	size_t count = (size_t)n * c * (h / 2) * (w / 2);
-	k_maxpool<<<blocks_for(count), THREADS, 0, s>>>(x, y, n, c, h, w);
+	size_t count = (size_t)n * c * (h / 2) * (w / fw);
+	k_maxpool<<<blocks_for(count), THREADS, 0, s>>>(x, y, n, c, h, w, fw);
 }
 
 __global__ void k_maxpool_backward(const float *x, const float *dy, const float *skip, int skip_c, int skip_off,
-                                   float *dx, int n, int c, int h, int w)
+                                   float *dx, int n, int c, int h, int w, int fw)
 {
-	const int oh = h / 2, ow = w / 2;
+	const int oh = h / 2, ow = w / fw;
 	const size_t count = (size_t)n * c * oh * ow;
 	GRID_STRIDE(i, count)
 	{
 		int j = (int)(i % ow), r = (int)((i / ow) % oh);
 		size_t plane = i / ((size_t)oh * ow);
 		int bn = (int)(plane / c), ch = (int)(plane % c);
-		size_t off = plane * h * w + (size_t)(2 * r) * w + 2 * j;
+		size_t off = plane * h * w + (size_t)(2 * r) * w + fw * j;
 		const float *p = x + off;
 		int arg = 0;
 		float m = p[0];
-		if (p[1] > m) {
+		if (fw == 2 && p[1] > m) {
 			m = p[1];
 			arg = 1;
 		}
@@ -236,66 +238,87 @@ __global__ void k_maxpool_backward(const float *x, const float *dy, const float 
 			m = p[w];
 			arg = 2;
 		}
-		if (p[w + 1] > m)
+		if (fw == 2 && p[w + 1] > m)
 			arg = 3;
 		const float g = dy[i];
 		const size_t pos[4] = {0, 1, (size_t)w, (size_t)w + 1};
 		const float *sk = skip ? skip + ((size_t)bn * skip_c + skip_off + ch) * h * w + (size_t)(2 * r) * w +
-		                             2 * j
+		                             fw * j
 		                       : NULL;
-		for (int q = 0; q < 4; q++)
+		for (int q = 0; q < 4; q++) {
+			if (fw == 1 && (q & 1))
+				continue;
 			dx[off + pos[q]] = (q == arg ? g : 0.0f) + (sk ? sk[pos[q]] : 0.0f);
+		}
 	}
 }
 
 extern "C" void dk_maxpool_backward(const float *x, const float *dy, const float *skip, int skip_c, int skip_off,
-                                    float *dx, int n, int c, int h, int w, cudaStream_t s)
+                                    float *dx, int n, int c, int h, int w, int fw, cudaStream_t s)
 {
-	size_t count = (size_t)n * c * (h / 2) * (w / 2);
-	k_maxpool_backward<<<blocks_for(count), THREADS, 0, s>>>(x, dy, skip, skip_c, skip_off, dx, n, c, h, w);
+	size_t count = (size_t)n * c * (h / 2) * (w / fw);
+	k_maxpool_backward<<<blocks_for(count), THREADS, 0, s>>>(x, dy, skip, skip_c, skip_off, dx, n, c, h, w,
+	                                                         fw);
 }
 
 __global__ void k_up_concat(const float *below, const float *skip, float *cat, int n, int cb, int cs, int h,
-                            int w)
+                            int w, int fw)
 {
-	const int cc = cb + cs, h2 = h / 2, w2 = w / 2;
+	const int cc = cb + cs, h2 = h / 2, w2 = w / fw;
 	const size_t count = (size_t)n * cc * h * w;
 	GRID_STRIDE(i, count)
 	{
 		int j = (int)(i % w), r = (int)((i / w) % h);
 		size_t plane = i / ((size_t)h * w);
 		int bn = (int)(plane / cc), ch = (int)(plane % cc);
-		cat[i] = ch < cb ? below[((size_t)bn * cb + ch) * h2 * w2 + (size_t)(r / 2) * w2 + j / 2]
+		cat[i] = ch < cb ? below[((size_t)bn * cb + ch) * h2 * w2 + (size_t)(r / 2) * w2 + j / fw]
 		                 : skip[((size_t)bn * cs + (ch - cb)) * h * w + (size_t)r * w + j];
 	}
 }
 
 extern "C" void dk_up_concat(const float *below, const float *skip, float *cat, int n, int cb, int cs, int h,
-                             int w, cudaStream_t s)
+                             int w, int fw, cudaStream_t s)
 {
 	size_t count = (size_t)n * (cb + cs) * h * w;
-	k_up_concat<<<blocks_for(count), THREADS, 0, s>>>(below, skip, cat, n, cb, cs, h, w);
+	k_up_concat<<<blocks_for(count), THREADS, 0, s>>>(below, skip, cat, n, cb, cs, h, w, fw);
 }
 
-__global__ void k_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w)
+__global__ void k_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w, int fw)
 {
-	const int h2 = h / 2, w2 = w / 2;
+	const int h2 = h / 2, w2 = w / fw;
 	const size_t count = (size_t)n * cb * h2 * w2;
 	GRID_STRIDE(i, count)
 	{
 		int j = (int)(i % w2), r = (int)((i / w2) % h2);
 		size_t plane = i / ((size_t)h2 * w2);
 		int bn = (int)(plane / cb), ch = (int)(plane % cb);
-		const float *p = gcat + ((size_t)bn * ccat + ch) * h * w + (size_t)(2 * r) * w + 2 * j;
-		gbelow[i] = p[0] + p[1] + p[w] + p[w + 1];
+		const float *p = gcat + ((size_t)bn * ccat + ch) * h * w + (size_t)(2 * r) * w + fw * j;
+		gbelow[i] = fw == 2 ? p[0] + p[1] + p[w] + p[w + 1] : p[0] + p[w];
 	}
 }
 
-extern "C" void dk_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w,
+extern "C" void dk_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w, int fw,
                                cudaStream_t s)
 {
-	size_t count = (size_t)n * cb * (h / 2) * (w / 2);
-	k_up_backward<<<blocks_for(count), THREADS, 0, s>>>(gcat, gbelow, n, cb, ccat, h, w);
+	size_t count = (size_t)n * cb * (h / 2) * (w / fw);
+	k_up_backward<<<blocks_for(count), THREADS, 0, s>>>(gcat, gbelow, n, cb, ccat, h, w, fw);
+}
+
+__global__ void k_rewidth(const float *src, float *dst, size_t rows, int src_w, int dst_w)
+{
+	const size_t count = rows * dst_w;
+	GRID_STRIDE(i, count)
+	{
+		int j = (int)(i % dst_w);
+		size_t r = i / dst_w;
+		dst[i] = j < src_w ? src[r * src_w + j] : 0.0f;
+	}
+}
+
+extern "C" void dk_rewidth(const float *src, float *dst, size_t rows, int src_w, int dst_w, cudaStream_t s)
+{
+	size_t count = rows * dst_w;
+	k_rewidth<<<blocks_for(count), THREADS, 0, s>>>(src, dst, rows, src_w, dst_w);
 }
 
 __global__ void k_adam(float *p, const float *g, float *m, float *v, size_t count, float step, float bc2_sqrt,

@@ -3,7 +3,7 @@
  *
  * Everything cuDNN and cuBLAS do not cover: padding the input, the fused
  * output head (activation, crop, residual, loss and its gradient), ReLU
- * forward and backward, 2x2 max pooling with PyTorch's tie rule, x2
+ * forward and backward, 2x2 (or 2x1) max pooling with PyTorch's tie rule, x2
  * nearest upsampling fused with the skip concatenation, their backward
  * passes, bias addition, a deterministic sum, Adam and bf16 conversion.
  * Tensors are float32 NCHW in device memory; every launcher is asynchronous
@@ -54,20 +54,27 @@ void dk_relu(float *x, size_t count, cudaStream_t s);
 /* dx = dy where y > 0, else 0. */
 void dk_relu_backward(const float *y, const float *dy, float *dx, size_t count, cudaStream_t s);
 
-/* 2x2 max pooling, stride 2, of x (n x c x h x w, even h, w). */
-void dk_maxpool(const float *x, float *y, int n, int c, int h, int w, cudaStream_t s);
+/* Max pooling of x (n x c x h x w, even h; even w when fw is 2) over
+ * windows of 2 rows by fw columns (2: 2x2; 1: 2x1, the causal net's,
+ * frequency only), stride the window. */
+void dk_maxpool(const float *x, float *y, int n, int c, int h, int w, int fw, cudaStream_t s);
 /* dx = route(dy) to each window's first maximum, plus (when skip) channels
  * [skip_off, skip_off + c) of skip (n x skip_c x h x w). */
 void dk_maxpool_backward(const float *x, const float *dy, const float *skip, int skip_c, int skip_off,
-                         float *dx, int n, int c, int h, int w, cudaStream_t s);
+                         float *dx, int n, int c, int h, int w, int fw, cudaStream_t s);
 
-/* cat (n x (cb + cs) x h x w) ← [upsample2(below) | skip]; below is
- * n x cb x h/2 x w/2, skip n x cs x h x w. */
+/* cat (n x (cb + cs) x h x w) ← [upsample(below) | skip]; below is
+ * n x cb x h/2 x w/fw, skip n x cs x h x w. */
 void dk_up_concat(const float *below, const float *skip, float *cat, int n, int cb, int cs, int h, int w,
-                  cudaStream_t s);
-/* gbelow (n x cb x h/2 x w/2) = 2x2 block sums of gcat's channels [0, cb). */
-void dk_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w,
+                  int fw, cudaStream_t s);
+/* gbelow (n x cb x h/2 x w/fw) = 2 x fw block sums of gcat's channels [0, cb). */
+void dk_up_backward(const float *gcat, float *gbelow, int n, int cb, int ccat, int h, int w, int fw,
                     cudaStream_t s);
+
+/* dst (rows x dst_w) ← the first dst_w columns of src (rows x src_w), zeros
+ * past src_w: crops the causal convolution's wider output and widens its
+ * gradient back. */
+void dk_rewidth(const float *src, float *dst, size_t rows, int src_w, int dst_w, cudaStream_t s);
 
 /* Adam as torch.optim.Adam (core/nn/adam.c), over count parameters. */
 void dk_adam(float *p, const float *g, float *m, float *v, size_t count, float step, float bc2_sqrt,

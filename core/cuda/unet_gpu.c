@@ -44,6 +44,7 @@
 
 struct unit_plan {
 	int cin, cout, h, w;
+	int cw; /* the convolution's output width: w, or w + 2 for a causal net */
 	cudnnTensorDescriptor_t xd, yd;   /* float32, for batch norm and bias */
 	cudnnTensorDescriptor_t cxd, cyd; /* the convolution's (float32 or bf16) */
 	cudnnConvolutionDescriptor_t conv;
@@ -62,6 +63,7 @@ struct plan {
 	float *x, *t, *xp, *outa, *gout, *y;
 	float *pooled[MAX_DEPTH], *gpool[MAX_DEPTH], *cat[MAX_DEPTH], *gcat[MAX_DEPTH];
 	float *gz, *gz2;   /* unit backward scratch, the largest unit output */
+	float *wide;       /* a causal convolution's output or gradient at cw (NULL otherwise) */
 	void *bf_a, *bf_b; /* bf16 copies of a convolution's operands */
 	size_t unit_max, bf_max;
 };
@@ -207,6 +209,7 @@ static void plan_free(dn_gpu_net *g, struct plan *p)
 	cudaFree(p->y);
 	cudaFree(p->gz);
 	cudaFree(p->gz2);
+	cudaFree(p->wide);
 	cudaFree(p->bf_a);
 	cudaFree(p->bf_b);
 	free(p);
@@ -550,42 +553,54 @@ static int plan_build(dn_gpu_net *g, int n, int h, int w, int train, struct plan
 	p->h = h;
 	p->w = w;
 	p->hp = padded(h, c->depth);
-	p->wp = padded(w, c->depth);
+	/* A causal net pools in frequency only and never pads time. */
+	p->wp = c->causal ? w : padded(w, c->depth);
 	const size_t full = (size_t)p->hp * p->wp;
+	size_t wide_max = 0;
 	for (int u = 0; u < g->nunits; u++) {
 		struct unit_plan *up = &p->u[u];
 		int lv = dn_unet_unit_level(c, u);
 		up->cin = g->lay[u].cin;
 		up->cout = g->lay[u].cout;
 		up->h = p->hp >> lv;
-		up->w = p->wp >> lv;
+		up->w = c->causal ? p->wp : p->wp >> lv;
+		/* Causal in time: pad 2 frames on both sides, so that output
+		 * column t reads input columns t−2 .. t, and keep the first w
+		 * of the w + 2 output columns (dk_rewidth). */
+		up->cw = c->causal ? up->w + 2 : up->w;
 		size_t in = (size_t)n * up->cin * up->h * up->w, o = (size_t)n * up->cout * up->h * up->w;
+		size_t ow = (size_t)n * up->cout * up->h * up->cw;
 		if (o > p->unit_max)
 			p->unit_max = o;
 		if (in > p->bf_max)
 			p->bf_max = in;
-		if (o > p->bf_max)
-			p->bf_max = o;
+		if (ow > p->bf_max)
+			p->bf_max = ow;
+		if (c->causal && ow > wide_max)
+			wide_max = ow;
 		if ((rc = tensor4(&up->xd, CUDNN_DATA_FLOAT, n, up->cin, up->h, up->w, err)) ||
 		    (rc = tensor4(&up->yd, CUDNN_DATA_FLOAT, n, up->cout, up->h, up->w, err)) ||
 		    (rc = tensor4(&up->cxd, conv_type(g), n, up->cin, up->h, up->w, err)) ||
-		    (rc = tensor4(&up->cyd, conv_type(g), n, up->cout, up->h, up->w, err)))
+		    (rc = tensor4(&up->cyd, conv_type(g), n, up->cout, up->h, up->cw, err)))
 			goto fail;
 		DNN(cudnnCreateConvolutionDescriptor(&up->conv));
-		DNN(cudnnSetConvolution2dDescriptor(up->conv, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-		                                    CUDNN_DATA_FLOAT));
+		DNN(cudnnSetConvolution2dDescriptor(up->conv, 1, c->causal ? 2 : 1, 1, 1, 1, 1,
+		                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
 		if ((rc = dalloc(&up->z, o, err)) || (rc = dalloc(&up->y, o, err)))
 			goto fail;
 		if (train && (rc = dalloc(&up->g, o, err)))
 			goto fail;
 	}
+	if (wide_max && (rc = dalloc(&p->wide, wide_max, err)))
+		goto fail;
 	for (int l = 0; l < c->depth; l++) {
 		int cs = c->base_filters << l, cb = c->base_filters << (l + 1);
-		size_t lvl = full >> (2 * l);
-		if ((rc = dalloc(&p->pooled[l], (size_t)n * cs * (lvl / 4), err)) ||
+		/* the area at level l, and its pooled area */
+		size_t lvl = c->causal ? full >> l : full >> (2 * l), pl = lvl / (c->causal ? 2 : 4);
+		if ((rc = dalloc(&p->pooled[l], (size_t)n * cs * pl, err)) ||
 		    (rc = dalloc(&p->cat[l], (size_t)n * (cs + cb) * lvl, err)))
 			goto fail;
-		if (train && ((rc = dalloc(&p->gpool[l], (size_t)n * cs * (lvl / 4), err)) ||
+		if (train && ((rc = dalloc(&p->gpool[l], (size_t)n * cs * pl, err)) ||
 		              (rc = dalloc(&p->gcat[l], (size_t)n * (cs + cb) * lvl, err))))
 			goto fail;
 	}
@@ -659,18 +674,25 @@ static int conv_forward(dn_gpu_net *g, struct plan *p, int u, const float *x, fl
 	struct unit_plan *up = &p->u[u];
 	const void *wbf;
 	const float *w = unit_weights(g, u, &wbf);
-	const size_t in = (size_t)p->n * up->cin * up->h * up->w, o = (size_t)p->n * up->cout * up->h * up->w;
+	const size_t in = (size_t)p->n * up->cin * up->h * up->w;
+	const size_t rows = (size_t)p->n * up->cout * up->h, ow = rows * up->cw;
+	/* A causal unit's convolution writes w + 2 columns into p->wide. */
+	float *zc = up->cw != up->w ? p->wide : z;
 	DNN(cudnnSetConvolutionMathType(up->conv, up->fwd_math));
 	if (wbf) {
 		dk_to_bf16(x, p->bf_a, in, g->stream);
 		LAUNCHED();
 		DNN(cudnnConvolutionForward(g->dnn, &one, up->cxd, p->bf_a, g->wd[u], wbf, up->conv, up->fwd,
 		                            g->ws, g->ws_size, &zero, up->cyd, p->bf_b));
-		dk_from_bf16(p->bf_b, z, o, g->stream);
+		dk_from_bf16(p->bf_b, zc, ow, g->stream);
 		LAUNCHED();
 	} else {
 		DNN(cudnnConvolutionForward(g->dnn, &one, up->cxd, x, g->wd[u], w, up->conv, up->fwd, g->ws,
-		                            g->ws_size, &zero, up->cyd, z));
+		                            g->ws_size, &zero, up->cyd, zc));
+	}
+	if (zc != z) {
+		dk_rewidth(zc, z, rows, up->cw, up->w, g->stream);
+		LAUNCHED();
 	}
 	dk_bias(z, g->params + g->lay[u].b, p->n, up->cout, (size_t)up->h * up->w, g->stream);
 	LAUNCHED();
@@ -689,9 +711,17 @@ static int conv_backward(dn_gpu_net *g, struct plan *p, int u, const float *x, c
 	const void *wbf;
 	const float *w = unit_weights(g, u, &wbf);
 	float *dw = g->grads + g->lay[u].w, *db = g->grads + g->lay[u].b;
-	const size_t in = (size_t)p->n * up->cin * up->h * up->w, o = (size_t)p->n * up->cout * up->h * up->w;
+	const size_t in = (size_t)p->n * up->cin * up->h * up->w;
+	const size_t rows = (size_t)p->n * up->cout * up->h, o = rows * up->cw;
 	const size_t nw = (size_t)up->cout * up->cin * 9;
 	DNN(cudnnConvolutionBackwardBias(g->dnn, &one, up->yd, dy, &zero, g->biasd[u], db));
+	if (up->cw != up->w) {
+		/* the causal convolution's gradient is zero in the 2 columns
+		 * the forward cropped */
+		dk_rewidth(dy, p->wide, rows, up->w, up->cw, g->stream);
+		LAUNCHED();
+		dy = p->wide;
+	}
 	if (wbf) {
 		dk_to_bf16(x, p->bf_a, in, g->stream);
 		dk_to_bf16(dy, p->bf_b, o, g->stream);
@@ -805,6 +835,12 @@ fail:
 	return rc;
 }
 
+/* The pooling window's width: 2 (2x2), or 1 for a causal net (2x1). */
+static int time_factor(const dn_unet_config *c)
+{
+	return c->causal ? 1 : 2;
+}
+
 /* The whole forward, leaving act(output) in p->outa (padded). */
 static int forward(dn_gpu_net *g, struct plan *p, int train, dn_error *err)
 {
@@ -822,7 +858,8 @@ static int forward(dn_gpu_net *g, struct plan *p, int train, dn_error *err)
 		if ((rc = unit_forward(g, p, a, cur, train, err)) ||
 		    (rc = unit_forward(g, p, b, p->u[a].y, train, err)))
 			return rc;
-		dk_maxpool(p->u[b].y, p->pooled[l], p->n, p->u[b].cout, p->u[b].h, p->u[b].w, g->stream);
+		dk_maxpool(p->u[b].y, p->pooled[l], p->n, p->u[b].cout, p->u[b].h, p->u[b].w, time_factor(c),
+		           g->stream);
 		LAUNCHED();
 		cur = p->pooled[l];
 	}
@@ -835,7 +872,7 @@ static int forward(dn_gpu_net *g, struct plan *p, int train, dn_error *err)
 		int skip = dn_unet_enc_unit(l, 1), a = dn_unet_dec_unit(c, l, 0),
 		    b = dn_unet_dec_unit(c, l, 1);
 		dk_up_concat(p->u[below].y, p->u[skip].y, p->cat[l], p->n, p->u[below].cout, p->u[skip].cout,
-		             p->u[skip].h, p->u[skip].w, g->stream);
+		             p->u[skip].h, p->u[skip].w, time_factor(c), g->stream);
 		LAUNCHED();
 		if ((rc = unit_forward(g, p, a, p->cat[l], train, err)) ||
 		    (rc = unit_forward(g, p, b, p->u[a].y, train, err)))
@@ -865,7 +902,7 @@ static int backward(dn_gpu_net *g, struct plan *p, dn_error *err)
 		    (rc = unit_backward(g, p, a, p->cat[l], p->gcat[l], err)))
 			return rc;
 		dk_up_backward(p->gcat[l], p->u[bu].g, p->n, p->u[bu].cout, p->u[a].cin, p->u[a].h, p->u[a].w,
-		               g->stream);
+		               time_factor(c), g->stream);
 		CU(cudaGetLastError());
 	}
 	int m0 = dn_unet_mid_unit(c, 0), m1 = dn_unet_mid_unit(c, 1), top = c->depth - 1;
@@ -876,7 +913,7 @@ static int backward(dn_gpu_net *g, struct plan *p, dn_error *err)
 		int a = dn_unet_enc_unit(l, 0), b = dn_unet_enc_unit(l, 1);
 		int ccat = p->u[dn_unet_dec_unit(c, l, 0)].cin, cb = ccat - p->u[b].cout;
 		dk_maxpool_backward(p->u[b].y, p->gpool[l], p->gcat[l], ccat, cb, p->u[b].g, p->n,
-		                    p->u[b].cout, p->u[b].h, p->u[b].w, g->stream);
+		                    p->u[b].cout, p->u[b].h, p->u[b].w, time_factor(c), g->stream);
 		CU(cudaGetLastError());
 		if ((rc = unit_backward(g, p, b, p->u[a].y, p->u[a].g, err)))
 			return rc;

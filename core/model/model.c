@@ -61,6 +61,13 @@ dn_model_info dn_model_default_info(int kind)
 	return i;
 }
 
+double dn_model_stream_latency(const dn_model_info *i)
+{
+	if (i->kind != DN_MODEL_AUDIO || !i->arch.causal || i->sample_rate < 1)
+		return 0.0;
+	return (double)i->n_fft / i->sample_rate;
+}
+
 static int info_check(const dn_model_info *i, dn_error *err)
 {
 	if (i->kind != DN_MODEL_AUDIO && i->kind != DN_MODEL_FRAME)
@@ -145,6 +152,10 @@ static int info_to_meta(dn_model *m, dn_error *err)
 	PUTI("depth", i->arch.depth);
 	PUT("out_act", act_names[i->arch.out_act]);
 	PUTI("residual", i->arch.residual);
+	/* Written only for a causal net, so that files of non-causal ones stay
+	 * as they were; a file without the key loads as non-causal. */
+	if (i->arch.causal)
+		PUTI("causal", i->arch.causal);
 	PUTF("input_scale", (double)i->input_scale);
 	if (i->kind == DN_MODEL_AUDIO) {
 		PUTI("sample_rate", i->sample_rate);
@@ -153,6 +164,9 @@ static int info_to_meta(dn_model *m, dn_error *err)
 		PUT("scaling", scaling_names[i->scaling]);
 		PUTF("power", (double)i->power);
 		PUT("output", output_names[i->output]);
+		if (i->arch.causal) {
+			PUTF("latency_ms", 1e3 * dn_model_stream_latency(i));
+		}
 	}
 #undef PUT
 #undef PUTI
@@ -297,6 +311,7 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	    (rc = meta_int(f, "depth", 1, DN_UNET_MAX_DEPTH, &i->arch.depth, err)) ||
 	    (rc = meta_enum(f, "out_act", act_names, 3, &i->arch.out_act, err)) ||
 	    (rc = meta_int(f, "residual", 0, 1, &i->arch.residual, err)) ||
+	    (dn_st_metadata(f, "causal") && (rc = meta_int(f, "causal", 0, 1, &i->arch.causal, err))) ||
 	    (rc = meta_float(f, "input_scale", &i->input_scale, err)))
 		return rc;
 	if (kind == DN_MODEL_AUDIO && ((rc = meta_int(f, "sample_rate", 1, 1000000, &i->sample_rate, err)) ||

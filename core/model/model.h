@@ -41,6 +41,13 @@ typedef struct dn_model_info {
 /* "magnitude", "mask", "cmask" (the name in files and in /v1/models). */
 const char *dn_model_output_name(int output);
 
+/* Algorithmic latency of streaming the model, in seconds: the STFT window
+ * (a sample's last frame needs n_fft samples after the frame's start) plus
+ * the network's lookahead, none for a causal U-Net. 0 when the model cannot
+ * stream (a frame model, or a U-Net that is not causal). Saved as the
+ * metadata "latency_ms" of a causal audio model. */
+double dn_model_stream_latency(const dn_model_info *i);
+
 /* Defaults for a speech model with the seed architecture. */
 dn_model_info dn_model_default_info(int kind);
 

@@ -83,6 +83,16 @@ static void valid_cols(int w, int kw, int pad, int *lo, int *hi)
 	*hi = w + pad - kw < w ? w + pad - kw : w;
 }
 
+/* Zero columns before the first time column (w) an output reads: k/2 for
+ * a same-padded convolution, k − 1 for a causal one (output column t reads
+ * input columns t−k+1 .. t). The columns after it are k − 1 minus those, so
+ * the output keeps the input's width either way; the transposed
+ * convolution of the backward pass swaps the two. */
+static int time_pad(const dn_conv2d *l)
+{
+	return l->causal ? l->k - 1 : l->k / 2;
+}
+
 /* The channel loops below run on OpenMP threads when there is enough to
  * share: each input channel owns disjoint rows of col (and planes of dx),
  * so the result does not depend on the thread count. */
@@ -91,8 +101,8 @@ static void valid_cols(int w, int kw, int pad, int *lo, int *hi)
 /* col[r][p - p0] for r = (ci, kh, kw), output pixels p in [p0, p1). Each
  * output row segment is a shifted copy of an input row (memcpy) between
  * zeros for the padding. */
-static void im2col_block(const float *restrict x, int cin, int h, int w, int k, size_t p0, size_t p1,
-                         float *restrict col)
+static void im2col_block(const float *restrict x, int cin, int h, int w, int k, int pw, size_t p0,
+                         size_t p1, float *restrict col)
 {
 	const int pad = k / 2;
 	const size_t n = p1 - p0;
@@ -103,7 +113,7 @@ static void im2col_block(const float *restrict x, int cin, int h, int w, int k, 
 			for (int kw = 0; kw < k; kw++) {
 				float *dst = col + ((size_t)(ci * k + kh) * k + kw) * n;
 				int lo, hi;
-				valid_cols(w, kw, pad, &lo, &hi);
+				valid_cols(w, kw, pw, &lo, &hi);
 				size_t p = p0;
 				while (p < p1) {
 					int oh = (int)(p / (size_t)w), ow = (int)(p % (size_t)w);
@@ -114,7 +124,7 @@ static void im2col_block(const float *restrict x, int cin, int h, int w, int k, 
 					if (ih < 0 || ih >= h || a >= b) {
 						memset(d, 0, (size_t)(end - ow) * sizeof *d);
 					} else {
-						const float *src = xc + (size_t)ih * w + (a + kw - pad);
+						const float *src = xc + (size_t)ih * w + (a + kw - pw);
 						memset(d, 0, (size_t)(a - ow) * sizeof *d);
 						memcpy(d + (a - ow), src, (size_t)(b - a) * sizeof *d);
 						memset(d + (b - ow), 0, (size_t)(end - b) * sizeof *d);
@@ -127,8 +137,8 @@ static void im2col_block(const float *restrict x, int cin, int h, int w, int k, 
 }
 
 /* The adjoint of im2col_block: dx[ci][ih][iw] += dcol[r][p - p0]. */
-static void col2im_block(const float *restrict dcol, int cin, int h, int w, int k, size_t p0, size_t p1,
-                         float *restrict dx)
+static void col2im_block(const float *restrict dcol, int cin, int h, int w, int k, int pw, size_t p0,
+                         size_t p1, float *restrict dx)
 {
 	const int pad = k / 2;
 	const size_t n = p1 - p0;
@@ -139,7 +149,7 @@ static void col2im_block(const float *restrict dcol, int cin, int h, int w, int 
 			for (int kw = 0; kw < k; kw++) {
 				const float *src = dcol + ((size_t)(ci * k + kh) * k + kw) * n;
 				int lo, hi;
-				valid_cols(w, kw, pad, &lo, &hi);
+				valid_cols(w, kw, pw, &lo, &hi);
 				size_t p = p0;
 				while (p < p1) {
 					int oh = (int)(p / (size_t)w), ow = (int)(p % (size_t)w);
@@ -147,7 +157,7 @@ static void col2im_block(const float *restrict dcol, int cin, int h, int w, int 
 					int ih = oh + kh - pad;
 					int a = ow > lo ? ow : lo, b = end < hi ? end : hi;
 					if (ih >= 0 && ih < h && a < b)
-						add_floats(dxc + (size_t)ih * w + (a + kw - pad),
+						add_floats(dxc + (size_t)ih * w + (a + kw - pw),
 						           src + (p - p0) + (a - ow), (size_t)(b - a));
 					p += (size_t)(end - ow);
 				}
@@ -162,6 +172,7 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
 	const int h = x->h, w = x->w;
 	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
 	const size_t blk = l->k == 1 ? hw : fwd_block_pixels(kdim, l->cout, col_cap, hw, w);
+	const int pw = time_pad(l);
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
 		float *yn = dn_tensor_plane(y, n, 0);
@@ -175,7 +186,7 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
 				b = xn + p0;
 				ldb = (int)hw;
 			} else {
-				im2col_block(xn, l->cin, h, w, l->k, p0, p1, col);
+				im2col_block(xn, l->cin, h, w, l->k, pw, p0, p1, col);
 				b = col;
 				ldb = (int)(p1 - p0);
 			}
@@ -185,6 +196,38 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
 		if (relu)
 			dn_relu_forward(yn, yn, (size_t)l->cout * hw);
 	}
+}
+
+size_t dn_conv2d_frame_scratch(const dn_conv2d *l, int h)
+{
+	return (size_t)l->cin * l->k * l->k * (size_t)h;
+}
+
+void dn_conv2d_forward_frame(const dn_conv2d *l, const float *x, int h, float *y, int relu, float *col)
+{
+	const int k = l->k, pad = k / 2;
+	const size_t kdim = (size_t)l->cin * k * k;
+	/* col[(ci, kh, kw)][i] = x[ci][kw][i + kh − pad]: the im2col of the
+	 * window's one output column, each row a shifted copy of an input
+	 * column with zeros beyond the frequency edges. */
+	for (int ci = 0; ci < l->cin; ci++)
+		for (int kh = 0; kh < k; kh++)
+			for (int kw = 0; kw < k; kw++) {
+				float *d = col + ((size_t)(ci * k + kh) * k + kw) * h;
+				const float *xc = x + ((size_t)ci * k + kw) * h;
+				const int sh = kh - pad; /* d[i] = xc[i + sh] */
+				const int lo = sh < 0 ? -sh : 0, hi = sh > 0 ? h - sh : h;
+				memset(d, 0, (size_t)lo * sizeof *d);
+				if (hi > lo)
+					memcpy(d + lo, xc + lo + sh, (size_t)(hi - lo) * sizeof *d);
+				memset(d + (hi > lo ? hi : lo), 0, (size_t)(h - (hi > lo ? hi : lo)) * sizeof *d);
+			}
+	for (int co = 0; co < l->cout; co++)
+		fill_floats(y + (size_t)co * h, l->b[co], (size_t)h);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout, h, (int)kdim, 1.0f, l->w, (int)kdim,
+	            col, h, 1.0f, y, h);
+	if (relu)
+		dn_relu_forward(y, y, (size_t)l->cout * h);
 }
 
 /* wf[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw]: the weights of the
@@ -216,6 +259,7 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
 	const size_t tdim = (size_t)l->cout * l->k * l->k, nwf = flipped_floats(l);
 	const size_t blk = block_pixels(kdim, col_cap, hw, w);
+	const int pw = time_pad(l);
 	/* dx as a transposed convolution, dx = wf · im2col(dy) (one GEMM with
 	 * K = cout·k·k, written in place), when dcol holds wf and a row of
 	 * im2col(dy); otherwise dcol = Wᵀ·dy (K = cout) and a col2im scatter. */
@@ -249,19 +293,19 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 					            dn_tensor_plane(dx, n, 0) + p0, (int)hw);
 				continue;
 			}
-			im2col_block(xn, l->cin, h, w, l->k, p0, p1, col);
+			im2col_block(xn, l->cin, h, w, l->k, pw, p0, p1, col);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np, 1.0f,
 			            dyn + p0, (int)hw, col, np, 1.0f, l->dw, (int)kdim);
 			if (dx && !transposed) {
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np, l->cout,
 				            1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 0.0f, dcol, np);
-				col2im_block(dcol, l->cin, h, w, l->k, p0, p1, dn_tensor_plane(dx, n, 0));
+				col2im_block(dcol, l->cin, h, w, l->k, pw, p0, p1, dn_tensor_plane(dx, n, 0));
 			}
 		}
 		for (size_t p0 = 0; transposed && p0 < hw; p0 += tblk) {
 			size_t p1 = p0 + tblk < hw ? p0 + tblk : hw;
 			int np = (int)(p1 - p0);
-			im2col_block(dyn, l->cout, h, w, l->k, p0, p1, dcol + nwf);
+			im2col_block(dyn, l->cout, h, w, l->k, l->k - 1 - pw, p0, p1, dcol + nwf);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cin, np, (int)tdim, 1.0f,
 			            dcol, (int)tdim, dcol + nwf, np, 0.0f, dn_tensor_plane(dx, n, 0) + p0,
 			            (int)hw);

@@ -17,9 +17,13 @@
 /* conv2d.c — k x k convolution (k = 1 or 3), stride 1, same padding, as
  * im2col + sgemm. Weights are [cout][cin][k][k] (PyTorch's layout). The
  * im2col scratch holds `col_cap` floats; the output is computed in blocks of
- * pixels so that any image size fits a bounded scratch (at least cin*k*k*W). */
+ * pixels so that any image size fits a bounded scratch (at least cin*k*k*W).
+ * A causal convolution pads the width (time) with k − 1 zero columns on the
+ * left and none on the right, so output column t reads input columns
+ * t−k+1 .. t only; the height (frequency) stays same-padded. */
 typedef struct dn_conv2d {
 	int cin, cout, k;
+	int causal;     /* 1: causal in the width (time), see above */
 	float *w, *b;   /* parameters */
 	float *dw, *db; /* gradients (NULL for inference-only copies) */
 } dn_conv2d;
@@ -33,6 +37,15 @@ void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int
  * col_cap floats as well. */
 void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx,
                         float *col, float *dcol, size_t col_cap);
+
+/* One output column of a causal convolution, for streaming: x is a window
+ * of the k latest input columns, [cin][k][h] (column k − 1 the newest), y
+ * gets [cout][h], then ReLU when relu != 0. col holds
+ * dn_conv2d_frame_scratch(l, h) floats. Column t of dn_conv2d_forward on
+ * the whole input equals this on columns t−k+1 .. t (zeros before 0), up to
+ * the GEMM's rounding. */
+size_t dn_conv2d_frame_scratch(const dn_conv2d *l, int h);
+void dn_conv2d_forward_frame(const dn_conv2d *l, const float *x, int h, float *y, int relu, float *col);
 
 /* winograd.c — 3x3 convolution (same padding, stride 1) by Winograd's
  * F(2x2, 3x3), for inference: 2.25x fewer multiplies than im2col + sgemm.
@@ -78,16 +91,19 @@ void dn_sigmoid_forward(const float *x, float *y, size_t n);
 /* dx = dy·y·(1−y) with y the forward output. */
 void dn_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n);
 
-/* pool.c — 2x2 max pooling, stride 2 (even H and W). Ties go to the first
- * element in row-major order, as PyTorch. */
+/* pool.c — 2x2 max pooling, stride 2 (even H and W), or 2x1 (H only, the
+ * width kept) when y is as wide as x. Ties go to the first element in
+ * row-major order, as PyTorch. */
 void dn_maxpool_forward(const dn_tensor *x, dn_tensor *y);
 /* dx (overwritten) routes each dy to its window's maximum in x. */
 void dn_maxpool_backward(const dn_tensor *x, const dn_tensor *dy, dn_tensor *dx);
 
 /* upsample.c — x2 nearest-neighbour upsampling into channels
- * [c_off, c_off + x.c) of y (so that it can write straight into a concat). */
+ * [c_off, c_off + x.c) of y (so that it can write straight into a concat);
+ * in H only when y is as wide as x. */
 void dn_upsample_forward(const dn_tensor *x, dn_tensor *y, int c_off);
-/* dx (overwritten) sums each 2x2 block of dy's channels [c_off, c_off + dx.c). */
+/* dx (overwritten) sums each 2x2 (or 2x1) block of dy's channels
+ * [c_off, c_off + dx.c). */
 void dn_upsample_backward(const dn_tensor *dy, int c_off, dn_tensor *dx);
 
 /* concat.c — copies x into channels [c_off, c_off + x.c) of y, and back. */

@@ -80,6 +80,8 @@ int dn_unet_config_check(const dn_unet_config *c, dn_error *err)
 		                    c->base_filters, DN_UNET_MAX_FILTERS);
 	if (c->out_act != DN_ACT_NONE && c->out_act != DN_ACT_RELU && c->out_act != DN_ACT_SIGMOID)
 		return dn_error_set(err, DN_EINVAL, "unknown output activation %d", c->out_act);
+	if (c->causal != 0 && c->causal != 1)
+		return dn_error_set(err, DN_EINVAL, "causal is %d: must be 0 or 1", c->causal);
 	if (c->residual && c->in_channels != c->out_channels)
 		return dn_error_set(err, DN_EINVAL,
 		                    "a residual output needs in_channels == out_channels (%d != %d)",
@@ -204,7 +206,8 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 		int cin, cout;
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
 		size_t kdim = (size_t)cin * 9;
-		un->conv = (dn_conv2d){.cin = cin, .cout = cout, .k = 3, .w = pp, .dw = gp};
+		un->conv = (dn_conv2d){
+		    .cin = cin, .cout = cout, .k = 3, .causal = cfg->causal, .w = pp, .dw = gp};
 		/* He (Kaiming normal, fan-in) initialisation for ReLU units. */
 		fill_normal(pp, (size_t)cout * kdim, sqrt(2.0 / (double)kdim), &rng);
 		int wshape[4] = {cout, cin, 3, 3}, vshape[1] = {cout};
@@ -293,6 +296,18 @@ static int train_buffers(dn_unet *net, dn_error *err)
 
 static int padded(int v, int depth);
 
+/* Padded width, and the width at a pooling level: a causal net pools the
+ * height only and never pads the width. */
+static int padded_w(const dn_unet_config *c, int w)
+{
+	return c->causal ? w : padded(w, c->depth);
+}
+
+static int level_w(const dn_unet_config *c, int w, int level)
+{
+	return c->causal ? w : w >> level;
+}
+
 double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w)
 {
 	if (dn_unet_config_check(cfg, NULL) != DN_OK || batch < 1 || h < 1 || w < 1)
@@ -309,15 +324,15 @@ double dn_unet_train_bytes(const dn_unet_config *cfg, int batch, int h, int w)
 			kmax = cin * 9.0;
 	}
 	weights += (double)cfg->out_channels * f + cfg->out_channels;
-	double hp = padded(h, cfg->depth), wp = padded(w, cfg->depth);
+	double hp = padded(h, cfg->depth), wp = padded_w(cfg, w);
 	for (int l = 0; l <= cfg->depth; l++) {
-		double area = (hp / (1 << l)) * (wp / (1 << l)), c = f * (1 << l);
+		double area = (hp / (1 << l)) * level_w(cfg, (int)wp, l), c = f * (1 << l);
 		/* Each conv unit keeps z, y and g; an encoder level has 2 units,
 		 * the bottleneck 2, a decoder level 2 plus its concatenation and
 		 * that one's gradient (3c channels each), and the pooled map with
 		 * its gradient. */
 		if (l < cfg->depth)
-			acts += b * area * (4 * 3 * c + 2 * 3 * c) + 2 * b * c * area / 4;
+			acts += b * area * (4 * 3 * c + 2 * 3 * c) + 2 * b * c * area / (cfg->causal ? 2 : 4);
 		else
 			acts += b * area * 2 * 3 * c;
 	}
@@ -440,15 +455,15 @@ size_t dn_unet_param_count(const dn_unet *net)
 
 double dn_unet_forward_flops(const dn_unet_config *cfg, int h, int w)
 {
-	const int m = 1 << cfg->depth;
-	const double hp = (double)((h + m - 1) / m * m), wp = (double)((w + m - 1) / m * m);
+	const double hp = padded(h, cfg->depth);
+	const int wp = padded_w(cfg, w);
 	double f = 0.0;
 	for (int u = 0; u < 4 * cfg->depth + 2; u++) {
 		int cin, cout, level;
 		char fmt[32];
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
 		level = dn_unet_unit_level(cfg, u);
-		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * (wp / (1 << level));
+		f += 2.0 * cin * 9 * cout * (hp / (1 << level)) * level_w(cfg, wp, level);
 	}
 	f += 2.0 * cfg->base_filters * cfg->out_channels * hp * wp;
 	return f;
@@ -540,7 +555,7 @@ static int forward(dn_unet *net, const dn_tensor *x, int train, const dn_tensor 
 {
 	const dn_unet_config *c = &net->cfg;
 	TRY(check_input(c, x, err));
-	const int hp = padded(x->h, c->depth), wp = padded(x->w, c->depth), n = x->n;
+	const int hp = padded(x->h, c->depth), wp = padded_w(c, x->w), n = x->n;
 	TRY(dn_tensor_resize(&net->xp, n, c->in_channels, hp, wp, err));
 	pad_copy(x, &net->xp);
 	const dn_tensor *cur = &net->xp;
@@ -549,7 +564,8 @@ static int forward(dn_unet *net, const dn_tensor *x, int train, const dn_tensor 
 		            *b = &net->units[dn_unet_enc_unit(l, 1)];
 		TRY(unit_forward(net, a, cur, train, err));
 		TRY(unit_forward(net, b, &a->y, train, err));
-		TRY(dn_tensor_resize(&net->pooled[l], n, b->conv.cout, b->y.h / 2, b->y.w / 2, err));
+		TRY(dn_tensor_resize(&net->pooled[l], n, b->conv.cout, b->y.h / 2, level_w(c, b->y.w, 1),
+		                     err));
 		dn_maxpool_forward(&b->y, &net->pooled[l]);
 		cur = &net->pooled[l];
 	}
@@ -702,7 +718,7 @@ struct dn_unet_infer {
 
 static int use_winograd(const dn_conv2d *cv)
 {
-	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN;
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal;
 }
 
 struct dn_unet_ws {
@@ -732,7 +748,12 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 		const dn_conv2d *src = u < net->nunits ? &net->units[u].conv : &net->out;
 		size_t kdim = (size_t)src->cin * src->k * src->k, nwu = (size_t)src->cout * kdim;
 		dn_conv2d *dst = &inf->conv[u];
-		*dst = (dn_conv2d){.cin = src->cin, .cout = src->cout, .k = src->k, .w = p, .b = p + nwu};
+		*dst = (dn_conv2d){.cin = src->cin,
+		                   .cout = src->cout,
+		                   .k = src->k,
+		                   .causal = src->causal,
+		                   .w = p,
+		                   .b = p + nwu};
 		memcpy(dst->w, src->w, nwu * sizeof(float));
 		memcpy(dst->b, src->b, (size_t)src->cout * sizeof(float));
 		if (u < net->nunits)
@@ -772,13 +793,12 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 
 double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 {
-	const int m = 1 << inf->cfg.depth;
-	const int hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+	const int hp = padded(h, inf->cfg.depth), wp = padded_w(&inf->cfg, w);
 	double f = 0.0;
 	for (int u = 0; u <= inf->nunits; u++) {
 		const dn_conv2d *cv = &inf->conv[u];
 		const int level = u < inf->nunits ? dn_unet_unit_level(&inf->cfg, u) : 0;
-		const int lh = hp >> level, lw = wp >> level;
+		const int lh = hp >> level, lw = level_w(&inf->cfg, wp, level);
 		if (inf->wino[u])
 			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
 		else
@@ -824,7 +844,7 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 {
 	const dn_unet_config *c = &inf->cfg;
 	TRY(check_input(c, x, err));
-	const int hp = padded(x->h, c->depth), wp = padded(x->w, c->depth), n = x->n;
+	const int hp = padded(x->h, c->depth), wp = padded_w(c, x->w), n = x->n;
 	size_t need = COL_BUDGET;
 	if (inf->col_min * (size_t)wp > need)
 		need = inf->col_min * (size_t)wp;
@@ -846,8 +866,8 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	for (int l = 0; l < c->depth; l++) {
 		TRY(conv_run(inf, dn_unet_enc_unit(l, 0), ws, cur, &ws->tmp[l], 1, err));
 		TRY(conv_run(inf, dn_unet_enc_unit(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
-		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2, ws->skip[l].w / 2,
-		                     err));
+		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2,
+		                     level_w(c, ws->skip[l].w, 1), err));
 		dn_maxpool_forward(&ws->skip[l], &ws->pooled[l]);
 		cur = &ws->pooled[l];
 	}
@@ -868,5 +888,162 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	apply_act(c->out_act, ws->out.data, dn_tensor_size(&ws->out));
 	TRY(dn_tensor_resize(y, n, c->out_channels, x->h, x->w, err));
 	crop_copy(&ws->out, y, c->residual ? x : NULL);
+	return DN_OK;
+}
+
+/* ---- frame-at-a-time inference of a causal net ---- */
+
+struct dn_unet_stream {
+	const dn_unet_infer *inf;
+	int h, hp;
+	float *win[MAX_UNITS]; /* [cin][3][level height]: columns t−2, t−1, t */
+	float *y[MAX_UNITS];   /* [cout][level height]: the unit's output column */
+	float *pooled[MAX_DEPTH], *cat[MAX_DEPTH];
+	float *xin, *out, *col;
+	float *mem; /* everything above, one allocation */
+	size_t mem_floats;
+};
+
+int dn_unet_infer_causal(const dn_unet_infer *inf)
+{
+	return inf && inf->cfg.causal;
+}
+
+/* Floats of every buffer of a stream, laid out by stream_layout with p
+ * NULL (a dry run that only counts) or real. */
+static size_t stream_layout(dn_unet_stream *st, float *p)
+{
+	const dn_unet_infer *inf = st->inf;
+	const dn_unet_config *c = &inf->cfg;
+	size_t at = 0, col = 0;
+#define TAKE(dst, n)                                                                                         \
+	do {                                                                                                 \
+		if (p)                                                                                       \
+			(dst) = p + at;                                                                      \
+		at += ((size_t)(n) + 15) / 16 * 16;                                                          \
+	} while (0)
+	for (int u = 0; u < inf->nunits; u++) {
+		const dn_conv2d *cv = &inf->conv[u];
+		const int hl = st->hp >> dn_unet_unit_level(c, u);
+		TAKE(st->win[u], (size_t)cv->cin * hl * 3);
+		TAKE(st->y[u], (size_t)cv->cout * hl);
+		if (dn_conv2d_frame_scratch(cv, hl) > col)
+			col = dn_conv2d_frame_scratch(cv, hl);
+	}
+	for (int l = 0; l < c->depth; l++) {
+		const int hl = st->hp >> l, cs = c->base_filters << l, cb = c->base_filters << (l + 1);
+		TAKE(st->pooled[l], (size_t)cs * (hl / 2));
+		TAKE(st->cat[l], (size_t)(cs + cb) * hl);
+	}
+	TAKE(st->xin, (size_t)c->in_channels * st->hp);
+	TAKE(st->out, (size_t)c->out_channels * st->hp);
+	if (dn_conv2d_frame_scratch(&inf->conv[inf->nunits], st->hp) > col)
+		col = dn_conv2d_frame_scratch(&inf->conv[inf->nunits], st->hp);
+	TAKE(st->col, col);
+#undef TAKE
+	return at;
+}
+
+int dn_unet_stream_create(const dn_unet_infer *inf, int h, dn_unet_stream **out, dn_error *err)
+{
+	*out = NULL;
+	if (!dn_unet_infer_causal(inf))
+		return dn_error_set(err, DN_EINVAL,
+		                    "the network is not causal: only a model trained with causal = 1 can stream");
+	if (h < 1 || h > 65536)
+		return dn_error_set(err, DN_EINVAL, "stream height %d: must be 1..65536", h);
+	dn_unet_stream *st = calloc(1, sizeof *st);
+	if (!st)
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate a network stream");
+	st->inf = inf;
+	st->h = h;
+	st->hp = padded(h, inf->cfg.depth);
+	st->mem_floats = stream_layout(st, NULL);
+	st->mem = dn_alloc(st->mem_floats * sizeof(float));
+	if (!st->mem) {
+		size_t n = st->mem_floats;
+		free(st);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate %zu floats of stream state", n);
+	}
+	stream_layout(st, st->mem);
+	*out = st;
+	return DN_OK;
+}
+
+void dn_unet_stream_destroy(dn_unet_stream *st)
+{
+	if (!st)
+		return;
+	dn_free(st->mem);
+	free(st);
+}
+
+void dn_unet_stream_reset(dn_unet_stream *st)
+{
+	memset(st->mem, 0, st->mem_floats * sizeof(float));
+}
+
+/* Shifts unit u's window one column and writes x ([cin][hl]) as the
+ * newest, then runs the unit on it. */
+static void stream_unit(dn_unet_stream *st, int u, const float *x)
+{
+	const dn_conv2d *cv = &st->inf->conv[u];
+	const int hl = st->hp >> dn_unet_unit_level(&st->inf->cfg, u);
+	const size_t col = (size_t)hl * sizeof(float);
+	for (int ci = 0; ci < cv->cin; ci++) {
+		float *wn = st->win[u] + (size_t)ci * 3 * hl;
+		memmove(wn, wn + hl, 2 * col);
+		memcpy(wn + 2 * (size_t)hl, x + (size_t)ci * hl, col);
+	}
+	dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
+}
+
+int dn_unet_stream_step(dn_unet_stream *st, const float *x, float *y, dn_error *err)
+{
+	if (!st || !x || !y)
+		return dn_error_set(err, DN_EINVAL, "dn_unet_stream_step: missing argument");
+	const dn_unet_infer *inf = st->inf;
+	const dn_unet_config *c = &inf->cfg;
+	const int hp = st->hp, h = st->h;
+	for (int ch = 0; ch < c->in_channels; ch++) {
+		memcpy(st->xin + (size_t)ch * hp, x + (size_t)ch * h, (size_t)h * sizeof(float));
+		memset(st->xin + (size_t)ch * hp + h, 0, (size_t)(hp - h) * sizeof(float));
+	}
+	const float *cur = st->xin;
+	for (int l = 0; l < c->depth; l++) {
+		const int a = dn_unet_enc_unit(l, 0), b = dn_unet_enc_unit(l, 1), hl = hp >> l;
+		const int cs = inf->conv[b].cout;
+		stream_unit(st, a, cur);
+		stream_unit(st, b, st->y[a]);
+		dn_tensor sk = dn_tensor_view(st->y[b], 1, cs, hl, 1);
+		dn_tensor po = dn_tensor_view(st->pooled[l], 1, cs, hl / 2, 1);
+		dn_maxpool_forward(&sk, &po);
+		cur = st->pooled[l];
+	}
+	const int m0 = dn_unet_mid_unit(c, 0), m1 = dn_unet_mid_unit(c, 1);
+	stream_unit(st, m0, cur);
+	stream_unit(st, m1, st->y[m0]);
+	cur = st->y[m1];
+	int cb = inf->conv[m1].cout;
+	for (int l = c->depth - 1; l >= 0; l--) {
+		const int skip = dn_unet_enc_unit(l, 1), hl = hp >> l, cs = inf->conv[skip].cout;
+		dn_tensor below = dn_tensor_view((float *)cur, 1, cb, hl / 2, 1);
+		dn_tensor sk = dn_tensor_view(st->y[skip], 1, cs, hl, 1);
+		dn_tensor cat = dn_tensor_view(st->cat[l], 1, cb + cs, hl, 1);
+		dn_upsample_forward(&below, &cat, 0);
+		dn_concat_forward(&sk, &cat, cb);
+		const int a = dn_unet_dec_unit(c, l, 0), b = dn_unet_dec_unit(c, l, 1);
+		stream_unit(st, a, st->cat[l]);
+		stream_unit(st, b, st->y[a]);
+		cur = st->y[b];
+		cb = inf->conv[b].cout;
+	}
+	dn_conv2d_forward_frame(&inf->conv[inf->nunits], cur, hp, st->out, 0, st->col);
+	apply_act(c->out_act, st->out, (size_t)c->out_channels * hp);
+	for (int ch = 0; ch < c->out_channels; ch++)
+		for (int i = 0; i < h; i++) {
+			float v = st->out[(size_t)ch * hp + i];
+			y[(size_t)ch * h + i] = c->residual ? x[(size_t)ch * h + i] - v : v;
+		}
 	return DN_OK;
 }

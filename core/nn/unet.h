@@ -11,7 +11,12 @@
  * on first use and reused afterwards.
  *
  * Any input height and width is accepted: the input is padded (zeros, bottom
- * and right) to a multiple of 2^depth and the output cropped back.
+ * and right) to a multiple of 2^depth and the output cropped back (a causal
+ * net pads the height only).
+ *
+ * A causal net also runs a frame at a time (dn_unet_stream): each 3x3 unit
+ * keeps its last two input columns, so a new frame costs one column of
+ * every layer and the output does not depend on how frames are grouped.
  */
 #ifndef DN_UNET_H
 #define DN_UNET_H
@@ -30,6 +35,10 @@ typedef struct dn_unet_config {
 	int depth;        /* pooling steps; the seed has 3 (32, 64, 128 | 256) */
 	int out_act;      /* enum dn_act, applied to the final 1x1 convolution */
 	int residual;     /* 1: output = input - net(input) (net predicts noise) */
+	int causal;       /* 1: for streaming — 3x3 convolutions causal in the
+	                     width (time: frames t−2..t), pooling and upsampling
+	                     in the height (frequency) only, the width never
+	                     padded; output frame t depends on input frames <= t */
 } dn_unet_config;
 
 /* The seed: 1 in, 1 out, 32 base filters, depth 3, ReLU output, no residual. */
@@ -175,5 +184,24 @@ typedef struct dn_net_runner {
  * to N x out_channels x H x W (caller owns y, which may be reused). */
 int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
                       dn_error *err);
+
+/* Frame-at-a-time inference of a causal net (streaming). A dn_unet_stream
+ * borrows inf (which must outlive it) and owns, for every 3x3 unit, the two
+ * input columns before the current one (zeros at the start, as the whole
+ * run's causal padding) and the scratch of one column; one thread uses it
+ * at a time. h is the input height (frequency bins), fixed per stream.
+ * DN_EINVAL for a net that is not causal. */
+typedef struct dn_unet_stream dn_unet_stream;
+int dn_unet_stream_create(const dn_unet_infer *inf, int h, dn_unet_stream **out, dn_error *err);
+void dn_unet_stream_destroy(dn_unet_stream *st);
+/* Back to the start: history zero. */
+void dn_unet_stream_reset(dn_unet_stream *st);
+/* One frame: x is [in_channels][h] (one input column), y gets
+ * [out_channels][h]. Equals column t of dn_unet_infer_run over frames
+ * 0..t up to the GEMMs' rounding, and is bit-identical however the frames
+ * are grouped into calls. */
+int dn_unet_stream_step(dn_unet_stream *st, const float *x, float *y, dn_error *err);
+/* Whether inf is causal (and so can stream). */
+int dn_unet_infer_causal(const dn_unet_infer *inf);
 
 #endif

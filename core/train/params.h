@@ -44,6 +44,7 @@ enum dn_param_type {
 
 /* flags */
 #define DN_PARAM_EVAL_TOO 1u /* an evaluation takes it too (with a default of its own) */
+#define DN_PARAM_SWITCH   2u /* an INT 0..1 whose command-line flag alone means 1 */
 
 typedef struct dn_train_param {
 	const char *name;           /* as a job spec spells it: "patch_frames" */

@@ -1,0 +1,260 @@
+/*
+ * test_stream.c — live denoising (stream.h) against itself and against the
+ * whole-file pipeline.
+ *
+ * A small random causal U-Net (mask output, so that the output follows the
+ * input): the same audio pushed in 10 ms, 37 ms, 1 s and uneven pieces must
+ * give bit-identical output, as many frames as went in, and equal
+ * dn_speech_denoise of the whole input as one chunk up to rounding; at
+ * 48 kHz stereo (resampled around the 16 kHz model) the pieces agree and
+ * stay close to the whole-file run; s16le bytes split mid-sample give what
+ * their decoded floats give; a model that is not causal, and bad rates or
+ * channel counts, are refused with a message that says what to change.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/audio/speech.h"
+#include "core/audio/stream.h"
+#include "core/model/model.h"
+#include "tests/check.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static float frand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+/* A sine chord plus white noise, below 0.9 (the limiter's knee). */
+static float *make_signal(size_t frames, int ch, int rate)
+{
+	float *x = malloc(frames * ch * sizeof(float));
+	for (size_t i = 0; i < frames; i++)
+		for (int c = 0; c < ch; c++) {
+			double t = (double)i / rate;
+			x[i * ch + c] = (float)(0.3 * sin(2 * M_PI * (220.0 + 110 * c) * t) +
+			                        0.2 * sin(2 * M_PI * 1330.0 * t) + 0.15 * frand());
+		}
+	return x;
+}
+
+static dn_model *causal_model(int causal)
+{
+	dn_unet_config cfg = dn_unet_default_config();
+	cfg.base_filters = 4;
+	cfg.depth = 2;
+	cfg.causal = causal;
+	cfg.out_act = DN_ACT_SIGMOID;
+	dn_unet *net;
+	dn_model *m = NULL;
+	dn_error err;
+	CHECK_RC(dn_unet_create(&cfg, 11, &net, &err), DN_OK);
+	dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+	info.arch = cfg;
+	info.output = DN_OUTPUT_MASK;
+	info.scaling = DN_SCALE_LOG1P;
+	CHECK_RC(dn_model_create(&info, net, &m, &err), DN_OK);
+	return m;
+}
+
+/* Appends what s has ready to y (which has room for `frames`, `got` of
+ * them taken); returns the new count. */
+static size_t take_into(dn_stream *s, float *y, size_t got, size_t frames, int ch)
+{
+	size_t n;
+	const float *o = dn_stream_take(s, &n);
+	CHECK(got + n <= frames);
+	if (got + n <= frames)
+		memcpy(y + got * ch, o, n * ch * sizeof(float));
+	return got + n;
+}
+
+/* Streams x (frames x ch at rate) in pieces of `piece` frames (0: uneven
+ * pieces of 1..3000); returns the output (frames x ch), *out_n its frames. */
+static float *stream_all(const dn_model *m, const float *x, size_t frames, int ch, int rate, size_t piece,
+                         size_t *out_n)
+{
+	dn_stream_params p = {.rate = rate, .channels = ch};
+	dn_stream *s;
+	dn_error err = {0};
+	CHECK_RC(dn_stream_create(m, &p, &s, &err), DN_OK);
+	float *y = calloc(frames * ch + 1, sizeof(float));
+	size_t pos = 0, got = 0;
+	while (pos < frames) {
+		size_t k = piece ? piece : 1 + (size_t)((frand() + 1.0f) * 1500.0f);
+		if (k > frames - pos)
+			k = frames - pos;
+		CHECK_RC(dn_stream_push(s, x + pos * ch, k, &err), DN_OK);
+		pos += k;
+		got = take_into(s, y, got, frames, ch);
+	}
+	CHECK_RC(dn_stream_finish(s, &err), DN_OK);
+	got = take_into(s, y, got, frames, ch);
+	CHECK(dn_stream_frames_in(s) == frames && dn_stream_frames_out(s) == got);
+	dn_stream_destroy(s);
+	*out_n = got;
+	return y;
+}
+
+static double max_diff(const float *a, const float *b, size_t n, double *scale)
+{
+	double d = 0.0, s = 0.0;
+	for (size_t i = 0; i < n; i++) {
+		d = fmax(d, fabs((double)a[i] - b[i]));
+		s = fmax(s, fabs((double)b[i]));
+	}
+	*scale = s;
+	return d;
+}
+
+/* The whole-file pipeline over all frames as one chunk. */
+static float *offline(const dn_model *m, const float *x, size_t frames, int ch, int rate)
+{
+	dn_speech_params sp = dn_speech_default_params();
+	sp.chunk_frames = 8192;
+	sp.overlap_frames = 16;
+	dn_speech *sc;
+	dn_error err = {0};
+	CHECK_RC(dn_speech_create(m, &sp, &sc, &err), DN_OK);
+	dn_audio in = {.data = (float *)x, .frames = frames, .channels = ch, .rate = rate}, out = {0};
+	CHECK_RC(dn_speech_denoise(sc, &in, &out, NULL, &err), DN_OK);
+	dn_speech_destroy(sc);
+	return out.data;
+}
+
+/* frames: 1.3 s plus `extra` (64 at 16 kHz: 163 hops exactly, where
+ * the last frame's reflection reaches before its start). */
+static void test_chunking(int rate, int ch, int extra, double tol)
+{
+	dn_model *m = causal_model(1);
+	const size_t frames = (size_t)(1.3 * rate) + (size_t)extra;
+	float *x = make_signal(frames, ch, rate);
+	const size_t pieces[4] = {(size_t)rate / 100, (size_t)rate * 37 / 1000, (size_t)rate, 0};
+	float *ref = NULL;
+	for (int k = 0; k < 4; k++) {
+		size_t n;
+		float *y = stream_all(m, x, frames, ch, rate, pieces[k], &n);
+		CHECK_MSG(n == frames, "%d Hz x%d, pieces of %zu: %zu frames out of %zu in", rate, ch, pieces[k], n,
+		          frames);
+		if (!ref) {
+			ref = y;
+			continue;
+		}
+		CHECK_MSG(memcmp(y, ref, frames * ch * sizeof(float)) == 0,
+		          "%d Hz x%d: pieces of %zu frames differ from pieces of %zu", rate, ch, pieces[k],
+		          pieces[0]);
+		free(y);
+	}
+	float *whole = offline(m, x, frames, ch, rate);
+	double scale, d = max_diff(ref, whole, frames * ch, &scale);
+	CHECK_MSG(scale > 0.05, "output scale %g: the comparison would prove nothing", scale);
+	CHECK_MSG(d <= tol * scale, "%d Hz x%d: stream differs from the whole-file run by %g (scale %g)", rate, ch,
+	          d, scale);
+	printf("%5d Hz x%d: chunkings bit-identical; max |stream - whole file| = %.3g at scale %.3g\n", rate, ch,
+	       d, scale);
+	free(whole);
+	free(ref);
+	free(x);
+	dn_model_destroy(m);
+}
+
+static void test_bytes(void)
+{
+	dn_model *m = causal_model(1);
+	const size_t frames = 9000;
+	float *x = make_signal(frames, 2, 16000);
+	unsigned char *b = malloc(frames * 2 * 2);
+	dn_pcm_encode(x, frames * 2, DN_PCM_S16LE, b);
+	float *xq = malloc(frames * 2 * sizeof(float));
+	dn_pcm_decode(b, frames * 2, DN_PCM_S16LE, xq);
+	CHECK(fabsf(xq[5] - x[5]) <= 1.0f / 32768);
+	size_t n;
+	float *ref = stream_all(m, xq, frames, 2, 16000, 333, &n);
+	dn_stream_params p = {.rate = 16000, .channels = 2};
+	dn_stream *s;
+	dn_error err = {0};
+	CHECK_RC(dn_stream_create(m, &p, &s, &err), DN_OK);
+	float *y = calloc(frames * 2, sizeof(float));
+	size_t pos = 0, got = 0;
+	/* 7 bytes at a time: pieces end mid-sample and mid-frame */
+	while (pos < frames * 4) {
+		size_t k = frames * 4 - pos < 7 ? frames * 4 - pos : 7;
+		CHECK_RC(dn_stream_push_bytes(s, b + pos, k, DN_PCM_S16LE, &err), DN_OK);
+		pos += k;
+		const float *o = dn_stream_take(s, &n);
+		memcpy(y + got * 2, o, n * 2 * sizeof(float));
+		got += n;
+	}
+	CHECK_RC(dn_stream_finish(s, &err), DN_OK);
+	const float *o = dn_stream_take(s, &n);
+	memcpy(y + got * 2, o, n * 2 * sizeof(float));
+	got += n;
+	CHECK(got == frames);
+	CHECK_MSG(memcmp(y, ref, frames * 2 * sizeof(float)) == 0, "s16le bytes in 7-byte pieces differ from floats");
+	/* f32le round trip is exact */
+	unsigned char f4[8];
+	float v[2] = {0.123f, -1.5f}, w[2];
+	dn_pcm_encode(v, 2, DN_PCM_F32LE, f4);
+	dn_pcm_decode(f4, 2, DN_PCM_F32LE, w);
+	CHECK(w[0] == v[0] && w[1] == v[1]);
+	CHECK(dn_pcm_format_parse("s16le") == DN_PCM_S16LE && dn_pcm_format_parse("f32le") == DN_PCM_F32LE &&
+	      dn_pcm_format_parse("u8") == -1);
+	CHECK_RC(dn_stream_push(s, x, 1, &err), DN_EINVAL); /* after finish */
+	dn_stream_destroy(s);
+	free(y);
+	free(ref);
+	free(xq);
+	free(b);
+	free(x);
+	dn_model_destroy(m);
+}
+
+static void test_refusals(void)
+{
+	dn_model *m = causal_model(0);
+	dn_stream *s = NULL;
+	dn_error err = {0};
+	CHECK_RC(dn_stream_create(m, NULL, &s, &err), DN_EUNSUPPORTED);
+	CHECK(s == NULL && strstr(err.msg, "not causal") && strstr(err.msg, "--causal"));
+	dn_model_destroy(m);
+	m = causal_model(1);
+	dn_stream_params p = {.rate = 1000, .channels = 1};
+	CHECK_RC(dn_stream_create(m, &p, &s, &err), DN_EINVAL);
+	CHECK(strstr(err.msg, "8000..192000") != NULL);
+	p = (dn_stream_params){.rate = 16000, .channels = 9};
+	CHECK_RC(dn_stream_create(m, &p, &s, &err), DN_EINVAL);
+	CHECK(strstr(err.msg, "channels") != NULL);
+	/* the declared latency: the 512-sample window at 16 kHz */
+	CHECK_RC(dn_stream_create(m, NULL, &s, &err), DN_OK);
+	CHECK(fabs(dn_stream_latency(s) - 0.032) < 1e-9);
+	CHECK(fabs(dn_model_stream_latency(dn_model_get_info(m)) - 0.032) < 1e-9);
+	/* nothing pushed: nothing out, and finish is fine */
+	CHECK_RC(dn_stream_finish(s, &err), DN_OK);
+	size_t n;
+	dn_stream_take(s, &n);
+	CHECK(n == 0);
+	dn_stream_destroy(s);
+	p = (dn_stream_params){.rate = 48000, .channels = 1};
+	CHECK_RC(dn_stream_create(m, &p, &s, &err), DN_OK);
+	printf("48 kHz: declared latency %.2f ms (model 32 ms + resamplers)\n", 1e3 * dn_stream_latency(s));
+	CHECK(dn_stream_latency(s) > 0.032 && dn_stream_latency(s) < 0.2);
+	dn_stream_destroy(s);
+	dn_model_destroy(m);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_chunking(16000, 1, 77, 1e-5);
+	test_chunking(16000, 1, 64, 1e-5);
+	test_chunking(48000, 2, 77, 1e-3);
+	test_bytes();
+	test_refusals();
+	return check_status();
+}
