@@ -24,11 +24,18 @@
 #   anlmdn      ffmpeg anlmdn, defaults
 #   rnnoise-XX  ffmpeg arnndn with each RNNoise model in ../shared/anchors/
 #               rnnoise (48 kHz inside, resampled around it)
+#   wns-rnnoise, wns-speex, wns-gtcrn
+#               RNNoise, speexdsp's preprocess and GTCRN as WASM from the npm
+#               package @sapphi-red/web-noise-suppressor, run under Node.js
+#               by bench/peers/run.mjs through the package's own worklet
+#               code; skipped with a note unless node and bench/peers/
+#               node_modules are there: (cd bench/peers && npm ci)
 # Each output is first lined up with its input (bench/align.py: the filters'
 # window delays are not what is being scored), then scored.
 # It prints, per input SNR, mean PESQ-WB, STOI and SI-SDR for each method and,
-# last, each method's seconds of processing per minute of audio (wall clock,
-# process start included, on this machine; compare within one run only).
+# last, each method's CPU seconds per minute of audio (user+system time of
+# the method's processes from /usr/bin/time, process start included: Node's
+# start-up weighs on the wns-* rows; compare within one run only).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 denoise=${DENOISE:-$top/build/tools/denoise}
@@ -44,7 +51,7 @@ while [ $# -gt 0 ]; do
 	*) echo "bench_speech_compare: unknown option $1" >&2; exit 2 ;;
 	esac
 done
-for tool in sox ffmpeg /usr/bin/python3; do
+for tool in sox ffmpeg /usr/bin/python3 /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "bench_speech_compare: $tool is missing (apt-get install ${tool##*/})" >&2; exit 1; }
 done
 [ -x "$denoise" ] || { echo "bench_speech_compare: build first ($denoise missing)" >&2; exit 1; }
@@ -63,6 +70,14 @@ methods=(noisy ours sox afftdn anlmdn)
 for m in "$anchors"/*.rnnn; do
 	[ -f "$m" ] && methods+=("rnnoise-$(basename "$m" .rnnn)")
 done
+peers=$top/bench/peers
+if ! command -v node >/dev/null; then
+	echo "bench_speech_compare: node missing, wns-* methods skipped (apt-get install nodejs npm; then (cd bench/peers && npm ci))" >&2
+elif [ ! -d "$peers/node_modules/@sapphi-red/web-noise-suppressor/dist" ]; then
+	echo "bench_speech_compare: bench/peers/node_modules missing, wns-* methods skipped (install: (cd bench/peers && npm ci))" >&2
+else
+	methods+=(wns-rnnoise wns-speex wns-gtcrn)
+fi
 
 # run METHOD IN OUT CLEAN: one method on one file (CLEAN only for sox's profile).
 run() {
@@ -79,6 +94,7 @@ run() {
 	rnnoise-*)
 		ffmpeg -nostdin -v error -y -i "$in" \
 			-af "aresample=48000,arnndn=m=$anchors/${m#rnnoise-}.rnnn,aresample=16000" "$out" ;;
+	wns-*) node "$peers/run.mjs" "${m#wns-}" "$in" "$out" ;;
 	esac
 }
 
@@ -87,17 +103,21 @@ tail -n +2 "$tmp/mixes/mixes.tsv" | while IFS=$'\t' read -r file noise snr clean
 	dur=$(soxi -D "$tmp/mixes/$noisy" 2>/dev/null)
 	for m in "${methods[@]}"; do
 		out=$tmp/out.wav
-		t0=$(date +%s.%N)
-		run "$m" "$tmp/mixes/$noisy" "$out" "$tmp/mixes/$clean"
-		t1=$(date +%s.%N)
+		# CPU time of the method's processes, sox's oracle profile included
+		/usr/bin/time -o "$tmp/cpu" -f '%U %S' bash -c "$(declare -f run); $(declare -p tmp top anchors peers margs denoise); run \"\$@\"" \
+			run "$m" "$tmp/mixes/$noisy" "$out" "$tmp/mixes/$clean" ||
+			{ echo "bench_speech_compare: $m failed on $noisy" >&2; exit 1; }
 		/usr/bin/python3 "$top/bench/align.py" "$out" "$tmp/mixes/$noisy" "$tmp/aligned.wav" >/dev/null
 		"$denoise" metrics "$tmp/mixes/$clean" "$tmp/aligned.wav" >"$tmp/m.json"
 		/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("\t".join(sys.argv[2:] + [str(j["pesq_wb"]), str(j["stoi"]), str(j["si_sdr_db"])]))' \
-			"$tmp/m.json" "$m" "$snr" "$dur" "$(awk "BEGIN{print $t1 - $t0}")" >>"$tmp/scores.tsv"
+			"$tmp/m.json" "$m" "$snr" "$dur" "$(awk 'END{print $1 + $2}' "$tmp/cpu")" >>"$tmp/scores.tsv"
 	done
 done
 
 echo "bench_speech_compare: $(grep -m1 '^model' "$tmp/eval.txt"); $(uname -m), $(getconf _NPROCESSORS_ONLN) cores, $threads thread(s)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(grep -m1 -i '^blas' "$tmp/eval.txt" || echo 'blas: see denoise eval')"
+[ -d "$peers/node_modules" ] && command -v node >/dev/null &&
+	echo "peers: node $(node --version), @sapphi-red/web-noise-suppressor $(node -p 'require(process.argv[1]).version' "$peers/node_modules/@sapphi-red/web-noise-suppressor/package.json")"
 /usr/bin/python3 - "$tmp/scores.tsv" "${methods[@]}" <<'PY'
 import sys, collections
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -117,7 +137,7 @@ for name, k, fmt in (("PESQ-WB", 0, "%6.3f"), ("STOI", 1, "%6.3f"), ("SI-SDR dB"
             v = [x[k] for x in acc[(m, s)]]
             vals.append(fmt % (sum(v) / len(v)) if v else "   n/a")
         print("%-*s | %s" % (w, m, " | ".join(vals)))
-print("\n%-*s | seconds per minute of audio" % (w, "method"))
+print("\n%-*s | CPU seconds per minute of audio" % (w, "method"))
 for m in methods:
     secs, dur = tim[m]
     print("%-*s | %8.2f" % (w, m, 60.0 * secs / dur if dur else float("nan")))
