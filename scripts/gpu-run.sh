@@ -162,6 +162,7 @@ PY
 	eval:*)
 		IFS=: read -r _ name args <<<"$step"
 		dn "$bin/denoise" eval --model "$out/$name.safetensors" --threads 1 ${args//,/ } \
+			${EVAL_SNRS:+--snrs "$EVAL_SNRS"} \
 			--json "$out/$name.eval.json" >"$out/$name.eval.txt" 2>&1 &
 		bg_pids+=($!)
 		;;
