@@ -245,5 +245,5 @@ PY
 	esac
 done
 for p in "${bg_pids[@]}"; do wait "$p" || status=1; done
-tar -C "$out" -czf "$final/results.tgz" . && du -h "$final/results.tgz"
+tar -C "$out" --exclude="*.ckpt" -czf "$final/results.tgz" . && du -h "$final/results.tgz" # checkpoints stay: 16 MiB a file comes back
 exit $status
