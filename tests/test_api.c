@@ -123,36 +123,6 @@ static int send_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Reads until the server closes or wait_ms passes; returns bytes read, with
- * *closed set when the server closed the connection. */
-static size_t read_until_close(int fd, char *buf, size_t cap, int wait_ms, int *closed)
-{
-	size_t n = 0;
-	int waited = 0;
-
-	*closed = 0;
-	while (waited < wait_ms) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int rc = poll(&p, 1, 100);
-		ssize_t k;
-
-		if (rc == 0) {
-			waited += 100;
-			continue;
-		}
-		k = recv(fd, buf + n, cap - n - 1, 0);
-		if (k <= 0) {
-			*closed = 1;
-			break;
-		}
-		n += (size_t)k;
-		if (n + 1 >= cap)
-			break;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
 /* ---- the tests ---- */
 
 static void *wav1, *wav_long, *wav_big;
@@ -500,7 +470,7 @@ static void test_body_limits(int port)
 					   "Content-Length: 52428800\r\n\r\n";
 
 		CHECK(fd >= 0 && send_all(fd, head, sizeof head - 1) == 0);
-		read_until_close(fd, buf, sizeof buf, 30000, &closed);
+		sock_read(fd, buf, sizeof buf, 30000, &closed);
 		CHECK_MSG(strncmp(buf, "HTTP/1.1 413", 12) == 0, "got: %.80s", buf);
 		CHECK(closed);
 		close(fd);
@@ -533,7 +503,7 @@ static void test_body_limits(int port)
 		for (int i = 0; i < 1024 && !refused; i++)
 			refused = send_all(fd, chunk, n + 65536 + 2) != 0;
 		if (!refused)
-			read_until_close(fd, buf, sizeof buf, 30000, &closed);
+			sock_read(fd, buf, sizeof buf, 30000, &closed);
 		CHECK_MSG(refused || closed, "the server kept reading a 64 MiB stream");
 		close(fd);
 	}
@@ -550,7 +520,7 @@ static void test_slow_clients(int port)
 	/* Headers that never end: closed after connection_timeout. */
 	fd = connect_to(port);
 	CHECK(fd >= 0 && send_all(fd, "GET /v1/health/live HTTP/1.1\r\nHost: x\r\n", 40) == 0);
-	n = read_until_close(fd, buf, sizeof buf, 60000, &closed);
+	n = sock_read(fd, buf, sizeof buf, 60000, &closed);
 	CHECK_MSG(closed && n == 0, "closed %d after %zu bytes", closed, n);
 	close(fd);
 
