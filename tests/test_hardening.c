@@ -543,13 +543,7 @@ int main(void)
 	daemon_proc d;
 	char conf[4096];
 
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_begin();
 	CHECK(run("mkdir -p '%s' && cd '%s' && D='%s/tools/denoise' && "
 	          "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
 	          "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null && mkdir -p "
@@ -584,10 +578,6 @@ int main(void)
 	test_cancel();
 	test_corrupt_model();
 
-	curl_global_cleanup();
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs kept in %s\n", tmp);
+	harness_end(check_failures, "daemon logs");
 	return check_status();
 }
