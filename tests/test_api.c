@@ -1287,13 +1287,7 @@ int main(void)
 	daemon_proc d;
 	char conf[4096];
 
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_begin();
 	wav1 = make_wav(16000, 1.0, &wav1_len);
 	wav_long = make_wav(16000, 15.0, &wav_long_len);
 	wav_big = make_wav(16000, 40.0, &wav_big_len); /* 1.28 MB: over the 1 MiB limit */
@@ -1366,10 +1360,6 @@ int main(void)
 	free(wav1);
 	free(wav_long);
 	free(wav_big);
-	curl_global_cleanup();
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs kept in %s\n", tmp);
+	harness_end(check_failures, "daemon logs");
 	return check_status();
 }

@@ -1056,13 +1056,7 @@ int main(void)
 	daemon_proc d;
 	char conf[4096], train_id[64] = "";
 
-	builddir = getenv("DN_BUILDDIR") ? getenv("DN_BUILDDIR") : ".";
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	harness_begin();
 	CHECK(run("mkdir -p '%s' && cd '%s' && '%s/tools/denoise' model-init speech.safetensors --filters 4 "
 	          "--depth 2 "
 	          ">/dev/null",
@@ -1100,10 +1094,6 @@ int main(void)
 	CHECK(log_contains(&d, "jobs: "));
 	CHECK(stop_daemon(&d, SIGTERM) == 0);
 
-	curl_global_cleanup();
-	if (check_failures == 0)
-		run("rm -rf '%s'", tmp);
-	else
-		fprintf(stderr, "daemon logs and state kept in %s\n", tmp);
+	harness_end(check_failures, "daemon logs and state");
 	return check_status();
 }
