@@ -16,7 +16,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/fuzz-common.sh"
 
 fuzz_init extra-fuzz-config 30 build-fuzz-config
-fuzz_build fuzz_config "$top/tests/fuzz_config.c" "$top/daemon/config.c" "$top/core/util/error.c" -lm
+fuzz_build fuzz_config "$top/tests/fuzz_config.c" "$top/daemon/config.c" "$top/core/util/error.c" \
+	"$top/core/cuda/device.c" "$top/core/cuda/absent.c" -lm
 
 s=$work/seeds
 sed -n 's/^#\([a-z_]* = \)/\1/p' "$top/etc/denoised.conf" >"$s/shipped.conf"

@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/fuzz-common.sh"
 
 fuzz_init extra-fuzz-jobspec 30 build-fuzz-jobspec
-mods="openblas fftw3f fftw3 sndfile libturbojpeg soxr jansson"
+mods="openblas fftw3f fftw3 sndfile libturbojpeg libpng soxr jansson"
 # shellcheck disable=SC2086
 pcflags=$(pkg-config --cflags $mods 2>/dev/null) && plibs=$(pkg-config --libs $mods 2>/dev/null) ||
 	fuzz_fail "a library is missing (pkg-config $mods): run scripts/install-deps.sh"
@@ -25,7 +25,7 @@ core=$(ls "$top"/core/*.c "$top"/core/*/*.c | grep -v '/core/cuda/unet_gpu\.c$')
 d=$top/daemon
 # shellcheck disable=SC2086
 fuzz_build fuzz_jobspec $pcflags "$top/tests/fuzz_jobspec.c" $core "$d/jobs_spec.c" "$d/jobs_store.c" \
-	"$d/jobs_register.c" "$d/jobs.c" "$d/jobs_run.c" "$d/models.c" "$d/config.c" "$d/log.c" \
+	"$d/jobs_register.c" "$d/jobs.c" "$d/jobs_run.c" "$d/jobs_frame.c" "$d/models.c" "$d/config.c" "$d/log.c" \
 	"$top/api/eval_json.c" $plibs -lm -lpthread
 
 s=$work/seeds

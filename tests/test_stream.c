@@ -70,7 +70,7 @@ static size_t take_into(dn_stream *s, float *y, size_t got, size_t frames, int c
 	size_t n;
 	const float *o = dn_stream_take(s, &n);
 	CHECK(got + n <= frames);
-	if (got + n <= frames)
+	if (n && got + n <= frames)
 		memcpy(y + got * ch, o, n * ch * sizeof(float));
 	return got + n;
 }
@@ -188,12 +188,14 @@ static void test_bytes(void)
 		CHECK_RC(dn_stream_push_bytes(s, b + pos, k, DN_PCM_S16LE, &err), DN_OK);
 		pos += k;
 		const float *o = dn_stream_take(s, &n);
-		memcpy(y + got * 2, o, n * 2 * sizeof(float));
+		if (n)
+			memcpy(y + got * 2, o, n * 2 * sizeof(float));
 		got += n;
 	}
 	CHECK_RC(dn_stream_finish(s, &err), DN_OK);
 	const float *o = dn_stream_take(s, &n);
-	memcpy(y + got * 2, o, n * 2 * sizeof(float));
+	if (n)
+		memcpy(y + got * 2, o, n * 2 * sizeof(float));
 	got += n;
 	CHECK(got == frames);
 	CHECK_MSG(memcmp(y, ref, frames * 2 * sizeof(float)) == 0, "s16le bytes in 7-byte pieces differ from floats");

@@ -242,6 +242,8 @@ int dn_stream_create(const dn_model *m, const dn_stream_params *p, dn_stream **o
 /* Appends n output samples (input rate) to the channel's output. */
 static int out_append(chan *ch, const float *y, size_t n, dn_error *err)
 {
+	if (n == 0)
+		return DN_OK;
 	if (ch->out_n + n > ch->out_cap) {
 		size_t cap = ch->out_cap ? ch->out_cap : 1024;
 		while (cap < ch->out_n + n)
@@ -399,7 +401,8 @@ static int gather(dn_stream *s, dn_error *err)
 		chan *ch = &s->ch[c];
 		for (size_t i = 0; i < n; i++)
 			s->out[(s->out_n + i) * (size_t)s->channels + c] = ch->out[i];
-		memmove(ch->out, ch->out + n, (ch->out_n - n) * sizeof(float));
+		if (ch->out_n > n)
+			memmove(ch->out, ch->out + n, (ch->out_n - n) * sizeof(float));
 		ch->out_n -= n;
 	}
 	/* The limiter, per sample (see stream.h). */
@@ -444,6 +447,8 @@ int dn_stream_push_bytes(dn_stream *s, const void *bytes, size_t n, int fmt, dn_
 	const size_t sb = dn_pcm_sample_bytes(fmt), fb = sb * (size_t)s->channels;
 	const unsigned char *b = bytes;
 	/* complete the carried partial frame first */
+	if (n == 0)
+		return DN_OK;
 	if (s->carry_n) {
 		size_t k = fb - s->carry_n < n ? fb - s->carry_n : n;
 		memcpy(s->carry + s->carry_n, b, k);
@@ -468,7 +473,8 @@ int dn_stream_push_bytes(dn_stream *s, const void *bytes, size_t n, int fmt, dn_
 		s->pcm_cap = frames * (size_t)s->channels;
 	}
 	dn_pcm_decode(b, frames * (size_t)s->channels, fmt, s->pcm);
-	memcpy(s->carry, b + frames * fb, n - frames * fb);
+	if (n > frames * fb)
+		memcpy(s->carry, b + frames * fb, n - frames * fb);
 	s->carry_n = n - frames * fb;
 	return frames ? dn_stream_push(s, s->pcm, frames, err) : DN_OK;
 }

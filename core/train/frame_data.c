@@ -62,7 +62,8 @@ static int list_dir(const char *dir, char ***names, size_t *n, dn_error *err)
 		free(v);
 		return dn_error_set(err, DN_ENOMEM, "out of memory listing '%s'", dir);
 	}
-	qsort(v, cnt, sizeof *v, by_name);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, by_name);
 	*names = v;
 	*n = cnt;
 	return DN_OK;
