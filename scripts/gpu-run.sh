@@ -57,7 +57,7 @@ for step in "$@"; do
 	echo "=== $step ($(date -u +%T))"
 	case $step in
 	test)
-		dn timeout 200 "$bin/test_cuda" 2>&1 | tee "$out/test_cuda.log"
+		dn timeout "${TEST_TIMEOUT:-200}" "$bin/test_cuda" 2>&1 | tee "$out/test_cuda.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || status=1
 		;;
 	bench)

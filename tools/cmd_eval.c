@@ -113,6 +113,7 @@ static void print_table(const dn_eval_result *r)
 int cmd_eval(int argc, char **argv)
 {
 	dn_dataset_params dp = dn_dataset_default_params();
+	dp.cache_bytes = DATA_OPTS_CACHE_MB << 20;
 	dp.path = "data/speech";
 	dp.split = DN_SPLIT_TEST;
 	dn_eval_params ep = dn_eval_default_params();

@@ -101,6 +101,7 @@ int cmd_train(int argc, char **argv)
 {
 	dn_train_config cfg = dn_train_config_default();
 	dn_dataset_params dp = dn_dataset_default_params();
+	dp.cache_bytes = DATA_OPTS_CACHE_MB << 20;
 	dp.path = "data/speech";
 	dn_train_params tp;
 	dn_model_info info;

@@ -70,6 +70,16 @@ int data_opts_parse(int argc, char **argv, int *i, dn_dataset_params *p, const c
 			        cmd, v);
 			return -1;
 		}
+	} else if (!strcmp(o, "--cache-mb")) {
+		if (!(v = value(argc, argv, i, cmd)))
+			return -1;
+		char *end;
+		double mb = strtod(v, &end);
+		if (*end || !(mb >= 0.0 && mb <= 1048576.0)) {
+			fprintf(stderr, "denoise %s: --cache-mb '%s': expected MiB from 0 to 1048576\n", cmd, v);
+			return -1;
+		}
+		p->cache_bytes = (size_t)(mb * 1048576.0);
 	} else {
 		return 0;
 	}

@@ -3,14 +3,17 @@
  *
  * Opening lists files and decides the split once; loading reads one item
  * and, for clean-only data, noises it from a dn_rng seeded by (seed, epoch,
- * index). Nothing is cached between loads, so a data set is read-only after
- * opening and can be shared by loader threads.
+ * index). A data set can be shared by loader threads: after opening, the
+ * only thing that changes is the cache of decoded clean audio
+ * (p.cache_bytes, filled first come first kept under a mutex until full),
+ * which spares decoding a compressed file again each epoch.
  */
 #include "core/train/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,11 @@ struct dn_dataset {
 	size_t nnoises;
 	dn_augment_params aug; /* p.augment resolved */
 	int aug_on;
+	/* The clean audio of items, decoded (p.cache_bytes > 0). */
+	pthread_mutex_t cache_mu;
+	float **cache_x;
+	size_t *cache_n;
+	size_t cache_used;
 };
 
 const char *dn_dataset_kind_name(int kind)
@@ -661,6 +669,7 @@ int dn_dataset_open(const dn_dataset_params *p, dn_dataset **out, dn_error *err)
 	if (!d)
 		return dn_error_set(err, DN_ENOMEM, "no memory");
 	d->p = *p;
+	pthread_mutex_init(&d->cache_mu, NULL);
 	d->path = strdup(p->path);
 	d->noise_dir = p->noise_dir ? strdup(p->noise_dir) : NULL;
 	if (!d->path || (p->noise_dir && !d->noise_dir)) {
@@ -698,6 +707,11 @@ int dn_dataset_open(const dn_dataset_params *p, dn_dataset **out, dn_error *err)
 	}
 	if (d->n > 1)
 		qsort(d->items, d->n, sizeof *d->items, cmp_entry);
+	if (p->cache_bytes && (!(d->cache_x = calloc(d->n, sizeof *d->cache_x)) ||
+	                       !(d->cache_n = calloc(d->n, sizeof *d->cache_n)))) {
+		dn_dataset_destroy(d);
+		return dn_error_set(err, DN_ENOMEM, "no memory");
+	}
 	*out = d;
 	return DN_OK;
 }
@@ -712,6 +726,12 @@ void dn_dataset_destroy(dn_dataset *d)
 		free((char *)d->items[i].group);
 	}
 	free(d->items);
+	if (d->cache_x)
+		for (size_t i = 0; i < d->n; i++)
+			free(d->cache_x[i]);
+	free(d->cache_x);
+	free(d->cache_n);
+	pthread_mutex_destroy(&d->cache_mu);
 	for (size_t i = 0; i < d->nnoises; i++)
 		dn_noise_source_destroy(d->noises[i]);
 	free(d->noises);
@@ -814,6 +834,41 @@ static void crop(float *x, size_t off, size_t len)
 		memmove(x, x + off, len * sizeof *x);
 }
 
+/* Item i's clean audio at the data set's rate, from the cache or decoded
+ * (and then kept while the cache has room); the caller owns *x. */
+static int read_clean(const dn_dataset *d, size_t i, float **x, size_t *n, dn_error *err)
+{
+	dn_dataset *m = (dn_dataset *)d; /* the cache is the one mutable part */
+	if (d->cache_x) {
+		pthread_mutex_lock(&m->cache_mu);
+		if (d->cache_x[i]) {
+			*n = d->cache_n[i];
+			*x = malloc((*n ? *n : 1) * sizeof **x);
+			if (*x)
+				memcpy(*x, d->cache_x[i], *n * sizeof **x);
+			pthread_mutex_unlock(&m->cache_mu);
+			return *x ? DN_OK : dn_error_set(err, DN_ENOMEM, "no memory for %zu samples", *n);
+		}
+		pthread_mutex_unlock(&m->cache_mu);
+	}
+	int rc = dn_data_read_mono(d->items[i].clean, d->p.rate, d->p.max_seconds, x, n, err);
+	if (rc || !d->cache_x || *n == 0)
+		return rc;
+	const size_t bytes = *n * sizeof **x;
+	pthread_mutex_lock(&m->cache_mu);
+	if (!d->cache_x[i] && d->cache_used + bytes <= d->p.cache_bytes) {
+		float *c = malloc(bytes);
+		if (c) {
+			memcpy(c, *x, bytes);
+			m->cache_x[i] = c;
+			m->cache_n[i] = *n;
+			m->cache_used += bytes;
+		}
+	}
+	pthread_mutex_unlock(&m->cache_mu);
+	return DN_OK;
+}
+
 int dn_dataset_load(const dn_dataset *d, size_t i, uint64_t epoch, dn_dataset_item *it, dn_error *err)
 {
 	memset(it, 0, sizeof *it);
@@ -824,7 +879,7 @@ int dn_dataset_load(const dn_dataset *d, size_t i, uint64_t epoch, dn_dataset_it
 	dn_rng_seed3(&rng, d->p.seed, epoch, i);
 	float *clean = NULL, *noisy = NULL;
 	size_t n = 0, nn = 0;
-	int rc = dn_data_read_mono(e->clean, d->p.rate, d->p.max_seconds, &clean, &n, err);
+	int rc = read_clean(d, i, &clean, &n, err);
 	if (rc == DN_OK && e->noisy) {
 		rc = dn_data_read_mono(e->noisy, d->p.rate, d->p.max_seconds, &noisy, &nn, err);
 		if (rc == DN_OK && nn != n)

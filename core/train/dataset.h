@@ -81,6 +81,7 @@ typedef struct dn_dataset_params {
 	double max_seconds;            /* longer files are refused, default 60 */
 	double crop_seconds;           /* > 0: a random excerpt at most this long; default 0 (whole) */
 	dn_augment_params augment;     /* default dn_augment_default_params(): none */
+	size_t cache_bytes;            /* decoded clean audio kept in memory, at most; default 0 */
 } dn_dataset_params;
 
 dn_dataset_params dn_dataset_default_params(void);
