@@ -982,7 +982,9 @@ int dn_gpu_net_train_step(dn_gpu_net *g, const dn_tensor *x, const dn_tensor *t,
 	float ms = 0.0f;
 	CU(cudaEventElapsedTime(&ms, g->ev0, g->ev1));
 	g->busy_s += ms * 1e-3;
-	*loss_out = *g->loss_host / (double)dn_tensor_size(t);
+	/* The mean over the output's elements, as on the CPU: a weighted
+	 * target carries as many weight planes again. */
+	*loss_out = *g->loss_host / (double)((size_t)x->n * c->out_channels * x->h * x->w);
 	return DN_OK;
 fail:
 	return rc;
