@@ -188,8 +188,8 @@ PY
 		rm -f "$d"/*.safetensors*
 		;;
 	serve)
-		d=$out/serve && mkdir -p "$d/st_cpu" "$d/st_gpu"
-		dn "$bin/denoise" eval --data "${SERVE_DATA:-.carry/real}" --split valid --max-files 20 --snrs 5 \
+		d=$out/serve && mkdir -p "$d/st_cpu" "$d/st_cuda"
+		dn "$bin/denoise" eval --model models/speech.safetensors --data "${SERVE_DATA:-.carry/real}" --split valid --max-files 20 --snrs 5 \
 			--write-mixes /tmp/mixes >/dev/null 2>&1
 		python3 - /tmp/mixes /tmp/serve_in.wav <<'PY'
 import sys, glob, wave
