@@ -103,9 +103,9 @@ def run_cv(noisy, h):
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), t
 
 
-def run_ours(args, jpg, tmp):
-    out = os.path.join(tmp, "ours.jpg")
-    r = subprocess.run([args.denoise, "frame", jpg, out, "--model", args.model, "--quality", "100"],
+def run_ours(args, model, jpg, tmp):
+    out = os.path.join(tmp, "ours.png")  # lossless: the score is the model's, not JPEG's
+    r = subprocess.run([args.denoise, "frame", jpg, out, "--model", model],
                        capture_output=True, text=True)
     if r.returncode:
         sys.exit("bench_frames: denoise frame failed: " + r.stderr)
@@ -155,7 +155,7 @@ def tune(name, val_clean, sigma, seed, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--denoise", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, help="a model, or several separated by commas (rows ours:NAME)")
     ap.add_argument("--data", default="data/frames")
     ap.add_argument("--sigmas", default="15,25,50")
     ap.add_argument("--mp", type=float, default=0.5)
@@ -189,12 +189,17 @@ def main():
     for sigma in sigmas:
         rows = {}
         settings = {n: tune(n, val_clean, sigma, a.seed, tmp) for n in METHODS}
-        acc = {k: [[], [], 0.0, 0.0] for k in ["noisy", "ours"] + list(METHODS)}
+        models = a.model.split(",")
+        ours = {("ours" if len(models) == 1 else "ours:" + os.path.basename(m).rsplit(".", 1)[0]): m
+                for m in models}
+        acc = {k: [[], [], 0.0, 0.0] for k in ["noisy"] + list(ours) + list(METHODS)}
         for i, c in enumerate(clean):
             jpg = os.path.join(tmp, "noisy%d.jpg" % i)
             noisy = noisy_jpeg(c, sigma, a.seed + 1000 * int(sigma) + i, jpg)
             mp = c.shape[0] * c.shape[1] / 1e6
-            outs = {"noisy": (noisy, 0.0), "ours": run_ours(a, jpg, tmp)}
+            outs = {"noisy": (noisy, 0.0)}
+            for k, m in ours.items():
+                outs[k] = run_ours(a, m, jpg, tmp)
             for n in METHODS:
                 if n == "bm3d":
                     continue
@@ -211,7 +216,7 @@ def main():
             acc["bm3d"][2] += t
             acc["bm3d"][3] += cc.shape[0] * cc.shape[1] / 1e6
         for k, (ps, ss, t, mp) in acc.items():
-            setting = {"noisy": "-", "ours": "--quality 100"}.get(k)
+            setting = "-" if k == "noisy" else "PNG out" if k.startswith("ours") else None
             if setting is None:
                 setting = ("h=%.1f" if k == "fastNlMeans" else
                            "s=%.2f" if k == "nlmeans" else

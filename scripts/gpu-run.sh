@@ -21,7 +21,7 @@
 #                    requests each (60 s of noisy speech, made by denoise eval --write-mixes),
 #                    wall time, and how far the GPU's answers are from the CPU's
 # Everything a step writes lands in one folder that comes back as $OUT/results.tgz
-# (the device returns at most 8 files).
+# and, for models over 6 MiB, $OUT/NAME.part.* (see the end).
 set -uo pipefail
 final=${OUT:-/tmp/out}
 out=/tmp/res
@@ -245,5 +245,15 @@ PY
 	esac
 done
 for p in "${bg_pids[@]}"; do wait "$p" || status=1; done
-tar -C "$out" --exclude="*.ckpt" -czf "$final/results.tgz" . && du -h "$final/results.tgz" # checkpoints stay: 16 MiB a file comes back
+# A returned file may have 16 MiB and the device returns 8 files: results.tgz
+# holds every file up to 6 MiB (checkpoints too while the whole stays under
+# 14 MiB, so that a later call can --resume), larger models go as 12 MiB
+# parts beside it (cat NAME.part.* > NAME), larger checkpoints stay behind.
+find "$out" -type f -size +6M ! -name "*.ckpt" | while read -r f; do
+	split -b 12M "$f" "$final/$(basename "$f").part."
+done
+# Small files first; checkpoints only while the whole stays under 14 MiB.
+(cd "$out" && find . -type f -size -6145k -printf '%s %p\n' | sort -n | awk '
+	{ if ($2 !~ /\.ckpt$/ || total + $1 < 14 * 1048576) { total += $1; print $2 } }' >/tmp/res.list &&
+	tar -czf "$final/results.tgz" -T /tmp/res.list) && du -h "$final/results.tgz"; ls "$final"
 exit $status
