@@ -49,6 +49,7 @@ enum api_problem {
 	API_P_NOT_STREAMABLE,  /* 422 the model is not causal */
 	API_P_STREAM_IDLE,     /* 408 nothing arrived for stream_idle_timeout */
 	API_P_WS_PROTOCOL,     /* 400 a frame breaks RFC 6455 */
+	API_P_NO_CARD,         /* 404 no model card (.md) beside the model's file */
 	API_P_COUNT
 };
 

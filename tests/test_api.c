@@ -249,6 +249,76 @@ static void test_models(int port)
 	resp_free(&r);
 }
 
+/* GET /v1/models/{name}/card: the .md beside the weights, read at each
+ * request; none, a link, a FIFO or an oversized file are each refused with a
+ * problem, never served or waited on. */
+static void test_model_cards(int port)
+{
+	static const char card[] = "# alt\n\n| metric | value |\n|---|---:|\n| PESQ | 2.5 |\n\n<b>not HTML</b>\n";
+	const char *md = path_in_tmp("models/alt.md");
+	resp r;
+	char v[256];
+
+	unlink(md);
+	get(port, "/v1/models/alt/card", &r);
+	CHECK_PROBLEM(r, 404, "no-model-card");
+	CHECK_MSG(r.body && strstr(r.body, "alt.md beside its weights"), "detail: %s", r.body ? r.body : "");
+	resp_free(&r);
+
+	CHECK(write_file(md, card, sizeof card - 1) == 0);
+	CHECK(get(port, "/v1/models/alt/card", &r) == 200);
+	CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "text/markdown; charset=utf-8") == 0);
+	CHECK(header(&r, "X-Content-Type-Options", v, sizeof v) && strcmp(v, "nosniff") == 0);
+	CHECK(header(&r, "Content-Security-Policy", v, sizeof v) && strstr(v, "default-src 'none'"));
+	CHECK_MSG(r.len == sizeof card - 1 && memcmp(r.body, card, r.len) == 0, "card body: %.*s", (int)r.len,
+	          r.body ? r.body : "");
+	resp_free(&r);
+	/* a model's JSON route is unchanged beside it */
+	CHECK(get(port, "/v1/models/alt", &r) == 200 && r.body && strstr(r.body, "\"metadata\""));
+	resp_free(&r);
+
+	/* a link is not the file beside the weights */
+	unlink(md);
+	CHECK(symlink(path_in_tmp("models/speech.safetensors"), md) == 0);
+	get(port, "/v1/models/alt/card", &r);
+	CHECK_PROBLEM(r, 404, "no-model-card");
+	resp_free(&r);
+	/* a FIFO would block a reader: refused at once */
+	unlink(md);
+	CHECK(mkfifo(md, 0600) == 0);
+	get(port, "/v1/models/alt/card", &r);
+	CHECK_PROBLEM(r, 404, "no-model-card");
+	resp_free(&r);
+	/* over the 256 KiB bound */
+	unlink(md);
+	{
+		size_t n = 256 * 1024 + 1;
+		char *big = malloc(n);
+
+		CHECK(big != NULL);
+		if (big) {
+			memset(big, 'x', n);
+			CHECK(write_file(md, big, n) == 0);
+			free(big);
+			get(port, "/v1/models/alt/card", &r);
+			CHECK_PROBLEM(r, 500, "internal");
+			CHECK_MSG(r.body && strstr(r.body, "over the 262144"), "detail: %s", r.body ? r.body : "");
+			resp_free(&r);
+		}
+	}
+	unlink(md);
+
+	get(port, "/v1/models/nothing/card", &r);
+	CHECK_PROBLEM(r, 404, "unknown-model");
+	resp_free(&r);
+	get(port, "/v1/models/alt/weights", &r);
+	CHECK_PROBLEM(r, 404, "not-found");
+	resp_free(&r);
+	get(port, "/v1/models/alt/card/x", &r);
+	CHECK_PROBLEM(r, 404, "not-found");
+	resp_free(&r);
+}
+
 static curl_mime *form_file(CURL *c, void *arg)
 {
 	const char *const *fields = arg; /* name, value, ..., NULL; "@file" for the WAV */
@@ -1327,6 +1397,7 @@ int main(void)
 		}
 		test_health_and_docs(d.port);
 		test_models(d.port);
+		test_model_cards(d.port);
 		test_audio(d.port);
 		/* Longer than max_audio_seconds: 413, found from the header. */
 		{
