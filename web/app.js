@@ -146,6 +146,7 @@ async function loadModels() {
 	fillModelSelect($('audio-model'), 'audio');
 	fillModelSelect($('frame-model'), 'frame');
 	renderModels();
+	if (typeof liveModels === 'function') liveModels();
 	const names = $('job-model-names');
 	if (names) names.replaceChildren(...state.models.filter((m) => m.kind === 'audio').map((m) => el('option', { value: m.name })));
 }
@@ -195,7 +196,33 @@ async function showModel(name) {
 			: null,
 		el('h4', {}, 'Metadata'),
 		el('table', { class: 'grid metadata' }, text.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))),
+		el('h4', {}, 'Card'),
+		el('article', { id: 'model-card', class: 'card', 'data-model': m.name }, el('p', { class: 'muted' }, 'Reading the card…')),
 	);
+	await showCard(m.name);
+}
+
+/* The model's card (GET /v1/models/{name}/card, Markdown) rendered by
+ * card.js: its text and tables, never its markup. A model without one says
+ * so in place; other errors go to the error box. */
+async function showCard(name) {
+	const box = $('model-card');
+	try {
+		const text = await (await api('/v1/models/' + encodeURIComponent(name) + '/card')).text();
+		if (box.dataset.model !== name || !box.isConnected) return;
+		box.replaceChildren(renderCard(text));
+		box.dataset.state = 'shown';
+	} catch (e) {
+		if (box.dataset.model !== name || !box.isConnected) return;
+		if (e instanceof ProblemError && e.status === 404) {
+			box.replaceChildren(el('p', { class: 'muted no-card' }, e.message));
+			box.dataset.state = 'none';
+		} else {
+			box.replaceChildren();
+			box.dataset.state = 'error';
+			showError(e);
+		}
+	}
 }
 
 /* ---- audio ---- */
