@@ -249,21 +249,34 @@ static void test_models(int port)
 	resp_free(&r);
 }
 
+/* GET /v1/models/alt/card is the problem status/slug, whose detail holds
+ * want (when not NULL). */
+static void check_card_problem(int port, long status, const char *slug, const char *want)
+{
+	resp r;
+
+	get(port, "/v1/models/alt/card", &r);
+	CHECK_PROBLEM(r, status, slug);
+	if (want)
+		CHECK_MSG(r.body && strstr(r.body, want), "want \"%s\" in: %s", want, r.body ? r.body : "");
+	resp_free(&r);
+}
+
 /* GET /v1/models/{name}/card: the .md beside the weights, read at each
  * request; none, a link, a FIFO or an oversized file are each refused with a
  * problem, never served or waited on. */
 static void test_model_cards(int port)
 {
 	static const char card[] = "# alt\n\n| metric | value |\n|---|---:|\n| PESQ | 2.5 |\n\n<b>not HTML</b>\n";
+	static const char *const not_routes[][2] = {{"/v1/models/nothing/card", "unknown-model"},
+	                                             {"/v1/models/alt/weights", "not-found"},
+	                                             {"/v1/models/alt/card/x", "not-found"}};
 	const char *md = path_in_tmp("models/alt.md");
 	resp r;
 	char v[256];
 
 	unlink(md);
-	get(port, "/v1/models/alt/card", &r);
-	CHECK_PROBLEM(r, 404, "no-model-card");
-	CHECK_MSG(r.body && strstr(r.body, "alt.md beside its weights"), "detail: %s", r.body ? r.body : "");
-	resp_free(&r);
+	check_card_problem(port, 404, "no-model-card", "alt.md beside its weights");
 
 	CHECK(write_file(md, card, sizeof card - 1) == 0);
 	CHECK(get(port, "/v1/models/alt/card", &r) == 200);
@@ -280,15 +293,11 @@ static void test_model_cards(int port)
 	/* a link is not the file beside the weights */
 	unlink(md);
 	CHECK(symlink(path_in_tmp("models/speech.safetensors"), md) == 0);
-	get(port, "/v1/models/alt/card", &r);
-	CHECK_PROBLEM(r, 404, "no-model-card");
-	resp_free(&r);
+	check_card_problem(port, 404, "no-model-card", NULL);
 	/* a FIFO would block a reader: refused at once */
 	unlink(md);
 	CHECK(mkfifo(md, 0600) == 0);
-	get(port, "/v1/models/alt/card", &r);
-	CHECK_PROBLEM(r, 404, "no-model-card");
-	resp_free(&r);
+	check_card_problem(port, 404, "no-model-card", NULL);
 	/* over the 256 KiB bound */
 	unlink(md);
 	{
@@ -300,23 +309,16 @@ static void test_model_cards(int port)
 			memset(big, 'x', n);
 			CHECK(write_file(md, big, n) == 0);
 			free(big);
-			get(port, "/v1/models/alt/card", &r);
-			CHECK_PROBLEM(r, 500, "internal");
-			CHECK_MSG(r.body && strstr(r.body, "over the 262144"), "detail: %s", r.body ? r.body : "");
-			resp_free(&r);
+			check_card_problem(port, 500, "internal", "over the 262144");
 		}
 	}
 	unlink(md);
 
-	get(port, "/v1/models/nothing/card", &r);
-	CHECK_PROBLEM(r, 404, "unknown-model");
-	resp_free(&r);
-	get(port, "/v1/models/alt/weights", &r);
-	CHECK_PROBLEM(r, 404, "not-found");
-	resp_free(&r);
-	get(port, "/v1/models/alt/card/x", &r);
-	CHECK_PROBLEM(r, 404, "not-found");
-	resp_free(&r);
+	for (size_t i = 0; i < sizeof not_routes / sizeof not_routes[0]; i++) {
+		get(port, not_routes[i][0], &r);
+		CHECK_PROBLEM(r, 404, not_routes[i][1]);
+		resp_free(&r);
+	}
 }
 
 static curl_mime *form_file(CURL *c, void *arg)

@@ -188,16 +188,19 @@ async function showModel(name) {
 	const md = m.metadata || {};
 	const figures = Object.entries(md).filter(([k, v]) => k.startsWith('train.') && v !== '' && !isNaN(Number(v)));
 	const text = Object.entries(md).filter(([k]) => !figures.some(([f]) => f === k));
+	/* (replaceChildren would write a null as the text "null") */
 	$('model-details').replaceChildren(
-		el('h3', {}, `${m.name} — ${m.architecture} version ${m.version}`),
-		figures.length ? el('h4', {}, 'Figures') : null,
-		figures.length
-			? el('table', { class: 'grid figures' }, figures.map(([k, v]) => el('tr', {}, el('th', {}, k.replace(/^train\./, '')), el('td', {}, v))))
-			: null,
-		el('h4', {}, 'Metadata'),
-		el('table', { class: 'grid metadata' }, text.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))),
-		el('h4', {}, 'Card'),
-		el('article', { id: 'model-card', class: 'card', 'data-model': m.name }, el('p', { class: 'muted' }, 'Reading the card…')),
+		...[
+			el('h3', {}, `${m.name} — ${m.architecture} version ${m.version}`),
+			figures.length ? el('h4', {}, 'Figures') : null,
+			figures.length
+				? el('table', { class: 'grid figures' }, figures.map(([k, v]) => el('tr', {}, el('th', {}, k.replace(/^train\./, '')), el('td', {}, v))))
+				: null,
+			el('h4', {}, 'Metadata'),
+			el('table', { class: 'grid metadata' }, text.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))),
+			el('h4', {}, 'Card'),
+			el('article', { id: 'model-card', class: 'card', 'data-model': m.name }, el('p', { class: 'muted' }, 'Reading the card…')),
+		].filter(Boolean),
 	);
 	await showCard(m.name);
 }

@@ -119,13 +119,18 @@ class LiveSession {
 		};
 		this.cap.port.onmessage = (e) => {
 			if (e.data instanceof ArrayBuffer) {
-				if (this.ws.readyState === WebSocket.OPEN) {
+				if (this.ws && this.ws.readyState === WebSocket.OPEN) {
 					this.ws.send(e.data);
 					this.sent += e.data.byteLength;
 					this.msgsSent++;
 				}
-			} else if (e.data && e.data.flushed && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'end' }));
+			} else if (e.data && e.data.flushed && this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'end' }));
 		};
+
+		/* everything that can fail here fails before the socket opens: once it
+		 * is open, closed() alone ends the session */
+		await this.ctx.resume();
+		this.timer = setInterval(() => this.show(), 200);
 
 		const q = new URLSearchParams({ rate: String(this.rate), channels: '1', format: this.format });
 		if (this.model) q.set('model', this.model);
@@ -137,8 +142,6 @@ class LiveSession {
 		this.ws.binaryType = 'arraybuffer';
 		this.ws.onmessage = (e) => this.message(e.data);
 		this.ws.onclose = (e) => this.closed(e);
-		await this.ctx.resume();
-		this.timer = setInterval(() => this.show(), 200);
 		this.show();
 	}
 
@@ -176,7 +179,10 @@ class LiveSession {
 		if (this.ws.readyState === WebSocket.OPEN) {
 			this.cap.port.postMessage('flush');
 			this.endTimer = setTimeout(() => this.ws.close(1000, 'no done'), LIVE_END_WAIT_MS);
-		} else this.ws.close();
+		} else {
+			this.cancelled = true; // stopped before the socket opened: no error
+			this.ws.close();
+		}
 		$('live-status').textContent = 'Ending the stream…';
 		this.show();
 	}
@@ -192,6 +198,9 @@ class LiveSession {
 			this.out.port.postMessage('drain');
 			/* the worklet says when the jitter buffer is empty; bounded all the same */
 			this.drainTimer = setTimeout(() => this.release(), LIVE_MAX_MS + 1000);
+		} else if (this.cancelled && !this.problem) {
+			$('live-status').textContent = 'Stopped before the stream started.';
+			this.release();
 		} else {
 			if (!this.problem)
 				showError(new ProblemError({ title: 'The stream closed', detail: `the stream closed before it ended (WebSocket code ${e.code}${e.reason ? ': ' + e.reason : ''}); is the server still running?` }, 0));
@@ -246,7 +255,8 @@ function liveButton() {
 	const on = !!liveSession;
 	b.textContent = on ? (liveSession.ending ? 'Ending…' : 'Stop live') : 'Live';
 	b.setAttribute('aria-pressed', on ? 'true' : 'false');
-	b.disabled = on && liveSession.ending;
+	/* disabled while starting (until the socket exists) and while ending */
+	b.disabled = on && (liveSession.ending || !liveSession.ws);
 	$('live-model').disabled = on;
 	$('live-format').disabled = on;
 	$('live-state').textContent = on ? (liveSession.ending ? 'ending' : 'live') : 'off';
@@ -267,10 +277,12 @@ async function toggleLive() {
 	liveButton();
 	try {
 		await s.start();
+		liveButton();
 		if (!s.finished) $('live-status').textContent = 'Live: speak; you hear the denoised sound. Press Stop live to end.';
 	} catch (e) {
 		if (s.media) s.media.getTracks().forEach((t) => t.stop());
 		if (s.ctx) s.ctx.close().catch(() => {});
+		if (s.ws) s.ws.close();
 		clearInterval(s.timer);
 		liveSession = null;
 		liveButton();
