@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +229,8 @@ void api_route_models(api_request *r, const char *rest)
 static int card_path(const char *model_path, char *out, size_t cap)
 {
 	const char *slash = strrchr(model_path, '/'), *dot = strrchr(model_path, '.');
-	size_t stem = dot && dot > (slash ? slash : model_path) ? (size_t)(dot - model_path) : strlen(model_path);
+	size_t stem =
+	    dot && dot > (slash ? slash : model_path) ? (size_t)(dot - model_path) : strlen(model_path);
 	int n = snprintf(out, cap, "%.*s.md", (int)stem, model_path);
 
 	return n > 0 && (size_t)n < cap;
@@ -262,9 +262,10 @@ static void answer_card(api_request *r, api_model *m)
 			snprintf(r->note, sizeof r->note, "%.90s: not a readable regular file", path);
 		if (fd >= 0)
 			close(fd);
-		api_answer_problem(r, API_P_NO_CARD,
-		                   "model '%s' has no card: the server has no Markdown file %s.md beside its weights",
-		                   name, name);
+		api_answer_problem(
+		    r, API_P_NO_CARD,
+		    "model '%s' has no card: the server has no Markdown file %s.md beside its weights", name,
+		    name);
 		return;
 	}
 	if (st.st_size > API_CARD_MAX) {
@@ -309,18 +310,22 @@ void api_route_model(api_request *r, const char *rest)
 {
 	api_server *s = r->srv;
 	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 	char name[256];
 	api_model *m, *def;
 	int is_default;
 
-	if ((size_t)(slash ? slash - rest : (ptrdiff_t)strlen(rest)) >= sizeof name) {
-		api_answer_problem(r, API_P_UNKNOWN_MODEL, "no model of so long a name is loaded; GET /v1/models lists them");
+	if (n >= sizeof name) {
+		api_answer_problem(r, API_P_UNKNOWN_MODEL,
+		                   "no model of so long a name is loaded; GET /v1/models lists them");
 		return;
 	}
-	snprintf(name, sizeof name, "%.*s", (int)(slash ? slash - rest : (ptrdiff_t)strlen(rest)), rest);
+	memcpy(name, rest, n);
+	name[n] = '\0';
 	if (slash && strcmp(slash + 1, "card") != 0) {
-		api_answer_problem(r, API_P_NOT_FOUND, "no route %s: a model has only /v1/models/{name} and /v1/models/{name}/card",
-		                   r->path);
+		api_answer_problem(
+		    r, API_P_NOT_FOUND,
+		    "no route %s: a model has only /v1/models/{name} and /v1/models/{name}/card", r->path);
 		return;
 	}
 	if (slash)

@@ -267,10 +267,11 @@ static void check_card_problem(int port, long status, const char *slug, const ch
  * problem, never served or waited on. */
 static void test_model_cards(int port)
 {
-	static const char card[] = "# alt\n\n| metric | value |\n|---|---:|\n| PESQ | 2.5 |\n\n<b>not HTML</b>\n";
+	static const char card[] =
+	    "# alt\n\n| metric | value |\n|---|---:|\n| PESQ | 2.5 |\n\n<b>not HTML</b>\n";
 	static const char *const not_routes[][2] = {{"/v1/models/nothing/card", "unknown-model"},
-	                                             {"/v1/models/alt/weights", "not-found"},
-	                                             {"/v1/models/alt/card/x", "not-found"}};
+	                                            {"/v1/models/alt/weights", "not-found"},
+	                                            {"/v1/models/alt/card/x", "not-found"}};
 	const char *md = path_in_tmp("models/alt.md");
 	resp r;
 	char v[256];

@@ -41,6 +41,7 @@ const state = {
 	recorder: null,
 	listening: null, // 'noisy' | 'denoised' while the A/B toggle drives playback
 	job: null, // id followed
+	finished: null, // its id once a final state was shown
 	events: null, // its EventSource
 	charts: [], // uPlot instances of the job panel
 	live: null, // {chart, epoch: [], loss: [], val: []}
@@ -745,6 +746,7 @@ function followJob(id, first) {
 	if (state.events) state.events.close();
 	state.events = null;
 	state.job = id;
+	state.finished = null;
 	clearCharts();
 	$('job-panel').hidden = false;
 	$('job-id').textContent = id;
@@ -771,7 +773,13 @@ function followJob(id, first) {
 	};
 }
 
+const FINAL = ['succeeded', 'failed', 'cancelled'];
+
 function showProgress(job) {
+	/* A DELETE's answer (still running, cancel requested) may arrive after
+	 * the event stream's "done": a finished job's state is never undone. */
+	if (state.finished === job.id && !FINAL.includes(job.state)) return;
+	if (FINAL.includes(job.state)) state.finished = job.id;
 	const p = job.progress || {};
 	const f = job.state === 'succeeded' ? 1 : p.fraction || 0;
 	$('job-state').textContent = job.state;

@@ -501,12 +501,28 @@ async function run() {
 		return !document.getElementById('frame-result').hidden && a.complete && a.naturalWidth;
 	});
 	check('from another origin a frame is denoised (POST with the key, preflighted)', cross === 120, cross || (await other.textContent('#error')));
+	await shot(other, 'cross-origin');
 	await other.goto(`${origin}/?api=${encodeURIComponent(base)}#audio`);
 	await until(other, () => document.body.dataset.ready === '1');
 	const crossLive = await liveSession(other, 's16le', 1000);
 	check('from another origin the live mode streams (the Origin is in cors_origins, the worklet from that origin)', crossLive.done && crossLive.done.frames_in > 0 && crossLive.received === crossLive.sent, crossLive);
+	/* A socket that closes without "done" or a problem (nothing listens):
+	 * an error too. */
+	const gone = await new Promise((resolve) => {
+		const srv = http.createServer();
+		srv.listen(0, '127.0.0.1', () => {
+			const p = srv.address().port;
+			srv.close(() => resolve(p));
+		});
+	});
+	await other.fill('#api-base', `http://127.0.0.1:${gone}`);
+	await other.dispatchEvent('#api-base', 'change');
+	await until(other, () => document.body.dataset.ready === '1');
+	await other.click('#audio-live');
+	const lost = await until(other, () => !document.getElementById('error').hidden && document.getElementById('live-state').textContent === 'off' && document.querySelector('#error .problem-detail').textContent);
+	check('a stream that closes without its final message shows the close as an error', lost && /closed before it ended \(WebSocket code 1006\)/.test(lost), lost);
+	await shot(other, 'audio-live-lost');
 	check('no script errors on the other origin', otherErrors.length === 0, otherErrors);
-	await shot(other, 'cross-origin');
 
 	await browser.close();
 	stat.close();
