@@ -262,10 +262,11 @@ static void answer_card(api_request *r, api_model *m)
 			snprintf(r->note, sizeof r->note, "%.90s: not a readable regular file", path);
 		if (fd >= 0)
 			close(fd);
+		/* the file's name, not where it lies on the server */
 		api_answer_problem(
 		    r, API_P_NO_CARD,
-		    "model '%s' has no card: the server has no Markdown file %s.md beside its weights", name,
-		    name);
+		    "model '%s' has no card: the server has no Markdown file %s beside its weights", name,
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 		return;
 	}
 	if (st.st_size > API_CARD_MAX) {
