@@ -6,7 +6,9 @@
  * The microphone (getUserMedia, with the browser's own noise suppression,
  * echo cancellation and gain control off: the model is the denoiser) feeds
  * the dn-capture AudioWorklet (web/live-worklet.js), which posts 20 ms
- * frames of PCM in the chosen format; each goes out as one binary message.
+ * frames of PCM in the chosen format; each goes out as one binary message
+ * (or, while more than a second of audio waits unsent in the socket, is
+ * dropped and counted: the page holds no unbounded queue either).
  * What comes back goes to the dn-playback worklet and its jitter buffer,
  * then to the speakers. The server's text messages drive the panel: "ready"
  * (model, algorithmic latency), "behind", "done" (the final counts), and a
@@ -71,6 +73,7 @@ class LiveSession {
 		this.bytesPerSample = format === 'f32le' ? 4 : 2;
 		this.sent = 0;
 		this.msgsSent = 0;
+		this.unsent = 0;
 		this.received = 0;
 		this.msgsReceived = 0;
 		this.behind = 0;
@@ -119,7 +122,10 @@ class LiveSession {
 		};
 		this.cap.port.onmessage = (e) => {
 			if (e.data instanceof ArrayBuffer) {
-				if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+				/* a socket that backs up (over a second of audio unsent) loses
+				 * frames, counted, rather than holding them without bound */
+				if (this.ws && this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount > this.rate * this.bytesPerSample) this.unsent++;
+				else if (this.ws && this.ws.readyState === WebSocket.OPEN) {
 					this.ws.send(e.data);
 					this.sent += e.data.byteLength;
 					this.msgsSent++;
@@ -230,7 +236,7 @@ class LiveSession {
 		set('live-model-name', this.ready ? this.ready.model : this.model || '(server picks)');
 		const r = this.ready;
 		set('live-latency', r ? `${r.latency_ms.toFixed(1)} ms (${r.rate === this.modelRate ? "the model's STFT window" : `the model's, plus its resamplers' delay at ${r.rate} Hz`})` : '…', r ? r.latency_ms : '');
-		set('live-sent', `${kb(this.sent)} in ${this.msgsSent} messages (${(this.sent / bps).toFixed(2)} s)`, this.sent);
+		set('live-sent', `${kb(this.sent)} in ${this.msgsSent} messages (${(this.sent / bps).toFixed(2)} s)${this.unsent ? `; ${this.unsent} frames not sent (the socket backed up)` : ''}`, this.sent);
 		set('live-received', `${kb(this.received)} in ${this.msgsReceived} messages (${(this.received / bps).toFixed(2)} s)`, this.received);
 		set('live-inflight', `${Math.max(0, ((this.sent - this.received) / bps) * 1000).toFixed(0)} ms of audio`);
 		set('live-buffer', `${(this.play.buffered_ms || 0).toFixed(0)} ms waiting (starts at ${LIVE_TARGET_MS}, at most ${LIVE_MAX_MS}); ${this.play.underruns || 0} underruns, ${this.play.dropped || 0} samples dropped`, this.play.played || 0);
