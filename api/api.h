@@ -57,6 +57,9 @@ typedef struct api_host {
 	const dn_model *(*model_get)(const api_model *m);
 	const char *(*model_name)(const api_model *m);
 	int64_t (*model_loaded_at)(const api_model *m); /* Unix time, seconds */
+	/* The file the model was loaded from (GET /v1/models/{name}/card reads
+	 * the .md beside it); may be NULL, or return NULL: no card. */
+	const char *(*model_path)(const api_model *m);
 	/* Runs fn(arg, worker) on a worker thread. DN_ELIMIT when the queue is
 	 * full, DN_ECANCELLED when shutting down; then fn is never called. A job
 	 * cancelled later runs with worker == NULL (only to answer). */

@@ -52,6 +52,7 @@ static const struct {
     [API_P_NOT_STREAMABLE] = {422, URN "model-not-streamable", "The model cannot stream"},
     [API_P_STREAM_IDLE] = {408, URN "stream-idle", "Nothing arrived on the stream in time"},
     [API_P_WS_PROTOCOL] = {400, URN "websocket-protocol", "The WebSocket frame breaks RFC 6455"},
+    [API_P_NO_CARD] = {404, URN "no-model-card", "The model has no card"},
 };
 
 int api_problem_status(int id)

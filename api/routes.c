@@ -1,11 +1,18 @@
 /*
  * routes.c — the cheap routes, answered on libmicrohttpd's threads: health,
- * models (Jansson), Prometheus metrics and the OpenAPI document.
+ * models (Jansson) and their cards (the Markdown file beside a model's
+ * weights, read from disk: small and bounded), Prometheus metrics and the
+ * OpenAPI document.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/internal.h"
 #include "core/cuda/cuda.h"
@@ -210,17 +217,129 @@ void api_route_models(api_request *r, const char *rest)
 	api_answer_json(r, 200, o);
 }
 
+/* ---- GET /v1/models/{name}/card ---- */
+
+/* Largest card served: the shipped ones are about 10 KB. */
+#define API_CARD_MAX (256 * 1024)
+
+/* The card's path: the model file's with its extension replaced by .md
+ * (models/speech.safetensors -> models/speech.md), into out; 0 when it does
+ * not fit. Only this name is ever opened: nothing in the request reaches
+ * the path but the model's name, which picks a loaded model. */
+static int card_path(const char *model_path, char *out, size_t cap)
+{
+	const char *slash = strrchr(model_path, '/'), *dot = strrchr(model_path, '.');
+	size_t stem =
+	    dot && dot > (slash ? slash : model_path) ? (size_t)(dot - model_path) : strlen(model_path);
+	int n = snprintf(out, cap, "%.*s.md", (int)stem, model_path);
+
+	return n > 0 && (size_t)n < cap;
+}
+
+/* The card of m as text/markdown, or a problem: none (404 no-model-card),
+ * not a regular file (a link, a folder, a FIFO: 404 too, the log says
+ * which), or over API_CARD_MAX (500, the detail gives the limit). */
+static void answer_card(api_request *r, api_model *m)
+{
+	api_server *s = r->srv;
+	const char *name = s->host.model_name(m);
+	const char *mp = s->host.model_path ? s->host.model_path(m) : NULL;
+	char path[PATH_MAX];
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd;
+
+	if (!mp || !card_path(mp, path, sizeof path)) {
+		api_answer_problem(r, API_P_NO_CARD, "model '%s' has no card", name);
+		return;
+	}
+	/* O_NONBLOCK: a FIFO put there must not hold the thread; O_NOFOLLOW: a
+	 * card is the file beside the weights, not a link to anywhere. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0 || errno != ENOENT)
+			snprintf(r->note, sizeof r->note, "%.90s: not a readable regular file", path);
+		if (fd >= 0)
+			close(fd);
+		/* the file's name, not where it lies on the server */
+		api_answer_problem(
+		    r, API_P_NO_CARD,
+		    "model '%s' has no card: the server has no Markdown file %s beside its weights", name,
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+		return;
+	}
+	if (st.st_size > API_CARD_MAX) {
+		close(fd);
+		api_answer_problem(r, API_P_INTERNAL,
+		                   "the card of model '%s' is %lld bytes, over the %d a card may have: the "
+		                   "server's operator should shorten it",
+		                   name, (long long)st.st_size, API_CARD_MAX);
+		return;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	/* Read up to the limit, whatever the size was a moment ago. */
+	while (buf && len <= (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fd);
+	if (!buf) {
+		api_answer_problem(r, API_P_INTERNAL, "out of memory reading the card of model '%s'", name);
+		return;
+	}
+	if (len > (size_t)st.st_size) {
+		free(buf);
+		api_answer_problem(r, API_P_INTERNAL,
+		                   "the card of model '%s' grew while it was read; ask again", name);
+		return;
+	}
+	api_answer_bytes(r, 200, "text/markdown; charset=utf-8", buf, len);
+	if (r->resp) {
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
+		MHD_add_response_header(r->resp, "Content-Security-Policy", "default-src 'none'; sandbox");
+	}
+}
+
+/* GET /v1/models/{name} and /v1/models/{name}/card. */
 void api_route_model(api_request *r, const char *rest)
 {
-	const char *name = rest;
 	api_server *s = r->srv;
-	api_model *m = s->host.model_acquire(s->host.ctx, name);
-	api_model *def;
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	char name[256];
+	api_model *m, *def;
 	int is_default;
 
+	if (n >= sizeof name) {
+		api_answer_problem(r, API_P_UNKNOWN_MODEL,
+		                   "no model of so long a name is loaded; GET /v1/models lists them");
+		return;
+	}
+	memcpy(name, rest, n);
+	name[n] = '\0';
+	if (slash && strcmp(slash + 1, "card") != 0) {
+		api_answer_problem(
+		    r, API_P_NOT_FOUND,
+		    "no route %s: a model has only /v1/models/{name} and /v1/models/{name}/card", r->path);
+		return;
+	}
+	if (slash)
+		r->route = API_ROUTE_MODEL_CARD;
+	m = s->host.model_acquire(s->host.ctx, name);
 	if (!m) {
 		api_answer_problem(r, API_P_UNKNOWN_MODEL,
 		                   "no model called '%s' is loaded; GET /v1/models lists them", name);
+		return;
+	}
+	if (slash) {
+		answer_card(r, m);
+		s->host.model_release(s->host.ctx, m);
 		return;
 	}
 	def = s->host.model_acquire(s->host.ctx, NULL);

@@ -209,7 +209,7 @@ static const route_def routes[] = {
     {"/v1/health/live", 0, API_ROUTE_LIVE, api_route_live, NULL, NULL, NULL, 0},
     {"/v1/health/ready", 0, API_ROUTE_READY, api_route_ready, NULL, NULL, NULL, 0},
     {"/v1/models", 0, API_ROUTE_MODELS, api_route_models, api_jobs_begin, NULL, api_jobs_post, 0},
-    {"/v1/models/", 1, API_ROUTE_MODEL, api_route_model, NULL, NULL, NULL, 0},
+    {"/v1/models/", 2, API_ROUTE_MODEL, api_route_model, NULL, NULL, NULL, 0},
     {"/v1/audio:denoise", 0, API_ROUTE_AUDIO, NULL, api_audio_begin, NULL, api_audio_submit, 1},
     {"/v1/frames:denoise", 0, API_ROUTE_FRAMES, NULL, api_frames_begin, NULL, api_frames_submit, 1},
     {"/v1/audio:stream", 0, API_ROUTE_STREAM, api_stream_begin, NULL, NULL, NULL, 0},

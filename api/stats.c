@@ -24,6 +24,7 @@ static const char *const labels[API_ROUTE_COUNT] = {
     [API_ROUTE_METRICS] = "/metrics",
     [API_ROUTE_WEB] = "/",
     [API_ROUTE_STREAM] = "/v1/audio:stream",
+    [API_ROUTE_MODEL_CARD] = "/v1/models/{name}/card",
     [API_ROUTE_OTHER] = "other",
     [API_ROUTE_JOBS] = "/v1/jobs",
     [API_ROUTE_JOB] = "/v1/jobs/{id}",

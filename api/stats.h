@@ -28,9 +28,10 @@ enum api_route {
 	API_ROUTE_JOBS, /* /v1/jobs */
 	API_ROUTE_JOB,  /* /v1/jobs/{id}[/plots|/events] */
 	API_ROUTE_FRAMES,
-	API_ROUTE_WEB,   /* / and /web/{file}: the built-in page */
-	API_ROUTE_STREAM, /* /v1/audio:stream (WebSocket) */
-	API_ROUTE_OTHER, /* no route matched */
+	API_ROUTE_WEB,        /* / and /web/{file}: the built-in page */
+	API_ROUTE_STREAM,     /* /v1/audio:stream (WebSocket) */
+	API_ROUTE_MODEL_CARD, /* /v1/models/{name}/card */
+	API_ROUTE_OTHER,      /* no route matched */
 	API_ROUTE_COUNT
 };
 

@@ -514,6 +514,7 @@ int main(int argc, char **argv)
 	                  .model_get = daemon_model_get,
 	                  .model_name = daemon_model_name,
 	                  .model_loaded_at = daemon_model_loaded_at,
+	                  .model_path = daemon_model_path,
 	                  .submit = host_submit,
 	                  .worker_speech = host_worker_speech,
 	                  .worker_frame = host_worker_frame,

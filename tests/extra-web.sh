@@ -5,7 +5,8 @@
 # the lockfile when they are missing (`npm ci`), checks that the uPlot files
 # committed in web/ are those of the locked package, writes the test inputs
 # (a WAV, a PNG frame, a text file, the fake microphone's WAV, a tiny
-# training set) and runs tests/web/browser.js, which starts the daemon and
+# training set, a causal model with a hostile card and a model without one)
+# and runs tests/web/browser.js, which starts the daemon and
 # prints the checks and "N passed, N failed" (its last line, added to this
 # script's own checks). Screenshots of every view go to $DN_WEB_OUT (default
 # build-plain/web-test/). Uses the build in DN_BUILDDIR (default
@@ -109,7 +110,32 @@ PYEOF
 	finish
 fi
 
-# 3. The browser checks (the daemon is started by browser.js).
+# 3. Models beside the shipped ones: a random causal (streamable) model for
+# the live mode, with a card that carries markup the page must show as text,
+# and a plain one without a card.
+mkdir -p "$tmp/models"
+if ! "$build/tools/denoise" model-init --causal --filters 4 --depth 2 --seed 3 "$tmp/models/live.safetensors" >"$tmp/init.log" 2>&1 ||
+	! "$build/tools/denoise" model-init --filters 4 --depth 2 "$tmp/models/bare.safetensors" >>"$tmp/init.log" 2>&1; then
+	cat "$tmp/init.log"
+	not_ok "denoise model-init"
+	finish
+fi
+cat >"$tmp/models/live.md" <<'MDEOF'
+# live.safetensors — a random causal model <script>window.__pwned = 1</script>
+
+Made by `denoise model-init --causal` for the browser test: *untrained*, **streamable**.
+<img src="x" onerror="window.__pwned = 2">
+
+| figure | value | note \| remark |
+|:--|--:|:-:|
+| latency | 32 ms | <b>not bold</b> |
+| filters | 4 | [a script link](javascript:window.__pwned=3) and [a real one](https://example.org/card) |
+
+- a list item
+- another, with `code <i>`
+MDEOF
+
+# 4. The browser checks (the daemon is started by browser.js).
 DN_TOP=$top DN_BUILDDIR=$build DN_WEB_TMP=$tmp DN_WEB_OUT=$out CHROMIUM=$chromium \
 	NODE_PATH="$top/web/node_modules" node "$top/tests/web/browser.js" | tee "$tmp/browser.out"
 line=$(tail -1 "$tmp/browser.out")

@@ -249,6 +249,79 @@ static void test_models(int port)
 	resp_free(&r);
 }
 
+/* GET /v1/models/alt/card is the problem status/slug, whose detail holds
+ * want (when not NULL). */
+static void check_card_problem(int port, long status, const char *slug, const char *want)
+{
+	resp r;
+
+	get(port, "/v1/models/alt/card", &r);
+	CHECK_PROBLEM(r, status, slug);
+	if (want)
+		CHECK_MSG(r.body && strstr(r.body, want), "want \"%s\" in: %s", want, r.body ? r.body : "");
+	resp_free(&r);
+}
+
+/* GET /v1/models/{name}/card: the .md beside the weights, read at each
+ * request; none, a link, a FIFO or an oversized file are each refused with a
+ * problem, never served or waited on. */
+static void test_model_cards(int port)
+{
+	static const char card[] =
+	    "# alt\n\n| metric | value |\n|---|---:|\n| PESQ | 2.5 |\n\n<b>not HTML</b>\n";
+	static const char *const not_routes[][2] = {{"/v1/models/nothing/card", "unknown-model"},
+	                                            {"/v1/models/alt/weights", "not-found"},
+	                                            {"/v1/models/alt/card/x", "not-found"}};
+	const char *md = path_in_tmp("models/alt.md");
+	resp r;
+	char v[256];
+
+	unlink(md);
+	check_card_problem(port, 404, "no-model-card", "alt.md beside its weights");
+
+	CHECK(write_file(md, card, sizeof card - 1) == 0);
+	CHECK(get(port, "/v1/models/alt/card", &r) == 200);
+	CHECK(header(&r, "Content-Type", v, sizeof v) && strcmp(v, "text/markdown; charset=utf-8") == 0);
+	CHECK(header(&r, "X-Content-Type-Options", v, sizeof v) && strcmp(v, "nosniff") == 0);
+	CHECK(header(&r, "Content-Security-Policy", v, sizeof v) && strstr(v, "default-src 'none'"));
+	CHECK_MSG(r.len == sizeof card - 1 && memcmp(r.body, card, r.len) == 0, "card body: %.*s", (int)r.len,
+	          r.body ? r.body : "");
+	resp_free(&r);
+	/* a model's JSON route is unchanged beside it */
+	CHECK(get(port, "/v1/models/alt", &r) == 200 && r.body && strstr(r.body, "\"metadata\""));
+	resp_free(&r);
+
+	/* a link is not the file beside the weights */
+	unlink(md);
+	CHECK(symlink(path_in_tmp("models/speech.safetensors"), md) == 0);
+	check_card_problem(port, 404, "no-model-card", NULL);
+	/* a FIFO would block a reader: refused at once */
+	unlink(md);
+	CHECK(mkfifo(md, 0600) == 0);
+	check_card_problem(port, 404, "no-model-card", NULL);
+	/* over the 256 KiB bound */
+	unlink(md);
+	{
+		size_t n = 256 * 1024 + 1;
+		char *big = malloc(n);
+
+		CHECK(big != NULL);
+		if (big) {
+			memset(big, 'x', n);
+			CHECK(write_file(md, big, n) == 0);
+			free(big);
+			check_card_problem(port, 500, "internal", "over the 262144");
+		}
+	}
+	unlink(md);
+
+	for (size_t i = 0; i < sizeof not_routes / sizeof not_routes[0]; i++) {
+		get(port, not_routes[i][0], &r);
+		CHECK_PROBLEM(r, 404, not_routes[i][1]);
+		resp_free(&r);
+	}
+}
+
 static curl_mime *form_file(CURL *c, void *arg)
 {
 	const char *const *fields = arg; /* name, value, ..., NULL; "@file" for the WAV */
@@ -1327,6 +1400,7 @@ int main(void)
 		}
 		test_health_and_docs(d.port);
 		test_models(d.port);
+		test_model_cards(d.port);
 		test_audio(d.port);
 		/* Longer than max_audio_seconds: 413, found from the header. */
 		{

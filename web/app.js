@@ -41,6 +41,7 @@ const state = {
 	recorder: null,
 	listening: null, // 'noisy' | 'denoised' while the A/B toggle drives playback
 	job: null, // id followed
+	finished: null, // its id once a final state was shown
 	events: null, // its EventSource
 	charts: [], // uPlot instances of the job panel
 	live: null, // {chart, epoch: [], loss: [], val: []}
@@ -146,6 +147,7 @@ async function loadModels() {
 	fillModelSelect($('audio-model'), 'audio');
 	fillModelSelect($('frame-model'), 'frame');
 	renderModels();
+	if (typeof liveModels === 'function') liveModels();
 	const names = $('job-model-names');
 	if (names) names.replaceChildren(...state.models.filter((m) => m.kind === 'audio').map((m) => el('option', { value: m.name })));
 }
@@ -187,15 +189,44 @@ async function showModel(name) {
 	const md = m.metadata || {};
 	const figures = Object.entries(md).filter(([k, v]) => k.startsWith('train.') && v !== '' && !isNaN(Number(v)));
 	const text = Object.entries(md).filter(([k]) => !figures.some(([f]) => f === k));
+	/* (replaceChildren would write a null as the text "null") */
 	$('model-details').replaceChildren(
-		el('h3', {}, `${m.name} — ${m.architecture} version ${m.version}`),
-		figures.length ? el('h4', {}, 'Figures') : null,
-		figures.length
-			? el('table', { class: 'grid figures' }, figures.map(([k, v]) => el('tr', {}, el('th', {}, k.replace(/^train\./, '')), el('td', {}, v))))
-			: null,
-		el('h4', {}, 'Metadata'),
-		el('table', { class: 'grid metadata' }, text.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))),
+		...[
+			el('h3', {}, `${m.name} — ${m.architecture} version ${m.version}`),
+			figures.length ? el('h4', {}, 'Figures') : null,
+			figures.length
+				? el('table', { class: 'grid figures' }, figures.map(([k, v]) => el('tr', {}, el('th', {}, k.replace(/^train\./, '')), el('td', {}, v))))
+				: null,
+			el('h4', {}, 'Metadata'),
+			el('table', { class: 'grid metadata' }, text.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))),
+			el('h4', {}, 'Card'),
+			el('article', { id: 'model-card', class: 'card', 'data-model': m.name }, el('p', { class: 'muted' }, 'Reading the card…')),
+		].filter(Boolean),
 	);
+	await showCard(m.name);
+}
+
+/* The model's card (GET /v1/models/{name}/card, Markdown) rendered by
+ * card.js: its text and tables, never its markup. A model without one says
+ * so in place; other errors go to the error box. */
+async function showCard(name) {
+	const box = $('model-card');
+	try {
+		const text = await (await api('/v1/models/' + encodeURIComponent(name) + '/card')).text();
+		if (box.dataset.model !== name || !box.isConnected) return;
+		box.replaceChildren(renderCard(text));
+		box.dataset.state = 'shown';
+	} catch (e) {
+		if (box.dataset.model !== name || !box.isConnected) return;
+		if (e instanceof ProblemError && e.status === 404) {
+			box.replaceChildren(el('p', { class: 'muted no-card' }, e.message));
+			box.dataset.state = 'none';
+		} else {
+			box.replaceChildren();
+			box.dataset.state = 'error';
+			showError(e);
+		}
+	}
 }
 
 /* ---- audio ---- */
@@ -715,6 +746,7 @@ function followJob(id, first) {
 	if (state.events) state.events.close();
 	state.events = null;
 	state.job = id;
+	state.finished = null;
 	clearCharts();
 	$('job-panel').hidden = false;
 	$('job-id').textContent = id;
@@ -741,7 +773,13 @@ function followJob(id, first) {
 	};
 }
 
+const FINAL = ['succeeded', 'failed', 'cancelled'];
+
 function showProgress(job) {
+	/* A DELETE's answer (still running, cancel requested) may arrive after
+	 * the event stream's "done": a finished job's state is never undone. */
+	if (state.finished === job.id && !FINAL.includes(job.state)) return;
+	if (FINAL.includes(job.state)) state.finished = job.id;
 	const p = job.progress || {};
 	const f = job.state === 'succeeded' ? 1 : p.fraction || 0;
 	$('job-state').textContent = job.state;

@@ -67,7 +67,7 @@ async function startDaemon(corsOrigin) {
 	fs.writeFileSync(
 		conf,
 		[
-			`models = ${top}/models/speech.safetensors, ${top}/models/frame.safetensors`,
+			`models = ${top}/models/speech.safetensors, ${top}/models/frame.safetensors, ${tmp}/models/live.safetensors, ${tmp}/models/bare.safetensors`,
 			'default_model = speech',
 			'cores = 2',
 			'workers = 1',
@@ -115,6 +115,115 @@ async function until(page, fn, arg, ms = 20000) {
 
 async function shot(page, name) {
 	await page.screenshot({ path: path.join(out, name + '.png'), fullPage: true });
+}
+
+/* The tables of a Markdown text as GitHub draws them: for each, its number
+ * of body rows (the rows after the delimiter row). */
+function markdownTables(text) {
+	const lines = text.split('\n');
+	const tables = [];
+	for (let i = 1; i < lines.length; i++) {
+		if (lines[i - 1].includes('|') && /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$/.test(lines[i])) {
+			let n = 0;
+			while (i + 1 + n < lines.length && lines[i + 1 + n].includes('|') && lines[i + 1 + n].trim()) n++;
+			tables.push(n);
+			i += n;
+		}
+	}
+	return tables;
+}
+
+/* The Models tab's cards: the shipped speech card with its tables, the test
+ * card's markup shown as text, and a model without a card. */
+async function modelCards(page, base) {
+	const file = fs.readFileSync(path.join(top, 'models/speech.md'), 'utf8');
+	const served = await fetch(base + '/v1/models/speech/card');
+	check('GET /v1/models/speech/card is models/speech.md as text/markdown', served.ok && (served.headers.get('content-type') || '').startsWith('text/markdown') && (await served.text()) === file);
+	const card = await until(page, () => document.querySelector('#model-card[data-model="speech"][data-state]') && document.getElementById('model-card').dataset.state);
+	check("the speech model's card is shown", card === 'shown', card);
+	const want = markdownTables(file);
+	const got = await page.$$eval('#model-card table', (ts) => ts.map((t) => t.tBodies[0].rows.length));
+	check("the card's tables are HTML tables with their rows", want.length >= 3 && got.join() === want.join(), { want, got });
+	const figures = await page.$$eval('#model-card table', (ts) => ts.map((t) => [...t.querySelectorAll('th')].map((x) => x.textContent)));
+	check("a card table's header cells are its columns", figures.some((h) => h.includes('val loss') && h.includes('train loss')), figures);
+	const heading = file.split('\n')[0].replace(/^#\s*/, '');
+	check("the card's text is shown (its title, its code)", (await page.textContent('#model-card h3')) === heading && (await page.$$('#model-card pre code')).length > 0);
+	await shot(page, 'models');
+
+	await page.click('#models-table tr[data-model="live"]');
+	await until(page, () => document.querySelector('#model-card[data-model="live"][data-state="shown"]'));
+	const hostile = await page.evaluate(() => {
+		const c = document.getElementById('model-card');
+		const links = [...c.querySelectorAll('a')].map((a) => [a.textContent, a.getAttribute('href'), a.rel]);
+		return {
+			pwned: window.__pwned || null,
+			elements: [...c.querySelectorAll('*')].map((e) => e.tagName.toLowerCase()).filter((t) => !['h3', 'p', 'code', 'em', 'strong', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'ul', 'li', 'a'].includes(t)),
+			scriptText: c.querySelector('h3').textContent.includes('<script>window.__pwned = 1</script>'),
+			imgText: c.textContent.includes('<img src="x" onerror="window.__pwned = 2">'),
+			cell: [...c.querySelectorAll('td')].map((td) => td.textContent),
+			align: [...c.querySelectorAll('thead th')].map((th) => th.className),
+			links,
+		};
+	});
+	check('a model without training figures shows no stray text', await page.$eval('#model-details', (d) => [...d.childNodes].every((n) => n.nodeType === Node.ELEMENT_NODE)));
+	check("a card's markup is shown as text, never run (<script>, <img onerror>)", !hostile.pwned && hostile.elements.length === 0 && hostile.scriptText && hostile.imgText, hostile);
+	check("a card's javascript: link stays text; an https link is a link", hostile.links.length === 1 && hostile.links[0][1] === 'https://example.org/card' && /noopener/.test(hostile.links[0][2]) && hostile.cell.some((t) => t.startsWith('a script link and')), hostile.links);
+	check("a card table keeps its alignment and escaped bars", hostile.align.join() === ',align-right,align-center' && hostile.cell.includes('<b>not bold</b>') && (await page.$eval('#model-card thead', (t) => t.textContent)).includes('note | remark'), hostile);
+	await shot(page, 'models-card-markup');
+
+	const none = await (await fetch(base + '/v1/models/bare/card')).json();
+	await page.click('#models-table tr[data-model="bare"]');
+	const noneShown = await until(page, () => document.querySelector('#model-card[data-model="bare"][data-state="none"]') && document.getElementById('model-card').textContent);
+	check("a model without a card says so with the server's detail", noneShown === none.detail && /no-model-card$/.test(none.type), { noneShown, none });
+}
+
+/* One live session on page (audio view, the key set): starts it, lets it
+ * run for ms, stops it; returns what the page showed. With name, a
+ * screenshot while it runs (name) and after it ended (name-done). */
+async function liveSession(page, format, ms, name) {
+	await page.selectOption('#live-format', format);
+	await page.click('#audio-live');
+	const started = await until(page, () => document.getElementById('live-state').textContent === 'live' && Number(document.getElementById('live-received').dataset.value) > 0 && Number(document.getElementById('live-latency').dataset.value) > 0, null, 20000);
+	const during = await page.evaluate(() => ({ sent: Number(document.getElementById('live-sent').dataset.value), received: Number(document.getElementById('live-received').dataset.value), latency: Number(document.getElementById('live-latency').dataset.value) }));
+	await sleep(ms);
+	if (name) await shot(page, name);
+	await page.click('#audio-live');
+	const done = await until(page, () => document.getElementById('live-done').dataset.done && document.getElementById('live-state').textContent === 'off' && document.getElementById('live-done').dataset.done, null, 20000);
+	const after = await page.evaluate(() => ({
+		sent: Number(document.getElementById('live-sent').dataset.value),
+		received: Number(document.getElementById('live-received').dataset.value),
+		played: Number(document.getElementById('live-buffer').dataset.value),
+		peak: Number(document.getElementById('live-buffer').dataset.peak),
+		status: document.getElementById('live-status').textContent,
+	}));
+	if (name) await shot(page, name + '-done');
+	return { started: !!started, during, done: done ? JSON.parse(done) : null, ...after };
+}
+
+/* The live mode: microphone (the fake capture device) -> /v1/audio:stream
+ * -> playback, in both formats, and a refusal's detail. */
+async function liveMode(page, base) {
+	const models = (await (await fetch(base + '/v1/models')).json()).models;
+	const live = models.find((m) => m.name === 'live');
+	const options = await page.$$eval('#live-model option', (o) => o.map((x) => x.value));
+	check('the live model list puts the streamable models first, chosen by default', options[0] === 'live' && (await page.$eval('#live-model', (s) => s.value)) === 'live' && options.length === models.filter((m) => m.kind === 'audio').length, options);
+	const s16 = await liveSession(page, 's16le', 2000, 'audio-live');
+	check('a live session starts: PCM comes back while it runs', s16.started && s16.during.received > 0, s16);
+	check("it shows the model's latency from the server's ready message", live.streaming && s16.during.latency >= live.streaming.latency_ms - 1e-6, { shown: s16.during.latency, model: live.streaming });
+	check('stop gives the final counts: as many frames out as in', s16.done && s16.done.frames_in > 0 && s16.done.frames_out === s16.done.frames_in, s16.done);
+	check('the page sent 20 ms s16le frames of the microphone, and got as many bytes back', s16.done && s16.sent === s16.done.frames_in * 2 && s16.received === s16.sent && s16.done.messages_in >= s16.done.seconds * 45, s16);
+	check('the denoised sound was played (jitter buffer to the speakers)', s16.played > 0 && s16.peak > 0.001, { played: s16.played, peak: s16.peak });
+	const f32 = await liveSession(page, 'f32le', 800);
+	check('in f32le too', f32.done && f32.done.frames_in > 0 && f32.sent === f32.done.frames_in * 4 && f32.received === f32.sent, f32);
+
+	/* A model that cannot stream: the server's problem, shown. */
+	await page.selectOption('#live-model', 'speech');
+	await page.click('#audio-live');
+	const refused = await until(page, () => !document.getElementById('error').hidden && document.getElementById('live-state').textContent === 'off' && document.querySelector('#error .problem-detail').textContent);
+	check("a model that cannot stream shows the server's problem detail", refused && /^model 'speech' is not causal and cannot stream/.test(refused) && /cannot stream \(422\)/.test(await page.textContent('#error .problem-title')), refused);
+	await shot(page, 'audio-live-refused');
+	await page.selectOption('#live-model', 'live');
+	await page.selectOption('#live-format', 's16le');
 }
 
 let daemon = null;
@@ -190,8 +299,10 @@ async function run() {
 
 	await page.goto(base + '/#audio');
 	check('the page starts (OpenAPI, models, readiness read)', await until(page, () => document.body.dataset.ready === '1'));
-	check('the server state shows readiness', /ready: 2 models/.test(await page.textContent('#server-state')), await page.textContent('#server-state'));
-	check('the audio model list comes from /v1/models', (await page.$$eval('#audio-model option', (o) => o.map((x) => x.value))).join() === 'speech');
+	check('the server state shows readiness', /ready: 4 models/.test(await page.textContent('#server-state')), await page.textContent('#server-state'));
+	const audioModels = (await (await fetch(base + '/v1/models')).json()).models.filter((m) => m.kind === 'audio').map((m) => m.name);
+	const listed = await page.$$eval('#audio-model option', (o) => o.map((x) => x.value));
+	check('the audio model list comes from /v1/models', audioModels.length === 3 && listed.join() === audioModels.join(), { listed, audioModels });
 	const formats = openapi.paths['/v1/audio:denoise'].post.parameters.find((p) => p.name === 'format').schema.enum;
 	check('the audio formats come from the OpenAPI document', (await page.$$eval('#audio-format option', (o) => o.map((x) => x.value))).join() === formats.join());
 
@@ -265,6 +376,8 @@ async function run() {
 	});
 	check('the recording carries the fake microphone\'s sound', micLevel, micLevel);
 
+	await liveMode(page, base);
+
 	/* Frames. */
 	await page.goto(base + '/#frames');
 	await until(page, () => document.body.dataset.ready === '1');
@@ -289,11 +402,11 @@ async function run() {
 	/* Models. */
 	await page.goto(base + '/#models');
 	const rows = await until(page, () => document.querySelectorAll('#models-table tbody tr').length >= 2 && [...document.querySelectorAll('#models-table tbody tr')].map((r) => r.dataset.model));
-	check('the models view lists the loaded models', rows && [...rows].sort().join() === 'frame,speech', rows);
+	check('the models view lists the loaded models', rows && [...rows].sort().join() === 'bare,frame,live,speech', rows);
 	await page.click('#models-table tr[data-model="speech"]');
 	const md = await until(page, () => document.querySelector('#model-details table.metadata') && document.getElementById('model-details').textContent);
 	check("a model's metadata and figures are shown", md && /sample_rate/.test(md) && /best_val_loss/.test(md), md && md.slice(0, 200));
-	await shot(page, 'models');
+	await modelCards(page, base);
 
 	/* Jobs: the form from the schema, a tiny training job followed live. */
 	await page.goto(base + '/#jobs');
@@ -371,7 +484,7 @@ async function run() {
 	check('the cancel button cancels the job', cancelled);
 
 	check('no console errors on the daemon-served page', consoleErrors.length === 0, consoleErrors);
-	check('no failed loads but the two deliberate ones (401, 415)', failedLoads.join() === '401 /v1/audio:denoise,415 /v1/audio:denoise', failedLoads);
+	check('no failed loads but the three deliberate ones (401, 415, a model without a card)', failedLoads.join() === '401 /v1/audio:denoise,415 /v1/audio:denoise,404 /v1/models/bare/card', failedLoads);
 	check('no Content-Security-Policy violations', (await page.evaluate(() => window.__csp)).length === 0, await page.evaluate(() => window.__csp));
 
 	/* The same page files from another origin allowed by cors_origins. */
@@ -379,7 +492,7 @@ async function run() {
 	const otherErrors = [];
 	other.on('pageerror', (e) => otherErrors.push(String(e)));
 	await other.goto(`${origin}/?api=${encodeURIComponent(base)}#frames`);
-	check('from another origin the page reads the daemon through CORS', await until(other, () => document.body.dataset.ready === '1' && /ready: 2 models/.test(document.getElementById('server-state').textContent)));
+	check('from another origin the page reads the daemon through CORS', await until(other, () => document.body.dataset.ready === '1' && /ready: 4 models/.test(document.getElementById('server-state').textContent)));
 	await other.fill('#api-key', token);
 	await other.dispatchEvent('#api-key', 'change');
 	await other.setInputFiles('#frame-file', path.join(tmp, 'frame.png'));
@@ -388,8 +501,28 @@ async function run() {
 		return !document.getElementById('frame-result').hidden && a.complete && a.naturalWidth;
 	});
 	check('from another origin a frame is denoised (POST with the key, preflighted)', cross === 120, cross || (await other.textContent('#error')));
-	check('no script errors on the other origin', otherErrors.length === 0, otherErrors);
 	await shot(other, 'cross-origin');
+	await other.goto(`${origin}/?api=${encodeURIComponent(base)}#audio`);
+	await until(other, () => document.body.dataset.ready === '1');
+	const crossLive = await liveSession(other, 's16le', 1000);
+	check('from another origin the live mode streams (the Origin is in cors_origins, the worklet from that origin)', crossLive.done && crossLive.done.frames_in > 0 && crossLive.received === crossLive.sent, crossLive);
+	/* A socket that closes without "done" or a problem (nothing listens):
+	 * an error too. */
+	const gone = await new Promise((resolve) => {
+		const srv = http.createServer();
+		srv.listen(0, '127.0.0.1', () => {
+			const p = srv.address().port;
+			srv.close(() => resolve(p));
+		});
+	});
+	await other.fill('#api-base', `http://127.0.0.1:${gone}`);
+	await other.dispatchEvent('#api-base', 'change');
+	await until(other, () => document.body.dataset.ready === '1');
+	await other.click('#audio-live');
+	const lost = await until(other, () => !document.getElementById('error').hidden && document.getElementById('live-state').textContent === 'off' && document.querySelector('#error .problem-detail').textContent);
+	check('a stream that closes without its final message shows the close as an error', lost && /closed before it ended \(WebSocket code 1006\)/.test(lost), lost);
+	await shot(other, 'audio-live-lost');
+	check('no script errors on the other origin', otherErrors.length === 0, otherErrors);
 
 	await browser.close();
 	stat.close();
