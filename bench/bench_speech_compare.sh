@@ -2,8 +2,8 @@
 # bench_speech_compare.sh — our speech model beside classical denoisers and
 # RNNoise on the same noisy files, in one table.
 #
-#   bench/bench_speech_compare.sh [--model FILE] [--data DIR] [--max-files N] [--threads N]
-#                                 [--noise-dir DIR] [--snrs LIST]
+#   bench/bench_speech_compare.sh [--model FILE] [--also FILE]... [--data DIR] [--max-files N]
+#                                 [--threads N] [--noise-dir DIR] [--snrs LIST]
 #
 # The mixes come from `denoise eval --write-mixes` (test split, white/pink/
 # brown noise at 5..25 dB, the fixed eval seed), so they are the files the
@@ -17,6 +17,8 @@
 # the clean file. Methods:
 #   noisy       the input itself
 #   ours        denoise audio --model FILE
+#   ours:NAME   denoise audio --model NAME.safetensors, for each --also (another
+#               model of ours on the same mixes, e.g. the streaming one)
 #   sox         sox noisered (amount 0.21), its noise profile taken from the
 #               noise actually added (noisy - clean): the mixes have no
 #               noise-only stretch, so sox gets an oracle profile, a best case
@@ -39,10 +41,11 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 denoise=${DENOISE:-$top/build/tools/denoise}
-model="" data="$top/data/speech" max=10 threads=1 noise=() snrs=()
+model="" data="$top/data/speech" max=10 threads=1 noise=() snrs=() also=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--model) model=$2; shift 2 ;;
+	--also) also+=("$2"); shift 2 ;;
 	--data) data=$2; shift 2 ;;
 	--max-files) max=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
@@ -66,7 +69,15 @@ margs=()
 	--write-mixes "$tmp/mixes" --json "$tmp/eval.json" >"$tmp/eval.txt" 2>&1 ||
 	{ cat "$tmp/eval.txt"; exit 1; }
 
-methods=(noisy ours sox afftdn anlmdn)
+methods=(noisy ours)
+mkdir -p "$tmp/also"
+for f in "${also[@]}"; do
+	[ -f "$f" ] || { echo "bench_speech_compare: --also $f: no such file" >&2; exit 1; }
+	name=$(basename "$f" .safetensors)
+	printf '%s' "$f" >"$tmp/also/$name"
+	methods+=("ours:$name")
+done
+methods+=(sox afftdn anlmdn)
 for m in "$anchors"/*.rnnn; do
 	[ -f "$m" ] && methods+=("rnnoise-$(basename "$m" .rnnn)")
 done
@@ -85,6 +96,7 @@ run() {
 	case $m in
 	noisy) cp "$in" "$out" ;;
 	ours) "$denoise" audio "$in" "$out" "${margs[@]}" >/dev/null 2>&1 ;;
+	ours:*) "$denoise" audio "$in" "$out" --model "$(cat "$tmp/also/${m#ours:}")" >/dev/null 2>&1 ;;
 	sox)
 		sox -m -v 1 "$in" -v -1 "$4" "$tmp/noise.wav" 2>/dev/null
 		sox "$tmp/noise.wav" -n noiseprof "$tmp/prof" 2>/dev/null
