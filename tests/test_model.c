@@ -177,6 +177,36 @@ int main(void)
 	info.n_fft = 511;
 	CHECK_RC(dn_model_create(&info, net, &t, &err), DN_EINVAL);
 
+	/* A residual frame model saves as non-causal and loads back so: the
+	 * metadata macros once wrote "causal" from the residual flag's text,
+	 * and every trained frame model loaded as a causal U-Net. */
+	for (int causal = 0; causal <= 1; causal++) {
+		dn_model_info fi = dn_model_default_info(DN_MODEL_FRAME);
+		fi.arch.base_filters = 4;
+		fi.arch.depth = 2;
+		fi.arch.causal = causal;
+		dn_unet *fnet;
+		dn_model *fm = NULL, *fl = NULL;
+		char fpath[600];
+		snprintf(fpath, sizeof fpath, "%s/frame%d.safetensors", dir, causal);
+		CHECK_RC(dn_unet_create(&fi.arch, 5, &fnet, NULL), DN_OK);
+		CHECK_RC(dn_model_create(&fi, fnet, &fm, &err), DN_OK);
+		if (fm) {
+			const char *mc = dn_model_metadata(fm, "causal");
+			CHECK_MSG(causal ? mc && !strcmp(mc, "1") : mc == NULL, "causal %d: metadata causal=%s",
+			          causal, mc ? mc : "(none)");
+			CHECK_RC(dn_model_save(fm, fpath, NULL, &err), DN_OK);
+			CHECK_RC(dn_model_load(fpath, &fl, &err), DN_OK);
+		}
+		if (fl) {
+			CHECK_MSG(dn_model_get_info(fl)->arch.causal == causal && dn_model_get_info(fl)->arch.residual == 1,
+			          "causal %d: loads as causal %d residual %d", causal, dn_model_get_info(fl)->arch.causal,
+			          dn_model_get_info(fl)->arch.residual);
+		}
+		dn_model_destroy(fl);
+		dn_model_destroy(fm);
+	}
+
 	dn_model_destroy(m);
 	snprintf(bad, sizeof bad, "rm -rf %s", dir);
 	CHECK(system(bad) == 0);

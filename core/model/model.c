@@ -132,15 +132,22 @@ static int info_to_meta(dn_model *m, dn_error *err)
 	const dn_model_info *i = &m->info;
 	char buf[32];
 	int rc = 0;
+/* Each a single statement, so that `if (x) PUTI(...);` guards all of it. */
 #define PUT(k, v)                                                                                            \
-	if (!rc)                                                                                             \
-	rc = set_meta(m, k, v, err)
+	do {                                                                                                 \
+		if (!rc)                                                                                     \
+			rc = set_meta(m, k, v, err);                                                         \
+	} while (0)
 #define PUTI(k, v)                                                                                           \
-	snprintf(buf, sizeof buf, "%d", (int)(v));                                                           \
-	PUT(k, buf)
+	do {                                                                                                 \
+		snprintf(buf, sizeof buf, "%d", (int)(v));                                                   \
+		PUT(k, buf);                                                                                 \
+	} while (0)
 #define PUTF(k, v)                                                                                           \
-	snprintf(buf, sizeof buf, "%.9g", (v));                                                              \
-	PUT(k, buf)
+	do {                                                                                                 \
+		snprintf(buf, sizeof buf, "%.9g", (v));                                                      \
+		PUT(k, buf);                                                                                 \
+	} while (0)
 	PUT("format", MODEL_FORMAT);
 	PUT("name", i->name);
 	PUT("version", i->version);
