@@ -186,6 +186,7 @@ int jobs_create(const jobs_params *p, jobs **out, dn_error *err)
 	pthread_mutex_init(&J->mu, NULL);
 	pthread_cond_init(&J->work, NULL);
 	pthread_cond_init(&J->tick, NULL);
+	pthread_cond_init(&J->idle, NULL);
 	J->state_dir = strdup(p->state_dir ? p->state_dir : "");
 	J->data_roots = strdup(p->data_roots ? p->data_roots : "");
 	J->speech_dir = strdup(p->speech_dir ? p->speech_dir : "");
@@ -291,6 +292,7 @@ void jobs_destroy(jobs *J)
 	free(J->job_device);
 	pthread_cond_destroy(&J->work);
 	pthread_cond_destroy(&J->tick);
+	pthread_cond_destroy(&J->idle);
 	pthread_mutex_destroy(&J->mu);
 	free(J);
 }
@@ -470,6 +472,18 @@ int jobs_cancel(jobs *J, const char *id, json_t **out, dn_error *err)
 	*out = NULL;
 	pthread_mutex_lock(&J->mu);
 	jb = jobs_find(J, id);
+	/* A job already at its end whose runner is still putting it down (its
+	 * last writes, a moment) is waited for, a few seconds at most: a client
+	 * that saw "cancelled" or "succeeded" and then deletes the job gets it
+	 * deleted, not a 409. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (jb && jb->state >= ST_SUCCEEDED && jb->busy) {
+		if (pthread_cond_timedwait(&J->idle, &J->mu, &until) == ETIMEDOUT)
+			break;
+		jb = jobs_find(J, id); /* another DELETE may have removed it meanwhile */
+	}
 	if (!jb) {
 		rc = dn_error_set(err, DN_ENOTFOUND, "no job '%s'", id);
 	} else if (jb->state == ST_QUEUED) {

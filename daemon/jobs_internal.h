@@ -83,6 +83,7 @@ typedef struct watch {
 struct jobs {
 	pthread_mutex_t mu;
 	pthread_cond_t work, tick;
+	pthread_cond_t idle; /* a runner has put its job down (busy back to 0) */
 	char *state_dir, *data_roots, *speech_dir, *job_device;
 	char jobs_dir[JOB_DIR_MAX - 32];
 	int max_jobs, max_queued, nice;

@@ -393,6 +393,7 @@ void *jobs_runner(void *arg)
 		run_one(J, jb);
 		pthread_mutex_lock(&J->mu);
 		jb->busy = 0;
+		pthread_cond_broadcast(&J->idle);
 	}
 	pthread_mutex_unlock(&J->mu);
 	return NULL;
