@@ -4,8 +4,12 @@
  *
  * Each check uses the loss L = Σ r·y with fixed random r, so dL/dy = r.
  */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h"
@@ -100,7 +104,8 @@ static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 						for (int e = 0; e < k; e++) {
 							int jj = t - (k - 1) + e;
 							win[((size_t)ci * k + e) * h + i] =
-							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj] : 0.0f;
+							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj]
+							            : 0.0f;
 						}
 				dn_conv2d_forward_frame(&c.l, win, h, yc, 0, fcol);
 				for (int co = 0; co < cout; co++)
@@ -172,6 +177,70 @@ static void test_winograd(int h, int w, int relu, int extra_rows)
 	dn_free(scratch);
 	dn_free(u);
 	dn_free(buf);
+}
+
+/* The direct kernel (direct.h) against im2col + sgemm, at widths that end
+ * its 16-pixel vectors and 1-3-vector blocks everywhere (1, 15, 17, 33, 50,
+ * 64, 65, 100), heights of 1 and 2 (both padding rows at once), channel
+ * counts below, at and past its 8-channel blocks, causal and not. Both sum
+ * the same cin·9 products of inputs and weights in [−1, 1] in different
+ * orders, so they may differ by a few ulps of that many terms: the bound
+ * allows 4·cin·9·FLT_EPSILON. */
+static void test_direct(int h, int w, int cin, int cout, int causal, int relu)
+{
+	const int n = 2;
+	dn_conv2d l = {.cin = cin, .cout = cout, .k = 3, .causal = causal};
+	float *buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
+	l.w = buf;
+	l.b = buf + cout * cin * 9;
+	gc_fill(l.w, cout * cin * 9, &seed, -1, 1);
+	gc_fill(l.b, cout, &seed, -1, 1);
+	float *wt = dn_alloc(dn_direct_weight_floats(&l) * sizeof(float));
+	dn_direct_weights(&l, wt);
+	dn_tensor x = {0}, y = {0}, ref = {0};
+	dn_tensor_init(&x, n, cin, h, w, NULL);
+	dn_tensor_init(&y, n, cout, h, w, NULL);
+	dn_tensor_init(&ref, n, cout, h, w, NULL);
+	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
+	/* Poison: every output value must be written. */
+	for (size_t i = 0; i < dn_tensor_size(&y); i++)
+		y.data[i] = NAN;
+	size_t ccap = dn_conv2d_min_scratch(&l, w) * h;
+	float *col = dn_alloc(ccap * sizeof(float));
+	dn_conv2d_forward(&l, &x, &ref, relu, col, ccap);
+	dn_direct_forward(&l, wt, &x, &y, relu);
+	double worst = 0.0;
+	for (size_t i = 0; i < dn_tensor_size(&y); i++) {
+		double d = fabs((double)y.data[i] - ref.data[i]);
+		if (!(d <= worst))
+			worst = d;
+	}
+	CHECK_MSG(worst <= 4.0 * cin * 9 * FLT_EPSILON,
+	          "direct %dx%d cin %d cout %d causal %d relu %d differs from im2col by %g", h, w, cin, cout,
+	          causal, relu, worst);
+	dn_tensor_free(&x);
+	dn_tensor_free(&y);
+	dn_tensor_free(&ref);
+	dn_free(col);
+	dn_free(wt);
+	dn_free(buf);
+}
+
+static void test_direct_all(void)
+{
+	if (!dn_direct_available()) {
+		printf("# direct convolution: this CPU has no AVX-512F, its checks are skipped\n");
+		return;
+	}
+	static const int widths[] = {1, 15, 17, 33, 50, 64, 65, 100};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		test_direct(5, widths[i], 3, 8, 0, 1);
+		test_direct(4, widths[i], 2, 13, 1, 0);
+	}
+	test_direct(1, 20, 4, 3, 0, 0);
+	test_direct(2, 33, 1, 16, 1, 1);
+	test_direct(7, 48, 17, 9, 0, 1);
+	test_direct(6, 256, 48, 16, 0, 1);
 }
 
 /* ---- batch norm (training mode), followed by ReLU as in the U-Net ---- */
@@ -411,5 +480,6 @@ int main(void)
 	test_winograd(5, 6, 0, 1);
 	test_winograd(1, 1, 1, 3);
 	test_winograd(12, 3, 0, 100);
+	test_direct_all();
 	return check_status();
 }

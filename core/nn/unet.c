@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/nn/layers.h"
+#include "core/nn/direct.h"
 
 #define MAX_DEPTH DN_UNET_MAX_DEPTH
 #define MAX_UNITS (4 * MAX_DEPTH + 2)
@@ -206,8 +207,8 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 		int cin, cout;
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
 		size_t kdim = (size_t)cin * 9;
-		un->conv = (dn_conv2d){
-		    .cin = cin, .cout = cout, .k = 3, .causal = cfg->causal, .w = pp, .dw = gp};
+		un->conv =
+		    (dn_conv2d){.cin = cin, .cout = cout, .k = 3, .causal = cfg->causal, .w = pp, .dw = gp};
 		/* He (Kaiming normal, fan-in) initialisation for ReLU units. */
 		fill_normal(pp, (size_t)cout * kdim, sqrt(2.0 / (double)kdim), &rng);
 		int wshape[4] = {cout, cin, 3, 3}, vshape[1] = {cout};
@@ -709,6 +710,9 @@ struct dn_unet_infer {
 	 * the others), all in wino_weights. */
 	float *wino[MAX_UNITS + 1];
 	float *wino_weights;
+	/* The same for the units that run as direct convolutions (direct.h). */
+	float *direct[MAX_UNITS + 1];
+	float *direct_weights;
 };
 
 /* 3x3 units with at least this many input channels run as Winograd
@@ -716,9 +720,21 @@ struct dn_unet_infer {
  * fewer multiplies to pay for the transforms (bench/bench_unet). */
 #define WINOGRAD_MIN_CIN 64
 
+/* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h)
+ * except the widest, where Winograd's 2.25x fewer multiplies win:
+ * bench/bench_conv measured direct 66-80 GFLOP/s on every unit of the
+ * shipped models (im2col + sgemm 28-53, Winograd 23-77 with 16 to 96 input
+ * channels), and the two even at 128 and 192. */
+#define DIRECT_MAX_CIN 127
+
+static int use_direct(const dn_conv2d *cv)
+{
+	return cv->k == 3 && dn_direct_available() && (cv->cin <= DIRECT_MAX_CIN || cv->causal);
+}
+
 static int use_winograd(const dn_conv2d *cv)
 {
-	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal;
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal && !use_direct(cv);
 }
 
 struct dn_unet_ws {
@@ -778,6 +794,22 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 		dn_winograd_weights(&inf->conv[u], q);
 		q += dn_winograd_weight_floats(&inf->conv[u]);
 	}
+	size_t ndirect = 0;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (use_direct(&inf->conv[u]))
+			ndirect += dn_direct_weight_floats(&inf->conv[u]);
+	if (ndirect && !(inf->direct_weights = dn_alloc(ndirect * sizeof(float)))) {
+		dn_unet_infer_destroy(inf);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate direct-convolution weights");
+	}
+	q = inf->direct_weights;
+	for (int u = 0; u <= inf->nunits; u++) {
+		if (!use_direct(&inf->conv[u]))
+			continue;
+		inf->direct[u] = q;
+		dn_direct_weights(&inf->conv[u], q);
+		q += dn_direct_weight_floats(&inf->conv[u]);
+	}
 	*out = inf;
 	return DN_OK;
 }
@@ -788,6 +820,7 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 		return;
 	dn_free(inf->weights);
 	dn_free(inf->wino_weights);
+	dn_free(inf->direct_weights);
 	free(inf);
 }
 
@@ -832,7 +865,9 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (inf->wino[u])
+	if (inf->direct[u])
+		dn_direct_forward(cv, inf->direct[u], x, y, relu);
+	else if (inf->wino[u])
 		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
 	else
 		dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
@@ -948,8 +983,9 @@ int dn_unet_stream_create(const dn_unet_infer *inf, int h, dn_unet_stream **out,
 {
 	*out = NULL;
 	if (!dn_unet_infer_causal(inf))
-		return dn_error_set(err, DN_EINVAL,
-		                    "the network is not causal: only a model trained with causal = 1 can stream");
+		return dn_error_set(
+		    err, DN_EINVAL,
+		    "the network is not causal: only a model trained with causal = 1 can stream");
 	if (h < 1 || h > 65536)
 		return dn_error_set(err, DN_EINVAL, "stream height %d: must be 1..65536", h);
 	dn_unet_stream *st = calloc(1, sizeof *st);

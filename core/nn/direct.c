@@ -1,0 +1,63 @@
+/*
+ * direct.c — dispatch and weight layout of the direct 3x3 convolution
+ * (direct.h); the SIMD kernel itself is in x86/direct_avx512.c.
+ *
+ * The rows of an image are independent, so they are shared among OpenMP
+ * threads when there is enough work; each output value is computed by one
+ * thread in a fixed order, so the result does not depend on the thread
+ * count.
+ */
+#include "core/nn/direct.h"
+
+#define CB 8
+
+int dn_direct_available(void)
+{
+#if DN_DIRECT_X86
+	return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+	return 0;
+#endif
+}
+
+size_t dn_direct_weight_floats(const dn_conv2d *l)
+{
+	return (size_t)(l->cout + CB - 1) / CB * CB * l->cin * 9;
+}
+
+void dn_direct_weights(const dn_conv2d *l, float *wt)
+{
+	const int nb = (l->cout + CB - 1) / CB;
+	for (int b = 0; b < nb; b++)
+		for (int ci = 0; ci < l->cin; ci++)
+			for (int t = 0; t < 9; t++)
+				for (int c = 0; c < CB; c++) {
+					const int co = b * CB + c;
+					wt[(((size_t)b * l->cin + ci) * 9 + t) * CB + c] =
+					    co < l->cout ? l->w[((size_t)co * l->cin + ci) * 9 + t] : 0.0f;
+				}
+}
+
+/* Multiply-adds below which one image's rows stay on one thread. */
+#define PAR_MIN_WORK ((size_t)1 << 22)
+
+void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu)
+{
+#if DN_DIRECT_X86
+	const int h = x->h, w = x->w, pw = l->causal ? 2 : 1;
+	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
+	for (int n = 0; n < x->n; n++) {
+		const float *xn = dn_tensor_plane(x, n, 0);
+		float *yn = dn_tensor_plane(y, n, 0);
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
+		for (int r = 0; r < h; r++)
+			dn_direct3_rows_avx512(xn, l->cin, h, w, pw, wt, l->b, l->cout, relu, yn, r, r + 1);
+	}
+#else
+	(void)l;
+	(void)wt;
+	(void)x;
+	(void)y;
+	(void)relu;
+#endif
+}

@@ -1,0 +1,43 @@
+/*
+ * direct.h — 3x3 convolution (stride 1, same padding in the height, same or
+ * causal in the width, as dn_conv2d) computed directly from the input rows
+ * with a register-blocked SIMD kernel, for inference. It pays where the
+ * channel counts are small (the full-resolution layers of the shipped
+ * models, 1 to 48 input and 16 or 32 output channels): there im2col +
+ * sgemm has GEMMs of M = cout = 16 that spend as long packing as
+ * multiplying, and Winograd's 16 GEMMs have K = cin = 16 (bench/bench_conv
+ * measures all three per layer).
+ *
+ * Only built for x86-64 and only run on CPUs with AVX-512F
+ * (dn_direct_available, from cpuid at run time); elsewhere callers keep
+ * im2col + sgemm. Internal to libdenoise.
+ */
+#ifndef DN_DIRECT_H
+#define DN_DIRECT_H
+
+#include <stddef.h>
+
+#include "core/nn/layers.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DN_DIRECT_X86 1
+#else
+#define DN_DIRECT_X86 0
+#endif
+
+/* 1 when this CPU runs the direct kernel (AVX-512F), else 0. */
+int dn_direct_available(void);
+/* Floats of the reordered weights of l (3x3 only): cout rounded up to 8. */
+size_t dn_direct_weight_floats(const dn_conv2d *l);
+/* wt[co / 8][ci][kh][kw][co % 8] from l's w, zeros past cout. */
+void dn_direct_weights(const dn_conv2d *l, float *wt);
+/* y = conv(x) + b, then ReLU when relu != 0; needs no scratch. Only where
+ * dn_direct_available() is 1. */
+void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu);
+
+/* The kernel (direct_avx512.c): output rows [r0, r1) of one image. pw is
+ * the zero columns before the first input column (1 same, 2 causal). */
+void dn_direct3_rows_avx512(const float *x, int cin, int h, int w, int pw, const float *wt, const float *bias,
+                            int cout, int relu, float *y, int r0, int r1);
+
+#endif
