@@ -23,6 +23,7 @@
 
 #include "core/nn/layers.h"
 #include "core/nn/direct.h"
+#include "core/util/threads.h"
 
 #define MAX_DEPTH DN_UNET_MAX_DEPTH
 #define MAX_UNITS (4 * MAX_DEPTH + 2)
@@ -720,21 +721,29 @@ struct dn_unet_infer {
  * fewer multiplies to pay for the transforms (bench/bench_unet). */
 #define WINOGRAD_MIN_CIN 64
 
-/* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h)
- * except the widest, where Winograd's 2.25x fewer multiplies win:
- * bench/bench_conv measured direct 66-80 GFLOP/s on every unit of the
- * shipped models (im2col + sgemm 28-53, Winograd 23-77 with 16 to 96 input
- * channels), and the two even at 128 and 192. */
+/* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h),
+ * except the widest when the forward runs on one thread: there Winograd's
+ * 2.25x fewer multiplies win. bench/bench_conv, one thread: direct 61-100
+ * GFLOP/s on every unit of the shipped models against im2col + sgemm 15-62
+ * and Winograd 3-84 with up to 96 input channels; with 128 and more the two
+ * are even or Winograd is faster (the seed net's 192- and 384-channel
+ * units: 26 and 22 ms against 34 and 40). With more OpenMP threads every
+ * unit runs direct, on threads of its own, so that no OpenBLAS thread is
+ * woken at all: OpenBLAS's threads spin for a while after each GEMM and
+ * took the cores from the direct units' threads (bench/bench_unet, seed
+ * forward at 2 threads on the loaded 2-core machine: 180-377 ms with
+ * Winograd's GEMMs, 193-200 ms all direct, same run). */
 #define DIRECT_MAX_CIN 127
-
-static int use_direct(const dn_conv2d *cv)
-{
-	return cv->k == 3 && dn_direct_available() && (cv->cin <= DIRECT_MAX_CIN || cv->causal);
-}
 
 static int use_winograd(const dn_conv2d *cv)
 {
-	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal && !use_direct(cv);
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal &&
+	       !(dn_direct_available() && cv->cin <= DIRECT_MAX_CIN);
+}
+
+static int use_direct(const dn_conv2d *cv)
+{
+	return cv->k == 3 && dn_direct_available();
 }
 
 struct dn_unet_ws {
@@ -865,7 +874,7 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (inf->direct[u])
+	if (inf->direct[u] && !(inf->wino[u] && dn_threads_local() == 1))
 		dn_direct_forward(cv, inf->direct[u], x, y, relu);
 	else if (inf->wino[u])
 		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
