@@ -17,6 +17,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 
 size_t dn_conv2d_min_scratch(const dn_conv2d *l, int w)
@@ -300,11 +301,15 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 	/* dx as a transposed convolution, dx = wf · im2col(dy) (one GEMM with
 	 * K = cout·k·k, written in place), when dcol holds wf and a row of
 	 * im2col(dy); otherwise dcol = Wᵀ·dy (K = cout) and a col2im scatter. */
-	const int transposed = dx && l->k > 1 && col_cap >= nwf + tdim * (size_t)w;
+	/* Where the CPU runs the direct kernel, dx is that kernel's transposed
+	 * convolution of dy after all (direct.h), its weights in dcol. */
+	const int direct =
+	    dx && l->k == 3 && dn_direct_available() && col_cap >= dn_direct_transposed_scratch(l);
+	const int transposed = !direct && dx && l->k > 1 && col_cap >= nwf + tdim * (size_t)w;
 	const size_t tblk = transposed ? fwd_block_pixels(tdim, l->cin, col_cap - nwf, hw, w) : 0;
 	if (transposed)
 		flip_weights(l, dcol);
-	else if (dx)
+	else if (dx && !direct)
 		memset(dx->data, 0, dn_tensor_size(dx) * sizeof(float));
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
@@ -333,7 +338,7 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 			im2col_block(xn, l->cin, h, w, l->k, pw, p0, p1, col);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np, 1.0f,
 			            dyn + p0, (int)hw, col, np, 1.0f, l->dw, (int)kdim);
-			if (dx && !transposed) {
+			if (dx && !transposed && !direct) {
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np, l->cout,
 				            1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 0.0f, dcol, np);
 				col2im_block(dcol, l->cin, h, w, l->k, pw, p0, p1, dn_tensor_plane(dx, n, 0));
@@ -348,4 +353,6 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 			            (int)hw);
 		}
 	}
+	if (direct)
+		dn_direct_transposed(l, dy, dx, dcol);
 }

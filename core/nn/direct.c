@@ -7,6 +7,8 @@
  * thread in a fixed order, so the result does not depend on the thread
  * count.
  */
+#include <string.h>
+
 #include "core/nn/direct.h"
 
 #define CB 8
@@ -41,23 +43,66 @@ void dn_direct_weights(const dn_conv2d *l, float *wt)
 /* Multiply-adds below which one image's rows stay on one thread. */
 #define PAR_MIN_WORK ((size_t)1 << 22)
 
-void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu)
+/* The layer whose forward is l's transposed convolution: cout inputs, cin
+ * outputs. Its weights, as dn_direct_weights lays them out, are
+ * wt[ci / 8][co][t][ci % 8] = l.w[co][ci][8 − t]. */
+static dn_conv2d transposed(const dn_conv2d *l)
+{
+	return (dn_conv2d){.cin = l->cout, .cout = l->cin, .k = 3, .causal = l->causal};
+}
+
+size_t dn_direct_transposed_scratch(const dn_conv2d *l)
+{
+	const dn_conv2d t = transposed(l);
+	return dn_direct_weight_floats(&t) + (size_t)(l->cin + CB);
+}
+
+/* y = conv(x) with the weights wt, bias b and pw zero columns before the
+ * first (output rows shared among threads). */
+static void run(const dn_conv2d *l, const float *wt, const float *b, int pw, const dn_tensor *x, dn_tensor *y,
+                int relu)
 {
 #if DN_DIRECT_X86
-	const int h = x->h, w = x->w, pw = l->causal ? 2 : 1;
+	const int h = x->h, w = x->w;
 	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
 		float *yn = dn_tensor_plane(y, n, 0);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
 		for (int r = 0; r < h; r++)
-			dn_direct3_rows_avx512(xn, l->cin, h, w, pw, wt, l->b, l->cout, relu, yn, r, r + 1);
+			dn_direct3_rows_avx512(xn, l->cin, h, w, pw, wt, b, l->cout, relu, yn, r, r + 1);
 	}
 #else
 	(void)l;
 	(void)wt;
+	(void)b;
+	(void)pw;
 	(void)x;
 	(void)y;
 	(void)relu;
 #endif
+}
+
+void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu)
+{
+	run(l, wt, l->b, l->causal ? 2 : 1, x, y, relu);
+}
+
+void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx, float *scratch)
+{
+	const dn_conv2d t = transposed(l);
+	const int nb = (t.cout + CB - 1) / CB;
+	float *wt = scratch, *zero = scratch + dn_direct_weight_floats(&t);
+	for (int b = 0; b < nb; b++)
+		for (int co = 0; co < t.cin; co++)
+			for (int k = 0; k < 9; k++)
+				for (int c = 0; c < CB; c++) {
+					const int ci = b * CB + c;
+					wt[(((size_t)b * t.cin + co) * 9 + k) * CB + c] =
+					    ci < t.cout ? l->w[((size_t)co * l->cin + ci) * 9 + 8 - k] : 0.0f;
+				}
+	memset(zero, 0, (size_t)t.cout * sizeof *zero);
+	/* The forward pads the width with pw zeros before and 2 − pw after; its
+	 * adjoint the other way round. */
+	run(&t, wt, zero, l->causal ? 0 : 1, dy, dx, 0);
 }

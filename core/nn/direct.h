@@ -35,6 +35,13 @@ void dn_direct_weights(const dn_conv2d *l, float *wt);
  * dn_direct_available() is 1. */
 void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu);
 
+/* dx = the transposed convolution of dy (the input gradient of l's
+ * backward: a 3x3 convolution of dy with l's weights flipped and
+ * transposed, padded the other way in a causal width). scratch holds
+ * dn_direct_transposed_scratch(l) floats. Only where dn_direct_available(). */
+size_t dn_direct_transposed_scratch(const dn_conv2d *l);
+void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx, float *scratch);
+
 /* The kernel (direct_avx512.c): output rows [r0, r1) of one image. pw is
  * the zero columns before the first input column (1 same, 2 causal). */
 void dn_direct3_rows_avx512(const float *x, int cin, int h, int w, int pw, const float *wt, const float *bias,

@@ -544,7 +544,14 @@ static int unit_forward(dn_unet *net, struct unit *u, const dn_tensor *x, int tr
 {
 	TRY(dn_tensor_resize(&u->z, x->n, u->conv.cout, x->h, x->w, err));
 	TRY(dn_tensor_resize(&u->y, x->n, u->conv.cout, x->h, x->w, err));
-	dn_conv2d_forward(&u->conv, x, &u->z, 0, net->col, net->col_cap);
+	/* The direct kernel where the CPU has it (direct.h), its weights laid
+	 * out afresh in the im2col scratch: the optimiser moved them. */
+	if (dn_direct_available() && dn_direct_weight_floats(&u->conv) <= net->col_cap) {
+		dn_direct_weights(&u->conv, net->col);
+		dn_direct_forward(&u->conv, net->col, x, &u->z, 0);
+	} else {
+		dn_conv2d_forward(&u->conv, x, &u->z, 0, net->col, net->col_cap);
+	}
 	if (train)
 		dn_batchnorm_forward_train(&u->bn, &u->z, &u->y);
 	else
