@@ -729,28 +729,41 @@ struct dn_unet_infer {
 #define WINOGRAD_MIN_CIN 64
 
 /* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h),
- * except the widest when the forward runs on one thread: there Winograd's
- * 2.25x fewer multiplies win. bench/bench_conv, one thread: direct 61-100
- * GFLOP/s on every unit of the shipped models against im2col + sgemm 15-62
- * and Winograd 3-84 with up to 96 input channels; with 128 and more the two
- * are even or Winograd is faster (the seed net's 192- and 384-channel
- * units: 26 and 22 ms against 34 and 40). With more OpenMP threads every
- * unit runs direct, on threads of its own, so that no OpenBLAS thread is
- * woken at all: OpenBLAS's threads spin for a while after each GEMM and
- * took the cores from the direct units' threads (bench/bench_unet, seed
- * forward at 2 threads on the loaded 2-core machine: 180-377 ms with
- * Winograd's GEMMs, 193-200 ms all direct, same run). */
+ * except where Winograd's 2.25x fewer multiplies win when the forward runs
+ * on one thread: units with 128 or more input channels, and those with 64
+ * or more on an image whose rows fill less than 80% of the kernel's
+ * 16-pixel vectors (34 pixels wide: 3 vectors, 71% full). bench/bench_conv,
+ * one thread: direct 61-100 GFLOP/s on every unit of the shipped models
+ * against im2col + sgemm 15-62 and Winograd 3-84; Winograd ahead on the seed
+ * net's 192- and 384-channel units (26 and 22 ms against 34 and 40) and on
+ * its 64 -> 128 unit at 66x34 (4.0 ms against 5.5). With more OpenMP
+ * threads every unit runs direct, on threads of its own, so that no
+ * OpenBLAS thread is woken at all: OpenBLAS's threads spin for a while
+ * after each GEMM and took the cores from the direct units' threads
+ * (bench/bench_unet, seed forward at 2 threads on the loaded 2-core
+ * machine: 180-377 ms with Winograd's GEMMs, 193-200 ms all direct, same
+ * run). */
 #define DIRECT_MAX_CIN 127
 
 static int use_winograd(const dn_conv2d *cv)
 {
-	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal &&
-	       !(dn_direct_available() && cv->cin <= DIRECT_MAX_CIN);
+	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal;
 }
 
 static int use_direct(const dn_conv2d *cv)
 {
 	return cv->k == 3 && dn_direct_available();
+}
+
+/* Whether unit u runs as Winograd on an input w wide (see above). */
+static int run_winograd(const dn_unet_infer *inf, int u, int w)
+{
+	const int vectors = (w + 15) / 16;
+	if (!inf->wino[u])
+		return 0;
+	if (!inf->direct[u])
+		return 1;
+	return dn_threads_local() == 1 && (inf->conv[u].cin > DIRECT_MAX_CIN || 5 * w < 4 * 16 * vectors);
 }
 
 struct dn_unet_ws {
@@ -848,7 +861,7 @@ double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 		const dn_conv2d *cv = &inf->conv[u];
 		const int level = u < inf->nunits ? dn_unet_unit_level(&inf->cfg, u) : 0;
 		const int lh = hp >> level, lw = level_w(&inf->cfg, wp, level);
-		if (inf->wino[u])
+		if (run_winograd(inf, u, lw))
 			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
 		else
 			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
@@ -881,10 +894,10 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (inf->direct[u] && !(inf->wino[u] && dn_threads_local() == 1))
-		dn_direct_forward(cv, inf->direct[u], x, y, relu);
-	else if (inf->wino[u])
+	if (run_winograd(inf, u, x->w))
 		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
+	else if (inf->direct[u])
+		dn_direct_forward(cv, inf->direct[u], x, y, relu);
 	else
 		dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
 	return DN_OK;
