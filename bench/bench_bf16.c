@@ -26,43 +26,30 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* The asm barrier keeps the compiler from folding the loop's invariant
- * operands; the returned sum keeps it from dropping the loop. */
-__attribute__((target("avx512f"))) static float fma512(long n)
-{
-	__m512 a[24];
-	for (int i = 0; i < 24; i++)
-		a[i] = _mm512_set1_ps((float)i);
-	__m512 x = _mm512_set1_ps(1.0f), y = _mm512_set1_ps(1e-9f);
-	for (long k = 0; k < n; k++) {
-#pragma GCC unroll 24
-		for (int i = 0; i < 24; i++)
-			a[i] = _mm512_fmadd_ps(a[i], x, y);
-		__asm__ volatile("" : "+v"(x));
+/* A loop of 24 independent accumulations acc = op(acc, x, y) on 512-bit
+ * registers, n times. The asm barrier keeps the compiler from folding the
+ * loop's invariant operands; the returned sum keeps it from dropping the
+ * loop. */
+#define PEAK512(name, isa, xtype, xinit, yinit, op)                                                          \
+	__attribute__((target(isa))) static float name(long n)                                               \
+	{                                                                                                    \
+		__m512 a[24];                                                                                \
+		for (int i = 0; i < 24; i++)                                                                 \
+			a[i] = _mm512_set1_ps((float)i);                                                     \
+		xtype x = xinit, y = yinit;                                                                  \
+		for (long k = 0; k < n; k++) {                                                               \
+			_Pragma("GCC unroll 24") for (int i = 0; i < 24; i++) a[i] = op(a[i], x, y);         \
+			__asm__ volatile("" : "+v"(x));                                                      \
+		}                                                                                            \
+		__m512 s = a[0];                                                                             \
+		for (int i = 1; i < 24; i++)                                                                 \
+			s = _mm512_add_ps(s, a[i]);                                                          \
+		return _mm512_reduce_add_ps(s);                                                              \
 	}
-	__m512 s = a[0];
-	for (int i = 1; i < 24; i++)
-		s = _mm512_add_ps(s, a[i]);
-	return _mm512_reduce_add_ps(s);
-}
 
-__attribute__((target("avx512f,avx512bf16"))) static float dpbf16(long n)
-{
-	__m512 a[24];
-	for (int i = 0; i < 24; i++)
-		a[i] = _mm512_set1_ps((float)i);
-	__m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x30803080);
-	for (long k = 0; k < n; k++) {
-#pragma GCC unroll 24
-		for (int i = 0; i < 24; i++)
-			a[i] = _mm512_dpbf16_ps(a[i], x, y);
-		__asm__ volatile("" : "+v"(x));
-	}
-	__m512 s = a[0];
-	for (int i = 1; i < 24; i++)
-		s = _mm512_add_ps(s, a[i]);
-	return _mm512_reduce_add_ps(s);
-}
+PEAK512(fma512, "avx512f", __m512, _mm512_set1_ps(1.0f), _mm512_set1_ps(1e-9f), _mm512_fmadd_ps)
+PEAK512(dpbf16, "avx512f,avx512bf16", __m512bh, (__m512bh)_mm512_set1_epi32(0x3f803f80),
+        (__m512bh)_mm512_set1_epi32(0x30803080), _mm512_dpbf16_ps)
 
 __attribute__((target("avx2,fma"))) static float fma256(long n)
 {

@@ -141,89 +141,96 @@ static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 	dn_free(buf);
 }
 
-/* ---- Winograd F(2x2, 3x3) against im2col + sgemm ---- */
-static void test_winograd(int h, int w, int relu, int extra_rows)
+/* ---- the inference paths against im2col + sgemm ---- */
+
+/* A 3x3 convolution with weights, bias and input drawn from the shared
+ * random stream (in that order), y poisoned with NaN so that a value left
+ * unwritten shows, and ref = im2col + sgemm's output: what the faster paths
+ * are checked against. */
+struct conv_case {
+	dn_conv2d l;
+	float *buf;
+	dn_tensor x, y, ref;
+};
+
+static void case_make(struct conv_case *c, int n, int h, int w, int cin, int cout, int causal, int relu)
 {
-	const int n = 2, cin = 5, cout = 3;
-	dn_conv2d l = {.cin = cin, .cout = cout, .k = 3};
-	float *buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
-	l.w = buf;
-	l.b = buf + cout * cin * 9;
-	gc_fill(l.w, cout * cin * 9, &seed, -1, 1);
-	gc_fill(l.b, cout, &seed, -1, 1);
-	float *u = dn_alloc(dn_winograd_weight_floats(&l) * sizeof(float));
-	dn_winograd_weights(&l, u);
-	dn_tensor x = {0}, y = {0}, ref = {0};
-	dn_tensor_init(&x, n, cin, h, w, NULL);
-	dn_tensor_init(&y, n, cout, h, w, NULL);
-	dn_tensor_init(&ref, n, cout, h, w, NULL);
-	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
-	size_t ccap = dn_conv2d_min_scratch(&l, w) * h;
+	*c = (struct conv_case){.l = {.cin = cin, .cout = cout, .k = 3, .causal = causal}};
+	c->buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
+	c->l.w = c->buf;
+	c->l.b = c->buf + cout * cin * 9;
+	gc_fill(c->l.w, cout * cin * 9, &seed, -1, 1);
+	gc_fill(c->l.b, cout, &seed, -1, 1);
+	dn_tensor_init(&c->x, n, cin, h, w, NULL);
+	dn_tensor_init(&c->y, n, cout, h, w, NULL);
+	dn_tensor_init(&c->ref, n, cout, h, w, NULL);
+	gc_fill(c->x.data, dn_tensor_size(&c->x), &seed, -1, 1);
+	for (size_t i = 0; i < dn_tensor_size(&c->y); i++)
+		c->y.data[i] = NAN;
+	size_t ccap = dn_conv2d_min_scratch(&c->l, w) * h;
 	float *col = dn_alloc(ccap * sizeof(float));
-	dn_conv2d_forward(&l, &x, &ref, relu, col, ccap);
-	/* The smallest scratch (one tile row per block), plus extra tile rows. */
-	size_t cap = dn_winograd_min_scratch(&l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
-	float *scratch = dn_alloc(cap * sizeof(float));
-	dn_winograd_forward(&l, u, &x, &y, relu, scratch, cap);
-	double worst = 0.0;
-	for (size_t i = 0; i < dn_tensor_size(&y); i++)
-		if (fabs((double)y.data[i] - ref.data[i]) > worst)
-			worst = fabs((double)y.data[i] - ref.data[i]);
-	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d differs from im2col by %g", h, w, relu, worst);
-	dn_tensor_free(&x);
-	dn_tensor_free(&y);
-	dn_tensor_free(&ref);
+	dn_conv2d_forward(&c->l, &c->x, &c->ref, relu, col, ccap);
 	dn_free(col);
-	dn_free(scratch);
-	dn_free(u);
-	dn_free(buf);
 }
 
-/* The direct kernel (direct.h) against im2col + sgemm, at widths that end
- * its 16-pixel vectors and 1-3-vector blocks everywhere (1, 15, 17, 33, 50,
- * 64, 65, 100), heights of 1 and 2 (both padding rows at once), channel
- * counts below, at and past its 8-channel blocks, causal and not. Both sum
- * the same cin·9 products of inputs and weights in [−1, 1] in different
- * orders, so they may differ by a few ulps of that many terms: the bound
- * allows 4·cin·9·FLT_EPSILON. */
+/* Largest |y − ref| (infinite where y is NaN). */
+static double case_worst(const struct conv_case *c)
+{
+	double worst = 0.0;
+	for (size_t i = 0; i < dn_tensor_size(&c->y); i++) {
+		double d = fabs((double)c->y.data[i] - c->ref.data[i]);
+		worst = d <= worst ? worst : (d == d ? d : INFINITY);
+	}
+	return worst;
+}
+
+static void case_free(struct conv_case *c)
+{
+	dn_tensor_free(&c->x);
+	dn_tensor_free(&c->y);
+	dn_tensor_free(&c->ref);
+	dn_free(c->buf);
+}
+
+/* Winograd F(2x2, 3x3). */
+static void test_winograd(int h, int w, int relu, int extra_rows)
+{
+	const int cin = 5, cout = 3;
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, 0, relu);
+	float *u = dn_alloc(dn_winograd_weight_floats(&c.l) * sizeof(float));
+	dn_winograd_weights(&c.l, u);
+	/* The smallest scratch (one tile row per block), plus extra tile rows. */
+	size_t cap =
+	    dn_winograd_min_scratch(&c.l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
+	float *scratch = dn_alloc(cap * sizeof(float));
+	dn_winograd_forward(&c.l, u, &c.x, &c.y, relu, scratch, cap);
+	double worst = case_worst(&c);
+	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d differs from im2col by %g", h, w, relu, worst);
+	dn_free(scratch);
+	dn_free(u);
+	case_free(&c);
+}
+
+/* The direct kernel (direct.h), at widths that end its 16-pixel vectors and
+ * 1-3-vector blocks everywhere (1, 15, 17, 33, 50, 64, 65, 100), heights of
+ * 1 and 2 (both padding rows at once), channel counts below, at and past
+ * its 8-channel blocks, causal and not. Both sum the same cin·9 products of
+ * inputs and weights in [−1, 1] in different orders, so they may differ by
+ * a few ulps of that many terms: the bound allows 4·cin·9·FLT_EPSILON. */
 static void test_direct(int h, int w, int cin, int cout, int causal, int relu)
 {
-	const int n = 2;
-	dn_conv2d l = {.cin = cin, .cout = cout, .k = 3, .causal = causal};
-	float *buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
-	l.w = buf;
-	l.b = buf + cout * cin * 9;
-	gc_fill(l.w, cout * cin * 9, &seed, -1, 1);
-	gc_fill(l.b, cout, &seed, -1, 1);
-	float *wt = dn_alloc(dn_direct_weight_floats(&l) * sizeof(float));
-	dn_direct_weights(&l, wt);
-	dn_tensor x = {0}, y = {0}, ref = {0};
-	dn_tensor_init(&x, n, cin, h, w, NULL);
-	dn_tensor_init(&y, n, cout, h, w, NULL);
-	dn_tensor_init(&ref, n, cout, h, w, NULL);
-	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
-	/* Poison: every output value must be written. */
-	for (size_t i = 0; i < dn_tensor_size(&y); i++)
-		y.data[i] = NAN;
-	size_t ccap = dn_conv2d_min_scratch(&l, w) * h;
-	float *col = dn_alloc(ccap * sizeof(float));
-	dn_conv2d_forward(&l, &x, &ref, relu, col, ccap);
-	dn_direct_forward(&l, wt, &x, &y, relu);
-	double worst = 0.0;
-	for (size_t i = 0; i < dn_tensor_size(&y); i++) {
-		double d = fabs((double)y.data[i] - ref.data[i]);
-		if (!(d <= worst))
-			worst = d;
-	}
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, causal, relu);
+	float *wt = dn_alloc(dn_direct_weight_floats(&c.l) * sizeof(float));
+	dn_direct_weights(&c.l, wt);
+	dn_direct_forward(&c.l, wt, &c.x, &c.y, relu);
+	double worst = case_worst(&c);
 	CHECK_MSG(worst <= 4.0 * cin * 9 * FLT_EPSILON,
 	          "direct %dx%d cin %d cout %d causal %d relu %d differs from im2col by %g", h, w, cin, cout,
 	          causal, relu, worst);
-	dn_tensor_free(&x);
-	dn_tensor_free(&y);
-	dn_tensor_free(&ref);
-	dn_free(col);
 	dn_free(wt);
-	dn_free(buf);
+	case_free(&c);
 }
 
 static void test_direct_all(void)

@@ -772,6 +772,31 @@ struct dn_unet_ws {
 	size_t col_cap;
 };
 
+/* One more layout of the weights, for the units where use(): all of them
+ * in one allocation (*store), each unit's at at[u] (NULL for the others).
+ * -1 when out of memory. */
+static int transformed(dn_unet_infer *inf, int (*use)(const dn_conv2d *), size_t (*floats)(const dn_conv2d *),
+                       void (*fill)(const dn_conv2d *, float *), float **at, float **store)
+{
+	size_t n = 0;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (use(&inf->conv[u]))
+			n += floats(&inf->conv[u]);
+	if (!n)
+		return 0;
+	float *q = *store = dn_alloc(n * sizeof(float));
+	if (!q)
+		return -1;
+	for (int u = 0; u <= inf->nunits; u++) {
+		if (!use(&inf->conv[u]))
+			continue;
+		at[u] = q;
+		fill(&inf->conv[u], q);
+		q += floats(&inf->conv[u]);
+	}
+	return 0;
+}
+
 int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 {
 	dn_unet_infer *inf = calloc(1, sizeof *inf);
@@ -807,37 +832,12 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 			inf->col_min = kdim;
 		p += nwu + src->cout;
 	}
-	size_t nwino = 0;
-	for (int u = 0; u <= inf->nunits; u++)
-		if (use_winograd(&inf->conv[u]))
-			nwino += dn_winograd_weight_floats(&inf->conv[u]);
-	if (nwino && !(inf->wino_weights = dn_alloc(nwino * sizeof(float)))) {
+	if (transformed(inf, use_winograd, dn_winograd_weight_floats, dn_winograd_weights, inf->wino,
+	                &inf->wino_weights) ||
+	    transformed(inf, use_direct, dn_direct_weight_floats, dn_direct_weights, inf->direct,
+	                &inf->direct_weights)) {
 		dn_unet_infer_destroy(inf);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate Winograd weights");
-	}
-	float *q = inf->wino_weights;
-	for (int u = 0; u <= inf->nunits; u++) {
-		if (!use_winograd(&inf->conv[u]))
-			continue;
-		inf->wino[u] = q;
-		dn_winograd_weights(&inf->conv[u], q);
-		q += dn_winograd_weight_floats(&inf->conv[u]);
-	}
-	size_t ndirect = 0;
-	for (int u = 0; u <= inf->nunits; u++)
-		if (use_direct(&inf->conv[u]))
-			ndirect += dn_direct_weight_floats(&inf->conv[u]);
-	if (ndirect && !(inf->direct_weights = dn_alloc(ndirect * sizeof(float)))) {
-		dn_unet_infer_destroy(inf);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate direct-convolution weights");
-	}
-	q = inf->direct_weights;
-	for (int u = 0; u <= inf->nunits; u++) {
-		if (!use_direct(&inf->conv[u]))
-			continue;
-		inf->direct[u] = q;
-		dn_direct_weights(&inf->conv[u], q);
-		q += dn_direct_weight_floats(&inf->conv[u]);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate the transformed weights");
 	}
 	*out = inf;
 	return DN_OK;
