@@ -35,8 +35,8 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-enum { P_IM2COL, P_WINO, P_DIRECT, NPATH };
-static const char *const path_name[NPATH] = {"im2col", "winograd", "direct"};
+enum { P_IM2COL, P_WINO, P_WINO8, P_DIRECT, NPATH };
+static const char *const path_name[NPATH] = {"im2col", "winograd", "winograd gemm8", "direct"};
 
 static void die(const char *what)
 {
@@ -118,18 +118,21 @@ int main(int argc, char **argv)
 			cap = dn_conv2d_min_scratch(&l, w);
 		float *col = dn_alloc(cap * sizeof(float));
 		float *uw = k == 3 ? dn_alloc(dn_winograd_weight_floats(&l) * sizeof(float)) : NULL;
+		float *up = k == 3 ? dn_alloc(dn_winograd_packed_floats(&l) * sizeof(float)) : NULL;
 		float *dw = k == 3 ? dn_alloc(dn_direct_weight_floats(&l) * sizeof(float)) : NULL;
-		if (!col || (k == 3 && (!uw || !dw)))
+		if (!col || (k == 3 && (!uw || !up || !dw)))
 			die("out of memory");
 		if (k == 3) {
 			dn_winograd_weights(&l, uw);
+			dn_winograd_weights_packed(&l, up);
 			dn_direct_weights(&l, dw);
 		}
 		const double flops = 2.0 * l.cout * l.cin * k * k * (double)h * w;
 		printf("%-4d %4dx%-4d %4d %4d", u, h, w, l.cin, l.cout);
 		double best_any = 1e30;
 		for (int p = 0; p < NPATH; p++) {
-			if ((p != P_IM2COL && k != 3) || (p == P_DIRECT && !dn_direct_available())) {
+			if ((p != P_IM2COL && k != 3) ||
+			    ((p == P_DIRECT || p == P_WINO8) && !dn_direct_available())) {
 				printf(" %22s", "-");
 				continue;
 			}
@@ -139,7 +142,9 @@ int main(int argc, char **argv)
 				if (p == P_IM2COL)
 					dn_conv2d_forward(&l, &x, &ref, 1, col, cap);
 				else if (p == P_WINO)
-					dn_winograd_forward(&l, uw, &x, &y, 1, col, cap);
+					dn_winograd_forward(&l, uw, 0, &x, &y, 1, col, cap);
+				else if (p == P_WINO8)
+					dn_winograd_forward(&l, up, 1, &x, &y, 1, col, cap);
 				else
 					dn_direct_forward(&l, dw, &x, &y, 1);
 				double t = now() - t0;
@@ -162,6 +167,7 @@ int main(int argc, char **argv)
 		dn_tensor_free(&ref);
 		dn_free(col);
 		dn_free(uw);
+		dn_free(up);
 		dn_free(dw);
 		dn_free(l.w);
 	}

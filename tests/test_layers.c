@@ -192,24 +192,67 @@ static void case_free(struct conv_case *c)
 	dn_free(c->buf);
 }
 
-/* Winograd F(2x2, 3x3). */
-static void test_winograd(int h, int w, int relu, int extra_rows)
+/* Winograd F(2x2, 3x3), its GEMMs by sgemm or (packed) by the direct
+ * kernel's small GEMM. */
+static void test_winograd(int h, int w, int relu, int extra_rows, int packed)
 {
 	const int cin = 5, cout = 3;
 	struct conv_case c;
 	case_make(&c, 2, h, w, cin, cout, 0, relu);
-	float *u = dn_alloc(dn_winograd_weight_floats(&c.l) * sizeof(float));
-	dn_winograd_weights(&c.l, u);
+	float *u = dn_alloc((packed ? dn_winograd_packed_floats(&c.l) : dn_winograd_weight_floats(&c.l)) *
+	                    sizeof(float));
+	if (packed)
+		dn_winograd_weights_packed(&c.l, u);
+	else
+		dn_winograd_weights(&c.l, u);
 	/* The smallest scratch (one tile row per block), plus extra tile rows. */
 	size_t cap =
 	    dn_winograd_min_scratch(&c.l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
 	float *scratch = dn_alloc(cap * sizeof(float));
-	dn_winograd_forward(&c.l, u, &c.x, &c.y, relu, scratch, cap);
+	dn_winograd_forward(&c.l, u, packed, &c.x, &c.y, relu, scratch, cap);
 	double worst = case_worst(&c);
-	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d differs from im2col by %g", h, w, relu, worst);
+	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d packed %d differs from im2col by %g", h, w, relu,
+	          packed, worst);
 	dn_free(scratch);
 	dn_free(u);
 	case_free(&c);
+}
+
+/* dn_gemm8_avx512 against a plain triple loop, at sizes that end its
+ * 8-row and 16-column blocks everywhere; the same k products summed in
+ * another order (in [−1, 1]: within 4·k·FLT_EPSILON). */
+static void test_gemm8(int m, int n, int k)
+{
+	const int ldb = n + 3, ldc = n + 5;
+	float *a = dn_alloc((size_t)m * k * sizeof(float)), *b = dn_alloc((size_t)k * ldb * sizeof(float));
+	float *c = dn_alloc((size_t)m * ldc * sizeof(float));
+	float *ap = dn_alloc(dn_gemm8_packed_floats(m, k) * sizeof(float));
+	gc_fill(a, (size_t)m * k, &seed, -1, 1);
+	gc_fill(b, (size_t)k * ldb, &seed, -1, 1);
+	for (int i = 0; i < m * ldc; i++)
+		c[i] = NAN;
+	dn_gemm8_pack(a, m, k, ap);
+	dn_gemm8_avx512(m, n, k, ap, b, ldb, c, ldc);
+	double worst = 0.0;
+	int untouched = 0;
+	for (int i = 0; i < m; i++) {
+		for (int j = 0; j < n; j++) {
+			double s = 0.0;
+			for (int t = 0; t < k; t++)
+				s += (double)a[(size_t)i * k + t] * b[(size_t)t * ldb + j];
+			double d = fabs(s - c[(size_t)i * ldc + j]);
+			worst = d <= worst ? worst : (d == d ? d : INFINITY);
+		}
+		for (int j = n; j < ldc; j++)
+			untouched += c[(size_t)i * ldc + j] != c[(size_t)i * ldc + j];
+	}
+	CHECK_MSG(worst <= 4.0 * k * FLT_EPSILON, "gemm8 %dx%dx%d differs from the plain product by %g", m, n,
+	          k, worst);
+	CHECK_MSG(untouched == m * (ldc - n), "gemm8 %dx%dx%d wrote past its n columns", m, n, k);
+	dn_free(a);
+	dn_free(b);
+	dn_free(c);
+	dn_free(ap);
 }
 
 /* The direct kernel (direct.h), at widths that end its 16-pixel vectors and
@@ -240,6 +283,11 @@ static void test_direct_all(void)
 		return;
 	}
 	static const int widths[] = {1, 15, 17, 33, 50, 64, 65, 100};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+		test_gemm8(i % 2 ? 13 : 8, widths[i], 1 + 5 * (int)i);
+	test_winograd(8, 8, 0, 0, 1);
+	test_winograd(7, 9, 1, 0, 1);
+	test_winograd(12, 3, 0, 100, 1);
 	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
 		test_direct(5, widths[i], 3, 8, 0, 1);
 		test_direct(4, widths[i], 2, 13, 1, 0);
@@ -482,11 +530,11 @@ int main(void)
 	test_conv(3, 1, 3, 1);
 	test_simple(K_POOL21, "maxpool 2x1");
 	test_simple(K_UP21, "upsample 2x1");
-	test_winograd(8, 8, 0, 0);
-	test_winograd(7, 9, 1, 0);
-	test_winograd(5, 6, 0, 1);
-	test_winograd(1, 1, 1, 3);
-	test_winograd(12, 3, 0, 100);
+	test_winograd(8, 8, 0, 0, 0);
+	test_winograd(7, 9, 1, 0, 0);
+	test_winograd(5, 6, 0, 1, 0);
+	test_winograd(1, 1, 1, 3, 0);
+	test_winograd(12, 3, 0, 100, 0);
 	test_direct_all();
 	return check_status();
 }

@@ -106,3 +106,18 @@ void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx
 	 * adjoint the other way round. */
 	run(&t, wt, zero, l->causal ? 0 : 1, dy, dx, 0);
 }
+
+size_t dn_gemm8_packed_floats(int m, int k)
+{
+	return (size_t)(m + CB - 1) / CB * CB * k;
+}
+
+void dn_gemm8_pack(const float *a, int m, int k, float *ap)
+{
+	for (int b = 0; b < (m + CB - 1) / CB; b++)
+		for (int j = 0; j < k; j++)
+			for (int c = 0; c < CB; c++) {
+				const int i = b * CB + c;
+				ap[((size_t)b * k + j) * CB + c] = i < m ? a[(size_t)i * k + j] : 0.0f;
+			}
+}

@@ -23,6 +23,16 @@
 #define DN_DIRECT_X86 1
 #else
 #define DN_DIRECT_X86 0
+/* C (m x n, row stride ldc) = A · B (k x n, row stride ldb), A packed by
+ * dn_gemm8_pack: the direct kernel's register blocking without the taps,
+ * for the small GEMMs (m, k of 16 to 128) of Winograd's tile points, where
+ * OpenBLAS spends as long packing as multiplying. Only where
+ * dn_direct_available(). */
+size_t dn_gemm8_packed_floats(int m, int k);
+/* ap[i / 8][j][i % 8] = a[i][j] (a is m x k row-major), zeros past m. */
+void dn_gemm8_pack(const float *a, int m, int k, float *ap);
+void dn_gemm8_avx512(int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc);
+
 #endif
 
 /* 1 when this CPU runs the direct kernel (AVX-512F), else 0. */
@@ -46,5 +56,15 @@ void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx
  * the zero columns before the first input column (1 same, 2 causal). */
 void dn_direct3_rows_avx512(const float *x, int cin, int h, int w, int pw, const float *wt, const float *bias,
                             int cout, int relu, float *y, int r0, int r1);
+
+/* C (m x n, row stride ldc) = A · B (k x n, row stride ldb), A packed by
+ * dn_gemm8_pack: the direct kernel's register blocking without the taps,
+ * for the small GEMMs (m, k of 16 to 128) of Winograd's tile points, where
+ * OpenBLAS spends as long packing as multiplying. Only where
+ * dn_direct_available(). */
+size_t dn_gemm8_packed_floats(int m, int k);
+/* ap[i / 8][j][i % 8] = a[i][j] (a is m x k row-major), zeros past m. */
+void dn_gemm8_pack(const float *a, int m, int k, float *ap);
+void dn_gemm8_avx512(int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc);
 
 #endif

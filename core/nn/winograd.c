@@ -17,6 +17,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 
 /* Floats of V and M per tile: 16 transformed values per channel. */
@@ -30,30 +31,57 @@ size_t dn_winograd_weight_floats(const dn_conv2d *l)
 	return (size_t)WG_T * l->cout * l->cin;
 }
 
+/* r = G g Gᵀ for one (co, ci) pair: its 16 transformed weights. */
+static void transform_weights(const float *restrict g, float r[4][4])
+{
+	float t[4][3];
+	/* t = G g, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] */
+	for (int j = 0; j < 3; j++) {
+		t[0][j] = g[j];
+		t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+		t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+		t[3][j] = g[6 + j];
+	}
+	/* r = t Gᵀ */
+	for (int i = 0; i < 4; i++) {
+		r[i][0] = t[i][0];
+		r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+		r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+		r[i][3] = t[i][2];
+	}
+}
+
 void dn_winograd_weights(const dn_conv2d *l, float *u)
 {
 	const size_t plane = (size_t)l->cout * l->cin;
 	for (int co = 0; co < l->cout; co++)
 		for (int ci = 0; ci < l->cin; ci++) {
-			const float *g = l->w + ((size_t)co * l->cin + ci) * 9;
-			float t[4][3], r[4][4];
-			/* t = G g, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] */
-			for (int j = 0; j < 3; j++) {
-				t[0][j] = g[j];
-				t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-				t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-				t[3][j] = g[6 + j];
-			}
-			/* r = t Gᵀ */
-			for (int i = 0; i < 4; i++) {
-				r[i][0] = t[i][0];
-				r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-				r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-				r[i][3] = t[i][2];
-			}
+			float r[4][4];
+			transform_weights(l->w + ((size_t)co * l->cin + ci) * 9, r);
 			for (int i = 0; i < 4; i++)
 				for (int j = 0; j < 4; j++)
 					u[(size_t)(i * 4 + j) * plane + (size_t)co * l->cin + ci] = r[i][j];
+		}
+}
+
+size_t dn_winograd_packed_floats(const dn_conv2d *l)
+{
+	return (size_t)WG_T * dn_gemm8_packed_floats(l->cout, l->cin);
+}
+
+void dn_winograd_weights_packed(const dn_conv2d *l, float *up)
+{
+	const size_t plane = dn_gemm8_packed_floats(l->cout, l->cin);
+	memset(up, 0, WG_T * plane * sizeof *up);
+	for (int co = 0; co < l->cout; co++)
+		for (int ci = 0; ci < l->cin; ci++) {
+			float r[4][4];
+			transform_weights(l->w + ((size_t)co * l->cin + ci) * 9, r);
+			/* dn_gemm8_pack's layout: [co / 8][ci][co % 8] */
+			const size_t at = ((size_t)(co / 8) * l->cin + ci) * 8 + co % 8;
+			for (int i = 0; i < 4; i++)
+				for (int j = 0; j < 4; j++)
+					up[(size_t)(i * 4 + j) * plane + at] = r[i][j];
 		}
 }
 
@@ -197,8 +225,8 @@ size_t dn_winograd_min_scratch(const dn_conv2d *l, int w)
 	return (size_t)WG_T * (l->cin + l->cout) * tw + 2 * WG_T * WG_SKEW + tmp_floats(w);
 }
 
-void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x, dn_tensor *y, int relu,
-                         float *scratch, size_t cap)
+void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const dn_tensor *x, dn_tensor *y,
+                         int relu, float *scratch, size_t cap)
 {
 	const int h = x->h, w = x->w, th = (h + 1) / 2, tw = (w + 1) / 2;
 	const size_t row_floats = (size_t)WG_T * (l->cin + l->cout) * tw;
@@ -210,6 +238,7 @@ void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x,
 	if (rows > th)
 		rows = th;
 	const size_t plane = (size_t)l->cout * l->cin, hw = (size_t)h * w;
+	const size_t pplane = dn_gemm8_packed_floats(l->cout, l->cin);
 	float *tmp = scratch;
 	for (int n = 0; n < x->n; n++) {
 		for (int ty0 = 0; ty0 < th; ty0 += rows) {
@@ -225,9 +254,13 @@ void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x,
 					                    v + (size_t)ci * nt + (size_t)(ty - ty0) * tw,
 					                    vplane, tmp);
 			for (int k = 0; k < WG_T; k++)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout, (int)nt,
-				            l->cin, 1.0f, u + (size_t)k * plane, l->cin, v + k * vplane,
-				            (int)nt, 0.0f, m + k * mplane, (int)nt);
+				if (packed)
+					dn_gemm8_avx512(l->cout, (int)nt, l->cin, u + (size_t)k * pplane,
+					                v + k * vplane, (int)nt, m + k * mplane, (int)nt);
+				else
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout,
+					            (int)nt, l->cin, 1.0f, u + (size_t)k * plane, l->cin,
+					            v + k * vplane, (int)nt, 0.0f, m + k * mplane, (int)nt);
 			for (int co = 0; co < l->cout; co++)
 				for (int ty = ty0; ty < ty1; ty++)
 					output_transform_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw,

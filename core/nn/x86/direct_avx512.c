@@ -146,4 +146,67 @@ __attribute__((target("avx512f"))) void dn_direct3_rows_avx512(const float *rest
 	}
 }
 
+/* One block of C = A·B: rows [8b, 8b + 8) x columns [n0, n0 + 16 pv), the
+ * last vector masked by tail (all ones where the block ends before n). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+gemm_block(int m, int k, const float *restrict ap, const float *restrict b, int ldb, float *restrict c,
+           int ldc, int n0, __mmask16 tail, const int pv)
+{
+	const int nb = (m + CB - 1) / CB;
+	for (int blk = 0; blk < nb; blk++) {
+		__m512 acc[CB][PV];
+#pragma GCC unroll 8
+		for (int r = 0; r < CB; r++)
+#pragma GCC unroll 3
+			for (int p = 0; p < pv; p++)
+				acc[r][p] = _mm512_setzero_ps();
+		const float *a = ap + (size_t)blk * k * CB;
+		const float *bp = b + n0;
+		for (int i = 0; i < k; i++, bp += ldb, a += CB) {
+			__m512 v[PV];
+#pragma GCC unroll 3
+			for (int p = 0; p < pv; p++)
+				v[p] = p == pv - 1 ? _mm512_maskz_loadu_ps(tail, bp + 16 * p)
+				                   : _mm512_loadu_ps(bp + 16 * p);
+#pragma GCC unroll 8
+			for (int r = 0; r < CB; r++) {
+				const __m512 s = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 3
+				for (int p = 0; p < pv; p++)
+					acc[r][p] = _mm512_fmadd_ps(s, v[p], acc[r][p]);
+			}
+		}
+		const int nr = m - blk * CB < CB ? m - blk * CB : CB;
+#pragma GCC unroll 8
+		for (int r = 0; r < CB; r++) {
+			if (r >= nr)
+				continue;
+			float *cr = c + (size_t)(blk * CB + r) * ldc + n0;
+#pragma GCC unroll 3
+			for (int p = 0; p < pv; p++)
+				_mm512_mask_storeu_ps(cr + 16 * p, p == pv - 1 ? tail : (__mmask16)0xffff,
+				                      acc[r][p]);
+		}
+	}
+}
+
+__attribute__((target("avx512f"))) void dn_gemm8_avx512(int m, int n, int k, const float *restrict ap,
+                                                        const float *restrict b, int ldb, float *restrict c,
+                                                        int ldc)
+{
+	int nv = (n + 15) / 16, n0 = 0;
+	while (nv > 0) {
+		const int pv = nv >= 3 ? (nv == 4 ? 2 : 3) : nv;
+		const __mmask16 tail = lanes(n0 + 16 * (pv - 1), n);
+		if (pv == 3)
+			gemm_block(m, k, ap, b, ldb, c, ldc, n0, tail, 3);
+		else if (pv == 2)
+			gemm_block(m, k, ap, b, ldb, c, ldc, n0, tail, 2);
+		else
+			gemm_block(m, k, ap, b, ldb, c, ldc, n0, tail, 1);
+		nv -= pv;
+		n0 += 16 * pv;
+	}
+}
+
 #endif
