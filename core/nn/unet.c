@@ -730,21 +730,20 @@ struct dn_unet_infer {
 #define WINOGRAD_MIN_CIN 64
 
 /* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h),
- * except where Winograd's 2.25x fewer multiplies win when the forward runs
- * on one thread: units with 128 or more input channels, and those with 64
- * or more on an image whose rows fill less than 80% of the kernel's
- * 16-pixel vectors (34 pixels wide: 3 vectors, 71% full). bench/bench_conv,
- * one thread: direct 61-100 GFLOP/s on every unit of the shipped models
- * against im2col + sgemm 15-62 and Winograd 3-84; Winograd ahead on the seed
- * net's 192- and 384-channel units (26 and 22 ms against 34 and 40) and on
- * its 64 -> 128 unit at 66x34 (4.0 ms against 5.5). With more OpenMP
- * threads every unit runs direct, on threads of its own, so that no
- * OpenBLAS thread is woken at all: OpenBLAS's threads spin for a while
- * after each GEMM and took the cores from the direct units' threads
- * (bench/bench_unet, seed forward at 2 threads on the loaded 2-core
- * machine: 180-377 ms with Winograd's GEMMs, 193-200 ms all direct, same
- * run). */
-#define DIRECT_MAX_CIN 127
+ * except, when the forward runs on one thread, those with 64 or more input
+ * and output channels: there Winograd's 2.25x fewer multiplies (its GEMMs
+ * by the direct kernel's small GEMM) win, elsewhere its transforms cost
+ * more than they save. bench/bench_conv, one thread, per unit, Winograd
+ * against direct: speech model 64->128 2.2 vs 2.5 ms, 128->128 3.7 vs 4.4,
+ * 192->64 11.0 vs 14.1, 64->64 even, 96->32 16.5 vs 15.5, 48->16 26.3 vs
+ * 13.0; frame model 64->64 12.3 vs 14.1, 192->64 27.9 vs 39.9, 96->32 40.9
+ * vs 32.7. With more OpenMP threads every unit runs direct, on threads of
+ * its own (Winograd's transforms run on one): no OpenBLAS thread is woken
+ * at all in the forward. OpenBLAS's threads spin for a while after each
+ * GEMM and took the cores from the direct units' threads (bench/bench_unet,
+ * seed forward at 2 threads on the loaded 2-core machine: 180-377 ms with
+ * Winograd's sgemm, 193-200 ms all direct, same run). */
+#define WINOGRAD_MIN_COUT 64
 
 static int use_winograd(const dn_conv2d *cv)
 {
@@ -756,15 +755,14 @@ static int use_direct(const dn_conv2d *cv)
 	return cv->k == 3 && dn_direct_available();
 }
 
-/* Whether unit u runs as Winograd on an input w wide (see above). */
-static int run_winograd(const dn_unet_infer *inf, int u, int w)
+/* Whether unit u runs as Winograd now (see above). */
+static int run_winograd(const dn_unet_infer *inf, int u)
 {
-	const int vectors = (w + 15) / 16;
 	if (!inf->wino[u])
 		return 0;
 	if (!inf->direct[u])
 		return 1;
-	return dn_threads_local() == 1 && (inf->conv[u].cin > DIRECT_MAX_CIN || 5 * w < 4 * 16 * vectors);
+	return dn_threads_local() == 1 && inf->conv[u].cout >= WINOGRAD_MIN_COUT;
 }
 
 struct dn_unet_ws {
@@ -869,7 +867,7 @@ double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 		const dn_conv2d *cv = &inf->conv[u];
 		const int level = u < inf->nunits ? dn_unet_unit_level(&inf->cfg, u) : 0;
 		const int lh = hp >> level, lw = level_w(&inf->cfg, wp, level);
-		if (run_winograd(inf, u, lw))
+		if (run_winograd(inf, u))
 			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
 		else
 			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
@@ -902,7 +900,7 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (run_winograd(inf, u, x->w))
+	if (run_winograd(inf, u))
 		dn_winograd_forward(cv, inf->wino[u], inf->wino_packed, x, y, relu, ws->col, ws->col_cap);
 	else if (inf->direct[u])
 		dn_direct_forward(cv, inf->direct[u], x, y, relu);
