@@ -14,6 +14,16 @@
 
 #include "core/nn/tensor.h"
 
+/* For loops written for GCC's vectoriser (fixed-size chunks): compiled
+ * again for AVX-512 and AVX2 and chosen when the program loads by what the
+ * CPU has (an ifunc). The library is built for plain x86-64, whose SSE
+ * vectors are 4 floats wide. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DN_CLONES
+#endif
+
 /* conv2d.c — k x k convolution (k = 1 or 3), stride 1, same padding, as
  * im2col + sgemm. Weights are [cout][cin][k][k] (PyTorch's layout). The
  * im2col scratch holds `col_cap` floats; the output is computed in blocks of

@@ -13,7 +13,7 @@
  * with a fixed inner count, which GCC vectorises at -O2 (shuffles and
  * maxps); the branchy per-element loop it replaces cost as much as a tenth
  * of the convolutions' time in the speech model's forward. */
-static void pool_row2(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
+DN_CLONES static void pool_row2(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
 {
 	int j = 0;
 	for (; j + 8 <= ow; j += 8)
@@ -34,7 +34,7 @@ static void pool_row2(const float *restrict r0, const float *restrict r1, float 
 }
 
 /* The same for 2x1 windows. */
-static void pool_row1(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
+DN_CLONES static void pool_row1(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
 {
 	int j = 0;
 	for (; j + 8 <= ow; j += 8)

@@ -734,11 +734,13 @@ struct dn_unet_infer {
  * and output channels: there Winograd's 2.25x fewer multiplies (its GEMMs
  * by the direct kernel's small GEMM) win, elsewhere its transforms cost
  * more than they save. bench/bench_conv, one thread, per unit, Winograd
- * against direct: speech model 64->128 2.2 vs 2.5 ms, 128->128 3.7 vs 4.4,
- * 192->64 11.0 vs 14.1, 64->64 even, 96->32 16.5 vs 15.5, 48->16 26.3 vs
- * 13.0; frame model 64->64 12.3 vs 14.1, 192->64 27.9 vs 39.9, 96->32 40.9
- * vs 32.7. With more OpenMP threads every unit runs direct, on threads of
- * its own (Winograd's transforms run on one): no OpenBLAS thread is woken
+ * against direct: speech model 64->64 2.8 vs 3.7 ms, 128->128 2.1 vs 3.2,
+ * 192->64 7.2 vs 10.1, 96->32 10.4 vs 10.8, 48->16 15.7 vs 10.1; frame
+ * model 64->64 6.2 vs 8.0, 192->64 16.1 vs 24.5, 96->32 24.1 vs 29.6,
+ * 32->32 11.3 vs 8.4; seed net 96->32 25.8 vs 20.1 (so 32 output channels
+ * stay direct; machine shared, figures move by 10-20%). With more OpenMP
+ * threads every unit runs direct, on threads of its own (Winograd's
+ * transforms run on one): no OpenBLAS thread is woken
  * at all in the forward. OpenBLAS's threads spin for a while after each
  * GEMM and took the cores from the direct units' threads (bench/bench_unet,
  * seed forward at 2 threads on the loaded 2-core machine: 180-377 ms with

@@ -9,7 +9,7 @@
 
 /* One input row s into output rows r0 and r1, each value twice: in chunks
  * of 8 with a fixed inner count, which GCC vectorises at -O2. */
-static void up_row2(const float *restrict s, float *restrict r0, float *restrict r1, int w)
+DN_CLONES static void up_row2(const float *restrict s, float *restrict r0, float *restrict r1, int w)
 {
 	int j = 0;
 	for (; j + 8 <= w; j += 8)

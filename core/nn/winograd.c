@@ -106,19 +106,21 @@ void dn_winograd_weights_packed(const dn_conv2d *l, float *up)
 			body;                                                                                \
 	} while (0)
 
-static void sub(float *restrict d, const float *restrict a, const float *restrict b, size_t n)
+static inline __attribute__((always_inline)) void sub(float *restrict d, const float *restrict a,
+                                                      const float *restrict b, size_t n)
 {
 	WG_LOOP(n, d[k] = a[k] - b[k]);
 }
 
-static void add(float *restrict d, const float *restrict a, const float *restrict b, size_t n)
+static inline __attribute__((always_inline)) void add(float *restrict d, const float *restrict a,
+                                                      const float *restrict b, size_t n)
 {
 	WG_LOOP(n, d[k] = a[k] + b[k]);
 }
 
 /* Row y of channel plane xc split into e (tw + 1 floats) and o (tw + 1). */
-static void split_row(const float *restrict xc, int h, int w, int y, int tw, float *restrict e,
-                      float *restrict o)
+static inline __attribute__((always_inline)) void split_row(const float *restrict xc, int h, int w, int y,
+                                                            int tw, float *restrict e, float *restrict o)
 {
 	if (y < 0 || y >= h) {
 		memset(e, 0, (size_t)(tw + 1) * sizeof *e);
@@ -134,8 +136,8 @@ static void split_row(const float *restrict xc, int h, int w, int y, int tw, flo
 
 /* One tile row ty of channel plane xc into V: plane ξ = 4i + j, tiles at v
  * (consecutive), planes vplane apart. tmp holds 16·(tw + 1) floats. */
-static void input_transform_row(const float *restrict xc, int h, int w, int tw, int ty, float *restrict v,
-                                size_t vplane, float *restrict tmp)
+DN_CLONES static void input_transform_row(const float *restrict xc, int h, int w, int tw, int ty,
+                                          float *restrict v, size_t vplane, float *restrict tmp)
 {
 	const size_t n1 = (size_t)tw + 1;
 	float *re[4], *ro[4], *se[4], *so[4];
@@ -169,8 +171,9 @@ static void input_transform_row(const float *restrict xc, int h, int w, int tw, 
 /* One tile row ty of output channel plane yc from M (plane ξ at m + ξ·mplane,
  * tiles consecutive), Aᵀ = [1 1 1 0; 0 1 −1 −1], plus bias and ReLU. tmp
  * holds 12·tw floats. */
-static void output_transform_row(const float *restrict m, size_t mplane, float bias, int relu, int h, int w,
-                                 int tw, int ty, float *restrict yc, float *restrict tmp)
+DN_CLONES static void output_transform_row(const float *restrict m, size_t mplane, float bias, int relu,
+                                           int h, int w, int tw, int ty, float *restrict yc,
+                                           float *restrict tmp)
 {
 	const size_t n = (size_t)tw;
 	float *s[2][4], *r[2];
