@@ -307,8 +307,9 @@ static void test_fold(int causal)
 }
 
 /* A net wide enough (mid 128, dec2 192 input channels) that its widest
- * units run as Winograd on one thread and direct on two (unet.c's
- * use_winograd): both ways must agree with the unfolded eval forward. */
+ * units run as Winograd and the others direct (unet.c's run_winograd), on
+ * one OpenMP thread and on two (each path's work shared among them): both
+ * must agree with the unfolded eval forward. */
 static void test_paths_by_threads(void)
 {
 	dn_unet_config cfg = dn_unet_default_config();

@@ -23,7 +23,6 @@
 
 #include "core/nn/layers.h"
 #include "core/nn/direct.h"
-#include "core/util/threads.h"
 
 #define MAX_DEPTH DN_UNET_MAX_DEPTH
 #define MAX_UNITS (4 * MAX_DEPTH + 2)
@@ -730,21 +729,20 @@ struct dn_unet_infer {
 #define WINOGRAD_MIN_CIN 64
 
 /* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h),
- * except, when the forward runs on one thread, those with 64 or more input
- * and output channels: there Winograd's 2.25x fewer multiplies (its GEMMs
- * by the direct kernel's small GEMM) win, elsewhere its transforms cost
- * more than they save. bench/bench_conv, one thread, per unit, Winograd
- * against direct: speech model 64->64 2.8 vs 3.7 ms, 128->128 2.1 vs 3.2,
- * 192->64 7.2 vs 10.1, 96->32 10.4 vs 10.8, 48->16 15.7 vs 10.1; frame
- * model 64->64 6.2 vs 8.0, 192->64 16.1 vs 24.5, 96->32 24.1 vs 29.6,
- * 32->32 11.3 vs 8.4; seed net 96->32 25.8 vs 20.1 (so 32 output channels
- * stay direct; machine shared, figures move by 10-20%). With more OpenMP
- * threads every unit runs direct, on threads of its own (Winograd's
- * transforms run on one): no OpenBLAS thread is woken
- * at all in the forward. OpenBLAS's threads spin for a while after each
- * GEMM and took the cores from the direct units' threads (bench/bench_unet,
- * seed forward at 2 threads on the loaded 2-core machine: 180-377 ms with
- * Winograd's sgemm, 193-200 ms all direct, same run). */
+ * except those with 64 or more input and output channels: there
+ * Winograd's 2.25x fewer multiplies (its GEMMs by the direct kernel's small
+ * GEMM) win, elsewhere its transforms cost more than they save.
+ * bench/bench_conv, one thread, per unit, Winograd against direct: speech
+ * model 64->64 2.8 vs 3.7 ms, 128->128 2.1 vs 3.2, 192->64 7.2 vs 10.1,
+ * 96->32 10.4 vs 10.8, 48->16 15.7 vs 10.1; frame model 64->64 6.2 vs 8.0,
+ * 192->64 16.1 vs 24.5, 96->32 24.1 vs 29.6, 32->32 11.3 vs 8.4; seed net
+ * 96->32 25.8 vs 20.1, so 32 output channels stay direct (the machine is
+ * shared: figures move by 10-20%). Both share their work among the calling
+ * thread's OpenMP team, and neither wakes an OpenBLAS thread: OpenBLAS's
+ * threads spin for a while after each GEMM and took the cores from the
+ * direct units' threads (bench/bench_unet, seed forward at 2 threads on
+ * the loaded machine: 180-377 ms with Winograd's sgemm, 193-200 ms
+ * without, same run). */
 #define WINOGRAD_MIN_COUT 64
 
 static int use_winograd(const dn_conv2d *cv)
@@ -757,14 +755,12 @@ static int use_direct(const dn_conv2d *cv)
 	return cv->k == 3 && dn_direct_available();
 }
 
-/* Whether unit u runs as Winograd now (see above). */
+/* Whether unit u runs as Winograd (see above). */
 static int run_winograd(const dn_unet_infer *inf, int u)
 {
 	if (!inf->wino[u])
 		return 0;
-	if (!inf->direct[u])
-		return 1;
-	return dn_threads_local() == 1 && inf->conv[u].cout >= WINOGRAD_MIN_COUT;
+	return !inf->direct[u] || inf->conv[u].cout >= WINOGRAD_MIN_COUT;
 }
 
 struct dn_unet_ws {

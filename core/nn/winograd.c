@@ -16,6 +16,9 @@
  */
 #include <cblas.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/nn/direct.h"
 #include "core/nn/layers.h"
@@ -228,13 +231,40 @@ size_t dn_winograd_min_scratch(const dn_conv2d *l, int w)
 	return (size_t)WG_T * (l->cin + l->cout) * tw + 2 * WG_T * WG_SKEW + tmp_floats(w);
 }
 
+/* The calling thread's OpenMP team size, and its index in a team. */
+static int team_size(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int team_index(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
 void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const dn_tensor *x, dn_tensor *y,
                          int relu, float *scratch, size_t cap)
 {
 	const int h = x->h, w = x->w, th = (h + 1) / 2, tw = (w + 1) / 2;
-	const size_t row_floats = (size_t)WG_T * (l->cin + l->cout) * tw;
-	const size_t budget = (cap < WG_BLOCK_FLOATS ? cap : WG_BLOCK_FLOATS);
-	const size_t fixed = 2 * WG_T * WG_SKEW + tmp_floats(w);
+	const size_t row_floats = (size_t)WG_T * (l->cin + l->cout) * tw, tmpf = tmp_floats(w);
+	/* The transforms' channels (and the packed GEMMs' planes) are shared
+	 * among the OpenMP threads, each with its own transform scratch, when
+	 * the scratch holds one per thread; the sgemm path leaves its GEMMs to
+	 * OpenBLAS. Every output is computed the same way whatever the count. */
+	int nthr = team_size();
+	if (nthr > 1 && cap < dn_winograd_min_scratch(l, w) + (size_t)(nthr - 1) * tmpf)
+		nthr = 1;
+	const size_t tmps = (size_t)nthr * tmpf;
+	const size_t budget = (cap < WG_BLOCK_FLOATS + tmps ? cap : WG_BLOCK_FLOATS + tmps);
+	const size_t fixed = 2 * WG_T * WG_SKEW + tmps;
 	/* Whole tile rows per block: as many as the budget holds, at least one
 	 * (which the caller's cap, >= dn_winograd_min_scratch, guarantees). */
 	int rows = budget > fixed + row_floats ? (int)((budget - fixed) / row_floats) : 1;
@@ -242,7 +272,6 @@ void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const d
 		rows = th;
 	const size_t plane = (size_t)l->cout * l->cin, hw = (size_t)h * w;
 	const size_t pplane = dn_gemm8_packed_floats(l->cout, l->cin);
-	float *tmp = scratch;
 	for (int n = 0; n < x->n; n++) {
 		for (int ty0 = 0; ty0 < th; ty0 += rows) {
 			const int ty1 = ty0 + rows < th ? ty0 + rows : th;
@@ -250,25 +279,34 @@ void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const d
 			/* Plane ξ of V is cin x nt (row-major), of M cout x nt. */
 			const size_t vplane = (size_t)l->cin * nt + WG_SKEW,
 			             mplane = (size_t)l->cout * nt + WG_SKEW;
-			float *v = scratch + tmp_floats(w), *m = v + WG_T * vplane;
-			for (int ci = 0; ci < l->cin; ci++)
+			float *v = scratch + tmps, *m = v + WG_T * vplane;
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+			for (int ci = 0; ci < l->cin; ci++) {
+				float *tmp = scratch + (size_t)team_index() * tmpf;
 				for (int ty = ty0; ty < ty1; ty++)
 					input_transform_row(dn_tensor_plane(x, n, ci), h, w, tw, ty,
 					                    v + (size_t)ci * nt + (size_t)(ty - ty0) * tw,
 					                    vplane, tmp);
-			for (int k = 0; k < WG_T; k++)
-				if (packed)
+			}
+			if (packed) {
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+				for (int k = 0; k < WG_T; k++)
 					dn_gemm8_avx512(l->cout, (int)nt, l->cin, u + (size_t)k * pplane,
 					                v + k * vplane, (int)nt, m + k * mplane, (int)nt);
-				else
+			} else {
+				for (int k = 0; k < WG_T; k++)
 					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout,
 					            (int)nt, l->cin, 1.0f, u + (size_t)k * plane, l->cin,
 					            v + k * vplane, (int)nt, 0.0f, m + k * mplane, (int)nt);
-			for (int co = 0; co < l->cout; co++)
+			}
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+			for (int co = 0; co < l->cout; co++) {
+				float *tmp = scratch + (size_t)team_index() * tmpf;
 				for (int ty = ty0; ty < ty1; ty++)
 					output_transform_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw,
 					                     mplane, l->b[co], relu, h, w, tw, ty,
 					                     dn_tensor_plane(y, n, 0) + (size_t)co * hw, tmp);
+			}
 		}
 	}
 }

@@ -26,15 +26,6 @@ void dn_threads_set_local(int n)
 #endif
 }
 
-int dn_threads_local(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
-}
-
 int dn_threads_available(void)
 {
 	cpu_set_t set;

@@ -20,9 +20,6 @@ void dn_threads_set(int n);
  * share a process-wide OpenBLAS setting. */
 void dn_threads_set_local(int n);
 
-/* The calling thread's OpenMP team size (1 without OpenMP). */
-int dn_threads_local(void);
-
 /* CPUs this process may run on (its affinity mask), at least 1. */
 int dn_threads_available(void);
 
