@@ -77,8 +77,9 @@ block(const float *restrict x, int cin, int h, int w, int pw, const float *restr
 #pragma GCC unroll 3
 					for (int p = 0; p < pv; p++)
 						v[p] =
-						    edge ? _mm512_maskz_loadu_ps(lm[kw][p], row + kw + 16 * p)
-						         : _mm512_loadu_ps(row + kw + 16 * p);
+						    ((edge & 1) && p == 0) || ((edge & 2) && p == pv - 1)
+						        ? _mm512_maskz_loadu_ps(lm[kw][p], row + kw + 16 * p)
+						        : _mm512_loadu_ps(row + kw + 16 * p);
 #pragma GCC unroll 8
 					for (int c = 0; c < CB; c++) {
 						const __m512 s = _mm512_set1_ps(wk[kw * CB + c]);
