@@ -37,6 +37,20 @@ __attribute__((target("avx512f"))) static __mmask16 lanes(int c, int w)
 	return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
+/* acc[c][p] += a[c] · v[p] for the block's 8 output rows and pv vectors:
+ * the step both kernels below are made of. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+fma8(__m512 acc[CB][PV], const __m512 *v, const float *restrict a, const int pv)
+{
+#pragma GCC unroll 8
+	for (int c = 0; c < CB; c++) {
+		const __m512 s = _mm512_set1_ps(a[c]);
+#pragma GCC unroll 3
+		for (int p = 0; p < pv; p++)
+			acc[c][p] = _mm512_fmadd_ps(s, v[p], acc[c][p]);
+	}
+}
+
 /* One block of output row oh: channels [8b, 8b + 8) x pixels [ow0, ow0 + 16 pv).
  * Inlined with pv = 1, 2, 3 so that every loop over the vectors unrolls, and
  * with edge saying which of its ends read past the row: bit 0 its first
@@ -80,13 +94,7 @@ block(const float *restrict x, int cin, int h, int w, int pw, const float *restr
 						    ((edge & 1) && p == 0) || ((edge & 2) && p == pv - 1)
 						        ? _mm512_maskz_loadu_ps(lm[kw][p], row + kw + 16 * p)
 						        : _mm512_loadu_ps(row + kw + 16 * p);
-#pragma GCC unroll 8
-					for (int c = 0; c < CB; c++) {
-						const __m512 s = _mm512_set1_ps(wk[kw * CB + c]);
-#pragma GCC unroll 3
-						for (int p = 0; p < pv; p++)
-							acc[c][p] = _mm512_fmadd_ps(s, v[p], acc[c][p]);
-					}
+					fma8(acc, v, wk + kw * CB, pv);
 				}
 			}
 		}
@@ -169,13 +177,7 @@ gemm_block(int m, int k, const float *restrict ap, const float *restrict b, int 
 			for (int p = 0; p < pv; p++)
 				v[p] = p == pv - 1 ? _mm512_maskz_loadu_ps(tail, bp + 16 * p)
 				                   : _mm512_loadu_ps(bp + 16 * p);
-#pragma GCC unroll 8
-			for (int r = 0; r < CB; r++) {
-				const __m512 s = _mm512_set1_ps(a[r]);
-#pragma GCC unroll 3
-				for (int p = 0; p < pv; p++)
-					acc[r][p] = _mm512_fmadd_ps(s, v[p], acc[r][p]);
-			}
+			fma8(acc, v, a, pv);
 		}
 		const int nr = m - blk * CB < CB ? m - blk * CB : CB;
 #pragma GCC unroll 8
