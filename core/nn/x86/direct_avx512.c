@@ -37,6 +37,16 @@ __attribute__((target("avx512f"))) static __mmask16 lanes(int c, int w)
 	return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
+/* acc = 0 for the block's 8 rows and pv vectors. */
+__attribute__((target("avx512f"), always_inline)) static inline void zero8(__m512 acc[CB][PV], const int pv)
+{
+#pragma GCC unroll 8
+	for (int c = 0; c < CB; c++)
+#pragma GCC unroll 3
+		for (int p = 0; p < pv; p++)
+			acc[c][p] = _mm512_setzero_ps();
+}
+
 /* acc[c][p] += a[c] · v[p] for the block's 8 output rows and pv vectors:
  * the step both kernels below are made of. */
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -74,11 +84,7 @@ block(const float *restrict x, int cin, int h, int w, int pw, const float *restr
 	}
 	for (int b = 0; b < nb; b++) {
 		__m512 acc[CB][PV];
-#pragma GCC unroll 8
-		for (int c = 0; c < CB; c++)
-#pragma GCC unroll 3
-			for (int p = 0; p < pv; p++)
-				acc[c][p] = zero;
+		zero8(acc, pv);
 		const float *wb = wt + (size_t)b * cin * 9 * CB;
 		for (int ci = 0; ci < cin; ci++) {
 			const float *xc = x + (size_t)ci * hw;
@@ -164,11 +170,7 @@ gemm_block(int m, int k, const float *restrict ap, const float *restrict b, int 
 	const int nb = (m + CB - 1) / CB;
 	for (int blk = 0; blk < nb; blk++) {
 		__m512 acc[CB][PV];
-#pragma GCC unroll 8
-		for (int r = 0; r < CB; r++)
-#pragma GCC unroll 3
-			for (int p = 0; p < pv; p++)
-				acc[r][p] = _mm512_setzero_ps();
+		zero8(acc, pv);
 		const float *a = ap + (size_t)blk * k * CB;
 		const float *bp = b + n0;
 		for (int i = 0; i < k; i++, bp += ldb, a += CB) {
