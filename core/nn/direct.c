@@ -70,7 +70,8 @@ static void run(const dn_conv2d *l, const float *wt, const float *b, int pw, con
 		float *yn = dn_tensor_plane(y, n, 0);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
 		for (int r = 0; r < h; r++)
-			dn_direct3_rows_avx512(xn, l->cin, h, w, pw, wt, b, l->cout, relu, yn, r, r + 1);
+			dn_direct3_rows_avx512(xn, l->cin, h, w, pw, wt, b, l->cout, relu, yn + (size_t)r * w,
+			                       (size_t)h * w, r, r + 1);
 	}
 #else
 	(void)l;
@@ -105,6 +106,36 @@ void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx
 	/* The forward pads the width with pw zeros before and 2 − pw after; its
 	 * adjoint the other way round. */
 	run(&t, wt, zero, l->causal ? 0 : 1, dy, dx, 0);
+}
+
+void dn_direct_weights_frame(const dn_conv2d *l, float *wt)
+{
+	/* Tap (a, b) of the window image (row a = time, column b = frequency)
+	 * is l's tap (kh = b, kw = a). */
+	const int nb = (l->cout + CB - 1) / CB;
+	for (int b = 0; b < nb; b++)
+		for (int ci = 0; ci < l->cin; ci++)
+			for (int t = 0; t < 9; t++)
+				for (int c = 0; c < CB; c++) {
+					const int co = b * CB + c, kh = t % 3, kw = t / 3;
+					wt[(((size_t)b * l->cin + ci) * 9 + t) * CB + c] =
+					    co < l->cout ? l->w[((size_t)co * l->cin + ci) * 9 + kh * 3 + kw]
+					                 : 0.0f;
+				}
+}
+
+void dn_direct_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y, int relu)
+{
+#if DN_DIRECT_X86
+	dn_direct3_rows_avx512(win, l->cin, 3, h, 1, wt, l->b, l->cout, relu, y, (size_t)h, 1, 2);
+#else
+	(void)l;
+	(void)wt;
+	(void)win;
+	(void)h;
+	(void)y;
+	(void)relu;
+#endif
 }
 
 size_t dn_gemm8_packed_floats(int m, int k)

@@ -23,16 +23,6 @@
 #define DN_DIRECT_X86 1
 #else
 #define DN_DIRECT_X86 0
-/* C (m x n, row stride ldc) = A · B (k x n, row stride ldb), A packed by
- * dn_gemm8_pack: the direct kernel's register blocking without the taps,
- * for the small GEMMs (m, k of 16 to 128) of Winograd's tile points, where
- * OpenBLAS spends as long packing as multiplying. Only where
- * dn_direct_available(). */
-size_t dn_gemm8_packed_floats(int m, int k);
-/* ap[i / 8][j][i % 8] = a[i][j] (a is m x k row-major), zeros past m. */
-void dn_gemm8_pack(const float *a, int m, int k, float *ap);
-void dn_gemm8_avx512(int m, int n, int k, const float *ap, const float *b, int ldb, float *c, int ldc);
-
 #endif
 
 /* 1 when this CPU runs the direct kernel (AVX-512F), else 0. */
@@ -52,10 +42,22 @@ void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, 
 size_t dn_direct_transposed_scratch(const dn_conv2d *l);
 void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx, float *scratch);
 
-/* The kernel (direct_avx512.c): output rows [r0, r1) of one image. pw is
- * the zero columns before the first input column (1 same, 2 causal). */
+/* One output column of a causal 3x3 convolution, for streaming (as
+ * dn_conv2d_forward_frame): win is [cin][3][h] (time t−2, t−1, t; h the
+ * frequency), y gets [cout][h]. The window is an image of 3 rows, time down
+ * and frequency across, whose middle output row is the column wanted, with
+ * the taps transposed to match: wt from dn_direct_weights_frame
+ * (dn_direct_weight_floats of them). Only where dn_direct_available(). */
+void dn_direct_weights_frame(const dn_conv2d *l, float *wt);
+void dn_direct_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y,
+                             int relu);
+
+/* The kernel (direct_avx512.c): output rows [r0, r1) of one image of h x w,
+ * pw zero columns before the first input column (1 same, 2 causal, 0 for the
+ * causal one's transposed convolution). Output (co, oh, ow) goes to
+ * y[co·ys + (oh − r0)·w + ow]. */
 void dn_direct3_rows_avx512(const float *x, int cin, int h, int w, int pw, const float *wt, const float *bias,
-                            int cout, int relu, float *y, int r0, int r1);
+                            int cout, int relu, float *y, size_t ys, int r0, int r1);
 
 /* C (m x n, row stride ldc) = A · B (k x n, row stride ldb), A packed by
  * dn_gemm8_pack: the direct kernel's register blocking without the taps,

@@ -721,6 +721,10 @@ struct dn_unet_infer {
 	float *direct[MAX_UNITS + 1];
 	float *direct_weights;
 	int wino_packed; /* 1: wino holds dn_winograd_weights_packed's layout */
+	/* A causal net's 3x3 units' weights for the direct kernel's one-column
+	 * form (dn_direct_forward_frame), for streaming. */
+	float *frame[MAX_UNITS + 1];
+	float *frame_weights;
 };
 
 /* 3x3 units with at least this many input channels run as Winograd
@@ -753,6 +757,11 @@ static int use_winograd(const dn_conv2d *cv)
 static int use_direct(const dn_conv2d *cv)
 {
 	return cv->k == 3 && dn_direct_available();
+}
+
+static int use_direct_frame(const dn_conv2d *cv)
+{
+	return use_direct(cv) && cv->causal;
 }
 
 /* Whether unit u runs as Winograd (see above). */
@@ -839,7 +848,9 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 	                inf->wino_packed ? dn_winograd_weights_packed : dn_winograd_weights, inf->wino,
 	                &inf->wino_weights) ||
 	    transformed(inf, use_direct, dn_direct_weight_floats, dn_direct_weights, inf->direct,
-	                &inf->direct_weights)) {
+	                &inf->direct_weights) ||
+	    transformed(inf, use_direct_frame, dn_direct_weight_floats, dn_direct_weights_frame, inf->frame,
+	                &inf->frame_weights)) {
 		dn_unet_infer_destroy(inf);
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate the transformed weights");
 	}
@@ -854,6 +865,7 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	dn_free(inf->weights);
 	dn_free(inf->wino_weights);
 	dn_free(inf->direct_weights);
+	dn_free(inf->frame_weights);
 	free(inf);
 }
 
@@ -1064,7 +1076,10 @@ static void stream_unit(dn_unet_stream *st, int u, const float *x)
 		memmove(wn, wn + hl, 2 * col);
 		memcpy(wn + 2 * (size_t)hl, x + (size_t)ci * hl, col);
 	}
-	dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
+	if (st->inf->frame[u])
+		dn_direct_forward_frame(cv, st->inf->frame[u], st->win[u], hl, st->y[u], 1);
+	else
+		dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
 }
 
 int dn_unet_stream_step(dn_unet_stream *st, const float *x, float *y, dn_error *err)
