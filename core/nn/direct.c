@@ -27,17 +27,29 @@ size_t dn_direct_weight_floats(const dn_conv2d *l)
 	return (size_t)(l->cout + CB - 1) / CB * CB * l->cin * 9;
 }
 
-void dn_direct_weights(const dn_conv2d *l, float *wt)
+/* wt[o / 8][i][t][o % 8] = the weight of output o, input i and tap map[t]
+ * of the kernel's convolution (nout outputs, nin inputs), which sits at
+ * w[(o·so + i·si)·9 + map[t]]: so = cin, si = 1 for a layer's own weights;
+ * so = 1, si = cin of the layer for its transposed convolution. Zeros past
+ * nout. */
+static void lay_out(const float *w, int nout, int nin, size_t so, size_t si, const int map[9], float *wt)
 {
-	const int nb = (l->cout + CB - 1) / CB;
+	const int nb = (nout + CB - 1) / CB;
 	for (int b = 0; b < nb; b++)
-		for (int ci = 0; ci < l->cin; ci++)
+		for (int i = 0; i < nin; i++)
 			for (int t = 0; t < 9; t++)
 				for (int c = 0; c < CB; c++) {
-					const int co = b * CB + c;
-					wt[(((size_t)b * l->cin + ci) * 9 + t) * CB + c] =
-					    co < l->cout ? l->w[((size_t)co * l->cin + ci) * 9 + t] : 0.0f;
+					const int o = b * CB + c;
+					wt[(((size_t)b * nin + i) * 9 + t) * CB + c] =
+					    o < nout ? w[((size_t)o * so + (size_t)i * si) * 9 + map[t]]
+					             : 0.0f;
 				}
+}
+
+void dn_direct_weights(const dn_conv2d *l, float *wt)
+{
+	static const int same[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+	lay_out(l->w, l->cout, l->cin, (size_t)l->cin, 1, same, wt);
 }
 
 /* Multiply-adds below which one image's rows stay on one thread. */
@@ -91,17 +103,11 @@ void dn_direct_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, 
 
 void dn_direct_transposed(const dn_conv2d *l, const dn_tensor *dy, dn_tensor *dx, float *scratch)
 {
+	/* Tap t of the transposed convolution is l's tap 8 − t (flipped). */
+	static const int flipped[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
 	const dn_conv2d t = transposed(l);
-	const int nb = (t.cout + CB - 1) / CB;
 	float *wt = scratch, *zero = scratch + dn_direct_weight_floats(&t);
-	for (int b = 0; b < nb; b++)
-		for (int co = 0; co < t.cin; co++)
-			for (int k = 0; k < 9; k++)
-				for (int c = 0; c < CB; c++) {
-					const int ci = b * CB + c;
-					wt[(((size_t)b * t.cin + co) * 9 + k) * CB + c] =
-					    ci < t.cout ? l->w[((size_t)co * l->cin + ci) * 9 + 8 - k] : 0.0f;
-				}
+	lay_out(l->w, t.cout, t.cin, 1, (size_t)l->cin, flipped, wt);
 	memset(zero, 0, (size_t)t.cout * sizeof *zero);
 	/* The forward pads the width with pw zeros before and 2 − pw after; its
 	 * adjoint the other way round. */
@@ -112,16 +118,8 @@ void dn_direct_weights_frame(const dn_conv2d *l, float *wt)
 {
 	/* Tap (a, b) of the window image (row a = time, column b = frequency)
 	 * is l's tap (kh = b, kw = a). */
-	const int nb = (l->cout + CB - 1) / CB;
-	for (int b = 0; b < nb; b++)
-		for (int ci = 0; ci < l->cin; ci++)
-			for (int t = 0; t < 9; t++)
-				for (int c = 0; c < CB; c++) {
-					const int co = b * CB + c, kh = t % 3, kw = t / 3;
-					wt[(((size_t)b * l->cin + ci) * 9 + t) * CB + c] =
-					    co < l->cout ? l->w[((size_t)co * l->cin + ci) * 9 + kh * 3 + kw]
-					                 : 0.0f;
-				}
+	static const int swapped[9] = {0, 3, 6, 1, 4, 7, 2, 5, 8};
+	lay_out(l->w, l->cout, l->cin, (size_t)l->cin, 1, swapped, wt);
 }
 
 void dn_direct_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y, int relu)
