@@ -18,8 +18,8 @@
  * 2·M·N·K; pooling, upsampling, concatenation and activations are not
  * counted (batch norm is folded into the weights for inference). The count is
  * checked against dn_unet_forward_flops(). That is the figure GFLOP/s and the
- * share of the sgemm peak are quoted in ("direct-equivalent"); on one thread
- * the folded path runs its widest 3x3 units as Winograd F(2x2, 3x3), which
+ * share of the sgemm peak are quoted in ("direct-equivalent"); the folded
+ * path runs its wider 3x3 units as Winograd F(2x2, 3x3), which
  * issues fewer GEMM FLOPs (dn_unet_infer_gemm_flops), so the share of peak
  * on the issued count is printed beside it (the direct AVX-512 kernel of the
  * other units issues the direct count). A training step is reported in
