@@ -3,7 +3,8 @@
  * 32 base filters, depth 3, ReLU output; random weights, which cost exactly
  * what trained ones do) on a 257 x 131 spectrogram, the figures of issue 2.
  *
- * Prints, for each OpenBLAS thread count asked for (default 1 and 2):
+ * Prints, for each thread count asked for (default 1 and 2; OpenBLAS's and
+ * the OpenMP team's):
  *  - the folded inference forward (dn_unet_infer_run), batch 1;
  *  - one training step at batch 16 (forward_train, MSE loss, zero_grad,
  *    backward, Adam update);
@@ -18,9 +19,10 @@
  * counted (batch norm is folded into the weights for inference). The count is
  * checked against dn_unet_forward_flops(). That is the figure GFLOP/s and the
  * share of the sgemm peak are quoted in ("direct-equivalent"); the folded
- * path runs its wider 3x3 units as Winograd F(2x2, 3x3), which issues fewer
- * GEMM FLOPs (dn_unet_infer_gemm_flops), so the share of peak on the issued
- * count is printed beside it. A training step is reported in
+ * path runs its wider 3x3 units as Winograd F(2x2, 3x3), which
+ * issues fewer GEMM FLOPs (dn_unet_infer_gemm_flops), so the share of peak
+ * on the issued count is printed beside it (the direct AVX-512 kernel of the
+ * other units issues the direct count). A training step is reported in
  * time only: its FLOPs (about 3x the forward per image) depend on which
  * gradients one counts.
  *
@@ -329,9 +331,12 @@ int main(int argc, char **argv)
 		openblas_set_num_threads(r->threads);
 		r->gemm = time_gemm(o.gemm_n, 1, 5);
 		r->gemm_gflops = 2.0 * o.gemm_n * (double)o.gemm_n * o.gemm_n / (r->gemm.med * 1e6);
-		dn_threads_set_local(1); /* as the daemon's workers and denoise audio run */
-		r->infer = time_infer(inf, &x, o.warmup, o.runs);
+		/* The forward's own threads: its direct and Winograd units share
+		 * their work among the OpenMP team (with AVX-512 it wakes no
+		 * OpenBLAS thread, so a team of 1 would leave the second core idle;
+		 * the daemon's workers and denoise audio use theirs for chunks). */
 		dn_threads_set_local(r->threads);
+		r->infer = time_infer(inf, &x, o.warmup, o.runs);
 		r->infer_gflops = flops / (r->infer.med * 1e6);
 		r->issued_gflops = issued / (r->infer.med * 1e6);
 		if (o.train_runs)

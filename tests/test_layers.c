@@ -4,8 +4,12 @@
  *
  * Each check uses the loss L = Σ r·y with fixed random r, so dL/dy = r.
  */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h"
@@ -100,7 +104,8 @@ static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 						for (int e = 0; e < k; e++) {
 							int jj = t - (k - 1) + e;
 							win[((size_t)ci * k + e) * h + i] =
-							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj] : 0.0f;
+							    jj >= 0 ? dn_tensor_plane(&c.x, b, ci)[i * w + jj]
+							            : 0.0f;
 						}
 				dn_conv2d_forward_frame(&c.l, win, h, yc, 0, fcol);
 				for (int co = 0; co < cout; co++)
@@ -136,42 +141,161 @@ static void test_conv(int k, int cap_rows, int cap_extra, int causal)
 	dn_free(buf);
 }
 
-/* ---- Winograd F(2x2, 3x3) against im2col + sgemm ---- */
-static void test_winograd(int h, int w, int relu, int extra_rows)
+/* ---- the inference paths against im2col + sgemm ---- */
+
+/* A 3x3 convolution with weights, bias and input drawn from the shared
+ * random stream (in that order), y poisoned with NaN so that a value left
+ * unwritten shows, and ref = im2col + sgemm's output: what the faster paths
+ * are checked against. */
+struct conv_case {
+	dn_conv2d l;
+	float *buf;
+	dn_tensor x, y, ref;
+};
+
+static void case_make(struct conv_case *c, int n, int h, int w, int cin, int cout, int causal, int relu)
 {
-	const int n = 2, cin = 5, cout = 3;
-	dn_conv2d l = {.cin = cin, .cout = cout, .k = 3};
-	float *buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
-	l.w = buf;
-	l.b = buf + cout * cin * 9;
-	gc_fill(l.w, cout * cin * 9, &seed, -1, 1);
-	gc_fill(l.b, cout, &seed, -1, 1);
-	float *u = dn_alloc(dn_winograd_weight_floats(&l) * sizeof(float));
-	dn_winograd_weights(&l, u);
-	dn_tensor x = {0}, y = {0}, ref = {0};
-	dn_tensor_init(&x, n, cin, h, w, NULL);
-	dn_tensor_init(&y, n, cout, h, w, NULL);
-	dn_tensor_init(&ref, n, cout, h, w, NULL);
-	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
-	size_t ccap = dn_conv2d_min_scratch(&l, w) * h;
+	*c = (struct conv_case){.l = {.cin = cin, .cout = cout, .k = 3, .causal = causal}};
+	c->buf = dn_alloc((cout * cin * 9 + cout) * sizeof(float));
+	c->l.w = c->buf;
+	c->l.b = c->buf + cout * cin * 9;
+	gc_fill(c->l.w, cout * cin * 9, &seed, -1, 1);
+	gc_fill(c->l.b, cout, &seed, -1, 1);
+	dn_tensor_init(&c->x, n, cin, h, w, NULL);
+	dn_tensor_init(&c->y, n, cout, h, w, NULL);
+	dn_tensor_init(&c->ref, n, cout, h, w, NULL);
+	gc_fill(c->x.data, dn_tensor_size(&c->x), &seed, -1, 1);
+	for (size_t i = 0; i < dn_tensor_size(&c->y); i++)
+		c->y.data[i] = NAN;
+	size_t ccap = dn_conv2d_min_scratch(&c->l, w) * h;
 	float *col = dn_alloc(ccap * sizeof(float));
-	dn_conv2d_forward(&l, &x, &ref, relu, col, ccap);
-	/* The smallest scratch (one tile row per block), plus extra tile rows. */
-	size_t cap = dn_winograd_min_scratch(&l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
-	float *scratch = dn_alloc(cap * sizeof(float));
-	dn_winograd_forward(&l, u, &x, &y, relu, scratch, cap);
-	double worst = 0.0;
-	for (size_t i = 0; i < dn_tensor_size(&y); i++)
-		if (fabs((double)y.data[i] - ref.data[i]) > worst)
-			worst = fabs((double)y.data[i] - ref.data[i]);
-	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d differs from im2col by %g", h, w, relu, worst);
-	dn_tensor_free(&x);
-	dn_tensor_free(&y);
-	dn_tensor_free(&ref);
+	dn_conv2d_forward(&c->l, &c->x, &c->ref, relu, col, ccap);
 	dn_free(col);
+}
+
+/* Largest |y − ref| (infinite where y is NaN). */
+static double case_worst(const struct conv_case *c)
+{
+	double worst = 0.0;
+	for (size_t i = 0; i < dn_tensor_size(&c->y); i++) {
+		double d = fabs((double)c->y.data[i] - c->ref.data[i]);
+		worst = d <= worst ? worst : (d == d ? d : INFINITY);
+	}
+	return worst;
+}
+
+static void case_free(struct conv_case *c)
+{
+	dn_tensor_free(&c->x);
+	dn_tensor_free(&c->y);
+	dn_tensor_free(&c->ref);
+	dn_free(c->buf);
+}
+
+/* Winograd F(2x2, 3x3), its GEMMs by sgemm or (packed) by the direct
+ * kernel's small GEMM. */
+static void test_winograd(int h, int w, int relu, int extra_rows, int packed)
+{
+	const int cin = 5, cout = 3;
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, 0, relu);
+	float *u = dn_alloc((packed ? dn_winograd_packed_floats(&c.l) : dn_winograd_weight_floats(&c.l)) *
+	                    sizeof(float));
+	if (packed)
+		dn_winograd_weights_packed(&c.l, u);
+	else
+		dn_winograd_weights(&c.l, u);
+	/* The smallest scratch (one tile row per block), plus extra tile rows. */
+	size_t cap =
+	    dn_winograd_min_scratch(&c.l, w) + (size_t)extra_rows * 16 * (cin + cout) * ((w + 1) / 2);
+	float *scratch = dn_alloc(cap * sizeof(float));
+	dn_winograd_forward(&c.l, u, packed, &c.x, &c.y, relu, scratch, cap);
+	double worst = case_worst(&c);
+	CHECK_MSG(worst < 1e-5, "winograd %dx%d relu %d packed %d differs from im2col by %g", h, w, relu,
+	          packed, worst);
 	dn_free(scratch);
 	dn_free(u);
-	dn_free(buf);
+	case_free(&c);
+}
+
+/* dn_gemm8_avx512 against a plain triple loop, at sizes that end its
+ * 8-row and 16-column blocks everywhere; the same k products summed in
+ * another order (in [−1, 1]: within 4·k·FLT_EPSILON). */
+static void test_gemm8(int m, int n, int k)
+{
+	const int ldb = n + 3, ldc = n + 5;
+	float *a = dn_alloc((size_t)m * k * sizeof(float)), *b = dn_alloc((size_t)k * ldb * sizeof(float));
+	float *c = dn_alloc((size_t)m * ldc * sizeof(float));
+	float *ap = dn_alloc(dn_gemm8_packed_floats(m, k) * sizeof(float));
+	gc_fill(a, (size_t)m * k, &seed, -1, 1);
+	gc_fill(b, (size_t)k * ldb, &seed, -1, 1);
+	for (int i = 0; i < m * ldc; i++)
+		c[i] = NAN;
+	dn_gemm8_pack(a, m, k, ap);
+	dn_gemm8_avx512(m, n, k, ap, b, ldb, c, ldc);
+	double worst = 0.0;
+	int untouched = 0;
+	for (int i = 0; i < m; i++) {
+		for (int j = 0; j < n; j++) {
+			double s = 0.0;
+			for (int t = 0; t < k; t++)
+				s += (double)a[(size_t)i * k + t] * b[(size_t)t * ldb + j];
+			double d = fabs(s - c[(size_t)i * ldc + j]);
+			worst = d <= worst ? worst : (d == d ? d : INFINITY);
+		}
+		for (int j = n; j < ldc; j++)
+			untouched += c[(size_t)i * ldc + j] != c[(size_t)i * ldc + j];
+	}
+	CHECK_MSG(worst <= 4.0 * k * FLT_EPSILON, "gemm8 %dx%dx%d differs from the plain product by %g", m, n,
+	          k, worst);
+	CHECK_MSG(untouched == m * (ldc - n), "gemm8 %dx%dx%d wrote past its n columns", m, n, k);
+	dn_free(a);
+	dn_free(b);
+	dn_free(c);
+	dn_free(ap);
+}
+
+/* The direct kernel (direct.h), at widths that end its 16-pixel vectors and
+ * 1-3-vector blocks everywhere (1, 15, 17, 33, 50, 64, 65, 100), heights of
+ * 1 and 2 (both padding rows at once), channel counts below, at and past
+ * its 8-channel blocks, causal and not. Both sum the same cin·9 products of
+ * inputs and weights in [−1, 1] in different orders, so they may differ by
+ * a few ulps of that many terms: the bound allows 4·cin·9·FLT_EPSILON. */
+static void test_direct(int h, int w, int cin, int cout, int causal, int relu)
+{
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, causal, relu);
+	float *wt = dn_alloc(dn_direct_weight_floats(&c.l) * sizeof(float));
+	dn_direct_weights(&c.l, wt);
+	dn_direct_forward(&c.l, wt, &c.x, &c.y, relu);
+	double worst = case_worst(&c);
+	CHECK_MSG(worst <= 4.0 * cin * 9 * FLT_EPSILON,
+	          "direct %dx%d cin %d cout %d causal %d relu %d differs from im2col by %g", h, w, cin, cout,
+	          causal, relu, worst);
+	dn_free(wt);
+	case_free(&c);
+}
+
+static void test_direct_all(void)
+{
+	if (!dn_direct_available()) {
+		printf("# direct convolution: this CPU has no AVX-512F, its checks are skipped\n");
+		return;
+	}
+	static const int widths[] = {1, 15, 17, 33, 50, 64, 65, 100};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+		test_gemm8(i % 2 ? 13 : 8, widths[i], 1 + 5 * (int)i);
+	test_winograd(8, 8, 0, 0, 1);
+	test_winograd(7, 9, 1, 0, 1);
+	test_winograd(12, 3, 0, 100, 1);
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		test_direct(5, widths[i], 3, 8, 0, 1);
+		test_direct(4, widths[i], 2, 13, 1, 0);
+	}
+	test_direct(1, 20, 4, 3, 0, 0);
+	test_direct(2, 33, 1, 16, 1, 1);
+	test_direct(7, 48, 17, 9, 0, 1);
+	test_direct(6, 256, 48, 16, 0, 1);
 }
 
 /* ---- batch norm (training mode), followed by ReLU as in the U-Net ---- */
@@ -406,10 +530,11 @@ int main(void)
 	test_conv(3, 1, 3, 1);
 	test_simple(K_POOL21, "maxpool 2x1");
 	test_simple(K_UP21, "upsample 2x1");
-	test_winograd(8, 8, 0, 0);
-	test_winograd(7, 9, 1, 0);
-	test_winograd(5, 6, 0, 1);
-	test_winograd(1, 1, 1, 3);
-	test_winograd(12, 3, 0, 100);
+	test_winograd(8, 8, 0, 0, 0);
+	test_winograd(7, 9, 1, 0, 0);
+	test_winograd(5, 6, 0, 1, 0);
+	test_winograd(1, 1, 1, 3, 0);
+	test_winograd(12, 3, 0, 100, 0);
+	test_direct_all();
 	return check_status();
 }

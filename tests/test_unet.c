@@ -9,6 +9,7 @@
 #include "core/nn/adam.h"
 #include "core/nn/layers.h"
 #include "core/nn/unet.h"
+#include "core/util/threads.h"
 #include "tests/check.h"
 #include "tests/gradcheck.h" /* gc_fill */
 
@@ -178,11 +179,12 @@ static void check_causal(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tens
 	for (int n = 0; n < x->n; n++)
 		for (int i = 0; i < h; i++)
 			for (int t = 0; t < w; t++) {
-				int d = dn_tensor_plane(&out, n, 0)[i * w + t] != dn_tensor_plane(&base, n, 0)[i * w + t];
+				int d = dn_tensor_plane(&out, n, 0)[i * w + t] !=
+				        dn_tensor_plane(&base, n, 0)[i * w + t];
 				*(t < t0 ? &moved_before : &moved_after) += d;
 			}
-	CHECK_MSG(moved_before == 0, "%d outputs before frame %d moved when frames >= %d changed", moved_before,
-	          t0, t0);
+	CHECK_MSG(moved_before == 0, "%d outputs before frame %d moved when frames >= %d changed",
+	          moved_before, t0, t0);
 	CHECK_MSG(moved_after > 0, "changing frames >= %d changed no output: the check proves nothing", t0);
 
 	dn_unet_stream *st;
@@ -199,8 +201,8 @@ static void check_causal(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tens
 			scale = fmax(scale, fabs(r));
 		}
 	}
-	CHECK_MSG(worst <= 1e-5 * fmax(1.0, scale), "streamed frames differ from the whole run by %g (scale %g)",
-	          worst, scale);
+	CHECK_MSG(worst <= 1e-5 * fmax(1.0, scale),
+	          "streamed frames differ from the whole run by %g (scale %g)", worst, scale);
 	fprintf(stderr, "causal: max |streamed − whole| = %.3g at output scale %.3g\n", worst, scale);
 	/* After a reset the stream starts over: the first frame again. */
 	dn_unet_stream_reset(st);
@@ -304,6 +306,44 @@ static void test_fold(int causal)
 	dn_unet_destroy(net);
 }
 
+/* A net wide enough (mid 128, dec2 192 input channels) that its widest
+ * units run as Winograd and the others direct (unet.c's run_winograd), on
+ * one OpenMP thread and on two (each path's work shared among them): both
+ * must agree with the unfolded eval forward. */
+static void test_paths_by_threads(void)
+{
+	dn_unet_config cfg = dn_unet_default_config();
+	cfg.base_filters = 16;
+	dn_unet *net;
+	CHECK_RC(dn_unet_create(&cfg, 9, &net, NULL), DN_OK);
+	dn_tensor x = {0}, out = {0};
+	dn_tensor_init(&x, 1, 1, 40, 36, NULL);
+	gc_fill(x.data, dn_tensor_size(&x), &seed, 0.0f, 1.0f);
+	const dn_tensor *ref;
+	CHECK_RC(dn_unet_forward_eval(net, &x, &ref, NULL), DN_OK);
+	dn_unet_infer *inf;
+	CHECK_RC(dn_unet_infer_create(net, &inf, NULL), DN_OK);
+	dn_unet_ws *ws = dn_unet_ws_create();
+	for (int threads = 1; threads <= 2; threads++) {
+		dn_threads_set_local(threads);
+		CHECK_RC(dn_unet_infer_run(inf, ws, &x, &out, NULL), DN_OK);
+		double worst = 0, scale = 0;
+		for (size_t i = 0; i < dn_tensor_size(ref); i++) {
+			worst = fmax(worst, fabs(ref->data[i] - out.data[i]));
+			scale = fmax(scale, fabs(ref->data[i]));
+		}
+		CHECK_MSG(scale > 0.0, "output is all zero, the comparison would prove nothing");
+		CHECK_MSG(worst <= 1e-4 * fmax(1.0, scale),
+		          "%d threads: folded vs eval max diff %g (scale %g)", threads, worst, scale);
+	}
+	dn_threads_set_local(1);
+	dn_tensor_free(&out);
+	dn_tensor_free(&x);
+	dn_unet_ws_destroy(ws);
+	dn_unet_infer_destroy(inf);
+	dn_unet_destroy(net);
+}
+
 /* Learn y = smooth(x): a 3x3 box blur of a random field, clipped at 0. */
 static void test_training(void)
 {
@@ -396,6 +436,7 @@ int main(void)
 	test_gradcheck(0, DN_ACT_RELU, 1);
 	test_gradcheck(1, DN_ACT_NONE, 1);
 	test_fold(1);
+	test_paths_by_threads();
 	test_training();
 	return check_status();
 }

@@ -17,6 +17,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 
 size_t dn_conv2d_min_scratch(const dn_conv2d *l, int w)
@@ -101,8 +102,8 @@ static int time_pad(const dn_conv2d *l)
 /* col[r][p - p0] for r = (ci, kh, kw), output pixels p in [p0, p1). Each
  * output row segment is a shifted copy of an input row (memcpy) between
  * zeros for the padding. */
-static void im2col_block(const float *restrict x, int cin, int h, int w, int k, int pw, size_t p0,
-                         size_t p1, float *restrict col)
+static void im2col_block(const float *restrict x, int cin, int h, int w, int k, int pw, size_t p0, size_t p1,
+                         float *restrict col)
 {
 	const int pad = k / 2;
 	const size_t n = p1 - p0;
@@ -166,9 +167,45 @@ static void col2im_block(const float *restrict dcol, int cin, int h, int w, int 
 	}
 }
 
+/* y += a·x over n floats, in chunks of 8 as add_floats. */
+static void axpy_floats(float *restrict y, float a, const float *restrict x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+			y[i + j] += a * x[i + j];
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+/* Output channels up to which a 1x1 convolution is cout·cin passes of axpy
+ * instead of an sgemm: the U-Nets' last layer (1 or 3 outputs) is a GEMM of
+ * M = 1 or 3, which OpenBLAS ran at 3-5 GFLOP/s (bench/bench_conv) and
+ * spread over its threads. */
+#define SMALL_1X1_COUT 4
+
 void dn_conv2d_forward(const dn_conv2d *l, const dn_tensor *x, dn_tensor *y, int relu, float *col,
                        size_t col_cap)
 {
+	if (l->k == 1 && l->cout <= SMALL_1X1_COUT) {
+		/* A block of pixels at a time, so that the output row being summed
+		 * stays in L1 across the cin passes. */
+		const size_t hw = (size_t)x->h * x->w, blk = 512;
+		for (int n = 0; n < x->n; n++)
+			for (int co = 0; co < l->cout; co++) {
+				float *yc = dn_tensor_plane(y, n, co);
+				for (size_t p0 = 0; p0 < hw; p0 += blk) {
+					const size_t np = hw - p0 < blk ? hw - p0 : blk;
+					fill_floats(yc + p0, l->b[co], np);
+					for (int ci = 0; ci < l->cin; ci++)
+						axpy_floats(yc + p0, l->w[(size_t)co * l->cin + ci],
+						            dn_tensor_plane(x, n, ci) + p0, np);
+				}
+				if (relu)
+					dn_relu_forward(yc, yc, hw);
+			}
+		return;
+	}
 	const int h = x->h, w = x->w;
 	const size_t hw = (size_t)h * w, kdim = (size_t)l->cin * l->k * l->k;
 	const size_t blk = l->k == 1 ? hw : fwd_block_pixels(kdim, l->cout, col_cap, hw, w);
@@ -220,7 +257,8 @@ void dn_conv2d_forward_frame(const dn_conv2d *l, const float *x, int h, float *y
 				memset(d, 0, (size_t)lo * sizeof *d);
 				if (hi > lo)
 					memcpy(d + lo, xc + lo + sh, (size_t)(hi - lo) * sizeof *d);
-				memset(d + (hi > lo ? hi : lo), 0, (size_t)(h - (hi > lo ? hi : lo)) * sizeof *d);
+				memset(d + (hi > lo ? hi : lo), 0,
+				       (size_t)(h - (hi > lo ? hi : lo)) * sizeof *d);
 			}
 	for (int co = 0; co < l->cout; co++)
 		fill_floats(y + (size_t)co * h, l->b[co], (size_t)h);
@@ -263,11 +301,15 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 	/* dx as a transposed convolution, dx = wf · im2col(dy) (one GEMM with
 	 * K = cout·k·k, written in place), when dcol holds wf and a row of
 	 * im2col(dy); otherwise dcol = Wᵀ·dy (K = cout) and a col2im scatter. */
-	const int transposed = dx && l->k > 1 && col_cap >= nwf + tdim * (size_t)w;
+	/* Where the CPU runs the direct kernel, dx is that kernel's transposed
+	 * convolution of dy after all (direct.h), its weights in dcol. */
+	const int direct =
+	    dx && l->k == 3 && dn_direct_available() && col_cap >= dn_direct_transposed_scratch(l);
+	const int transposed = !direct && dx && l->k > 1 && col_cap >= nwf + tdim * (size_t)w;
 	const size_t tblk = transposed ? fwd_block_pixels(tdim, l->cin, col_cap - nwf, hw, w) : 0;
 	if (transposed)
 		flip_weights(l, dcol);
-	else if (dx)
+	else if (dx && !direct)
 		memset(dx->data, 0, dn_tensor_size(dx) * sizeof(float));
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
@@ -296,7 +338,7 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 			im2col_block(xn, l->cin, h, w, l->k, pw, p0, p1, col);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->cout, (int)kdim, np, 1.0f,
 			            dyn + p0, (int)hw, col, np, 1.0f, l->dw, (int)kdim);
-			if (dx && !transposed) {
+			if (dx && !transposed && !direct) {
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, np, l->cout,
 				            1.0f, l->w, (int)kdim, dyn + p0, (int)hw, 0.0f, dcol, np);
 				col2im_block(dcol, l->cin, h, w, l->k, pw, p0, p1, dn_tensor_plane(dx, n, 0));
@@ -311,4 +353,6 @@ void dn_conv2d_backward(const dn_conv2d *l, const dn_tensor *x, const dn_tensor 
 			            (int)hw);
 		}
 	}
+	if (direct)
+		dn_direct_transposed(l, dy, dx, dcol);
 }

@@ -14,6 +14,16 @@
 
 #include "core/nn/tensor.h"
 
+/* For loops written for GCC's vectoriser (fixed-size chunks): compiled
+ * again for AVX-512 and AVX2 and chosen when the program loads by what the
+ * CPU has (an ifunc). The library is built for plain x86-64, whose SSE
+ * vectors are 4 floats wide. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DN_CLONES
+#endif
+
 /* conv2d.c — k x k convolution (k = 1 or 3), stride 1, same padding, as
  * im2col + sgemm. Weights are [cout][cin][k][k] (PyTorch's layout). The
  * im2col scratch holds `col_cap` floats; the output is computed in blocks of
@@ -54,11 +64,16 @@ void dn_conv2d_forward_frame(const dn_conv2d *l, const float *x, int h, float *y
  * floats, at least dn_winograd_min_scratch. */
 size_t dn_winograd_weight_floats(const dn_conv2d *l);
 void dn_winograd_weights(const dn_conv2d *l, float *u);
+/* The same weights packed for the direct kernel's small GEMM (direct.h,
+ * dn_gemm8_avx512), which the forward uses instead of sgemm when packed
+ * is 1 (only where dn_direct_available()). */
+size_t dn_winograd_packed_floats(const dn_conv2d *l);
+void dn_winograd_weights_packed(const dn_conv2d *l, float *up);
 /* Smallest scratch (floats) dn_winograd_forward accepts for width w. */
 size_t dn_winograd_min_scratch(const dn_conv2d *l, int w);
 /* y = conv(x) + b, then ReLU when relu != 0; l's b is read, its w is not. */
-void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x, dn_tensor *y, int relu,
-                         float *scratch, size_t cap);
+void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const dn_tensor *x, dn_tensor *y,
+                         int relu, float *scratch, size_t cap);
 
 /* batchnorm.c — per-channel normalisation (eps 1e-5, momentum 0.1, the
  * running variance updated with the unbiased batch variance, as PyTorch). */
@@ -118,7 +133,7 @@ double dn_loss_mae(const float *pred, const float *target, size_t n, float *grad
  * or absolute (mae 1): returns the *sum* over the n, and writes the gradient
  * of (sum over all blocks) / count, so that a batch is scored block by block
  * (count: the elements of the whole batch). */
-double dn_loss_scaled(int mae, const float *pred, const float *target, const float *w, size_t n,
-                      size_t count, float *grad);
+double dn_loss_scaled(int mae, const float *pred, const float *target, const float *w, size_t n, size_t count,
+                      float *grad);
 
 #endif

@@ -9,6 +9,41 @@
 
 #include "core/nn/layers.h"
 
+/* One output row of 2x2 windows over input rows r0, r1: in chunks of 8
+ * with a fixed inner count, which GCC vectorises at -O2 (shuffles and
+ * maxps); the branchy per-element loop it replaces cost as much as a tenth
+ * of the convolutions' time in the speech model's forward. */
+DN_CLONES static void pool_row2(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
+{
+	int j = 0;
+	for (; j + 8 <= ow; j += 8)
+		for (int t = 0; t < 8; t++) {
+			const int k = 2 * (j + t);
+			float m = r0[k];
+			m = r0[k + 1] > m ? r0[k + 1] : m;
+			m = r1[k] > m ? r1[k] : m;
+			q[j + t] = r1[k + 1] > m ? r1[k + 1] : m;
+		}
+	for (; j < ow; j++) {
+		const int k = 2 * j;
+		float m = r0[k];
+		m = r0[k + 1] > m ? r0[k + 1] : m;
+		m = r1[k] > m ? r1[k] : m;
+		q[j] = r1[k + 1] > m ? r1[k + 1] : m;
+	}
+}
+
+/* The same for 2x1 windows. */
+DN_CLONES static void pool_row1(const float *restrict r0, const float *restrict r1, float *restrict q, int ow)
+{
+	int j = 0;
+	for (; j + 8 <= ow; j += 8)
+		for (int t = 0; t < 8; t++)
+			q[j + t] = r1[j + t] > r0[j + t] ? r1[j + t] : r0[j + t];
+	for (; j < ow; j++)
+		q[j] = r1[j] > r0[j] ? r1[j] : r0[j];
+}
+
 void dn_maxpool_forward(const dn_tensor *x, dn_tensor *y)
 {
 	const int w = x->w, oh = y->h, ow = y->w, fw = ow == w ? 1 : 2;
@@ -18,16 +53,10 @@ void dn_maxpool_forward(const dn_tensor *x, dn_tensor *y)
 			float *q = dn_tensor_plane(y, n, c);
 			for (int i = 0; i < oh; i++) {
 				const float *r0 = p + (size_t)(2 * i) * w, *r1 = r0 + w;
-				for (int j = 0; j < ow; j++) {
-					float m = r0[fw * j];
-					if (fw == 2 && r0[2 * j + 1] > m)
-						m = r0[2 * j + 1];
-					if (r1[fw * j] > m)
-						m = r1[fw * j];
-					if (fw == 2 && r1[2 * j + 1] > m)
-						m = r1[2 * j + 1];
-					q[(size_t)i * ow + j] = m;
-				}
+				if (fw == 2)
+					pool_row2(r0, r1, q + (size_t)i * ow, ow);
+				else
+					pool_row1(r0, r1, q + (size_t)i * ow, ow);
 			}
 		}
 	}

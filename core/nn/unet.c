@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/nn/layers.h"
+#include "core/nn/direct.h"
 
 #define MAX_DEPTH DN_UNET_MAX_DEPTH
 #define MAX_UNITS (4 * MAX_DEPTH + 2)
@@ -206,8 +207,8 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 		int cin, cout;
 		unit_shape(cfg, u, &cin, &cout, fmt, sizeof fmt);
 		size_t kdim = (size_t)cin * 9;
-		un->conv = (dn_conv2d){
-		    .cin = cin, .cout = cout, .k = 3, .causal = cfg->causal, .w = pp, .dw = gp};
+		un->conv =
+		    (dn_conv2d){.cin = cin, .cout = cout, .k = 3, .causal = cfg->causal, .w = pp, .dw = gp};
 		/* He (Kaiming normal, fan-in) initialisation for ReLU units. */
 		fill_normal(pp, (size_t)cout * kdim, sqrt(2.0 / (double)kdim), &rng);
 		int wshape[4] = {cout, cin, 3, 3}, vshape[1] = {cout};
@@ -542,7 +543,14 @@ static int unit_forward(dn_unet *net, struct unit *u, const dn_tensor *x, int tr
 {
 	TRY(dn_tensor_resize(&u->z, x->n, u->conv.cout, x->h, x->w, err));
 	TRY(dn_tensor_resize(&u->y, x->n, u->conv.cout, x->h, x->w, err));
-	dn_conv2d_forward(&u->conv, x, &u->z, 0, net->col, net->col_cap);
+	/* The direct kernel where the CPU has it (direct.h), its weights laid
+	 * out afresh in the im2col scratch: the optimiser moved them. */
+	if (dn_direct_available() && dn_direct_weight_floats(&u->conv) <= net->col_cap) {
+		dn_direct_weights(&u->conv, net->col);
+		dn_direct_forward(&u->conv, net->col, x, &u->z, 0);
+	} else {
+		dn_conv2d_forward(&u->conv, x, &u->z, 0, net->col, net->col_cap);
+	}
 	if (train)
 		dn_batchnorm_forward_train(&u->bn, &u->z, &u->y);
 	else
@@ -709,6 +717,14 @@ struct dn_unet_infer {
 	 * the others), all in wino_weights. */
 	float *wino[MAX_UNITS + 1];
 	float *wino_weights;
+	/* The same for the units that run as direct convolutions (direct.h). */
+	float *direct[MAX_UNITS + 1];
+	float *direct_weights;
+	int wino_packed; /* 1: wino holds dn_winograd_weights_packed's layout */
+	/* A causal net's 3x3 units' weights for the direct kernel's one-column
+	 * form (dn_direct_forward_frame), for streaming. */
+	float *frame[MAX_UNITS + 1];
+	float *frame_weights;
 };
 
 /* 3x3 units with at least this many input channels run as Winograd
@@ -716,9 +732,44 @@ struct dn_unet_infer {
  * fewer multiplies to pay for the transforms (bench/bench_unet). */
 #define WINOGRAD_MIN_CIN 64
 
+/* On CPUs with AVX-512F, 3x3 units run as direct convolutions (direct.h),
+ * except those with 64 or more input and output channels: there
+ * Winograd's 2.25x fewer multiplies (its GEMMs by the direct kernel's small
+ * GEMM) win, elsewhere its transforms cost more than they save.
+ * bench/bench_conv, one thread, per unit, Winograd against direct: speech
+ * model 64->64 2.8 vs 3.7 ms, 128->128 2.1 vs 3.2, 192->64 7.2 vs 10.1,
+ * 96->32 10.4 vs 10.8, 48->16 15.7 vs 10.1; frame model 64->64 6.2 vs 8.0,
+ * 192->64 16.1 vs 24.5, 96->32 24.1 vs 29.6, 32->32 11.3 vs 8.4; seed net
+ * 96->32 25.8 vs 20.1, so 32 output channels stay direct (the machine is
+ * shared: figures move by 10-20%). Both share their work among the calling
+ * thread's OpenMP team, and neither wakes an OpenBLAS thread: OpenBLAS's
+ * threads spin for a while after each GEMM and took the cores from the
+ * direct units' threads (bench/bench_unet, seed forward at 2 threads on
+ * the loaded machine: 180-377 ms with Winograd's sgemm, 193-200 ms
+ * without, same run). */
+#define WINOGRAD_MIN_COUT 64
+
 static int use_winograd(const dn_conv2d *cv)
 {
 	return cv->k == 3 && cv->cin >= WINOGRAD_MIN_CIN && !cv->causal;
+}
+
+static int use_direct(const dn_conv2d *cv)
+{
+	return cv->k == 3 && dn_direct_available();
+}
+
+static int use_direct_frame(const dn_conv2d *cv)
+{
+	return use_direct(cv) && cv->causal;
+}
+
+/* Whether unit u runs as Winograd (see above). */
+static int run_winograd(const dn_unet_infer *inf, int u)
+{
+	if (!inf->wino[u])
+		return 0;
+	return !inf->direct[u] || inf->conv[u].cout >= WINOGRAD_MIN_COUT;
 }
 
 struct dn_unet_ws {
@@ -726,6 +777,31 @@ struct dn_unet_ws {
 	float *col;
 	size_t col_cap;
 };
+
+/* One more layout of the weights, for the units where use(): all of them
+ * in one allocation (*store), each unit's at at[u] (NULL for the others).
+ * -1 when out of memory. */
+static int transformed(dn_unet_infer *inf, int (*use)(const dn_conv2d *), size_t (*floats)(const dn_conv2d *),
+                       void (*fill)(const dn_conv2d *, float *), float **at, float **store)
+{
+	size_t n = 0;
+	for (int u = 0; u <= inf->nunits; u++)
+		if (use(&inf->conv[u]))
+			n += floats(&inf->conv[u]);
+	if (!n)
+		return 0;
+	float *q = *store = dn_alloc(n * sizeof(float));
+	if (!q)
+		return -1;
+	for (int u = 0; u <= inf->nunits; u++) {
+		if (!use(&inf->conv[u]))
+			continue;
+		at[u] = q;
+		fill(&inf->conv[u], q);
+		q += floats(&inf->conv[u]);
+	}
+	return 0;
+}
 
 int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 {
@@ -762,21 +838,21 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 			inf->col_min = kdim;
 		p += nwu + src->cout;
 	}
-	size_t nwino = 0;
-	for (int u = 0; u <= inf->nunits; u++)
-		if (use_winograd(&inf->conv[u]))
-			nwino += dn_winograd_weight_floats(&inf->conv[u]);
-	if (nwino && !(inf->wino_weights = dn_alloc(nwino * sizeof(float)))) {
+	/* Where the direct kernel runs, Winograd's GEMMs are its small GEMM
+	 * too (dn_gemm8_avx512): bench/bench_conv, seed net's wide units, one
+	 * thread, same run: 5.4/4.7/13.8/17.0 ms against sgemm's
+	 * 6.0/5.8/16.6/19.4. */
+	inf->wino_packed = dn_direct_available();
+	if (transformed(inf, use_winograd,
+	                inf->wino_packed ? dn_winograd_packed_floats : dn_winograd_weight_floats,
+	                inf->wino_packed ? dn_winograd_weights_packed : dn_winograd_weights, inf->wino,
+	                &inf->wino_weights) ||
+	    transformed(inf, use_direct, dn_direct_weight_floats, dn_direct_weights, inf->direct,
+	                &inf->direct_weights) ||
+	    transformed(inf, use_direct_frame, dn_direct_weight_floats, dn_direct_weights_frame, inf->frame,
+	                &inf->frame_weights)) {
 		dn_unet_infer_destroy(inf);
-		return dn_error_set(err, DN_ENOMEM, "cannot allocate Winograd weights");
-	}
-	float *q = inf->wino_weights;
-	for (int u = 0; u <= inf->nunits; u++) {
-		if (!use_winograd(&inf->conv[u]))
-			continue;
-		inf->wino[u] = q;
-		dn_winograd_weights(&inf->conv[u], q);
-		q += dn_winograd_weight_floats(&inf->conv[u]);
+		return dn_error_set(err, DN_ENOMEM, "cannot allocate the transformed weights");
 	}
 	*out = inf;
 	return DN_OK;
@@ -788,6 +864,8 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 		return;
 	dn_free(inf->weights);
 	dn_free(inf->wino_weights);
+	dn_free(inf->direct_weights);
+	dn_free(inf->frame_weights);
 	free(inf);
 }
 
@@ -799,7 +877,7 @@ double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w)
 		const dn_conv2d *cv = &inf->conv[u];
 		const int level = u < inf->nunits ? dn_unet_unit_level(&inf->cfg, u) : 0;
 		const int lh = hp >> level, lw = level_w(&inf->cfg, wp, level);
-		if (inf->wino[u])
+		if (run_winograd(inf, u))
 			f += 2.0 * 16 * cv->cin * cv->cout * (double)((lh + 1) / 2) * (double)((lw + 1) / 2);
 		else
 			f += 2.0 * cv->cin * cv->k * cv->k * cv->cout * (double)lh * (double)lw;
@@ -832,8 +910,10 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (inf->wino[u])
-		dn_winograd_forward(cv, inf->wino[u], x, y, relu, ws->col, ws->col_cap);
+	if (run_winograd(inf, u))
+		dn_winograd_forward(cv, inf->wino[u], inf->wino_packed, x, y, relu, ws->col, ws->col_cap);
+	else if (inf->direct[u])
+		dn_direct_forward(cv, inf->direct[u], x, y, relu);
 	else
 		dn_conv2d_forward(cv, x, y, relu, ws->col, ws->col_cap);
 	return DN_OK;
@@ -948,8 +1028,9 @@ int dn_unet_stream_create(const dn_unet_infer *inf, int h, dn_unet_stream **out,
 {
 	*out = NULL;
 	if (!dn_unet_infer_causal(inf))
-		return dn_error_set(err, DN_EINVAL,
-		                    "the network is not causal: only a model trained with causal = 1 can stream");
+		return dn_error_set(
+		    err, DN_EINVAL,
+		    "the network is not causal: only a model trained with causal = 1 can stream");
 	if (h < 1 || h > 65536)
 		return dn_error_set(err, DN_EINVAL, "stream height %d: must be 1..65536", h);
 	dn_unet_stream *st = calloc(1, sizeof *st);
@@ -995,7 +1076,10 @@ static void stream_unit(dn_unet_stream *st, int u, const float *x)
 		memmove(wn, wn + hl, 2 * col);
 		memcpy(wn + 2 * (size_t)hl, x + (size_t)ci * hl, col);
 	}
-	dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
+	if (st->inf->frame[u])
+		dn_direct_forward_frame(cv, st->inf->frame[u], st->win[u], hl, st->y[u], 1);
+	else
+		dn_conv2d_forward_frame(cv, st->win[u], hl, st->y[u], 1, st->col);
 }
 
 int dn_unet_stream_step(dn_unet_stream *st, const float *x, float *y, dn_error *err)

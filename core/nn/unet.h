@@ -164,9 +164,9 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 void dn_unet_infer_destroy(dn_unet_infer *inf);
 
 /* Floating-point operations the folded path's GEMMs actually issue for one
- * image at h x w (after padding): below dn_unet_forward_flops where units
- * run as Winograd F(2x2, 3x3), which needs 16 multiply-adds per 2x2 output
- * tile and channel pair where a direct 3x3 needs 36. */
+ * image at h x w (after padding): below dn_unet_forward_flops
+ * where units run as Winograd F(2x2, 3x3), which needs 16 multiply-adds per
+ * 2x2 output tile and channel pair where a direct 3x3 needs 36. */
 double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w);
 
 dn_unet_ws *dn_unet_ws_create(void);

@@ -16,7 +16,11 @@
  */
 #include <cblas.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "core/nn/direct.h"
 #include "core/nn/layers.h"
 
 /* Floats of V and M per tile: 16 transformed values per channel. */
@@ -30,30 +34,57 @@ size_t dn_winograd_weight_floats(const dn_conv2d *l)
 	return (size_t)WG_T * l->cout * l->cin;
 }
 
+/* r = G g Gᵀ for one (co, ci) pair: its 16 transformed weights. */
+static void transform_weights(const float *restrict g, float r[4][4])
+{
+	float t[4][3];
+	/* t = G g, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] */
+	for (int j = 0; j < 3; j++) {
+		t[0][j] = g[j];
+		t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+		t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+		t[3][j] = g[6 + j];
+	}
+	/* r = t Gᵀ */
+	for (int i = 0; i < 4; i++) {
+		r[i][0] = t[i][0];
+		r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+		r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+		r[i][3] = t[i][2];
+	}
+}
+
 void dn_winograd_weights(const dn_conv2d *l, float *u)
 {
 	const size_t plane = (size_t)l->cout * l->cin;
 	for (int co = 0; co < l->cout; co++)
 		for (int ci = 0; ci < l->cin; ci++) {
-			const float *g = l->w + ((size_t)co * l->cin + ci) * 9;
-			float t[4][3], r[4][4];
-			/* t = G g, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] */
-			for (int j = 0; j < 3; j++) {
-				t[0][j] = g[j];
-				t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-				t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-				t[3][j] = g[6 + j];
-			}
-			/* r = t Gᵀ */
-			for (int i = 0; i < 4; i++) {
-				r[i][0] = t[i][0];
-				r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-				r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-				r[i][3] = t[i][2];
-			}
+			float r[4][4];
+			transform_weights(l->w + ((size_t)co * l->cin + ci) * 9, r);
 			for (int i = 0; i < 4; i++)
 				for (int j = 0; j < 4; j++)
 					u[(size_t)(i * 4 + j) * plane + (size_t)co * l->cin + ci] = r[i][j];
+		}
+}
+
+size_t dn_winograd_packed_floats(const dn_conv2d *l)
+{
+	return (size_t)WG_T * dn_gemm8_packed_floats(l->cout, l->cin);
+}
+
+void dn_winograd_weights_packed(const dn_conv2d *l, float *up)
+{
+	const size_t plane = dn_gemm8_packed_floats(l->cout, l->cin);
+	memset(up, 0, WG_T * plane * sizeof *up);
+	for (int co = 0; co < l->cout; co++)
+		for (int ci = 0; ci < l->cin; ci++) {
+			float r[4][4];
+			transform_weights(l->w + ((size_t)co * l->cin + ci) * 9, r);
+			/* dn_gemm8_pack's layout: [co / 8][ci][co % 8] */
+			const size_t at = ((size_t)(co / 8) * l->cin + ci) * 8 + co % 8;
+			for (int i = 0; i < 4; i++)
+				for (int j = 0; j < 4; j++)
+					up[(size_t)(i * 4 + j) * plane + at] = r[i][j];
 		}
 }
 
@@ -78,19 +109,21 @@ void dn_winograd_weights(const dn_conv2d *l, float *u)
 			body;                                                                                \
 	} while (0)
 
-static void sub(float *restrict d, const float *restrict a, const float *restrict b, size_t n)
+static inline __attribute__((always_inline)) void sub(float *restrict d, const float *restrict a,
+                                                      const float *restrict b, size_t n)
 {
 	WG_LOOP(n, d[k] = a[k] - b[k]);
 }
 
-static void add(float *restrict d, const float *restrict a, const float *restrict b, size_t n)
+static inline __attribute__((always_inline)) void add(float *restrict d, const float *restrict a,
+                                                      const float *restrict b, size_t n)
 {
 	WG_LOOP(n, d[k] = a[k] + b[k]);
 }
 
 /* Row y of channel plane xc split into e (tw + 1 floats) and o (tw + 1). */
-static void split_row(const float *restrict xc, int h, int w, int y, int tw, float *restrict e,
-                      float *restrict o)
+static inline __attribute__((always_inline)) void split_row(const float *restrict xc, int h, int w, int y,
+                                                            int tw, float *restrict e, float *restrict o)
 {
 	if (y < 0 || y >= h) {
 		memset(e, 0, (size_t)(tw + 1) * sizeof *e);
@@ -98,16 +131,28 @@ static void split_row(const float *restrict xc, int h, int w, int y, int tw, flo
 		return;
 	}
 	const float *r = xc + (size_t)y * w;
-	for (int i = 0; i <= tw; i++) {
+	/* e[i] = r[2i], o[i] = r[2i − 1] where inside the row: without tests
+	 * (and so vectorised, as a deinterleave) for i in [1, (w − 1) / 2], the
+	 * ends by the general rule. */
+	const int last = (w - 1) / 2;
+	e[0] = r[0];
+	o[0] = 0.0f;
+	int i = 1;
+	for (; i + 8 <= last + 1; i += 8)
+		for (int j = 0; j < 8; j++) {
+			e[i + j] = r[2 * (i + j)];
+			o[i + j] = r[2 * (i + j) - 1];
+		}
+	for (; i <= tw; i++) {
 		e[i] = 2 * i < w ? r[2 * i] : 0.0f;
-		o[i] = i > 0 && 2 * i - 1 < w ? r[2 * i - 1] : 0.0f;
+		o[i] = 2 * i - 1 < w ? r[2 * i - 1] : 0.0f;
 	}
 }
 
 /* One tile row ty of channel plane xc into V: plane ξ = 4i + j, tiles at v
  * (consecutive), planes vplane apart. tmp holds 16·(tw + 1) floats. */
-static void input_transform_row(const float *restrict xc, int h, int w, int tw, int ty, float *restrict v,
-                                size_t vplane, float *restrict tmp)
+DN_CLONES static void input_transform_row(const float *restrict xc, int h, int w, int tw, int ty,
+                                          float *restrict v, size_t vplane, float *restrict tmp)
 {
 	const size_t n1 = (size_t)tw + 1;
 	float *re[4], *ro[4], *se[4], *so[4];
@@ -141,8 +186,9 @@ static void input_transform_row(const float *restrict xc, int h, int w, int tw, 
 /* One tile row ty of output channel plane yc from M (plane ξ at m + ξ·mplane,
  * tiles consecutive), Aᵀ = [1 1 1 0; 0 1 −1 −1], plus bias and ReLU. tmp
  * holds 12·tw floats. */
-static void output_transform_row(const float *restrict m, size_t mplane, float bias, int relu, int h, int w,
-                                 int tw, int ty, float *restrict yc, float *restrict tmp)
+DN_CLONES static void output_transform_row(const float *restrict m, size_t mplane, float bias, int relu,
+                                           int h, int w, int tw, int ty, float *restrict yc,
+                                           float *restrict tmp)
 {
 	const size_t n = (size_t)tw;
 	float *s[2][4], *r[2];
@@ -197,20 +243,47 @@ size_t dn_winograd_min_scratch(const dn_conv2d *l, int w)
 	return (size_t)WG_T * (l->cin + l->cout) * tw + 2 * WG_T * WG_SKEW + tmp_floats(w);
 }
 
-void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x, dn_tensor *y, int relu,
-                         float *scratch, size_t cap)
+/* The calling thread's OpenMP team size, and its index in a team. */
+static int team_size(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int team_index(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+void dn_winograd_forward(const dn_conv2d *l, const float *u, int packed, const dn_tensor *x, dn_tensor *y,
+                         int relu, float *scratch, size_t cap)
 {
 	const int h = x->h, w = x->w, th = (h + 1) / 2, tw = (w + 1) / 2;
-	const size_t row_floats = (size_t)WG_T * (l->cin + l->cout) * tw;
-	const size_t budget = (cap < WG_BLOCK_FLOATS ? cap : WG_BLOCK_FLOATS);
-	const size_t fixed = 2 * WG_T * WG_SKEW + tmp_floats(w);
+	const size_t row_floats = (size_t)WG_T * (l->cin + l->cout) * tw, tmpf = tmp_floats(w);
+	/* The transforms' channels (and the packed GEMMs' planes) are shared
+	 * among the OpenMP threads, each with its own transform scratch, when
+	 * the scratch holds one per thread; the sgemm path leaves its GEMMs to
+	 * OpenBLAS. Every output is computed the same way whatever the count. */
+	int nthr = team_size();
+	if (nthr > 1 && cap < dn_winograd_min_scratch(l, w) + (size_t)(nthr - 1) * tmpf)
+		nthr = 1;
+	const size_t tmps = (size_t)nthr * tmpf;
+	const size_t budget = (cap < WG_BLOCK_FLOATS + tmps ? cap : WG_BLOCK_FLOATS + tmps);
+	const size_t fixed = 2 * WG_T * WG_SKEW + tmps;
 	/* Whole tile rows per block: as many as the budget holds, at least one
 	 * (which the caller's cap, >= dn_winograd_min_scratch, guarantees). */
 	int rows = budget > fixed + row_floats ? (int)((budget - fixed) / row_floats) : 1;
 	if (rows > th)
 		rows = th;
 	const size_t plane = (size_t)l->cout * l->cin, hw = (size_t)h * w;
-	float *tmp = scratch;
+	const size_t pplane = dn_gemm8_packed_floats(l->cout, l->cin);
 	for (int n = 0; n < x->n; n++) {
 		for (int ty0 = 0; ty0 < th; ty0 += rows) {
 			const int ty1 = ty0 + rows < th ? ty0 + rows : th;
@@ -218,21 +291,34 @@ void dn_winograd_forward(const dn_conv2d *l, const float *u, const dn_tensor *x,
 			/* Plane ξ of V is cin x nt (row-major), of M cout x nt. */
 			const size_t vplane = (size_t)l->cin * nt + WG_SKEW,
 			             mplane = (size_t)l->cout * nt + WG_SKEW;
-			float *v = scratch + tmp_floats(w), *m = v + WG_T * vplane;
-			for (int ci = 0; ci < l->cin; ci++)
+			float *v = scratch + tmps, *m = v + WG_T * vplane;
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+			for (int ci = 0; ci < l->cin; ci++) {
+				float *tmp = scratch + (size_t)team_index() * tmpf;
 				for (int ty = ty0; ty < ty1; ty++)
 					input_transform_row(dn_tensor_plane(x, n, ci), h, w, tw, ty,
 					                    v + (size_t)ci * nt + (size_t)(ty - ty0) * tw,
 					                    vplane, tmp);
-			for (int k = 0; k < WG_T; k++)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout, (int)nt,
-				            l->cin, 1.0f, u + (size_t)k * plane, l->cin, v + k * vplane,
-				            (int)nt, 0.0f, m + k * mplane, (int)nt);
-			for (int co = 0; co < l->cout; co++)
+			}
+			if (packed) {
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+				for (int k = 0; k < WG_T; k++)
+					dn_gemm8_avx512(l->cout, (int)nt, l->cin, u + (size_t)k * pplane,
+					                v + k * vplane, (int)nt, m + k * mplane, (int)nt);
+			} else {
+				for (int k = 0; k < WG_T; k++)
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->cout,
+					            (int)nt, l->cin, 1.0f, u + (size_t)k * plane, l->cin,
+					            v + k * vplane, (int)nt, 0.0f, m + k * mplane, (int)nt);
+			}
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+			for (int co = 0; co < l->cout; co++) {
+				float *tmp = scratch + (size_t)team_index() * tmpf;
 				for (int ty = ty0; ty < ty1; ty++)
 					output_transform_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw,
 					                     mplane, l->b[co], relu, h, w, tw, ty,
 					                     dn_tensor_plane(y, n, 0) + (size_t)co * hw, tmp);
+			}
 		}
 	}
 }
