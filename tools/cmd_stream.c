@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	           "  reads raw interleaved PCM from stdin and writes the denoised PCM, same\n"
 	           "  rate, channels, format and length, to stdout as it is ready\n"
 	           "  --model FILE a causal audio model (denoise train --causal; default:\n"
-	           "               models/speech.safetensors, refused unless causal)\n"
+	           "               models/speech-live.safetensors, the shipped streaming model)\n"
 	           "  --rate HZ    the PCM's sample rate, 8000..192000 (default: the model's)\n"
 	           "  --channels N 1..8 (default 1)\n"
 	           "  --format F   s16le (default) or f32le\n"
@@ -121,6 +121,11 @@ int cmd_stream(int argc, char **argv)
 	unsigned char in[8192], *obuf = NULL;
 	size_t ocap = 0;
 	dn_error err = {0};
+	/* No model named: the shipped streaming model, else the default (which
+	 * dn_stream_create refuses with a message unless it is causal). */
+	char *live = model_path ? NULL : tools_find_model_file("speech-live.safetensors", NULL, 0);
+	if (live)
+		model_path = live;
 	if (tools_load_model("stream", DN_MODEL_AUDIO, &model_path, &found, &model) != TOOLS_OK)
 		goto done;
 	if (dn_stream_create(model, &sp, &s, &err) != DN_OK) {
@@ -164,5 +169,6 @@ done:
 	dn_stream_destroy(s);
 	dn_model_destroy(model);
 	free(found);
+	free(live);
 	return status;
 }

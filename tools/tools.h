@@ -32,6 +32,8 @@ int cmd_devices(int argc, char **argv);
  * tree. Returns a malloc'd path of the first that exists (caller frees), or
  * NULL with the places tried written to tried[0..tried_size). */
 char *tools_default_model_path(int kind, char *tried, size_t tried_size);
+/* The same search for a model file of another name ("speech-live.safetensors"). */
+char *tools_find_model_file(const char *file, char *tried, size_t tried_size);
 
 /* Loads the model at *path, or when *path is NULL the default one of `kind`
  * (tools_default_model_path), pointing *path at it and handing the malloc'd

@@ -14,7 +14,12 @@
 
 char *tools_default_model_path(int kind, char *tried, size_t tried_size)
 {
-	const char *file = kind == DN_MODEL_FRAME ? "frame.safetensors" : "speech.safetensors";
+	return tools_find_model_file(kind == DN_MODEL_FRAME ? "frame.safetensors" : "speech.safetensors", tried,
+	                             tried_size);
+}
+
+char *tools_find_model_file(const char *file, char *tried, size_t tried_size)
+{
 	const char *env = getenv("DENOISE_MODEL_DIR");
 	char dirs[2][4096];
 	int n = 0;
