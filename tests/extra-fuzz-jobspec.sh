@@ -21,7 +21,7 @@ pcflags=$(pkg-config --cflags $mods 2>/dev/null) && plibs=$(pkg-config --libs $m
 	fuzz_fail "a library is missing (pkg-config $mods): run scripts/install-deps.sh"
 # The validator reaches into the core (architecture rules, data sets,
 # devices) and the registry: all of it, without the GPU backend.
-core=$(ls "$top"/core/*.c "$top"/core/*/*.c | grep -v '/core/cuda/unet_gpu\.c$')
+core=$(ls "$top"/core/*.c "$top"/core/*/*.c "$top"/core/*/*/*.c | grep -v '/core/cuda/unet_gpu\.c$')
 d=$top/daemon
 # shellcheck disable=SC2086
 fuzz_build fuzz_jobspec $pcflags "$top/tests/fuzz_jobspec.c" $core "$d/jobs_spec.c" "$d/jobs_store.c" \

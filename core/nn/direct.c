@@ -77,6 +77,7 @@ static void run(const dn_conv2d *l, const float *wt, const float *b, int pw, con
 #if DN_DIRECT_X86
 	const int h = x->h, w = x->w;
 	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
+	(void)work; /* read only by the OpenMP clause */
 	for (int n = 0; n < x->n; n++) {
 		const float *xn = dn_tensor_plane(x, n, 0);
 		float *yn = dn_tensor_plane(y, n, 0);
