@@ -446,9 +446,9 @@ int dn_stream_push_bytes(dn_stream *s, const void *bytes, size_t n, int fmt, dn_
 		return dn_error_set(err, DN_EINVAL, "unknown sample format %d", fmt);
 	const size_t sb = dn_pcm_sample_bytes(fmt), fb = sb * (size_t)s->channels;
 	const unsigned char *b = bytes;
-	/* complete the carried partial frame first */
-	if (n == 0)
+	if (n == 0) /* bytes may be NULL then */
 		return DN_OK;
+	/* complete the carried partial frame first */
 	if (s->carry_n) {
 		size_t k = fb - s->carry_n < n ? fb - s->carry_n : n;
 		memcpy(s->carry + s->carry_n, b, k);
@@ -473,8 +473,7 @@ int dn_stream_push_bytes(dn_stream *s, const void *bytes, size_t n, int fmt, dn_
 		s->pcm_cap = frames * (size_t)s->channels;
 	}
 	dn_pcm_decode(b, frames * (size_t)s->channels, fmt, s->pcm);
-	if (n > frames * fb)
-		memcpy(s->carry, b + frames * fb, n - frames * fb);
+	memcpy(s->carry, b + frames * fb, n - frames * fb);
 	s->carry_n = n - frames * fb;
 	return frames ? dn_stream_push(s, s->pcm, frames, err) : DN_OK;
 }
