@@ -13,6 +13,15 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 pass=0 fail=0
 ok() { echo "ok: $1"; pass=$((pass + 1)); }
 bad() { echo "FAILED: $1"; fail=$((fail + 1)); }
+# relay WHAT RC OUTPUT: counts the "ok: ..." lines a Python check printed,
+# and a failure named WHAT (with the output's end) when it exited non-zero.
+relay() {
+	local line
+	while IFS= read -r line; do
+		case $line in ok:*) ok "${line#ok: }" ;; esac
+	done <<<"$3"
+	[ "$2" -eq 0 ] || bad "$1: $(tail -3 <<<"$3")"
+}
 py=/usr/bin/python3
 
 out=$("$py" - "$top/scripts" <<'PY' 2>&1
@@ -51,11 +60,7 @@ assert n.category("amb_trade_10") == "market" and n.category("waterfall_31") == 
 print("ok: the noise split takes the subset closest to 25% and names categories")
 PY
 )
-rc=$?
-while IFS= read -r line; do
-	case $line in ok:*) ok "${line#ok: }" ;; esac
-done <<<"$out"
-[ $rc -eq 0 ] || bad "script functions: $(tail -3 <<<"$out")"
+relay "script functions" $? "$out"
 
 speech=$top/data/real-speech noise=$top/data/noise
 if [ ! -s "$speech/manifest.tsv" ] || [ ! -s "$noise/noise.tsv" ]; then
@@ -95,11 +100,7 @@ assert all((c, s) in cats for c in {r[1] for r in nr} for s in ("train", "test")
 print("ok: noise files in one split each, every category on both sides")
 PY
 )
-	rc=$?
-	while IFS= read -r line; do
-		case $line in ok:*) ok "${line#ok: }" ;; esac
-	done <<<"$res"
-	[ $rc -eq 0 ] || bad "made data: $(tail -3 <<<"$res")"
+	relay "made data" $? "$res"
 	if bash "$top/scripts/make-real-speech.sh" 2>&1 | grep -q "is up to date"; then
 		ok "a re-run of make-real-speech.sh is a cache hit"
 	else
