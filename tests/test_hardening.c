@@ -175,12 +175,15 @@ static void test_cancel(void)
 	daemon_proc d;
 	resp r;
 	size_t n;
-	/* 60 s of noise: over a second of work for the test model. */
+	/* 60 s of noise for a model of 32 filters: seconds of work on any CPU
+	 * this runs on (6.5 s on 2 Xeon cores), far past the 0.3 s deadline and
+	 * the 0.1 s after which the client below leaves. The main test model (4
+	 * filters) would finish 60 s in 0.2 s, racing both. */
 	void *wav = make_audio(DN_AUDIO_WAV16, 1, 16000, 60.0, 1, &n);
 	int fd, cancelled = 0;
 
 	snprintf(conf, sizeof conf, "models = %s\ndefault_model = speech\ncores = 2\nworkers = 1\n",
-	         path_in_tmp("models"));
+	         path_in_tmp("slow-models"));
 	CHECK(wav != NULL);
 	if (start_daemon(&d, "deadline", conf, flags) != 0) {
 		CHECK_MSG(0, "the daemon did not start");
@@ -547,7 +550,8 @@ int main(void)
 	CHECK(run("mkdir -p '%s' && cd '%s' && D='%s/tools/denoise' && "
 	          "$D model-init speech.safetensors --filters 4 --depth 2 >/dev/null && "
 	          "$D model-init frame.safetensors --filters 4 --depth 2 --kind frame >/dev/null && mkdir -p "
-	          "../state",
+	          "../state ../slow-models && $D model-init ../slow-models/speech.safetensors --filters 32 "
+	          "--depth 3 >/dev/null",
 	          path_in_tmp("models"), path_in_tmp("models"), builddir) == 0);
 	snprintf(conf, sizeof conf,
 	         "# the hardening test's configuration\n"
