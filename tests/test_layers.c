@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/nn/amx.h"
 #include "core/nn/direct.h"
 #include "core/nn/layers.h"
 #include "tests/check.h"
@@ -276,6 +277,73 @@ static void test_direct(int h, int w, int cin, int cout, int causal, int relu)
 	case_free(&c);
 }
 
+/* x rounded to the nearest bf16 (ties to even), as a float. */
+static float to_bf16(float x)
+{
+	unsigned u;
+	memcpy(&u, &x, sizeof u);
+	u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+/* The AMX kernel (amx.h) at the widths and channel counts that end its
+ * 16-pixel tiles, 16- and 32-deep steps and 16-channel blocks everywhere.
+ * With inputs and weights that bf16 holds exactly, it sums the same
+ * products as im2col in another order: within 4·cin·9·FLT_EPSILON. With
+ * any inputs, each product is off by at most 2·2⁻⁸ of its size (both
+ * factors rounded), so the whole by cin·9·2⁻⁷ at most. */
+static void test_amx(int h, int w, int cin, int cout, int causal, int relu, int exact)
+{
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, causal, relu);
+	if (exact) {
+		for (int i = 0; i < cout * cin * 9; i++)
+			c.l.w[i] = to_bf16(c.l.w[i]);
+		for (size_t i = 0; i < dn_tensor_size(&c.x); i++)
+			c.x.data[i] = to_bf16(c.x.data[i]);
+		size_t ccap = dn_conv2d_min_scratch(&c.l, w) * h;
+		float *col = dn_alloc(ccap * sizeof(float));
+		dn_conv2d_forward(&c.l, &c.x, &c.ref, relu, col, ccap);
+		dn_free(col);
+	}
+	float *wt = dn_alloc(dn_amx_weight_floats(&c.l) * sizeof(float));
+	float *scratch = dn_alloc(dn_amx_scratch_floats(&c.l, h, w) * sizeof(float));
+	dn_amx_weights(&c.l, wt);
+	dn_amx_forward(&c.l, wt, &c.x, &c.y, relu, scratch);
+	double worst = case_worst(&c), bound = exact ? 4.0 * cin * 9 * FLT_EPSILON : cin * 9 / 128.0;
+	CHECK_MSG(worst <= bound, "amx %dx%d cin %d cout %d causal %d relu %d exact %d differs from im2col by %g",
+	          h, w, cin, cout, causal, relu, exact, worst);
+	dn_free(scratch);
+	dn_free(wt);
+	case_free(&c);
+}
+
+static void test_amx_all(void)
+{
+	if (!dn_amx_available()) {
+		printf("# AMX convolution: %s, its checks are skipped\n", dn_amx_state());
+		return;
+	}
+	static const int widths[] = {1, 15, 16, 17, 33, 50, 64, 65, 100};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		test_amx(5, widths[i], 16, 16, 0, 1, 1);
+		test_amx(4, widths[i], 32, 48, 1, 0, 1);
+		test_amx(3, widths[i], 48, 32, 0, 0, 1);
+	}
+	test_amx(1, 20, 17, 13, 0, 0, 1);
+	test_amx(2, 33, 64, 64, 1, 1, 1);
+	test_amx(6, 40, 96, 32, 0, 1, 1);
+	test_amx(7, 48, 128, 16, 0, 1, 1);
+	test_amx(6, 256, 48, 16, 0, 1, 0);
+	test_amx(5, 64, 64, 64, 1, 0, 0);
+	/* Switched off, it says so. */
+	dn_amx_set_enabled(0);
+	CHECK(!dn_amx_available() && strstr(dn_amx_state(), "off"));
+	dn_amx_set_enabled(1);
+	CHECK(dn_amx_available());
+}
+
 static void test_direct_all(void)
 {
 	if (!dn_direct_available()) {
@@ -536,5 +604,6 @@ int main(void)
 	test_winograd(1, 1, 1, 3, 0);
 	test_winograd(12, 3, 0, 100, 0);
 	test_direct_all();
+	test_amx_all();
 	return check_status();
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/nn/layers.h"
+#include "core/nn/amx.h"
 #include "core/nn/direct.h"
 
 #define MAX_DEPTH DN_UNET_MAX_DEPTH
@@ -725,6 +726,10 @@ struct dn_unet_infer {
 	 * form (dn_direct_forward_frame), for streaming. */
 	float *frame[MAX_UNITS + 1];
 	float *frame_weights;
+	/* The units that run on AMX tiles in bf16 (amx.h), which then take
+	 * precedence over both fp32 layouts above. */
+	float *amx[MAX_UNITS + 1];
+	float *amx_weights;
 };
 
 /* 3x3 units with at least this many input channels run as Winograd
@@ -757,6 +762,11 @@ static int use_winograd(const dn_conv2d *cv)
 static int use_direct(const dn_conv2d *cv)
 {
 	return cv->k == 3 && dn_direct_available();
+}
+
+static int use_amx(const dn_conv2d *cv)
+{
+	return dn_amx_available() && dn_amx_suits(cv);
 }
 
 static int use_direct_frame(const dn_conv2d *cv)
@@ -850,7 +860,8 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 	    transformed(inf, use_direct, dn_direct_weight_floats, dn_direct_weights, inf->direct,
 	                &inf->direct_weights) ||
 	    transformed(inf, use_direct_frame, dn_direct_weight_floats, dn_direct_weights_frame, inf->frame,
-	                &inf->frame_weights)) {
+	                &inf->frame_weights) ||
+	    transformed(inf, use_amx, dn_amx_weight_floats, dn_amx_weights, inf->amx, &inf->amx_weights)) {
 		dn_unet_infer_destroy(inf);
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate the transformed weights");
 	}
@@ -866,6 +877,7 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	dn_free(inf->wino_weights);
 	dn_free(inf->direct_weights);
 	dn_free(inf->frame_weights);
+	dn_free(inf->amx_weights);
 	free(inf);
 }
 
@@ -910,7 +922,9 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 {
 	const dn_conv2d *cv = &inf->conv[u];
 	TRY(dn_tensor_resize(y, x->n, cv->cout, x->h, x->w, err));
-	if (run_winograd(inf, u))
+	if (inf->amx[u] && ws->col_cap >= dn_amx_scratch_floats(cv, x->h, x->w))
+		dn_amx_forward(cv, inf->amx[u], x, y, relu, ws->col);
+	else if (run_winograd(inf, u))
 		dn_winograd_forward(cv, inf->wino[u], inf->wino_packed, x, y, relu, ws->col, ws->col_cap);
 	else if (inf->direct[u])
 		dn_direct_forward(cv, inf->direct[u], x, y, relu);
@@ -928,9 +942,16 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	size_t need = COL_BUDGET;
 	if (inf->col_min * (size_t)wp > need)
 		need = inf->col_min * (size_t)wp;
-	for (int u = 0; u <= inf->nunits; u++)
+	for (int u = 0; u <= inf->nunits; u++) {
 		if (inf->wino[u] && dn_winograd_min_scratch(&inf->conv[u], wp) > need)
 			need = dn_winograd_min_scratch(&inf->conv[u], wp);
+		if (inf->amx[u]) {
+			const int level = u < inf->nunits ? dn_unet_unit_level(c, u) : 0;
+			const size_t a = dn_amx_scratch_floats(&inf->conv[u], hp >> level, level_w(c, wp, level));
+			if (a > need)
+				need = a;
+		}
+	}
 	if (ws->col_cap < need) {
 		float *col = dn_alloc(need * sizeof(float));
 		if (!col)

@@ -1,0 +1,157 @@
+/*
+ * amx.c — when the AMX path runs, the weights' packing, and the sharing of
+ * a layer's rows among threads (amx.h); the tile code is in x86/amx_bf16.c.
+ *
+ * Linux hands the 8 KiB of tile state to a process only when asked
+ * (arch_prctl ARCH_REQ_XCOMP_PERM); without it the first tile instruction
+ * kills the process with SIGILL, so the ask is part of the probe, once.
+ * Each output value is computed by one thread in a fixed order, so the
+ * result does not depend on the thread count.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "core/nn/amx.h"
+
+#if DN_HAVE_AMX
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA  18
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static const char *probed = "not on this CPU";
+static int has_amx, enabled = 1;
+
+static void probe(void)
+{
+#if DN_HAVE_AMX
+	unsigned a, b, c, d;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)) ||
+	    !__builtin_cpu_supports("avx512bw"))
+		return;
+	if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+		probed = "not granted by the kernel";
+		return;
+	}
+	probed = "AMX-BF16";
+	has_amx = 1;
+#endif
+}
+
+int dn_amx_available(void)
+{
+	pthread_once(&probe_once, probe);
+	return has_amx && __atomic_load_n(&enabled, __ATOMIC_RELAXED);
+}
+
+void dn_amx_set_enabled(int on)
+{
+	__atomic_store_n(&enabled, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+const char *dn_amx_state(void)
+{
+	pthread_once(&probe_once, probe);
+	if (has_amx && !__atomic_load_n(&enabled, __ATOMIC_RELAXED))
+		return "off (fp32 asked)";
+	return probed;
+}
+
+int dn_amx_suits(const dn_conv2d *l)
+{
+	return l->k == 3 && l->cin >= 16;
+}
+
+/* Input channels per step: 32 (a full tile), padded with zero channels
+ * where cin does not divide, except for 16 or fewer. A TDPBF16PS costs the
+ * same at any depth (bench: 531 GFLOP/s 32 deep, 271 at 16), so 48
+ * channels run as two steps of 32 rather than three of 16. */
+static int step_of(const dn_conv2d *l)
+{
+	return l->cin <= 16 ? 16 : 32;
+}
+
+static int cin_padded(const dn_conv2d *l)
+{
+	const int kb = step_of(l);
+	return (l->cin + kb - 1) / kb * kb;
+}
+
+size_t dn_amx_weight_floats(const dn_conv2d *l)
+{
+	const size_t blocks = (size_t)(l->cout + 15) / 16;
+	/* 16 x cinp bf16 per block and tap, then 16 x 16 floats of bias. */
+	return blocks * 9 * 16 * (size_t)cin_padded(l) / 2 + blocks * 256;
+}
+
+/* x rounded to the nearest bf16, ties to even. */
+static unsigned short bf16(float x)
+{
+	unsigned u;
+	memcpy(&u, &x, sizeof u);
+	return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+void dn_amx_weights(const dn_conv2d *l, float *wt)
+{
+	const int kb = step_of(l), cinp = cin_padded(l), npb = cinp / kb, blocks = (l->cout + 15) / 16;
+	unsigned short *a = (unsigned short *)wt;
+	for (int blk = 0; blk < blocks; blk++)
+		for (int t = 0; t < 9; t++)
+			for (int pb = 0; pb < npb; pb++)
+				for (int i = 0; i < 16; i++)
+					for (int k = 0; k < kb; k++) {
+						const int co = blk * 16 + i, ci = pb * kb + k;
+						*a++ = co < l->cout && ci < l->cin
+						           ? bf16(l->w[((size_t)co * l->cin + ci) * 9 + t])
+						           : 0;
+					}
+	float *bias = wt + (size_t)blocks * 9 * 16 * cinp / 2;
+	for (int blk = 0; blk < blocks; blk++)
+		for (int i = 0; i < 16; i++)
+			for (int j = 0; j < 16; j++) {
+				const int co = blk * 16 + i;
+				bias[((size_t)blk * 16 + i) * 16 + j] = co < l->cout ? l->b[co] : 0.0f;
+			}
+}
+
+/* Converted columns per row: the image's, rounded up to whole tiles, and
+ * the two more that the taps of the last tile reach. */
+static int row_words(int w)
+{
+	return (w + 15) / 16 * 16 + 2;
+}
+
+size_t dn_amx_scratch_floats(const dn_conv2d *l, int h, int w)
+{
+	return (size_t)(h + 2) * (cin_padded(l) / 2) * row_words(w);
+}
+
+/* Multiply-adds below which a layer stays on one thread, and output rows
+ * per piece of work (one tile configuration each). */
+#define PAR_MIN_WORK ((size_t)1 << 22)
+#define ROWS         4
+
+void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
+                    float *scratch)
+{
+	const int h = x->h, w = x->w, wq = row_words(w), cinp = cin_padded(l), pw = l->causal ? 2 : 1;
+	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
+	unsigned *xb = (unsigned *)scratch;
+	(void)work; /* read only by the OpenMP clauses */
+	for (int n = 0; n < x->n; n++) {
+		const float *xn = dn_tensor_plane(x, n, 0);
+		float *yn = dn_tensor_plane(y, n, 0);
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
+		for (int r = 0; r < h + 2; r += ROWS)
+			dn_amx_convert_rows(xn, l->cin, cinp, h, w, pw, wq, xb, r, r + ROWS < h + 2 ? r + ROWS : h + 2);
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
+		for (int r = 0; r < h; r += ROWS)
+			dn_amx_rows(xb, cinp, step_of(l), h, w, wq, wt, l->cout, relu, yn, r,
+			            r + ROWS < h ? r + ROWS : h);
+	}
+}
