@@ -16,6 +16,7 @@
 
 #include "api/internal.h"
 #include "core/cuda/cuda.h"
+#include "core/nn/unet.h"
 #include "core/util/blas.h"
 
 void api_route_live(api_request *r, const char *rest)
@@ -78,10 +79,11 @@ void api_route_ready(api_request *r, const char *rest)
 		dn_blas_info bi;
 		dn_blas_info_get(&bi);
 		json_t *o = with_devices(json_pack(
-		    "{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}}", "status", "ready", "models",
+		    "{s:s, s:I, s:i, s:I, s:I, s:{s:s, s:s, s:s, s:b, s:b}, s:s}", "status", "ready", "models",
 		    (json_int_t)g.models_loaded, "workers", g.workers, "queue_depth", (json_int_t)g.queue_depth,
 		    "queue_capacity", (json_int_t)g.queue_capacity, "blas", "library", bi.library, "kernel",
-		    bi.kernel, "cpu", bi.cpu, "overridden", bi.overridden, "generic", bi.generic));
+		    bi.kernel, "cpu", bi.cpu, "overridden", bi.overridden, "generic", bi.generic, "convolutions",
+		    dn_unet_conv_kernels()));
 		json_t *failed = json_array();
 
 		if (o && failed && s->host.model_failures)

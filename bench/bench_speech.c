@@ -160,26 +160,37 @@ int main(int argc, char **argv)
 		       rss_minutes, ru.ru_maxrss / 1024.0, io_mb, ru.ru_maxrss / 1024.0 - io_mb);
 	}
 
+	/* The same model twice: its convolutions in fp32, and as every program
+	 * runs them by default (bf16 on AMX tiles where the CPU has them). */
+	dn_unet_set_cpu_precision("fp32", NULL);
+	dn_model *m32 = seed_model();
+	dn_unet_set_cpu_precision("bf16", NULL);
 	dn_model *m = seed_model();
 	dn_audio in = make_audio(seconds);
 	/* 2 threads two ways, side by side: OpenBLAS's threads inside each
 	 * chunk's GEMMs (how every caller ran before issue 13), and two chunks
 	 * at once with single-threaded GEMMs (dn_speech_params.threads, how
-	 * denoise audio and the daemon run now). */
+	 * denoise audio and the daemon run now); fp32 rows between the default
+	 * ones, so that both see the same moment of a shared machine. */
 	static const struct {
-		int blas, chunks;
+		int blas, chunks, fp32;
 		const char *what;
-	} runs[] = {{1, 1, "1 thread"},
-	            {2, 1, "2 BLAS threads, chunks in series"},
-	            {1, 2, "2 chunk threads, 1-thread GEMMs"}};
+	} runs[] = {{1, 1, 1, "1 thread, fp32"},
+	            {1, 1, 0, "1 thread"},
+	            {2, 1, 0, "2 BLAS threads, chunks in series"},
+	            {1, 2, 1, "2 chunk threads, fp32"},
+	            {1, 2, 0, "2 chunk threads, 1-thread GEMMs"}};
+	printf("convolutions by default: %s\n", dn_unet_conv_kernels());
 	printf("%-34s %9s %8s %9s %13s\n", "threads", "time (s)", "RTF", "cpu (s)", "core-s per s");
 	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+		dn_model *mr = runs[r].fp32 ? m32 : m;
 		dn_threads_set(runs[r].blas);
-		denoise_once(m, &in, runs[r].chunks); /* warm-up: workspaces, page faults */
-		double t = denoise_once(m, &in, runs[r].chunks);
+		denoise_once(mr, &in, runs[r].chunks); /* warm-up: workspaces, page faults */
+		double t = denoise_once(mr, &in, runs[r].chunks);
 		printf("%-34s %9.2f %8.4f %9.2f %13.4f\n", runs[r].what, t, t / seconds, last_cpu,
 		       last_cpu / seconds);
 	}
+	dn_model_destroy(m32);
 	const dn_model_info *mi = dn_model_get_info(m);
 	printf("%s model (%d base filters, depth %d), %.0f s of 16 kHz mono, chunks of 256 frames, "
 	       "overlap 32\n",

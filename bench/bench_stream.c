@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/nn/unet.h"
 #include "core/util/blas.h"
 #include "tests/harness.h"
 
@@ -272,8 +273,8 @@ int main(int argc, char **argv)
 	dn_blas_info bi;
 	dn_blas_info_get(&bi);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	printf("bench_stream: %s\ncpu: %s (%ld online)\nblas: %s\n", model, bi.cpu_model[0] ? bi.cpu_model : "?",
-	       ncpu, bi.line);
+	printf("bench_stream: %s\ncpu: %s (%ld online)\nblas: %s\nconvolutions: %s\n", model,
+	       bi.cpu_model[0] ? bi.cpu_model : "?", ncpu, bi.line, dn_unet_conv_kernels());
 	int maxn = 1;
 	for (const char *p = list; *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p))
 		if (atoi(p) > maxn)

@@ -64,7 +64,7 @@ struct stat3 {
 
 struct result {
 	int threads;
-	struct stat3 infer, train, gemm;
+	struct stat3 infer, infer32, train, gemm;
 	double gemm_gflops, infer_gflops, issued_gflops;
 };
 
@@ -302,13 +302,17 @@ int main(int argc, char **argv)
 	dn_error err;
 	dn_unet_config cfg = dn_unet_default_config();
 	dn_unet *net;
-	dn_unet_infer *inf;
+	dn_unet_infer *inf, *inf32;
 	dn_tensor x = {0}, xb = {0}, tb = {0};
 	struct result res[MAX_THREADS];
 
 	dn_threads_prepare(argv); /* see core/util/threads.h */
 
-	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err))
+	/* The forward as every program runs it by default (bf16 on AMX tiles
+	 * where the CPU has them), and in fp32 beside it. */
+	if (dn_unet_create(&cfg, 1, &net, &err) || dn_unet_infer_create(net, &inf, &err) ||
+	    dn_unet_set_cpu_precision("fp32", &err) || dn_unet_infer_create(net, &inf32, &err) ||
+	    dn_unet_set_cpu_precision("bf16", &err))
 		die("seed model", &err);
 	if (dn_tensor_init(&x, 1, cfg.in_channels, o.h, o.w, &err) ||
 	    dn_tensor_init(&xb, o.batch, cfg.in_channels, o.h, o.w, &err) ||
@@ -336,6 +340,7 @@ int main(int argc, char **argv)
 		 * OpenBLAS thread, so a team of 1 would leave the second core idle;
 		 * the daemon's workers and denoise audio use theirs for chunks). */
 		dn_threads_set_local(r->threads);
+		r->infer32 = time_infer(inf32, &x, o.warmup, o.runs);
 		r->infer = time_infer(inf, &x, o.warmup, o.runs);
 		r->infer_gflops = flops / (r->infer.med * 1e6);
 		r->issued_gflops = issued / (r->infer.med * 1e6);
@@ -347,6 +352,7 @@ int main(int argc, char **argv)
 	dn_blas_info_get(&bi);
 	printf("cpu: %s, %ld online; blas: %s\n", bi.cpu_model[0] ? bi.cpu_model : "unknown",
 	       sysconf(_SC_NPROCESSORS_ONLN), bi.line);
+	printf("convolutions: %s\n", dn_unet_conv_kernels());
 	printf("seed U-Net (base %d, depth %d, %d in / %d out, ReLU output), input %dx%d (padded %dx%d)\n",
 	       cfg.base_filters, cfg.depth, cfg.in_channels, cfg.out_channels, o.h, o.w, hp, wp);
 	printf("trainable parameters      %zu\n", nparams);
@@ -371,6 +377,7 @@ int main(int argc, char **argv)
 		         "%.1f GFLOP/s direct-equivalent = %.0f%% of sgemm; issued %.0f%%", r->infer_gflops,
 		         100.0 * r->infer_gflops / r->gemm_gflops, 100.0 * r->issued_gflops / r->gemm_gflops);
 		print_stat("forward (folded, batch 1)", r->threads, r->infer, extra);
+		print_stat("forward (folded, batch 1), fp32", r->threads, r->infer32, "");
 		if (o.train_runs) {
 			snprintf(extra, sizeof extra, "%.1f ms per image", r->train.med / o.batch);
 			char tname[48];
@@ -380,19 +387,20 @@ int main(int argc, char **argv)
 	}
 	if (o.json) {
 		printf(
-		    "{\"impl\":\"libdenoise\",\"cpu\":\"%s\",\"blas\":\"%s\",\"kernel\":\"%s\","
+		    "{\"impl\":\"libdenoise\",\"cpu\":\"%s\",\"blas\":\"%s\",\"kernel\":\"%s\",\"conv\":\"%s\","
 		    "\"height\":%d,\"width\":%d,\"batch\":%d,\"params\":%zu,"
 		    "\"gflop\":%.6f,\"gemm_gflop_issued\":%.6f,\"runs\":%d,\"train_runs\":%d,\"results\":[",
-		    bi.cpu_model, bi.library, bi.kernel, o.h, o.w, o.batch, nparams, flops * 1e-9,
+		    bi.cpu_model, bi.library, bi.kernel, dn_unet_conv_kernels(), o.h, o.w, o.batch, nparams, flops * 1e-9,
 		    issued * 1e-9, o.runs, o.train_runs);
 		for (int i = 0; i < o.nthreads; i++) {
 			const struct result *r = &res[i];
 			printf("%s{\"threads\":%d,\"infer_ms\":[%.4f,%.4f,%.4f],\"infer_cpu_ms\":%.4f,"
+			       "\"infer_fp32_ms\":[%.4f,%.4f,%.4f],\"infer_fp32_cpu_ms\":%.4f,"
 			       "\"train_ms\":[%.4f,%.4f,%.4f],\"train_cpu_ms\":%.4f,"
 			       "\"gemm_ms\":[%.4f,%.4f,%.4f],\"gemm_n\":%d,\"gemm_gflops\":%.3f,"
 			       "\"infer_gflops\":%.3f,\"issued_gflops\":%.3f}",
 			       i ? "," : "", r->threads, r->infer.med, r->infer.min, r->infer.max,
-			       r->infer.cpu, r->train.med, r->train.min, r->train.max, r->train.cpu,
+			       r->infer.cpu, r->infer32.med, r->infer32.min, r->infer32.max, r->infer32.cpu, r->train.med, r->train.min, r->train.max, r->train.cpu,
 			       r->gemm.med, r->gemm.min, r->gemm.max, o.gemm_n, r->gemm_gflops,
 			       r->infer_gflops, r->issued_gflops);
 		}
@@ -402,6 +410,7 @@ int main(int argc, char **argv)
 	dn_tensor_free(&xb);
 	dn_tensor_free(&tb);
 	dn_unet_infer_destroy(inf);
+	dn_unet_infer_destroy(inf32);
 	dn_unet_destroy(net);
 	return 0;
 }

@@ -38,6 +38,7 @@ c = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 t = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
 tres = {r["threads"]: r for r in t["results"]}
 print(f"cpu: {c.get('cpu', '?')}; libdenoise BLAS: {c.get('blas', '?')} kernel {c.get('kernel', '?')}")
+print(f"libdenoise convolutions by default: {c.get('conv', '?')}; PyTorch in fp32, its default")
 print(f"seed U-Net, input {c['height']}x{c['width']}; libdenoise vs PyTorch {t['version']} "
       f"(oneDNN {'on' if t['mkldnn'] else 'off'}), same machine, one run")
 print(f"parameters: libdenoise {c['params']}, PyTorch {t['params']}"
@@ -62,6 +63,9 @@ for r in c["results"]:
         continue
     row("forward, batch 1", n, r["infer_ms"], p["infer_ms"], "<= 0.667 (1.5x faster)")
     row("  cpu", n, [r["infer_cpu_ms"]], [p["infer_cpu_ms"]], "")
+    if "infer_fp32_ms" in r:
+        row("forward, batch 1, ours fp32", n, r["infer_fp32_ms"], p["infer_ms"], "")
+        row("  cpu", n, [r["infer_fp32_cpu_ms"]], [p["infer_cpu_ms"]], "")
     if c["train_runs"] and "train_ms" in p:
         row(f"train step, batch {c['batch']}", n, r["train_ms"], p["train_ms"], "<= 1.0")
         row("  cpu", n, [r["train_cpu_ms"]], [p["train_cpu_ms"]], "")

@@ -56,6 +56,7 @@ typedef struct daemon_config {
 	int gpu_batch;              /* chunks/tiles per GPU forward at most */
 	char *job_device;           /* where training jobs run unless their spec says: cpu, cuda, cuda:N */
 	int log_level;              /* enum daemon_log_level */
+	int cpu_precision;          /* 0 bf16 (AMX where the CPU has it), 1 fp32 */
 	char *cors_origins;         /* comma-separated origins, or "*" */
 	char *api_key_file;         /* "" = no authentication */
 } daemon_config;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/nn/unet.h"
 #include "core/util/blas.h"
 #include "core/util/file.h"
 #include "core/util/paths.h"
@@ -440,8 +441,8 @@ int main(int argc, char **argv)
 		if (opt.help)
 			daemon_config_usage(stdout, "denoised");
 		else if (opt.version)
-			printf("denoised %s\nblas: %s\ncpu: %s\n", DN_VERSION, blas.line,
-			       blas.cpu_model[0] ? blas.cpu_model : "unknown");
+			printf("denoised %s\nblas: %s\ncpu: %s\nconvolutions: %s\n", DN_VERSION, blas.line,
+			       blas.cpu_model[0] ? blas.cpu_model : "unknown", dn_unet_conv_kernels());
 		else
 			daemon_config_print_default(stdout);
 		daemon_config_free(&cfg);
@@ -450,6 +451,9 @@ int main(int argc, char **argv)
 	daemon_log_init(cfg.log_level);
 	/* What runs the GEMMs, and why: a generic kernel is a bug to report. */
 	daemon_log(blas.generic ? LOG_LVL_WARNING : LOG_LVL_INFO, "blas: %s", blas.line);
+	/* Before any model is prepared: what its convolutions run on. */
+	dn_unet_set_cpu_precision(cfg.cpu_precision ? "fp32" : "bf16", NULL);
+	daemon_log(LOG_LVL_INFO, "convolutions: %s", dn_unet_conv_kernels());
 	rc = daemon_config_resolve(&cfg, &err);
 	if (rc == DN_OK)
 		rc = check_state_dir(&cfg, &err);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/nn/adam.h"
+#include "core/nn/amx.h"
 #include "core/nn/layers.h"
 #include "core/model/model.h"
 #include "core/model/safetensors.h"
@@ -130,6 +131,8 @@ static int gpu_step(dn_model *m, const dn_device *dev, const dn_tensor *xi, cons
 int main(int argc, char **argv)
 {
 	dn_device dev = {.index = -1, .precision = DN_PRECISION_FP32};
+	/* Parity is of the fp32 arithmetic: no bf16 AMX layers on the CPU. */
+	dn_amx_set_enabled(0);
 	if (argc == 7 && !strcmp(argv[1], "--device")) {
 		dn_error perr = {0};
 		if (dn_device_parse(argv[2], &dev.index, &perr)) {

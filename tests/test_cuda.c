@@ -23,6 +23,7 @@
 
 #include "core/cuda/cuda.h"
 #include "core/nn/adam.h"
+#include "core/nn/amx.h"
 #include "core/nn/unet.h"
 #include "core/train/train.h"
 #include "core/train/trainer.h"
@@ -448,6 +449,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	dn_threads_prepare(argv); /* the right OpenBLAS kernel for the CPU side */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* The CPU side the GPU is compared with is fp32 (no bf16 AMX layers). */
+	dn_amx_set_enabled(0);
 	t_start = elapsed();
 	if (!dn_cuda_built() || dn_cuda_device_count() == 0) {
 		printf("SKIP: %s\n", dn_cuda_built() ? "no CUDA device visible" : "built without CUDA");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/nn/unet.h"
 #include "core/util/blas.h"
 #include "core/util/threads.h"
 #include "tools/tools.h"
@@ -37,7 +38,9 @@ static const tools_cmd commands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: denoise COMMAND [ARGS...]   (denoise COMMAND --help for its options)\n"
-	           "       denoise --version           (also the BLAS kernel in use)\n\ncommands:\n");
+	           "       denoise --version           (also the BLAS and convolution kernels in use)\n"
+	           "       denoise --fp32 COMMAND ...  (fp32 convolutions even where the CPU has AMX-BF16;\n"
+	           "                                    default: bf16 on its tiles, see --version)\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
@@ -47,9 +50,15 @@ int main(int argc, char **argv)
 	dn_threads_prepare(argv); /* see core/util/threads.h */
 	dn_blas_info bi;
 	dn_blas_info_get(&bi);
+	if (argc >= 2 && !strcmp(argv[1], "--fp32")) {
+		dn_unet_set_cpu_precision("fp32", NULL);
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
-		printf("denoise %s\nblas: %s\ncpu: %s\n", DN_VERSION, bi.line,
-		       bi.cpu_model[0] ? bi.cpu_model : "unknown");
+		printf("denoise %s\nblas: %s\ncpu: %s\nconvolutions: %s\n", DN_VERSION, bi.line,
+		       bi.cpu_model[0] ? bi.cpu_model : "unknown", dn_unet_conv_kernels());
 		return fflush(stdout) == 0 ? TOOLS_OK : TOOLS_FAIL;
 	}
 	/* Say so when the kernel was changed, or when it is still wrong. */

@@ -168,6 +168,13 @@ void dn_unet_infer_destroy(dn_unet_infer *inf);
  * where units run as Winograd F(2x2, 3x3), which needs 16 multiply-adds per
  * 2x2 output tile and channel pair where a direct 3x3 needs 36. */
 double dn_unet_infer_gemm_flops(const dn_unet_infer *inf, int h, int w);
+/* What runs the 3x3 convolutions of nets prepared now, in a few words for
+ * logs and bench headers ("bf16 on AMX tiles ...", "fp32 ..."). */
+const char *dn_unet_conv_kernels(void);
+/* The arithmetic of CPU inference for nets prepared after the call:
+ * "bf16" (the default: AMX tiles where the CPU has them, else fp32) or
+ * "fp32" (always). DN_EINVAL for any other name. Process-wide. */
+int dn_unet_set_cpu_precision(const char *name, dn_error *err);
 
 dn_unet_ws *dn_unet_ws_create(void);
 void dn_unet_ws_destroy(dn_unet_ws *ws);
