@@ -319,6 +319,46 @@ static void test_amx(int h, int w, int cin, int cout, int causal, int relu, int 
 	case_free(&c);
 }
 
+/* The decoder's fused form (dn_amx_forward_cat) against upsampling,
+ * concatenation and im2col done apart, on bf16-held values: within the
+ * same 4·cin·9·FLT_EPSILON. fw is the width's upsampling factor. */
+static void test_amx_cat(int lh, int lw, int fw, int clow, int cskip, int cout, int causal)
+{
+	const int h = 2 * lh, w = fw * lw, cin = clow + cskip;
+	struct conv_case c;
+	case_make(&c, 2, h, w, cin, cout, causal, 1);
+	dn_tensor low = {0}, skip = {0};
+	dn_tensor_init(&low, 2, clow, lh, lw, NULL);
+	dn_tensor_init(&skip, 2, cskip, h, w, NULL);
+	gc_fill(low.data, dn_tensor_size(&low), &seed, -1, 1);
+	gc_fill(skip.data, dn_tensor_size(&skip), &seed, -1, 1);
+	for (size_t i = 0; i < dn_tensor_size(&low); i++)
+		low.data[i] = to_bf16(low.data[i]);
+	for (size_t i = 0; i < dn_tensor_size(&skip); i++)
+		skip.data[i] = to_bf16(skip.data[i]);
+	for (int i = 0; i < cout * cin * 9; i++)
+		c.l.w[i] = to_bf16(c.l.w[i]);
+	dn_upsample_forward(&low, &c.x, 0);
+	dn_concat_forward(&skip, &c.x, clow);
+	size_t ccap = dn_conv2d_min_scratch(&c.l, w) * h;
+	float *col = dn_alloc(ccap * sizeof(float));
+	dn_conv2d_forward(&c.l, &c.x, &c.ref, 1, col, ccap);
+	float *wt = dn_alloc(dn_amx_weight_floats(&c.l) * sizeof(float));
+	float *scratch = dn_alloc(dn_amx_scratch_floats(&c.l, h, w) * sizeof(float));
+	dn_amx_weights(&c.l, wt);
+	dn_amx_forward_cat(&c.l, wt, &low, &skip, &c.y, 1, scratch);
+	double worst = case_worst(&c);
+	CHECK_MSG(worst <= 4.0 * cin * 9 * FLT_EPSILON,
+	          "amx cat %dx%d (x%d wide) %d+%d -> %d causal %d differs from upsample+concat+im2col by %g", lh,
+	          lw, fw, clow, cskip, cout, causal, worst);
+	dn_free(scratch);
+	dn_free(wt);
+	dn_free(col);
+	dn_tensor_free(&low);
+	dn_tensor_free(&skip);
+	case_free(&c);
+}
+
 static void test_amx_all(void)
 {
 	if (!dn_amx_available()) {
@@ -337,6 +377,11 @@ static void test_amx_all(void)
 	test_amx(7, 48, 128, 16, 0, 1, 1);
 	test_amx(6, 256, 48, 16, 0, 1, 0);
 	test_amx(5, 64, 64, 64, 1, 0, 0);
+	test_amx_cat(4, 8, 2, 32, 16, 16, 0);
+	test_amx_cat(3, 9, 2, 64, 32, 32, 1);
+	test_amx_cat(2, 25, 2, 16, 16, 16, 0);
+	test_amx_cat(3, 17, 1, 32, 16, 16, 1);
+	test_amx_cat(5, 40, 1, 128, 64, 64, 0);
 	/* Switched off, it says so. */
 	dn_amx_set_enabled(0);
 	CHECK(!dn_amx_available() && strstr(dn_amx_state(), "off"));

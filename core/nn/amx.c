@@ -131,27 +131,66 @@ size_t dn_amx_scratch_floats(const dn_conv2d *l, int h, int w)
 	return (size_t)(h + 2) * (cin_padded(l) / 2) * row_words(w);
 }
 
-/* Multiply-adds below which a layer stays on one thread, and output rows
- * per piece of work (one tile configuration each). */
+/* Multiply-adds below which a layer stays on one thread, output rows per
+ * piece of work (one tile configuration each), and input rows per piece of
+ * the conversion. */
 #define PAR_MIN_WORK ((size_t)1 << 22)
 #define ROWS         4
+#define CONVERT_ROWS 32
 
-void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
-                    float *scratch)
+/* The layer's rows from the converted input of each image, src(n). */
+static void run(const dn_conv2d *l, const float *wt, int n_img, dn_amx_src (*src)(const void *, int),
+                const void *arg, int h, int w, dn_tensor *y, int relu, float *scratch)
 {
-	const int h = x->h, w = x->w, wq = row_words(w), cinp = cin_padded(l), pw = l->causal ? 2 : 1;
+	const int wq = row_words(w), cinp = cin_padded(l), pw = l->causal ? 2 : 1;
 	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
 	unsigned *xb = (unsigned *)scratch;
 	(void)work; /* read only by the OpenMP clauses */
-	for (int n = 0; n < x->n; n++) {
-		const float *xn = dn_tensor_plane(x, n, 0);
+	for (int n = 0; n < n_img; n++) {
+		const dn_amx_src s = src(arg, n);
 		float *yn = dn_tensor_plane(y, n, 0);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
-		for (int r = 0; r < h + 2; r += ROWS)
-			dn_amx_convert_rows(xn, l->cin, cinp, h, w, pw, wq, xb, r, r + ROWS < h + 2 ? r + ROWS : h + 2);
+		for (int r = 0; r < h + 2; r += CONVERT_ROWS)
+			dn_amx_convert_rows(&s, cinp, h, w, pw, wq, xb, r,
+			                    r + CONVERT_ROWS < h + 2 ? r + CONVERT_ROWS : h + 2);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
 		for (int r = 0; r < h; r += ROWS)
 			dn_amx_rows(xb, cinp, step_of(l), h, w, wq, wt, l->cout, relu, yn, r,
 			            r + ROWS < h ? r + ROWS : h);
 	}
+}
+
+static dn_amx_src plain(const void *arg, int n)
+{
+	const dn_tensor *x = arg;
+	return (dn_amx_src){.x = dn_tensor_plane(x, n, 0), .x_c = x->c};
+}
+
+void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
+                    float *scratch)
+{
+	run(l, wt, x->n, plain, x, x->h, x->w, y, relu, scratch);
+}
+
+struct cat_arg {
+	const dn_tensor *low, *skip;
+};
+
+static dn_amx_src cat(const void *arg, int n)
+{
+	const struct cat_arg *a = arg;
+	return (dn_amx_src){.up = dn_tensor_plane(a->low, n, 0),
+	                    .up_c = a->low->c,
+	                    .up_h = a->low->h,
+	                    .up_w = a->low->w,
+	                    .up_fw = a->skip->w / a->low->w,
+	                    .x = dn_tensor_plane(a->skip, n, 0),
+	                    .x_c = a->skip->c};
+}
+
+void dn_amx_forward_cat(const dn_conv2d *l, const float *wt, const dn_tensor *low, const dn_tensor *skip,
+                        dn_tensor *y, int relu, float *scratch)
+{
+	const struct cat_arg a = {low, skip};
+	run(l, wt, skip->n, cat, &a, skip->h, skip->w, y, relu, scratch);
 }

@@ -62,10 +62,28 @@ size_t dn_amx_scratch_floats(const dn_conv2d *l, int h, int w);
 void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
                     float *scratch);
 
+/* y = conv(concat(up2(low), skip)) + b, then ReLU: the decoder's first
+ * unit, with the upsampling (nearest, 2x in the height, 2x or 1x in the
+ * width) and the concatenation done while converting, so that neither is
+ * written out. low->c even, low->c + skip->c = l->cin, skip h x w = 2
+ * low->h x (1 or 2) low->w. */
+void dn_amx_forward_cat(const dn_conv2d *l, const float *wt, const dn_tensor *low, const dn_tensor *skip,
+                        dn_tensor *y, int relu, float *scratch);
+
+/* Where a layer's input channels come from: [0, up_c) are up (up_h x
+ * up_w) upsampled 2x in the height and up_fw x in the width, [up_c, up_c +
+ * x_c) are x at the layer's size. */
+typedef struct dn_amx_src {
+	const float *up;
+	int up_c, up_h, up_w, up_fw;
+	const float *x;
+	int x_c;
+} dn_amx_src;
+
 /* The kernels (x86/amx_bf16.c). xb is the converted input of one image,
- * [cinp/2][h + 2][wq] pairs of bf16 as 32-bit words; wt the packed weights
+ * [h + 2][cinp/2][wq] pairs of bf16 as 32-bit words; wt the packed weights
  * of dn_amx_weights. */
-void dn_amx_convert_rows(const float *x, int cin, int cinp, int h, int w, int pw, int wq, unsigned *xb, int p0,
+void dn_amx_convert_rows(const dn_amx_src *src, int cinp, int h, int w, int pw, int wq, unsigned *xb, int p0,
                          int p1);
 void dn_amx_rows(const unsigned *xb, int cinp, int kb, int h, int w, int wq, const float *wt, int cout,
                  int relu, float *y, int r0, int r1);

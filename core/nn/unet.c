@@ -1000,11 +1000,19 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	cur = &ws->skip[c->depth];
 	for (int l = c->depth - 1; l >= 0; l--) {
 		dn_tensor *skip = &ws->skip[l];
-		TRY(dn_tensor_resize(&ws->cat[l], n, cur->c + skip->c, skip->h, skip->w, err));
-		dn_upsample_forward(cur, &ws->cat[l], 0);
-		dn_concat_forward(skip, &ws->cat[l], cur->c);
-		/* The skip has been copied: its buffer takes the block's output. */
-		TRY(conv_run(inf, dn_unet_dec_unit(c, l, 0), ws, &ws->cat[l], &ws->tmp[l], 1, err));
+		const int u0 = dn_unet_dec_unit(c, l, 0);
+		if (inf->amx[u0] && cur->c % 2 == 0) {
+			/* On AMX the upsampling and the concatenation happen as the
+			 * input is converted to bf16 (amx.h), never written out. */
+			TRY(dn_tensor_resize(&ws->tmp[l], n, inf->conv[u0].cout, skip->h, skip->w, err));
+			dn_amx_forward_cat(&inf->conv[u0], inf->amx[u0], cur, skip, &ws->tmp[l], 1, ws->col);
+		} else {
+			TRY(dn_tensor_resize(&ws->cat[l], n, cur->c + skip->c, skip->h, skip->w, err));
+			dn_upsample_forward(cur, &ws->cat[l], 0);
+			dn_concat_forward(skip, &ws->cat[l], cur->c);
+			TRY(conv_run(inf, u0, ws, &ws->cat[l], &ws->tmp[l], 1, err));
+		}
+		/* The skip has been read: its buffer takes the block's output. */
 		TRY(conv_run(inf, dn_unet_dec_unit(c, l, 1), ws, &ws->tmp[l], skip, 1, err));
 		cur = skip;
 	}
