@@ -105,7 +105,11 @@ def run_cv(noisy, h):
 
 def run_ours(args, model, jpg, tmp):
     out = os.path.join(tmp, "ours.png")  # lossless: the score is the model's, not JPEG's
-    r = subprocess.run([args.denoise, "frame", jpg, out, "--model", model],
+    # "fp32:FILE" runs FILE with fp32 convolutions (denoise --fp32), for the
+    # bf16 AMX path's cost in quality, side by side with the default.
+    pre = ["--fp32"] if model.startswith("fp32:") else []
+    path = model[len("fp32:"):] if pre else model
+    r = subprocess.run([args.denoise] + pre + ["frame", jpg, out, "--model", path],
                        capture_output=True, text=True)
     if r.returncode:
         sys.exit("bench_frames: denoise frame failed: " + r.stderr)
@@ -155,7 +159,8 @@ def tune(name, val_clean, sigma, seed, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--denoise", required=True)
-    ap.add_argument("--model", required=True, help="a model, or several separated by commas (rows ours:NAME)")
+    ap.add_argument("--model", required=True, help="a model, or several separated by commas (rows ours:NAME); "
+                    "fp32:FILE runs FILE with fp32 convolutions (denoise --fp32)")
     ap.add_argument("--data", default="data/frames")
     ap.add_argument("--sigmas", default="15,25,50")
     ap.add_argument("--mp", type=float, default=0.5)
@@ -182,7 +187,7 @@ def main():
           (len(clean), ", ".join(os.path.basename(t)[:-4] for t in tests), mp_total / len(clean),
            os.path.basename(vals[0]), a.seed))
     ver = subprocess.run([a.denoise, "--version"], capture_output=True, text=True).stdout.splitlines()
-    print("# " + "; ".join(l for l in ver if l.startswith(("cpu:", "blas:"))) +
+    print("# " + "; ".join(l for l in ver if l.startswith(("cpu:", "blas:", "convolutions:"))) +
           "; %d CPUs online" % os.cpu_count())
     print("| sigma | method | PSNR dB | SSIM | ms/MP | setting |")
     print("|---:|---|---:|---:|---:|---|")
@@ -190,8 +195,10 @@ def main():
         rows = {}
         settings = {n: tune(n, val_clean, sigma, a.seed, tmp) for n in METHODS}
         models = a.model.split(",")
-        ours = {("ours" if len(models) == 1 else "ours:" + os.path.basename(m).rsplit(".", 1)[0]): m
-                for m in models}
+        def label(m):
+            base = os.path.basename(m).rsplit(".", 1)[0] + ("-fp32" if m.startswith("fp32:") else "")
+            return "ours" if len(models) == 1 else "ours:" + base
+        ours = {label(m): m for m in models}
         acc = {k: [[], [], 0.0, 0.0] for k in ["noisy"] + list(ours) + list(METHODS)}
         for i, c in enumerate(clean):
             jpg = os.path.join(tmp, "noisy%d.jpg" % i)
