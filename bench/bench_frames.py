@@ -166,6 +166,9 @@ def main():
     ap.add_argument("--mp", type=float, default=0.5)
     ap.add_argument("--bm3d-crop", type=int, default=192)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="classical methods beside ours, comma-separated; 'none' for ours only "
+                    "(e.g. a model against its own fp32 run)")
     a = ap.parse_args()
     tests = sorted(glob.glob(os.path.join(a.data, "test", "*.jpg")))
     vals = sorted(glob.glob(os.path.join(a.data, "val", "*.jpg")))
@@ -191,15 +194,18 @@ def main():
           "; %d CPUs online" % os.cpu_count())
     print("| sigma | method | PSNR dB | SSIM | ms/MP | setting |")
     print("|---:|---|---:|---:|---:|---|")
+    methods = [] if a.methods == "none" else a.methods.split(",")
+    for n in methods:
+        if n not in METHODS:
+            sys.exit("bench_frames: unknown method %s (known: %s)" % (n, ", ".join(METHODS)))
     for sigma in sigmas:
-        rows = {}
-        settings = {n: tune(n, val_clean, sigma, a.seed, tmp) for n in METHODS}
+        settings = {n: tune(n, val_clean, sigma, a.seed, tmp) for n in methods}
         models = a.model.split(",")
         def label(m):
             base = os.path.basename(m).rsplit(".", 1)[0] + ("-fp32" if m.startswith("fp32:") else "")
             return "ours" if len(models) == 1 else "ours:" + base
         ours = {label(m): m for m in models}
-        acc = {k: [[], [], 0.0, 0.0] for k in ["noisy"] + list(ours) + list(METHODS)}
+        acc = {k: [[], [], 0.0, 0.0] for k in ["noisy"] + list(ours) + methods}
         for i, c in enumerate(clean):
             jpg = os.path.join(tmp, "noisy%d.jpg" % i)
             noisy = noisy_jpeg(c, sigma, a.seed + 1000 * int(sigma) + i, jpg)
@@ -207,7 +213,7 @@ def main():
             outs = {"noisy": (noisy, 0.0)}
             for k, m in ours.items():
                 outs[k] = run_ours(a, m, jpg, tmp)
-            for n in METHODS:
+            for n in methods:
                 if n == "bm3d":
                     continue
                 outs[n] = apply(n, noisy, settings[n], tmp)
@@ -216,6 +222,8 @@ def main():
                 acc[k][1].append(ssim(c, o))
                 acc[k][2] += t
                 acc[k][3] += mp
+            if "bm3d" not in methods:
+                continue
             cc, nc = centre(c, a.bm3d_crop), centre(noisy, a.bm3d_crop)
             o, t = apply("bm3d", np.ascontiguousarray(nc), settings["bm3d"], tmp)
             acc["bm3d"][0].append(psnr(cc, o))
