@@ -359,6 +359,47 @@ static void test_amx_cat(int lh, int lw, int fw, int clow, int cskip, int cout, 
 	case_free(&c);
 }
 
+/* The streaming form of a causal unit (dn_amx_window_push and
+ * dn_amx_forward_frame, one column per step) against the whole-image AMX
+ * forward: the same bf16 products summed in another order, within
+ * 4·cin·9·FLT_EPSILON. h is the frequency axis, w the steps. */
+static void test_amx_frame(int h, int w, int cin, int cout)
+{
+	struct conv_case c;
+	case_make(&c, 1, h, w, cin, cout, 1, 1);
+	float *wt = dn_alloc(dn_amx_weight_floats(&c.l) * sizeof(float));
+	float *wf = dn_alloc(dn_amx_weight_floats(&c.l) * sizeof(float));
+	float *scratch = dn_alloc(dn_amx_scratch_floats(&c.l, h, w) * sizeof(float));
+	float *win = dn_alloc(dn_amx_window_floats(&c.l, h) * sizeof(float));
+	float *xc = dn_alloc((size_t)cin * h * sizeof(float)), *yc = dn_alloc((size_t)cout * h * sizeof(float));
+	dn_amx_weights(&c.l, wt);
+	dn_amx_weights_frame(&c.l, wf);
+	dn_amx_forward(&c.l, wt, &c.x, &c.ref, 1, scratch);
+	double worst = 0.0;
+	for (int t = 0; t < w; t++) {
+		for (int ci = 0; ci < cin; ci++)
+			for (int i = 0; i < h; i++)
+				xc[(size_t)ci * h + i] = c.x.data[((size_t)ci * h + i) * w + t];
+		dn_amx_window_push(&c.l, win, xc, h);
+		dn_amx_forward_frame(&c.l, wf, win, h, yc, 1);
+		for (int co = 0; co < cout; co++)
+			for (int i = 0; i < h; i++) {
+				double d = fabs((double)yc[(size_t)co * h + i] - c.ref.data[((size_t)co * h + i) * w + t]);
+				worst = d <= worst ? worst : (d == d ? d : INFINITY);
+			}
+	}
+	CHECK_MSG(worst <= 4.0 * cin * 9 * FLT_EPSILON,
+	          "amx frame %dx%d cin %d cout %d differs from the whole-image AMX forward by %g", h, w, cin, cout,
+	          worst);
+	dn_free(yc);
+	dn_free(xc);
+	dn_free(win);
+	dn_free(scratch);
+	dn_free(wf);
+	dn_free(wt);
+	case_free(&c);
+}
+
 static void test_amx_all(void)
 {
 	if (!dn_amx_available()) {
@@ -382,6 +423,9 @@ static void test_amx_all(void)
 	test_amx_cat(2, 25, 2, 16, 16, 16, 0);
 	test_amx_cat(3, 17, 1, 32, 16, 16, 1);
 	test_amx_cat(5, 40, 1, 128, 64, 64, 0);
+	test_amx_frame(40, 9, 16, 16);
+	test_amx_frame(17, 6, 48, 32);
+	test_amx_frame(64, 5, 32, 64);
 	/* Switched off, it says so. */
 	dn_amx_set_enabled(0);
 	CHECK(!dn_amx_available() && strstr(dn_amx_state(), "off"));

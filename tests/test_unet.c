@@ -450,6 +450,62 @@ static void test_inference_memory(void)
 	dn_unet_destroy(net);
 }
 
+/* A causal net on AMX (where the CPU has it), streamed one column at a
+ * time with its windows kept in bf16 (dn_amx_window_push), against the
+ * whole-image AMX forward. Each unit alone matches to the order of its
+ * sums (test_layers' test_amx_frame); through the net, an activation that
+ * differs by one fp32 rounding can land on the other side of a bf16
+ * rounding step, and from there the two runs' bf16 errors part ways: on
+ * this random net 2.8e-3 at a scale of 0.26 (6.6e-7 in fp32), the size of
+ * bf16's own error. Hence the bf16 bound of test_paths_by_threads, a tenth
+ * of the scale; a wrong tap, row or shift moves the output by all of it. */
+static void test_stream_amx(void)
+{
+	dn_amx_set_enabled(1);
+	if (!dn_amx_available()) {
+		printf("# AMX: %s, its streaming check is skipped\n", dn_amx_state());
+		dn_amx_set_enabled(0);
+		return;
+	}
+	dn_unet_config cfg = dn_unet_default_config();
+	cfg.base_filters = 16;
+	cfg.causal = 1;
+	dn_unet *net;
+	CHECK_RC(dn_unet_create(&cfg, 11, &net, NULL), DN_OK);
+	const int h = 40, w = 37;
+	dn_tensor x = {0}, out = {0};
+	dn_tensor_init(&x, 1, 1, h, w, NULL);
+	gc_fill(x.data, dn_tensor_size(&x), &seed, 0.0f, 1.0f);
+	dn_unet_infer *inf;
+	CHECK_RC(dn_unet_infer_create(net, &inf, NULL), DN_OK);
+	dn_unet_ws *ws = dn_unet_ws_create();
+	CHECK_RC(dn_unet_infer_run(inf, ws, &x, &out, NULL), DN_OK);
+	dn_unet_stream *st;
+	CHECK_RC(dn_unet_stream_create(inf, h, &st, NULL), DN_OK);
+	float col[40], yc[40];
+	double worst = 0.0, scale = 0.0;
+	for (int t = 0; t < w; t++) {
+		for (int i = 0; i < h; i++)
+			col[i] = x.data[i * w + t];
+		CHECK_RC(dn_unet_stream_step(st, col, yc, NULL), DN_OK);
+		for (int i = 0; i < h; i++) {
+			worst = fmax(worst, fabs(yc[i] - out.data[i * w + t]));
+			scale = fmax(scale, fabs(out.data[i * w + t]));
+		}
+	}
+	CHECK_MSG(scale > 0.0, "output is all zero, the comparison would prove nothing");
+	CHECK_MSG(worst <= 0.1 * fmax(1.0, scale), "AMX stream vs whole image: max diff %g (scale %g)", worst,
+	          scale);
+	fprintf(stderr, "amx stream: max |stream − whole| = %.3g at output scale %.3g\n", worst, scale);
+	dn_unet_stream_destroy(st);
+	dn_tensor_free(&out);
+	dn_tensor_free(&x);
+	dn_unet_ws_destroy(ws);
+	dn_unet_infer_destroy(inf);
+	dn_unet_destroy(net);
+	dn_amx_set_enabled(0);
+}
+
 int main(void)
 {
 	/* The fp32 paths first, checked against the eval forward to 1e-4; the
@@ -467,6 +523,7 @@ int main(void)
 	test_fold(1);
 	test_paths_by_threads(0);
 	test_paths_by_threads(1);
+	test_stream_amx();
 	test_training();
 	return check_status();
 }

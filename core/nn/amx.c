@@ -96,7 +96,9 @@ static unsigned short bf16(float x)
 	return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-void dn_amx_weights(const dn_conv2d *l, float *wt)
+/* The packed weights with tap t of the kernel's loop taken from l's tap
+ * map[t]. */
+static void pack(const dn_conv2d *l, const int map[9], float *wt)
 {
 	const int kb = step_of(l), cinp = cin_padded(l), npb = cinp / kb, blocks = (l->cout + 15) / 16;
 	unsigned short *a = (unsigned short *)wt;
@@ -107,7 +109,7 @@ void dn_amx_weights(const dn_conv2d *l, float *wt)
 					for (int k = 0; k < kb; k++) {
 						const int co = blk * 16 + i, ci = pb * kb + k;
 						*a++ = co < l->cout && ci < l->cin
-						           ? bf16(l->w[((size_t)co * l->cin + ci) * 9 + t])
+						           ? bf16(l->w[((size_t)co * l->cin + ci) * 9 + map[t]])
 						           : 0;
 					}
 	float *bias = wt + (size_t)blocks * 9 * 16 * cinp / 2;
@@ -117,6 +119,20 @@ void dn_amx_weights(const dn_conv2d *l, float *wt)
 				const int co = blk * 16 + i;
 				bias[((size_t)blk * 16 + i) * 16 + j] = co < l->cout ? l->b[co] : 0.0f;
 			}
+}
+
+void dn_amx_weights(const dn_conv2d *l, float *wt)
+{
+	static const int same[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+	pack(l, same, wt);
+}
+
+void dn_amx_weights_frame(const dn_conv2d *l, float *wt)
+{
+	/* Tap (a, b) of the window (row a = time, column b = frequency) is
+	 * l's tap (kh = b, kw = a). */
+	static const int swapped[9] = {0, 3, 6, 1, 4, 7, 2, 5, 8};
+	pack(l, swapped, wt);
 }
 
 /* Converted columns per row: the image's, rounded up to whole tiles, and
@@ -155,7 +171,7 @@ static void run(const dn_conv2d *l, const float *wt, int n_img, dn_amx_src (*src
 			                    r + CONVERT_ROWS < h + 2 ? r + CONVERT_ROWS : h + 2);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
 		for (int r = 0; r < h; r += ROWS)
-			dn_amx_rows(xb, cinp, step_of(l), h, w, wq, wt, l->cout, relu, yn, r,
+			dn_amx_rows(xb, cinp, step_of(l), w, wq, wt, l->cout, relu, yn + (size_t)r * w, (size_t)h * w, r,
 			            r + ROWS < h ? r + ROWS : h);
 	}
 }
@@ -193,4 +209,27 @@ void dn_amx_forward_cat(const dn_conv2d *l, const float *wt, const dn_tensor *lo
 {
 	const struct cat_arg a = {low, skip};
 	run(l, wt, skip->n, cat, &a, skip->h, skip->w, y, relu, scratch);
+}
+
+size_t dn_amx_window_floats(const dn_conv2d *l, int h)
+{
+	return (size_t)4 * (cin_padded(l) / 2) * row_words(h);
+}
+
+void dn_amx_window_push(const dn_conv2d *l, float *win, const float *x, int h)
+{
+	const size_t row = (size_t)(cin_padded(l) / 2) * row_words(h);
+	unsigned *w = (unsigned *)win;
+	const dn_amx_src s = {.x = x, .x_c = l->cin};
+	memmove(w + row, w + 2 * row, 2 * row * sizeof *w);
+	/* x as an image of one row, written at the window's row 3: the
+	 * conversion's row 1 of that image, from two rows before it. */
+	dn_amx_convert_rows(&s, cin_padded(l), 1, h, 1, row_words(h), w + 2 * row, 1, 2);
+}
+
+void dn_amx_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y, int relu)
+{
+	/* Output row 1 of the window image reads its rows 1-3 (t−2..t). */
+	dn_amx_rows((const unsigned *)win, cin_padded(l), step_of(l), h, row_words(h), wt, l->cout, relu, y,
+	            (size_t)h, 1, 2);
 }

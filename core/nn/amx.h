@@ -70,6 +70,20 @@ void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_
 void dn_amx_forward_cat(const dn_conv2d *l, const float *wt, const dn_tensor *low, const dn_tensor *skip,
                         dn_tensor *y, int relu, float *scratch);
 
+/* Streaming, one output column of a causal 3x3 unit per step (as
+ * dn_direct_forward_frame): the unit's window of the last three input
+ * columns is kept converted, [4][cinp/2][w′] words (row 0 unused, rows 1-3
+ * time t−2, t−1, t, frequency across), so that a step converts only the
+ * new column. win starts zeroed (the silence before the stream);
+ * dn_amx_window_push moves it on by x ([cin][h]), dn_amx_forward_frame
+ * writes y ([cout][h]) with weights from dn_amx_weights_frame (the taps
+ * transposed to the window's rows and columns; dn_amx_weight_floats of
+ * them). */
+size_t dn_amx_window_floats(const dn_conv2d *l, int h);
+void dn_amx_weights_frame(const dn_conv2d *l, float *wt);
+void dn_amx_window_push(const dn_conv2d *l, float *win, const float *x, int h);
+void dn_amx_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y, int relu);
+
 /* Where a layer's input channels come from: [0, up_c) are up (up_h x
  * up_w) upsampled 2x in the height and up_fw x in the width, [up_c, up_c +
  * x_c) are x at the layer's size. */
@@ -85,7 +99,9 @@ typedef struct dn_amx_src {
  * of dn_amx_weights. */
 void dn_amx_convert_rows(const dn_amx_src *src, int cinp, int h, int w, int pw, int wq, unsigned *xb, int p0,
                          int p1);
-void dn_amx_rows(const unsigned *xb, int cinp, int kb, int h, int w, int wq, const float *wt, int cout,
-                 int relu, float *y, int r0, int r1);
+/* Output rows [r0, r1) of an image w wide: (co, oh, ow) goes to
+ * y[co·ys + (oh − r0)·w + ow]. */
+void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq, const float *wt, int cout, int relu,
+                 float *y, size_t ys, int r0, int r1);
 
 #endif

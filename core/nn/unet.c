@@ -730,6 +730,10 @@ struct dn_unet_infer {
 	 * precedence over both fp32 layouts above. */
 	float *amx[MAX_UNITS + 1];
 	float *amx_weights;
+	/* A causal net's AMX units' weights for the one-column form
+	 * (dn_amx_forward_frame), for streaming. */
+	float *amx_frame[MAX_UNITS + 1];
+	float *amx_frame_weights;
 };
 
 /* 3x3 units with at least this many input channels run as Winograd
@@ -775,7 +779,12 @@ static int use_direct(const dn_conv2d *cv)
 
 static int use_direct_frame(const dn_conv2d *cv)
 {
-	return cv->k == 3 && dn_direct_available() && cv->causal;
+	return cv->k == 3 && dn_direct_available() && cv->causal && !use_amx(cv);
+}
+
+static int use_amx_frame(const dn_conv2d *cv)
+{
+	return cv->causal && use_amx(cv);
 }
 
 /* Whether unit u runs as Winograd (see above). */
@@ -865,7 +874,9 @@ int dn_unet_infer_create(const dn_unet *net, dn_unet_infer **out, dn_error *err)
 	                &inf->direct_weights) ||
 	    transformed(inf, use_direct_frame, dn_direct_weight_floats, dn_direct_weights_frame, inf->frame,
 	                &inf->frame_weights) ||
-	    transformed(inf, use_amx, dn_amx_weight_floats, dn_amx_weights, inf->amx, &inf->amx_weights)) {
+	    transformed(inf, use_amx, dn_amx_weight_floats, dn_amx_weights, inf->amx, &inf->amx_weights) ||
+	    transformed(inf, use_amx_frame, dn_amx_weight_floats, dn_amx_weights_frame, inf->amx_frame,
+	                &inf->amx_frame_weights)) {
 		dn_unet_infer_destroy(inf);
 		return dn_error_set(err, DN_ENOMEM, "cannot allocate the transformed weights");
 	}
@@ -882,6 +893,7 @@ void dn_unet_infer_destroy(dn_unet_infer *inf)
 	dn_free(inf->direct_weights);
 	dn_free(inf->frame_weights);
 	dn_free(inf->amx_weights);
+	dn_free(inf->amx_frame_weights);
 	free(inf);
 }
 
@@ -1057,7 +1069,7 @@ static size_t stream_layout(dn_unet_stream *st, float *p)
 	for (int u = 0; u < inf->nunits; u++) {
 		const dn_conv2d *cv = &inf->conv[u];
 		const int hl = st->hp >> dn_unet_unit_level(c, u);
-		TAKE(st->win[u], (size_t)cv->cin * hl * 3);
+		TAKE(st->win[u], inf->amx_frame[u] ? dn_amx_window_floats(cv, hl) : (size_t)cv->cin * hl * 3);
 		TAKE(st->y[u], (size_t)cv->cout * hl);
 		if (dn_conv2d_frame_scratch(cv, hl) > col)
 			col = dn_conv2d_frame_scratch(cv, hl);
@@ -1123,6 +1135,11 @@ static void stream_unit(dn_unet_stream *st, int u, const float *x)
 	const dn_conv2d *cv = &st->inf->conv[u];
 	const int hl = st->hp >> dn_unet_unit_level(&st->inf->cfg, u);
 	const size_t col = (size_t)hl * sizeof(float);
+	if (st->inf->amx_frame[u]) {
+		dn_amx_window_push(cv, st->win[u], x, hl);
+		dn_amx_forward_frame(cv, st->inf->amx_frame[u], st->win[u], hl, st->y[u], 1);
+		return;
+	}
 	for (int ci = 0; ci < cv->cin; ci++) {
 		float *wn = st->win[u] + (size_t)ci * 3 * hl;
 		memmove(wn, wn + hl, 2 * col);

@@ -131,27 +131,28 @@ __attribute__((target(AMX))) static void configure(int kb)
 	_tile_loadconfig(&t);
 }
 
-/* Writes a 16 x 16 block of sums (channels co0.., pixels x0.. of row oh)
- * to y, with ReLU, clipped at cout and w. */
-__attribute__((target(AVX512))) static void put(const float *sums, float *y, int cout, int h, int w, int oh,
+/* Writes a 16 x 16 block of sums (channels co0.., pixels x0.. of a row
+ * that starts at yrow) with ReLU, clipped at cout and w; ys floats from one
+ * channel to the next. */
+__attribute__((target(AVX512))) static void put(const float *sums, float *yrow, size_t ys, int cout, int w,
                                                 int co0, int x0, int relu)
 {
 	const __mmask16 m = lanes(x0, w);
-	const size_t plane = (size_t)h * w;
 	const int n = cout - co0 < 16 ? cout - co0 : 16;
 	for (int i = 0; i < n; i++) {
 		__m512 v = _mm512_loadu_ps(sums + 16 * i);
 		if (relu)
 			v = _mm512_max_ps(v, _mm512_setzero_ps());
-		_mm512_mask_storeu_ps(y + (size_t)(co0 + i) * plane + (size_t)oh * w + x0, m, v);
+		_mm512_mask_storeu_ps(yrow + (size_t)(co0 + i) * ys + x0, m, v);
 	}
 }
 
 /* Weights are wt[blk][tap][pb][16][kb] bf16, then a bias tile per block. */
 #define A_TILE(blk, tap, pb) ((const char *)wt + ((((size_t)(blk) * 9 + (tap)) * npb + (pb)) * 16 * kb) * 2)
 
-__attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int kb, int h, int w, int wq,
-                                              const float *wt, int cout, int relu, float *y, int r0, int r1)
+__attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq,
+                                              const float *wt, int cout, int relu, float *y, size_t ys, int r0,
+                                              int r1)
 {
 	const int npb = cinp / kb, cp = cinp / 2, nblk = (cout + 15) / 16, nx = (w + 15) / 16;
 	const float *bias = (const float *)A_TILE(nblk, 0, 0);
@@ -160,6 +161,7 @@ __attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int 
 
 	configure(kb);
 	for (int oh = r0; oh < r1; oh++) {
+		float *yrow = y + (size_t)(oh - r0) * w;
 		for (int blk = 0; blk < nblk;) {
 			const int two = nblk - blk >= 2;
 			const int xstep = two ? 2 : 4;
@@ -221,28 +223,28 @@ __attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int 
 				if (two) {
 					_tile_stored(0, sums[0], 64);
 					_tile_stored(2, sums[2], 64);
-					put(sums[0], y, cout, h, w, oh, 16 * blk, x0, relu);
-					put(sums[2], y, cout, h, w, oh, 16 * blk + 16, x0, relu);
+					put(sums[0], yrow, ys, cout, w, 16 * blk, x0, relu);
+					put(sums[2], yrow, ys, cout, w, 16 * blk + 16, x0, relu);
 					if (nt > 1) {
 						_tile_stored(1, sums[1], 64);
 						_tile_stored(3, sums[3], 64);
-						put(sums[1], y, cout, h, w, oh, 16 * blk, x0 + 16, relu);
-						put(sums[3], y, cout, h, w, oh, 16 * blk + 16, x0 + 16, relu);
+						put(sums[1], yrow, ys, cout, w, 16 * blk, x0 + 16, relu);
+						put(sums[3], yrow, ys, cout, w, 16 * blk + 16, x0 + 16, relu);
 					}
 				} else {
 					_tile_stored(0, sums[0], 64);
-					put(sums[0], y, cout, h, w, oh, 16 * blk, x0, relu);
+					put(sums[0], yrow, ys, cout, w, 16 * blk, x0, relu);
 					if (nt > 1) {
 						_tile_stored(1, sums[1], 64);
-						put(sums[1], y, cout, h, w, oh, 16 * blk, x0 + 16, relu);
+						put(sums[1], yrow, ys, cout, w, 16 * blk, x0 + 16, relu);
 					}
 					if (nt > 2) {
 						_tile_stored(2, sums[2], 64);
-						put(sums[2], y, cout, h, w, oh, 16 * blk, x0 + 32, relu);
+						put(sums[2], yrow, ys, cout, w, 16 * blk, x0 + 32, relu);
 					}
 					if (nt > 3) {
 						_tile_stored(3, sums[3], 64);
-						put(sums[3], y, cout, h, w, oh, 16 * blk, x0 + 48, relu);
+						put(sums[3], yrow, ys, cout, w, 16 * blk, x0 + 48, relu);
 					}
 				}
 			}
@@ -260,10 +262,10 @@ void dn_amx_convert_rows(const dn_amx_src *src, int cinp, int h, int w, int pw, 
 	(void)src, (void)cinp, (void)h, (void)w, (void)pw, (void)wq, (void)xb, (void)p0, (void)p1;
 }
 
-void dn_amx_rows(const unsigned *xb, int cinp, int kb, int h, int w, int wq, const float *wt, int cout,
-                 int relu, float *y, int r0, int r1)
+void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq, const float *wt, int cout, int relu,
+                 float *y, size_t ys, int r0, int r1)
 {
-	(void)xb, (void)cinp, (void)kb, (void)h, (void)w, (void)wq, (void)wt, (void)cout, (void)relu, (void)y,
+	(void)xb, (void)cinp, (void)kb, (void)ys, (void)w, (void)wq, (void)wt, (void)cout, (void)relu, (void)y,
 	    (void)r0, (void)r1;
 }
 
