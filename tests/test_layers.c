@@ -400,6 +400,61 @@ static void test_amx_frame(int h, int w, int cin, int cout)
 	case_free(&c);
 }
 
+/* Two units in one pass (dn_amx_forward2, and _cat2 with the decoder's
+ * upsampling and concatenation), the first's output handed on as bf16
+ * pairs, against the same two units run one after the other through an
+ * fp32 tensor: the first's sums are the same, rounded to bf16 the same
+ * way, so the outputs agree to the bit. */
+static void test_amx_pair(int h, int w, int cin, int cmid, int cout, int causal, int low_c)
+{
+	const dn_conv2d proto0 = {.cin = cin + low_c, .cout = cmid, .k = 3, .causal = causal};
+	const dn_conv2d proto1 = {.cin = cmid, .cout = cout, .k = 3, .causal = causal};
+	dn_conv2d l0 = proto0, l1 = proto1;
+	float *p0 = dn_alloc(((size_t)l0.cout * l0.cin * 9 + l0.cout) * sizeof(float));
+	float *p1 = dn_alloc(((size_t)l1.cout * l1.cin * 9 + l1.cout) * sizeof(float));
+	l0.w = p0, l0.b = p0 + (size_t)l0.cout * l0.cin * 9;
+	l1.w = p1, l1.b = p1 + (size_t)l1.cout * l1.cin * 9;
+	gc_fill(p0, (size_t)l0.cout * l0.cin * 9 + l0.cout, &seed, -1, 1);
+	gc_fill(p1, (size_t)l1.cout * l1.cin * 9 + l1.cout, &seed, -1, 1);
+	dn_tensor x = {0}, low = {0}, mid = {0}, ya = {0}, yb = {0};
+	dn_tensor_init(&x, 2, cin, h, w, NULL);
+	gc_fill(x.data, dn_tensor_size(&x), &seed, -1, 1);
+	if (low_c) {
+		dn_tensor_init(&low, 2, low_c, h / 2, w / 2, NULL);
+		gc_fill(low.data, dn_tensor_size(&low), &seed, -1, 1);
+	}
+	dn_tensor_init(&mid, 2, cmid, h, w, NULL);
+	dn_tensor_init(&ya, 2, cout, h, w, NULL);
+	dn_tensor_init(&yb, 2, cout, h, w, NULL);
+	float *w0 = dn_alloc(dn_amx_weight_floats(&l0) * sizeof(float));
+	float *w1 = dn_alloc(dn_amx_weight_floats(&l1) * sizeof(float));
+	float *scratch = dn_alloc(dn_amx_scratch2_floats(&l0, &l1, h, w) * sizeof(float));
+	dn_amx_weights(&l0, w0);
+	dn_amx_weights(&l1, w1);
+	if (low_c) {
+		dn_amx_forward_cat(&l0, w0, &low, &x, &mid, 1, scratch);
+		dn_amx_forward(&l1, w1, &mid, &ya, 1, scratch);
+		dn_amx_forward_cat2(&l0, w0, &l1, w1, &low, &x, &yb, scratch);
+	} else {
+		dn_amx_forward(&l0, w0, &x, &mid, 1, scratch);
+		dn_amx_forward(&l1, w1, &mid, &ya, 1, scratch);
+		dn_amx_forward2(&l0, w0, &l1, w1, &x, &yb, scratch);
+	}
+	CHECK_MSG(!memcmp(ya.data, yb.data, dn_tensor_size(&ya) * sizeof(float)),
+	          "amx pair %dx%d %d(+%d up) -> %d -> %d causal %d differs from its two units run apart", h, w,
+	          cin, low_c, cmid, cout, causal);
+	dn_free(scratch);
+	dn_free(w1);
+	dn_free(w0);
+	dn_tensor_free(&yb);
+	dn_tensor_free(&ya);
+	dn_tensor_free(&mid);
+	dn_tensor_free(&low);
+	dn_tensor_free(&x);
+	dn_free(p1);
+	dn_free(p0);
+}
+
 static void test_amx_all(void)
 {
 	if (!dn_amx_available()) {
@@ -426,6 +481,11 @@ static void test_amx_all(void)
 	test_amx_frame(40, 9, 16, 16);
 	test_amx_frame(17, 6, 48, 32);
 	test_amx_frame(64, 5, 32, 64);
+	test_amx_pair(6, 33, 16, 32, 32, 0, 0);
+	test_amx_pair(5, 20, 32, 16, 16, 1, 0);
+	test_amx_pair(4, 18, 16, 16, 16, 0, 32);
+	test_amx_pair(8, 64, 64, 64, 64, 1, 128);
+	test_amx_pair(3, 9, 48, 13, 16, 0, 0);
 	/* Switched off, it says so. */
 	dn_amx_set_enabled(0);
 	CHECK(!dn_amx_available() && strstr(dn_amx_state(), "off"));

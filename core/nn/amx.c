@@ -154,26 +154,69 @@ size_t dn_amx_scratch_floats(const dn_conv2d *l, int h, int w)
 #define ROWS         4
 #define CONVERT_ROWS 32
 
-/* The layer's rows from the converted input of each image, src(n). */
-static void run(const dn_conv2d *l, const float *wt, int n_img, dn_amx_src (*src)(const void *, int),
-                const void *arg, int h, int w, dn_tensor *y, int relu, float *scratch)
+/* Zeroes what dn_amx_rows leaves of a converted input it writes for a
+ * layer of cinp input channels (l0's output, cout0 of them): the rows
+ * above and below, the columns beside, the pairs past cout0. */
+static void clear_borders(unsigned *xb, int cinp, int cout0, int h, int w, int pw, int wq)
 {
-	const int wq = row_words(w), cinp = cin_padded(l), pw = l->causal ? 2 : 1;
-	const size_t work = (size_t)l->cin * l->cout * 9 * (size_t)h * w;
-	unsigned *xb = (unsigned *)scratch;
+	const int cp = cinp / 2, used = (cout0 + 1) / 2;
+	for (int r = 0; r < h + 2; r++)
+		for (int p = 0; p < cp; p++) {
+			unsigned *row = xb + ((size_t)r * cp + p) * wq;
+			if (r == 0 || r == h + 1 || p >= used) {
+				memset(row, 0, (size_t)wq * sizeof *row);
+				continue;
+			}
+			memset(row, 0, (size_t)pw * sizeof *row);
+			memset(row + pw + w, 0, (size_t)(wq - pw - w) * sizeof *row);
+		}
+}
+
+/* The rows of l0 (then of l1 on l0's output, when l1) from the converted
+ * input of each image, src(n). */
+static void run(const dn_conv2d *l0, const float *wt0, const dn_conv2d *l1, const float *wt1, int n_img,
+                dn_amx_src (*src)(const void *, int), const void *arg, int h, int w, dn_tensor *y, int relu,
+                float *scratch)
+{
+	const int wq = row_words(w), cinp = cin_padded(l0), pw = l0->causal ? 2 : 1;
+	const size_t work = (size_t)l0->cin * l0->cout * 9 * (size_t)h * w;
+	unsigned *xb = (unsigned *)scratch, *xb1 = xb + dn_amx_scratch_floats(l0, h, w);
 	(void)work; /* read only by the OpenMP clauses */
 	for (int n = 0; n < n_img; n++) {
 		const dn_amx_src s = src(arg, n);
 		float *yn = dn_tensor_plane(y, n, 0);
+		const dn_amx_out fin = {.y = yn, .ys = (size_t)h * w};
+		dn_amx_out mid = fin;
+		if (l1) {
+			mid = (dn_amx_out){.yb = xb1, .ycp = cin_padded(l1) / 2, .ywq = wq, .ypw = l1->causal ? 2 : 1};
+			clear_borders(xb1, cin_padded(l1), l0->cout, h, w, mid.ypw, wq);
+		}
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
 		for (int r = 0; r < h + 2; r += CONVERT_ROWS)
 			dn_amx_convert_rows(&s, cinp, h, w, pw, wq, xb, r,
 			                    r + CONVERT_ROWS < h + 2 ? r + CONVERT_ROWS : h + 2);
 #pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
-		for (int r = 0; r < h; r += ROWS)
-			dn_amx_rows(xb, cinp, step_of(l), w, wq, wt, l->cout, relu, yn + (size_t)r * w, (size_t)h * w, r,
+		for (int r = 0; r < h; r += ROWS) {
+			dn_amx_out o = mid;
+			o.y += (size_t)r * w;
+			dn_amx_rows(xb, cinp, step_of(l0), w, wq, wt0, l0->cout, l1 ? 1 : relu, &o, r,
 			            r + ROWS < h ? r + ROWS : h);
+		}
+		if (!l1)
+			continue;
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
+		for (int r = 0; r < h; r += ROWS) {
+			dn_amx_out o = fin;
+			o.y += (size_t)r * w;
+			dn_amx_rows(xb1, cin_padded(l1), step_of(l1), w, wq, wt1, l1->cout, 1, &o, r,
+			            r + ROWS < h ? r + ROWS : h);
+		}
 	}
+}
+
+size_t dn_amx_scratch2_floats(const dn_conv2d *l0, const dn_conv2d *l1, int h, int w)
+{
+	return dn_amx_scratch_floats(l0, h, w) + dn_amx_scratch_floats(l1, h, w);
 }
 
 static dn_amx_src plain(const void *arg, int n)
@@ -185,7 +228,13 @@ static dn_amx_src plain(const void *arg, int n)
 void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
                     float *scratch)
 {
-	run(l, wt, x->n, plain, x, x->h, x->w, y, relu, scratch);
+	run(l, wt, NULL, NULL, x->n, plain, x, x->h, x->w, y, relu, scratch);
+}
+
+void dn_amx_forward2(const dn_conv2d *l0, const float *wt0, const dn_conv2d *l1, const float *wt1,
+                     const dn_tensor *x, dn_tensor *y, float *scratch)
+{
+	run(l0, wt0, l1, wt1, x->n, plain, x, x->h, x->w, y, 1, scratch);
 }
 
 struct cat_arg {
@@ -208,7 +257,14 @@ void dn_amx_forward_cat(const dn_conv2d *l, const float *wt, const dn_tensor *lo
                         dn_tensor *y, int relu, float *scratch)
 {
 	const struct cat_arg a = {low, skip};
-	run(l, wt, skip->n, cat, &a, skip->h, skip->w, y, relu, scratch);
+	run(l, wt, NULL, NULL, skip->n, cat, &a, skip->h, skip->w, y, relu, scratch);
+}
+
+void dn_amx_forward_cat2(const dn_conv2d *l0, const float *wt0, const dn_conv2d *l1, const float *wt1,
+                         const dn_tensor *low, const dn_tensor *skip, dn_tensor *y, float *scratch)
+{
+	const struct cat_arg a = {low, skip};
+	run(l0, wt0, l1, wt1, skip->n, cat, &a, skip->h, skip->w, y, 1, scratch);
 }
 
 size_t dn_amx_window_floats(const dn_conv2d *l, int h)
@@ -230,6 +286,6 @@ void dn_amx_window_push(const dn_conv2d *l, float *win, const float *x, int h)
 void dn_amx_forward_frame(const dn_conv2d *l, const float *wt, const float *win, int h, float *y, int relu)
 {
 	/* Output row 1 of the window image reads its rows 1-3 (t−2..t). */
-	dn_amx_rows((const unsigned *)win, cin_padded(l), step_of(l), h, row_words(h), wt, l->cout, relu, y,
-	            (size_t)h, 1, 2);
+	const dn_amx_out o = {.y = y, .ys = (size_t)h};
+	dn_amx_rows((const unsigned *)win, cin_padded(l), step_of(l), h, row_words(h), wt, l->cout, relu, &o, 1, 2);
 }

@@ -62,6 +62,16 @@ size_t dn_amx_scratch_floats(const dn_conv2d *l, int h, int w);
 void dn_amx_forward(const dn_conv2d *l, const float *wt, const dn_tensor *x, dn_tensor *y, int relu,
                     float *scratch);
 
+/* Two units in a row, y = ReLU(conv1(ReLU(conv0(x)))), the first's output
+ * going to the second as bf16 pairs, never as floats: the encoder's,
+ * bottleneck's and (with _cat2) decoder's pairs of units. l1->cin =
+ * l0->cout; scratch holds dn_amx_scratch2_floats. */
+size_t dn_amx_scratch2_floats(const dn_conv2d *l0, const dn_conv2d *l1, int h, int w);
+void dn_amx_forward2(const dn_conv2d *l0, const float *wt0, const dn_conv2d *l1, const float *wt1,
+                     const dn_tensor *x, dn_tensor *y, float *scratch);
+void dn_amx_forward_cat2(const dn_conv2d *l0, const float *wt0, const dn_conv2d *l1, const float *wt1,
+                         const dn_tensor *low, const dn_tensor *skip, dn_tensor *y, float *scratch);
+
 /* y = conv(concat(up2(low), skip)) + b, then ReLU: the decoder's first
  * unit, with the upsampling (nearest, 2x in the height, 2x or 1x in the
  * width) and the concatenation done while converting, so that neither is
@@ -99,9 +109,18 @@ typedef struct dn_amx_src {
  * of dn_amx_weights. */
 void dn_amx_convert_rows(const dn_amx_src *src, int cinp, int h, int w, int pw, int wq, unsigned *xb, int p0,
                          int p1);
-/* Output rows [r0, r1) of an image w wide: (co, oh, ow) goes to
- * y[co·ys + (oh − r0)·w + ow]. */
+/* Where dn_amx_rows writes: with yb NULL, output (co, oh, ow) of rows
+ * [r0, r1) to y[co·ys + (oh − r0)·w + ow]; else as bf16 pairs to yb, the
+ * next unit's converted input (ycp pairs of ywq words per row, ypw zero
+ * columns before the image), row oh + 1, pair co / 2, word ypw + ow. */
+typedef struct dn_amx_out {
+	float *y;
+	size_t ys;
+	unsigned *yb;
+	int ycp, ywq, ypw;
+} dn_amx_out;
+
 void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq, const float *wt, int cout, int relu,
-                 float *y, size_t ys, int r0, int r1);
+                 const dn_amx_out *o, int r0, int r1);
 
 #endif

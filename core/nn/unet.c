@@ -968,6 +968,21 @@ static int conv_run(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_te
 	return DN_OK;
 }
 
+/* Units u and u + 1 (ReLU both) from x into y: on AMX as one pass, the
+ * first's output handed on in bf16 (dn_amx_forward2), else one by one
+ * through tmp. */
+static int unit_pair(const dn_unet_infer *inf, int u, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *tmp,
+                     dn_tensor *y, dn_error *err)
+{
+	if (inf->amx[u] && inf->amx[u + 1]) {
+		TRY(dn_tensor_resize(y, x->n, inf->conv[u + 1].cout, x->h, x->w, err));
+		dn_amx_forward2(&inf->conv[u], inf->amx[u], &inf->conv[u + 1], inf->amx[u + 1], x, y, ws->col);
+		return DN_OK;
+	}
+	TRY(conv_run(inf, u, ws, x, tmp, 1, err));
+	return conv_run(inf, u + 1, ws, tmp, y, 1, err);
+}
+
 int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor *x, dn_tensor *y,
                       dn_error *err)
 {
@@ -981,8 +996,13 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 		if (inf->wino[u] && dn_winograd_min_scratch(&inf->conv[u], wp) > need)
 			need = dn_winograd_min_scratch(&inf->conv[u], wp);
 		if (inf->amx[u]) {
+			/* Units run in pairs (2j, 2j + 1) at one level, and both
+			 * converted inputs are held at once (amx_pair). */
 			const int level = u < inf->nunits ? dn_unet_unit_level(c, u) : 0;
-			const size_t a = dn_amx_scratch_floats(&inf->conv[u], hp >> level, level_w(c, wp, level));
+			const int lh = hp >> level, lw = level_w(c, wp, level);
+			size_t a = dn_amx_scratch_floats(&inf->conv[u], lh, lw);
+			if (u % 2 == 0 && u + 1 < inf->nunits && inf->amx[u + 1])
+				a += dn_amx_scratch_floats(&inf->conv[u + 1], lh, lw);
 			if (a > need)
 				need = a;
 		}
@@ -1000,19 +1020,26 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 	pad_copy(x, &ws->xp);
 	const dn_tensor *cur = &ws->xp;
 	for (int l = 0; l < c->depth; l++) {
-		TRY(conv_run(inf, dn_unet_enc_unit(l, 0), ws, cur, &ws->tmp[l], 1, err));
-		TRY(conv_run(inf, dn_unet_enc_unit(l, 1), ws, &ws->tmp[l], &ws->skip[l], 1, err));
+		TRY(unit_pair(inf, dn_unet_enc_unit(l, 0), ws, cur, &ws->tmp[l], &ws->skip[l], err));
 		TRY(dn_tensor_resize(&ws->pooled[l], n, ws->skip[l].c, ws->skip[l].h / 2,
 		                     level_w(c, ws->skip[l].w, 1), err));
 		dn_maxpool_forward(&ws->skip[l], &ws->pooled[l]);
 		cur = &ws->pooled[l];
 	}
-	TRY(conv_run(inf, dn_unet_mid_unit(c, 0), ws, cur, &ws->tmp[c->depth], 1, err));
-	TRY(conv_run(inf, dn_unet_mid_unit(c, 1), ws, &ws->tmp[c->depth], &ws->skip[c->depth], 1, err));
+	TRY(unit_pair(inf, dn_unet_mid_unit(c, 0), ws, cur, &ws->tmp[c->depth], &ws->skip[c->depth], err));
 	cur = &ws->skip[c->depth];
 	for (int l = c->depth - 1; l >= 0; l--) {
 		dn_tensor *skip = &ws->skip[l];
 		const int u0 = dn_unet_dec_unit(c, l, 0);
+		if (inf->amx[u0] && inf->amx[u0 + 1] && cur->c % 2 == 0 && inf->conv[u0 + 1].cout == skip->c) {
+			/* Both units in one pass, the concatenation read while
+			 * converting (the skip is converted before it is written). */
+			TRY(dn_tensor_resize(skip, n, inf->conv[u0 + 1].cout, skip->h, skip->w, err));
+			dn_amx_forward_cat2(&inf->conv[u0], inf->amx[u0], &inf->conv[u0 + 1], inf->amx[u0 + 1], cur,
+			                    skip, skip, ws->col);
+			cur = skip;
+			continue;
+		}
 		if (inf->amx[u0] && cur->c % 2 == 0) {
 			/* On AMX the upsampling and the concatenation happen as the
 			 * input is converted to bf16 (amx.h), never written out. */

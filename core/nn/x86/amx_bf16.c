@@ -131,19 +131,35 @@ __attribute__((target(AMX))) static void configure(int kb)
 	_tile_loadconfig(&t);
 }
 
-/* Writes a 16 x 16 block of sums (channels co0.., pixels x0.. of a row
- * that starts at yrow) with ReLU, clipped at cout and w; ys floats from one
- * channel to the next. */
-__attribute__((target(AVX512))) static void put(const float *sums, float *yrow, size_t ys, int cout, int w,
-                                                int co0, int x0, int relu)
+/* Writes a 16 x 16 block of sums (channels co0.., pixels x0.. of output
+ * row oh, the r-th of the call) with ReLU, clipped at cout and w: as
+ * floats to o->y, or as the next unit's converted input to o->yb. */
+__attribute__((target(AVX512))) static void put(const float *sums, const dn_amx_out *o, int oh, int r, int cout,
+                                                int w, int co0, int x0, int relu)
 {
 	const __mmask16 m = lanes(x0, w);
 	const int n = cout - co0 < 16 ? cout - co0 : 16;
+	const __m512 zero = _mm512_setzero_ps();
+	if (o->yb) {
+		unsigned *row = o->yb + ((size_t)(oh + 1) * o->ycp + co0 / 2) * o->ywq + o->ypw + x0;
+		for (int i = 0; i < n; i += 2) {
+			__m512 a = _mm512_loadu_ps(sums + 16 * i);
+			__m512 b = i + 1 < n ? _mm512_loadu_ps(sums + 16 * (i + 1)) : zero;
+			if (relu) {
+				a = _mm512_max_ps(a, zero);
+				b = _mm512_max_ps(b, zero);
+			}
+			const __m512i v = _mm512_or_si512(bf16_bits(a), _mm512_slli_epi32(bf16_bits(b), 16));
+			_mm512_mask_storeu_epi32(row + (size_t)(i / 2) * o->ywq, m, v);
+		}
+		return;
+	}
+	float *yrow = o->y + (size_t)r * w;
 	for (int i = 0; i < n; i++) {
 		__m512 v = _mm512_loadu_ps(sums + 16 * i);
 		if (relu)
-			v = _mm512_max_ps(v, _mm512_setzero_ps());
-		_mm512_mask_storeu_ps(yrow + (size_t)(co0 + i) * ys + x0, m, v);
+			v = _mm512_max_ps(v, zero);
+		_mm512_mask_storeu_ps(yrow + (size_t)(co0 + i) * o->ys + x0, m, v);
 	}
 }
 
@@ -151,7 +167,7 @@ __attribute__((target(AVX512))) static void put(const float *sums, float *yrow, 
 #define A_TILE(blk, tap, pb) ((const char *)wt + ((((size_t)(blk) * 9 + (tap)) * npb + (pb)) * 16 * kb) * 2)
 
 __attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq,
-                                              const float *wt, int cout, int relu, float *y, size_t ys, int r0,
+                                              const float *wt, int cout, int relu, const dn_amx_out *o, int r0,
                                               int r1)
 {
 	const int npb = cinp / kb, cp = cinp / 2, nblk = (cout + 15) / 16, nx = (w + 15) / 16;
@@ -161,7 +177,6 @@ __attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int 
 
 	configure(kb);
 	for (int oh = r0; oh < r1; oh++) {
-		float *yrow = y + (size_t)(oh - r0) * w;
 		for (int blk = 0; blk < nblk;) {
 			const int two = nblk - blk >= 2;
 			const int xstep = two ? 2 : 4;
@@ -223,28 +238,28 @@ __attribute__((target(AMX))) void dn_amx_rows(const unsigned *xb, int cinp, int 
 				if (two) {
 					_tile_stored(0, sums[0], 64);
 					_tile_stored(2, sums[2], 64);
-					put(sums[0], yrow, ys, cout, w, 16 * blk, x0, relu);
-					put(sums[2], yrow, ys, cout, w, 16 * blk + 16, x0, relu);
+					put(sums[0], o, oh, oh - r0, cout, w, 16 * blk, x0, relu);
+					put(sums[2], o, oh, oh - r0, cout, w, 16 * blk + 16, x0, relu);
 					if (nt > 1) {
 						_tile_stored(1, sums[1], 64);
 						_tile_stored(3, sums[3], 64);
-						put(sums[1], yrow, ys, cout, w, 16 * blk, x0 + 16, relu);
-						put(sums[3], yrow, ys, cout, w, 16 * blk + 16, x0 + 16, relu);
+						put(sums[1], o, oh, oh - r0, cout, w, 16 * blk, x0 + 16, relu);
+						put(sums[3], o, oh, oh - r0, cout, w, 16 * blk + 16, x0 + 16, relu);
 					}
 				} else {
 					_tile_stored(0, sums[0], 64);
-					put(sums[0], yrow, ys, cout, w, 16 * blk, x0, relu);
+					put(sums[0], o, oh, oh - r0, cout, w, 16 * blk, x0, relu);
 					if (nt > 1) {
 						_tile_stored(1, sums[1], 64);
-						put(sums[1], yrow, ys, cout, w, 16 * blk, x0 + 16, relu);
+						put(sums[1], o, oh, oh - r0, cout, w, 16 * blk, x0 + 16, relu);
 					}
 					if (nt > 2) {
 						_tile_stored(2, sums[2], 64);
-						put(sums[2], yrow, ys, cout, w, 16 * blk, x0 + 32, relu);
+						put(sums[2], o, oh, oh - r0, cout, w, 16 * blk, x0 + 32, relu);
 					}
 					if (nt > 3) {
 						_tile_stored(3, sums[3], 64);
-						put(sums[3], yrow, ys, cout, w, 16 * blk, x0 + 48, relu);
+						put(sums[3], o, oh, oh - r0, cout, w, 16 * blk, x0 + 48, relu);
 					}
 				}
 			}
@@ -263,9 +278,9 @@ void dn_amx_convert_rows(const dn_amx_src *src, int cinp, int h, int w, int pw, 
 }
 
 void dn_amx_rows(const unsigned *xb, int cinp, int kb, int w, int wq, const float *wt, int cout, int relu,
-                 float *y, size_t ys, int r0, int r1)
+                 const dn_amx_out *o, int r0, int r1)
 {
-	(void)xb, (void)cinp, (void)kb, (void)ys, (void)w, (void)wq, (void)wt, (void)cout, (void)relu, (void)y,
+	(void)xb, (void)cinp, (void)kb, (void)w, (void)wq, (void)wt, (void)cout, (void)relu, (void)o,
 	    (void)r0, (void)r1;
 }
 
