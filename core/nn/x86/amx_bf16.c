@@ -23,19 +23,11 @@
 
 #include <immintrin.h>
 
+#include "core/nn/x86/lanes.h"
+
 #define AVX512 "avx512f,avx512bw"
 #define AMX    "amx-tile,amx-bf16,avx512f,avx512bw"
 
-/* Lanes of a vector starting at column c that fall inside [0, w). */
-__attribute__((target(AVX512))) static __mmask16 lanes(int c, int w)
-{
-	int lo = c < 0 ? -c : 0, hi = w - c;
-	if (hi > 16)
-		hi = 16;
-	if (hi <= lo)
-		return 0;
-	return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 /* The top 16 bits of x rounded to nearest even, in the low 16 bits of each
  * lane (the bf16 of x; NaNs are not expected here). */
@@ -57,7 +49,7 @@ __attribute__((target(AVX512))) static inline __m512 load_up(const float *row, i
 	static const int even[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
 	static const int odd[16] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8};
 	const int l = base >> 1; /* floor(base / 2), base >= -2 */
-	const __m512 v = _mm512_maskz_loadu_ps(lanes(l, up_w), row + l);
+	const __m512 v = _mm512_maskz_loadu_ps(dn_lanes16(l, up_w), row + l);
 	const __m512i idx = _mm512_loadu_si512(base & 1 ? odd : even);
 	return _mm512_maskz_permutexvar_ps(in, idx, v);
 }
@@ -92,7 +84,7 @@ __attribute__((target(AVX512))) void dn_amx_convert_rows(const dn_amx_src *src, 
 			}
 			for (int j = 0; j < wq; j += 16) {
 				const int base = j - pw;
-				const __mmask16 in = lanes(base, w), st = lanes(j, wq);
+				const __mmask16 in = dn_lanes16(base, w), st = dn_lanes16(j, wq);
 				/* The masked loads read only columns inside the rows. */
 				const __m512 a = load_ch(src, 2 * p, h, w, r - 1, base, in);
 				const __m512 b = load_ch(src, 2 * p + 1, h, w, r - 1, base, in);
@@ -137,7 +129,7 @@ __attribute__((target(AMX))) static void configure(int kb)
 __attribute__((target(AVX512))) static void put(const float *sums, const dn_amx_out *o, int oh, int r, int cout,
                                                 int w, int co0, int x0, int relu)
 {
-	const __mmask16 m = lanes(x0, w);
+	const __mmask16 m = dn_lanes16(x0, w);
 	const int n = cout - co0 < 16 ? cout - co0 : 16;
 	const __m512 zero = _mm512_setzero_ps();
 	if (o->yb) {

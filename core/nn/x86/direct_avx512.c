@@ -23,19 +23,11 @@
 
 #include <immintrin.h>
 
+#include "core/nn/x86/lanes.h"
+
 #define CB 8 /* output channels per block (the weights' inner dimension) */
 #define PV 3 /* vectors of 16 pixels per block */
 
-/* Lanes j of a vector starting at column c that read columns inside [0, w). */
-__attribute__((target("avx512f"))) static __mmask16 lanes(int c, int w)
-{
-	int lo = c < 0 ? -c : 0, hi = w - c;
-	if (hi > 16)
-		hi = 16;
-	if (hi <= lo)
-		return 0;
-	return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 /* acc = 0 for the block's 8 rows and pv vectors. */
 __attribute__((target("avx512f"), always_inline)) static inline void zero8(__m512 acc[CB][PV], const int pv)
@@ -79,8 +71,8 @@ block(const float *restrict x, int cin, int h, int w, int pw, const float *restr
 	__mmask16 lm[3][PV], sm[PV];
 	for (int p = 0; p < pv; p++) {
 		for (int kw = 0; kw < 3; kw++)
-			lm[kw][p] = lanes(ow0 + 16 * p + kw - pw, w);
-		sm[p] = lanes(ow0 + 16 * p, w);
+			lm[kw][p] = dn_lanes16(ow0 + 16 * p + kw - pw, w);
+		sm[p] = dn_lanes16(ow0 + 16 * p, w);
 	}
 	for (int b = 0; b < nb; b++) {
 		__m512 acc[CB][PV];
@@ -205,7 +197,7 @@ __attribute__((target("avx512f"))) void dn_gemm8_avx512(int m, int n, int k, con
 	int nv = (n + 15) / 16, n0 = 0;
 	while (nv > 0) {
 		const int pv = nv >= 3 ? (nv == 4 ? 2 : 3) : nv;
-		const __mmask16 tail = lanes(n0 + 16 * (pv - 1), n);
+		const __mmask16 tail = dn_lanes16(n0 + 16 * (pv - 1), n);
 		if (pv == 3)
 			gemm_block(m, k, ap, b, ldb, c, ldc, n0, tail, 3);
 		else if (pv == 2)
