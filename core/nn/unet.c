@@ -760,8 +760,8 @@ struct dn_unet_infer {
 
 /* Where the CPU has AMX-BF16 (and bf16 is not turned off), every 3x3 unit
  * from 16 input channels runs on its tiles (amx.h): bench/bench_speech,
- * shipped speech model, one thread, same runs: 0.013-0.026 core-s per
- * second of audio against 0.037-0.045 for the direct kernel and Winograd. */
+ * shipped speech model, one thread, same runs: 0.011-0.026 core-s per
+ * second of audio against 0.037-0.059 for the direct kernel and Winograd. */
 static int use_amx(const dn_conv2d *cv)
 {
 	return dn_amx_available() && dn_amx_suits(cv);
