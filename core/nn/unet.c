@@ -997,7 +997,8 @@ int dn_unet_infer_run(const dn_unet_infer *inf, dn_unet_ws *ws, const dn_tensor 
 			need = dn_winograd_min_scratch(&inf->conv[u], wp);
 		if (inf->amx[u]) {
 			/* Units run in pairs (2j, 2j + 1) at one level, and both
-			 * converted inputs are held at once (amx_pair). */
+			 * converted inputs are held at once (unit_pair, and the
+			 * decoder's dn_amx_forward_cat2). */
 			const int level = u < inf->nunits ? dn_unet_unit_level(c, u) : 0;
 			const int lh = hp >> level, lw = level_w(c, wp, level);
 			size_t a = dn_amx_scratch_floats(&inf->conv[u], lh, lw);

@@ -73,8 +73,9 @@ __attribute__((target(AVX512))) void dn_amx_convert_rows(const dn_amx_src *src, 
 {
 	const int cp = cinp / 2, cin = src->up_c + src->x_c;
 	/* Channel pairs outside, rows inside: each pair's rows are read in
-	 * order from two planes, which the prefetchers follow (rows outside
-	 * touched every plane per row, 1.3x slower on the speech model). */
+	 * order from two planes, which the prefetchers follow; with rows
+	 * outside, every row touched every plane, and the conversion was the
+	 * largest cost after the tiles (perf, speech model). */
 	for (int p = 0; p < cp; p++) {
 		for (int r = p0; r < p1; r++) {
 			unsigned *out = xb + ((size_t)r * cp + p) * wq;
