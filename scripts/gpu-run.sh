@@ -14,9 +14,15 @@
 #   bg:NAME:ARGS     the same in the background (several trainings share the GPU), for
 #                    at most $BG_TIMEOUT s (the best model so far stays); `wait` waits for them
 #   bgframe:NAME:ARGS  denoise train-frame ARGS in the background, likewise
+#   detach:NAME:ARGS / detachframe:NAME:ARGS  bg/bgframe in a new process session: the
+#                    training outlives this call and runs on while the machine is held
+#                    (a later call on the warm machine finds it); `join` waits for them
+#   hold:S           wait until S seconds after the script began (keeps a call, and the
+#                    machine, busy while detached trainings run)
+#   prog:NAME:ARGS   a carried program of pkg/bin (a debugging aid) with ARGS
 #   eval:NAME:ARGS   denoise eval --model NAME.safetensors ARGS --json NAME.eval.json
 #   parity64         the GPU step against PyTorch's float64 reference (tests/torch_parity.py)
-#   oom              a resumed run whose batch cannot fit: a clear error, the checkpoint intact
+#   oom              a resumed run that finds the GPU's memory taken: a clear error, the checkpoint intact
 #   serve            the daemon with device = cuda beside one on the CPU: 32 concurrent
 #                    requests each (60 s of noisy speech, made by denoise eval --write-mixes),
 #                    wall time, and how far the GPU's answers are from the CPU's
@@ -26,13 +32,19 @@ set -uo pipefail
 final=${OUT:-/tmp/out}
 out=/tmp/res
 mkdir -p "$final" "$out" /tmp/dn
-[ -d /tmp/dn/pkg ] || tar -C /tmp/dn -xJf .carry/pkg.tar.xz || exit 1
-bin=/tmp/dn/pkg/bin
+# A warm machine keeps the unpacked programs (detached trainings run them);
+# PKG=NAME unpacks .carry/NAME.tar.xz beside them instead (a rebuilt set).
+pkg=/tmp/dn/${PKG:-pkg}
+if [ ! -d "$pkg" ]; then
+	mkdir -p "$pkg.tmp" && tar -C "$pkg.tmp" -xJf ".carry/${PKG:-pkg}.tar.xz" && mv "$pkg.tmp/pkg" "$pkg" || exit 1
+fi
+bin=$pkg/bin
+t_begin=$(date +%s)
 # Only our programs see the carried Debian libraries; the machine's own
 # tools (python3, nvidia-smi) keep theirs.
 # OpenMP waits passively: spinning OpenMP and OpenBLAS threads on 16 cores
 # starve each other.
-dn() { LD_LIBRARY_PATH=/tmp/dn/pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=${DN_BLAS:-8} OMP_NUM_THREADS=${DN_BLAS:-8} "$@"; }
+dn() { LD_LIBRARY_PATH=$pkg/lib OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=${DN_BLAS:-8} OMP_NUM_THREADS=${DN_BLAS:-8} "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 dn "$bin/denoise" devices
 status=0
@@ -78,7 +90,7 @@ for step in "$@"; do
 		;;
 	job)
 		rm -rf /tmp/st && mkdir -p /tmp/st
-		DN_SPEECH_DIR=$PWD/.carry/speech dn "$bin/denoised" --listen 127.0.0.1 --port 0 \
+		DN_SPEECH_DIR=$PWD/${JOB_DATA:-.carry/speech} dn "$bin/denoised" --listen 127.0.0.1 --port 0 \
 			--port-file /tmp/st/port --state-dir /tmp/st --models "$PWD/models" >"$out/job_daemon.log" 2>&1 &
 		dpid=$!
 		for _ in $(seq 50); do [ -s /tmp/st/port ] && break; sleep 0.2; done
@@ -154,6 +166,31 @@ PY
 			--out "$out/$name.safetensors" ${args//,/ } >"$out/$name.log" 2>&1 &
 		bg_pids+=($!)
 		;;
+	detach:* | detachframe:*)
+		IFS=: read -r kind name args <<<"$step"
+		cmd=train && [ "$kind" = detachframe ] && cmd=train-frame
+		extra=--quiet && [ "$cmd" = train-frame ] && extra=
+		# The shell writes its own pid (setsid may fork) and becomes timeout.
+		DN_BLAS=1 dn setsid sh -c 'echo $$ >"$0"; exec "$@"' "/tmp/dn/$name.pid" \
+			timeout "${BG_TIMEOUT:-330}" "$bin/denoise" $cmd --device cuda \
+			--out "$out/$name.safetensors" $extra ${args//,/ } >"$out/$name.log" 2>&1 </dev/null &
+		;;
+	join)
+		for f in /tmp/dn/*.pid; do
+			[ -e "$f" ] || continue
+			while kill -0 "$(cat "$f")" 2>/dev/null; do sleep 5; done
+			rm -f "$f"
+		done
+		for f in "$out"/*.log; do echo "--- $f"; tail -3 "$f"; done
+		;;
+	hold:*) # until S seconds after the start, showing the detached trainings
+		until [ $(($(date +%s) - t_begin)) -ge "${step#hold:}" ]; do sleep 10; done
+		for f in "$out"/*.log; do echo "--- $f"; tail -2 "$f"; done
+		;;
+	prog:*)
+		IFS=: read -r _ name args <<<"$step"
+		dn timeout 300 "$bin/$name" ${args//,/ } 2>&1 | tee "$out/$name.out"
+		;;
 	wait)
 		for p in "${bg_pids[@]}"; do wait "$p"; done # a timeout ends a sweep run: not a failure
 		bg_pids=()
@@ -167,7 +204,7 @@ PY
 		bg_pids+=($!)
 		;;
 	parity64)
-		printf '#!/bin/sh\nLD_LIBRARY_PATH=/tmp/dn/pkg/lib exec %s "$@"\n' "$bin/parity_driver" >/tmp/dn/driver
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$pkg/lib" "$bin/parity_driver" >/tmp/dn/driver
 		chmod +x /tmp/dn/driver
 		for size in 257x131:4 57x43:16; do
 			timeout 200 python3 tests/torch_parity.py --driver /tmp/dn/driver --device cuda \
@@ -179,10 +216,19 @@ PY
 		dn timeout 120 "$bin/denoise" train --data "${OOM_DATA:-.carry/real}" --device cuda --epochs 1 \
 			--filters 16 --out "$d/m.safetensors" --quiet >"$d/first.log" 2>&1
 		sum0=$(sha256sum "$d/m.safetensors.ckpt" | cut -d' ' -f1)
+		# A resumed run must keep its batch, so the memory runs out another
+		# way: a second process holds all but 256 MiB of the GPU.
+		python3 -c 'import torch, time
+free, _ = torch.cuda.mem_get_info()
+x = torch.empty(free - (256 << 20), dtype=torch.uint8, device="cuda")
+open("/tmp/dn/hog", "w").write(str(free))
+time.sleep(100)' &
+		hog=$!
+		for _ in $(seq 60); do [ -s /tmp/dn/hog ] && break; sleep 1; done
 		dn timeout 120 "$bin/denoise" train --data "${OOM_DATA:-.carry/real}" --device cuda --epochs 2 \
-			--filters 16 --out "$d/m.safetensors" --resume --batch 512 --patch-frames 4096 --loaders 1 --quiet \
-			>"$d/second.log" 2>&1
+			--filters 16 --out "$d/m.safetensors" --resume --quiet >"$d/second.log" 2>&1
 		echo "oom: second run exit $?; $(tail -2 "$d/second.log")"
+		kill "$hog"; wait "$hog" 2>/dev/null; rm -f /tmp/dn/hog
 		[ "$(sha256sum "$d/m.safetensors.ckpt" | cut -d' ' -f1)" = "$sum0" ] &&
 			echo "oom: checkpoint unchanged" || echo "oom: CHECKPOINT CHANGED"
 		rm -f "$d"/*.safetensors*
@@ -192,15 +238,29 @@ PY
 		dn "$bin/denoise" eval --model models/speech.safetensors --data "${SERVE_DATA:-.carry/real}" --split valid --max-files 20 --snrs 5 \
 			--write-mixes /tmp/mixes >/dev/null 2>&1
 		python3 - /tmp/mixes /tmp/serve_in.wav <<'PY'
-import sys, glob, wave
-frames = b""
+# The mixes are 32-bit float WAV (format 3), which Python's wave module
+# does not read: the chunks are walked by hand.
+import sys, glob, struct
+def chunks(b):
+    i = 12
+    while i + 8 <= len(b):
+        tag, n = b[i:i + 4], struct.unpack("<I", b[i + 4:i + 8])[0]
+        yield tag, b[i + 8:i + 8 + n]
+        i += 8 + n + (n & 1)
+samples, fmt = b"", None
 for f in sorted(glob.glob(sys.argv[1] + "/noisy/*.wav")):
-    with wave.open(f) as w:
-        frames += w.readframes(w.getnframes()); rate, width = w.getframerate(), w.getsampwidth()
-    if len(frames) >= 60 * rate * width:
+    for tag, body in chunks(open(f, "rb").read()):
+        if tag == b"fmt ":
+            fmt = body[:16]
+        elif tag == b"data":
+            samples += body
+    rate, width = struct.unpack("<I", fmt[4:8])[0], struct.unpack("<H", fmt[14:16])[0] // 8
+    if len(samples) >= 60 * rate * width:
         break
-with wave.open(sys.argv[2], "wb") as o:
-    o.setnchannels(1); o.setsampwidth(width); o.setframerate(rate); o.writeframes(frames[: 60 * rate * width])
+samples = samples[: 60 * rate * width]
+with open(sys.argv[2], "wb") as o:
+    o.write(b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt +
+            b"data" + struct.pack("<I", len(samples)) + samples)
 PY
 		for dv in cpu cuda; do
 			DN_BLAS=1 dn "$bin/denoised" --listen 127.0.0.1 --port 0 --port-file "$d/port_$dv" \

@@ -155,7 +155,7 @@ static void parity(const char *what, const dn_unet_config *cfg, int n, int h, in
 	const double gscale = max_abs(mc, nm);
 	double worst_g = 0, worst_w = 0, worst_s = 0;
 	for (size_t i = 0; i < np; i++) {
-		if (!pc[i].grad) { /* running statistics */
+		if (pc[i].state) {
 			worst_s = fmax(worst_s, rel_l2(pg[i].data, pc[i].data, pc[i].size));
 			continue;
 		}
@@ -201,7 +201,7 @@ static void parity(const char *what, const dn_unet_config *cfg, int n, int h, in
 		dn_rng_seed(&sr, 11);
 		const dn_param *qp = dn_unet_params(q.cpu, &np);
 		for (size_t i = 0; i < np; i++) {
-			if (qp[i].grad)
+			if (!qp[i].state)
 				continue;
 			const int is_var = strstr(qp[i].name, "running_var") != NULL;
 			for (size_t k = 0; k < qp[i].size; k++)
@@ -374,7 +374,7 @@ static void serving(void)
 	dn_rng_seed(&r, 3);
 	const dn_param *pp = dn_unet_params(net, &np);
 	for (size_t i = 0; i < np; i++)
-		if (!pp[i].grad)
+		if (pp[i].state)
 			for (size_t k = 0; k < pp[i].size; k++)
 				pp[i].data[k] = strstr(pp[i].name, "running_var") ? (float)dn_rng_range(&r, 0.5, 2.0)
 				                                                   : (float)dn_rng_range(&r, -0.2, 0.2);

@@ -90,8 +90,8 @@ static void test_seed_shape(void)
 	CHECK(strcmp(p[np - 1].name, "out.bias") == 0);
 	int found_mid = 0, found_dec = 0;
 	for (size_t i = 0; i < np; i++) {
-		found_mid += strcmp(p[i].name, "mid.bn2.running_var") == 0 && p[i].grad == NULL;
-		found_dec += strcmp(p[i].name, "dec0.conv1.weight") == 0 && p[i].shape[1] == 96;
+		found_mid += strcmp(p[i].name, "mid.bn2.running_var") == 0 && p[i].grad == NULL && p[i].state;
+		found_dec += strcmp(p[i].name, "dec0.conv1.weight") == 0 && p[i].shape[1] == 96 && !p[i].state;
 	}
 	CHECK(found_mid == 1 && found_dec == 1);
 	/* 257 x 131 pads to 264 x 136. */

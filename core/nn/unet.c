@@ -149,6 +149,7 @@ static int add_param(dn_unet *net, char **np, const char *name, float *data, flo
 	*np += strlen(name) + 1;
 	p->data = data;
 	p->grad = grad;
+	p->state = data >= net->state && data < net->state + net->n_state;
 	p->ndim = ndim;
 	p->size = 1;
 	for (int i = 0; i < ndim; i++) {

@@ -62,12 +62,15 @@ int dn_unet_create(const dn_unet_config *cfg, uint64_t seed, dn_unet **out, dn_e
 void dn_unet_destroy(dn_unet *net);
 const dn_unet_config *dn_unet_get_config(const dn_unet *net);
 
-/* One named parameter or statistic. `grad` is NULL for batch-norm running
- * statistics, which are state, not trainable. Pointers are owned by the net. */
+/* One named parameter or statistic. Pointers are owned by the net. `grad`
+ * is NULL for the batch-norm running statistics, and for every parameter of
+ * a net that has not run a forward yet (the training buffers come with the
+ * first): tell statistics by `state`. */
 typedef struct dn_param {
 	const char *name; /* e.g. "enc0.conv1.weight", "enc0.bn1.running_mean" */
 	float *data;
 	float *grad;
+	int state; /* 1: a running statistic (dn_unet_state), not trained */
 	int ndim;
 	int shape[4];
 	size_t size;
