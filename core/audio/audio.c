@@ -411,6 +411,9 @@ int dn_audio_encode(const dn_audio *a, int format, void **bytes, size_t *len, dn
 	}
 	/* Integer output saturates at full scale instead of wrapping around. */
 	sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+	/* No PEAK chunk in float WAV: it holds the time of writing, and the
+	 * same audio should encode to the same bytes. */
+	sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
 	int rc = DN_OK;
 	sf_count_t done = a->frames ? sf_writef_float(sf, a->data, (sf_count_t)a->frames) : 0;
 	if (done != (sf_count_t)a->frames)
