@@ -3,7 +3,7 @@
 # RNNoise on the same noisy files, in one table.
 #
 #   bench/bench_speech_compare.sh [--model FILE] [--also FILE]... [--data DIR] [--max-files N]
-#                                 [--threads N] [--noise-dir DIR] [--snrs LIST]
+#                                 [--threads N] [--noise-dir DIR] [--snrs LIST] [--methods LIST]
 #
 # The mixes come from `denoise eval --write-mixes` (test split, white/pink/
 # brown noise at 5..25 dB, the fixed eval seed), so they are the files the
@@ -38,10 +38,13 @@
 # last, each method's CPU seconds per minute of audio (user+system time of
 # the method's processes from /usr/bin/time, process start included: Node's
 # start-up weighs on the wns-* rows; compare within one run only).
+# --methods LIST (comma-separated names from the list above) runs only those,
+# e.g. --methods noisy,ours,wns-gtcrn for a new model beside its nearest peer;
+# the mixes are the same files whatever the list.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 denoise=${DENOISE:-$top/build/tools/denoise}
-model="" data="$top/data/speech" max=10 threads=1 noise=() snrs=() also=()
+model="" data="$top/data/speech" max=10 threads=1 noise=() snrs=() also=() only=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--model) model=$2; shift 2 ;;
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--threads) threads=$2; shift 2 ;;
 	--noise-dir) noise=(--noise file --noise-dir "$2"); shift 2 ;;
 	--snrs) snrs=(--snrs "$2"); shift 2 ;;
+	--methods) only=$2; shift 2 ;;
 	*) echo "bench_speech_compare: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -65,10 +69,6 @@ export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 
 margs=()
 [ -n "$model" ] && margs=(--model "$model")
-"$denoise" eval "${margs[@]}" "${noise[@]}" "${snrs[@]}" --data "$data" --max-files "$max" --threads "$threads" \
-	--write-mixes "$tmp/mixes" --json "$tmp/eval.json" >"$tmp/eval.txt" 2>&1 ||
-	{ cat "$tmp/eval.txt"; exit 1; }
-
 methods=(noisy ours)
 mkdir -p "$tmp/also"
 for f in "${also[@]}"; do
@@ -89,6 +89,23 @@ elif [ ! -d "$peers/node_modules/@sapphi-red/web-noise-suppressor/dist" ]; then
 else
 	methods+=(wns-rnnoise wns-speex wns-gtcrn)
 fi
+if [ -n "$only" ]; then
+	kept=()
+	IFS=, read -ra wanted <<<"$only"
+	for w in "${wanted[@]}"; do
+		found=0
+		for m in "${methods[@]}"; do
+			[ "$m" = "$w" ] && found=1
+		done
+		[ "$found" = 1 ] || { echo "bench_speech_compare: --methods: '$w' is not one of: ${methods[*]}" >&2; exit 2; }
+		kept+=("$w")
+	done
+	methods=("${kept[@]}")
+fi
+
+"$denoise" eval "${margs[@]}" "${noise[@]}" "${snrs[@]}" --data "$data" --max-files "$max" --threads "$threads" \
+	--write-mixes "$tmp/mixes" --json "$tmp/eval.json" >"$tmp/eval.txt" 2>&1 ||
+	{ cat "$tmp/eval.txt"; exit 1; }
 
 # run METHOD IN OUT CLEAN: one method on one file (CLEAN only for sox's profile).
 run() {
