@@ -151,8 +151,10 @@ static json_t *model_json(api_server *s, api_model *m, int is_default, int with_
 	if (info->kind == DN_MODEL_AUDIO)
 		json_object_set_new(o, "streaming",
 		                    info->arch.causal
-		                        ? json_pack("{s:f, s:f}", "latency_ms", 1e3 * dn_model_stream_latency(info),
-		                                    "lookahead_ms", 0.0)
+		                        ? json_pack("{s:f, s:f, s:i}", "latency_ms",
+		                                    1e3 * dn_model_stream_latency(info), "lookahead_ms",
+		                                    1e3 * info->lookahead * info->hop / info->sample_rate,
+		                                    "lookahead_frames", info->lookahead)
 		                        : json_null());
 	if (info->kind == DN_MODEL_AUDIO)
 		json_object_set_new(

@@ -758,7 +758,9 @@ dn_speech *daemon_models_cache_speech(void **slot, api_model *m, int threads, co
 	if (!e->speech) {
 		const dn_model_info *mi = dn_model_get_info(m->model);
 
-		if (runner_for(m, sv, mi->n_fft / 2 + 1, p.chunk_frames, &p.runner, err) != DN_OK ||
+		/* a chunk's network sees its lookahead too */
+		if (runner_for(m, sv, mi->n_fft / 2 + 1, p.chunk_frames + mi->lookahead, &p.runner, err) !=
+		        DN_OK ||
 		    dn_speech_create(m->model, &p, &e->speech, err) != DN_OK)
 			return NULL;
 	}

@@ -107,6 +107,26 @@ if ! "$denoise" devices | grep -q '^cuda:'; then
 	check "--device cuda without a GPU is a usage error" test $? -eq 2
 	check "...saying why" grep -qE "no CUDA backend|CUDA devices? (is|are) visible" "$tmp/err"
 fi
+# A streaming model retrained for a lookahead of a frame from a causal one
+# (--init keeps its weights and settings, --lookahead moves its output);
+# then streamed, as many samples out as in.
+"$denoise" model-init "$tmp/c.safetensors" --filters 4 --depth 2 --causal >/dev/null
+"$denoise" train "${tiny[@]}" --epochs 1 --init "$tmp/c.safetensors" --lookahead 1 --out "$tmp/la.safetensors" \
+	>"$tmp/la.out" 2>&1
+check "train --init CAUSAL --lookahead 1 exits 0" test $? -eq 0
+check "...and its model declares the frame: lookahead 1, 40 ms" /usr/bin/python3 - "$tmp/la.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+m = json.loads(b[8:8 + n])["__metadata__"]
+sys.exit(0 if m.get("lookahead") == "1" and m.get("latency_ms") == "40" and m.get("causal") == "1" else 1)
+PY
+sox -n -r 16000 -c 1 -b 16 -e signed -t raw "$tmp/in.raw" synth 1.3 pinknoise 2>/dev/null
+"$denoise" stream --model "$tmp/la.safetensors" <"$tmp/in.raw" >"$tmp/out.raw" 2>"$tmp/err"
+check "...and streams it, as many bytes out as in" test "$(stat -c %s "$tmp/out.raw")" -eq "$(stat -c %s "$tmp/in.raw")"
+"$denoise" train "${tiny[@]}" --epochs 1 --lookahead 1 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "--lookahead without --causal fails" test $? -ne 0
+check "...saying it needs a causal U-Net" grep -q "causal" "$tmp/err"
 "$denoise" eval --model "$tmp/m.safetensors" --data "$tmp/corpus" --snrs 5,x >/dev/null 2>"$tmp/err"
 check "bad --snrs is a usage error" test $? -eq 2
 exit $fail

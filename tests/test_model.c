@@ -207,6 +207,42 @@ int main(void)
 		dn_model_destroy(fm);
 	}
 
+	/* A causal audio model keeps its lookahead through a file, and its
+	 * latency says it: 512 samples + 2 hops of 128 at 16 kHz = 48 ms. A
+	 * lookahead set afterwards (what train --init --lookahead does) is
+	 * what the file then says; a non-causal model has none to set. */
+	{
+		dn_model_info ai = dn_model_default_info(DN_MODEL_AUDIO);
+		ai.arch.base_filters = 4;
+		ai.arch.depth = 2;
+		ai.arch.causal = 1;
+		ai.lookahead = 2;
+		dn_unet *anet;
+		dn_model *am = NULL, *al = NULL;
+		char apath[600];
+		snprintf(apath, sizeof apath, "%s/la.safetensors", dir);
+		CHECK_RC(dn_unet_create(&ai.arch, 5, &anet, NULL), DN_OK);
+		CHECK_RC(dn_model_create(&ai, anet, &am, &err), DN_OK);
+		if (am) {
+			const char *lat = dn_model_metadata(am, "latency_ms");
+			CHECK_MSG(lat && !strcmp(lat, "48"), "latency_ms %s", lat ? lat : "(none)");
+			CHECK_RC(dn_model_set_lookahead(am, 3, &err), DN_OK);
+			lat = dn_model_metadata(am, "latency_ms");
+			CHECK_MSG(lat && !strcmp(lat, "56"), "latency_ms after set %s", lat ? lat : "(none)");
+			CHECK_RC(dn_model_set_lookahead(am, DN_MODEL_MAX_LOOKAHEAD + 1, &err), DN_EINVAL);
+			CHECK(dn_model_get_info(am)->lookahead == 3);
+			CHECK_RC(dn_model_save(am, apath, NULL, &err), DN_OK);
+			CHECK_RC(dn_model_load(apath, &al, &err), DN_OK);
+		}
+		if (al)
+			CHECK_MSG(dn_model_get_info(al)->lookahead == 3, "loads with lookahead %d",
+			          dn_model_get_info(al)->lookahead);
+		dn_model_destroy(al);
+		dn_model_destroy(am);
+		CHECK_RC(dn_model_set_lookahead(m, 1, &err), DN_EINVAL);
+		CHECK(strstr(err.msg, "causal") != NULL);
+	}
+
 	dn_model_destroy(m);
 	snprintf(bad, sizeof bad, "rm -rf %s", dir);
 	CHECK(system(bad) == 0);

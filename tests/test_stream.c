@@ -10,6 +10,9 @@
  * stay close to the whole-file run; s16le bytes split mid-sample give what
  * their decoded floats give; a model that is not causal, and bad rates or
  * channel counts, are refused with a message that says what to change.
+ * Models with a lookahead of 1 and 3 frames pass the same checks (their
+ * output moves, and their latency grows by a hop a frame), and chunked
+ * whole-file runs of them agree with the one-chunk run away from the seams.
  */
 #include <math.h>
 #include <stdint.h>
@@ -45,7 +48,7 @@ static float *make_signal(size_t frames, int ch, int rate)
 	return x;
 }
 
-static dn_model *causal_model(int causal)
+static dn_model *causal_model_la(int causal, int lookahead)
 {
 	dn_unet_config cfg = dn_unet_default_config();
 	cfg.base_filters = 4;
@@ -60,8 +63,14 @@ static dn_model *causal_model(int causal)
 	info.arch = cfg;
 	info.output = DN_OUTPUT_MASK;
 	info.scaling = DN_SCALE_LOG1P;
+	info.lookahead = lookahead;
 	CHECK_RC(dn_model_create(&info, net, &m, &err), DN_OK);
 	return m;
+}
+
+static dn_model *causal_model(int causal)
+{
+	return causal_model_la(causal, 0);
 }
 
 /* Appends what s has ready to y (which has room for `frames`, `got` of
@@ -131,9 +140,9 @@ static float *offline(const dn_model *m, const float *x, size_t frames, int ch, 
 
 /* frames: 1.3 s plus `extra` (64 at 16 kHz: 163 hops exactly, where
  * the last frame's reflection reaches before its start). */
-static void test_chunking(int rate, int ch, int extra, double tol)
+static void test_chunking(int rate, int ch, int extra, int la, double tol)
 {
-	dn_model *m = causal_model(1);
+	dn_model *m = causal_model_la(1, la);
 	const size_t frames = (size_t)(1.3 * rate) + (size_t)extra;
 	float *x = make_signal(frames, ch, rate);
 	const size_t pieces[4] = {(size_t)rate / 100, (size_t)rate * 37 / 1000, (size_t)rate, 0};
@@ -157,8 +166,19 @@ static void test_chunking(int rate, int ch, int extra, double tol)
 	CHECK_MSG(scale > 0.05, "output scale %g: the comparison would prove nothing", scale);
 	CHECK_MSG(d <= tol * scale, "%d Hz x%d: stream differs from the whole-file run by %g (scale %g)", rate, ch,
 	          d, scale);
-	printf("%5d Hz x%d: chunkings bit-identical; max |stream - whole file| = %.3g at scale %.3g\n", rate, ch,
-	       d, scale);
+	printf("%5d Hz x%d, lookahead %d: chunkings bit-identical; max |stream - whole file| = %.3g at scale "
+	       "%.3g\n",
+	       rate, ch, la, d, scale);
+	if (la) {
+		/* the same weights without the lookahead give another output */
+		dn_model *m0 = causal_model_la(1, 0);
+		size_t n0;
+		float *y0 = stream_all(m0, x, frames, ch, rate, 0, &n0);
+		double s0, d0 = max_diff(ref, y0, frames * ch, &s0);
+		CHECK_MSG(d0 > 100 * tol * scale, "lookahead %d changed the output by only %g", la, d0);
+		free(y0);
+		dn_model_destroy(m0);
+	}
 	free(whole);
 	free(ref);
 	free(x);
@@ -249,6 +269,66 @@ static void test_refusals(void)
 	CHECK(dn_stream_latency(s) > 0.032 && dn_stream_latency(s) < 0.2);
 	dn_stream_destroy(s);
 	dn_model_destroy(m);
+	/* a lookahead of 2 frames holds two more hops back: 32 + 16 ms */
+	m = causal_model_la(1, 2);
+	CHECK_RC(dn_stream_create(m, NULL, &s, &err), DN_OK);
+	CHECK(fabs(dn_stream_latency(s) - 0.048) < 1e-9);
+	dn_stream_destroy(s);
+	dn_model_destroy(m);
+	/* a lookahead needs a causal net, and a bound */
+	{
+		dn_unet_config cfg = dn_unet_default_config();
+		cfg.base_filters = 4;
+		cfg.depth = 2;
+		dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+		info.arch = cfg;
+		info.lookahead = 1;
+		dn_unet *net;
+		CHECK_RC(dn_unet_create(&cfg, 1, &net, &err), DN_OK);
+		CHECK_RC(dn_model_create(&info, net, &m, &err), DN_EINVAL);
+		CHECK(strstr(err.msg, "causal") != NULL);
+		info.arch.causal = cfg.causal = 1;
+		info.lookahead = DN_MODEL_MAX_LOOKAHEAD + 1;
+		CHECK_RC(dn_unet_create(&cfg, 1, &net, &err), DN_OK);
+		CHECK_RC(dn_model_create(&info, net, &m, &err), DN_EINVAL);
+		CHECK(strstr(err.msg, "lookahead") != NULL);
+	}
+}
+
+/* Chunked whole-file runs of a lookahead model against one chunk: chunks of
+ * 64 frames, none cross-faded. The first chunk starts where the one-chunk
+ * run does, so its frames have the same history; its last la frames take
+ * their outputs from columns past its end, which it must have read: every
+ * sample they reach (up to the next chunk's first frame) is the one-chunk
+ * run's. The last chunk's end, far enough from its start for a causal net's
+ * history, checks the zero columns past the last frame. */
+static void test_seams(int la)
+{
+	dn_model *m = causal_model_la(1, la);
+	const size_t frames = 24000; /* 188 frames: chunks 0, 64, 128 (the last) */
+	float *x = make_signal(frames, 1, 16000);
+	float *whole = offline(m, x, frames, 1, 16000);
+	dn_speech_params p = dn_speech_default_params();
+	p.chunk_frames = 64;
+	p.overlap_frames = 0;
+	dn_speech *sc;
+	dn_error err;
+	dn_audio in = {.data = x, .frames = frames, .channels = 1, .rate = 16000}, out;
+	CHECK_RC(dn_speech_create(m, &p, &sc, &err), DN_OK);
+	CHECK_RC(dn_speech_denoise(sc, &in, &out, NULL, &err), DN_OK);
+	/* samples before 64 * 128 - 256 are reached by frames 0..63 only */
+	const size_t first = 64 * 128 - 256;
+	double scale, d = max_diff(out.data, whole, first, &scale);
+	CHECK_MSG(d <= 1e-5 * scale, "lookahead %d: the first chunk differs by %g (scale %g)", la, d, scale);
+	double s2, d2 = max_diff(out.data + frames - 1500, whole + frames - 1500, 1500, &s2);
+	CHECK_MSG(d2 <= 1e-5 * s2, "lookahead %d: the last chunk's end differs by %g (scale %g)", la, d2, s2);
+	printf("lookahead %d: chunks of 64 frames against one chunk: %.3g (first chunk), %.3g (the end)\n",
+	       la, d / scale, d2 / s2);
+	dn_audio_free(&out);
+	dn_speech_destroy(sc);
+	free(whole);
+	free(x);
+	dn_model_destroy(m);
 }
 
 int main(void)
@@ -258,9 +338,13 @@ int main(void)
 	 * the whole-file run it is compared with to 1e-5 stays fp32 too (on
 	 * AMX it would round to bf16, about 3e-4 of the scale). */
 	dn_amx_set_enabled(0);
-	test_chunking(16000, 1, 77, 1e-5);
-	test_chunking(16000, 1, 64, 1e-5);
-	test_chunking(48000, 2, 77, 1e-3);
+	test_chunking(16000, 1, 77, 0, 1e-5);
+	test_chunking(16000, 1, 64, 0, 1e-5);
+	test_chunking(48000, 2, 77, 0, 1e-3);
+	test_chunking(16000, 1, 77, 1, 1e-5);
+	test_chunking(16000, 1, 64, 3, 1e-5);
+	test_chunking(48000, 2, 77, 1, 1e-3);
+	test_seams(3);
 	test_bytes();
 	test_refusals();
 	return check_status();

@@ -98,8 +98,47 @@ static int same_weights(dn_model *a, dn_model *b)
 	return na == nb;
 }
 
+/* dn_train_patch with a lookahead: input column t is frame f0 + t, target
+ * and weight column t are frame f0 + t - la's, nothing before frame 0 and
+ * nothing past the last frame. */
+static void test_patch_lookahead(void)
+{
+	enum { F = 12, PF = 8, LA = 2 };
+	dn_model_info info = dn_model_default_info(DN_MODEL_AUDIO);
+	info.n_fft = 4; /* 3 bins */
+	info.scaling = DN_SCALE_POWER;
+	info.power = 0.5f;
+	info.output = DN_OUTPUT_CMASK;
+	info.arch.causal = 1;
+	info.lookahead = LA;
+	const int B = 3;
+	float clean[3 * F], noisy[3 * F], in[3 * PF], tg[3 * PF], w[3 * PF];
+	for (int b = 0; b < B; b++)
+		for (int f = 0; f < F; f++) {
+			noisy[b * F + f] = 1.0f + (float)(b * F + f);
+			clean[b * F + f] = 0.25f * noisy[b * F + f];
+		}
+	for (int f0 = 0; f0 <= 8; f0 += 4) {
+		CHECK_RC(dn_train_patch(&info, clean, noisy, F, (size_t)f0, PF, in, tg, w), DN_OK);
+		for (int b = 0; b < B; b++)
+			for (int t = 0; t < PF; t++) {
+				int f = f0 + t, g = f - LA, i = b * PF + t;
+				float x = f < F ? sqrtf(noisy[b * F + f]) : 0.0f;
+				CHECK_MSG(fabsf(in[i] - x) < 1e-6f, "f0 %d bin %d col %d: input %g, want %g",
+				          f0, b, t, in[i], x);
+				float wx = g >= 0 && g < F ? sqrtf(noisy[b * F + g]) : 0.0f;
+				CHECK_MSG(fabsf(w[i] - wx) < 1e-6f, "f0 %d bin %d col %d: weight %g, want %g",
+				          f0, b, t, w[i], wx);
+				/* (|S|/|X|)^0.5 = 0.5 where there is a frame */
+				CHECK_MSG(fabsf(tg[i] - (wx > 0.0f ? 0.5f : 0.0f)) < 1e-6f,
+				          "f0 %d col %d: target %g", f0, t, tg[i]);
+			}
+	}
+}
+
 int main(void)
 {
+	test_patch_lookahead();
 	char dir[] = "/tmp/dn_test_train_XXXXXX", ckpt[128], best[128], cmd[160];
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);

@@ -16,13 +16,17 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: denoise model-init OUT [--filters N] [--depth D] [--seed S] [--kind audio|frame]\n"
-	           "                         [--causal]\n"
-	           "  --filters N  base filters (default: the seed architecture's 32)\n"
-	           "  --depth D    pooling steps, 1..6 (default 3)\n"
-	           "  --seed S     random seed (default 1)\n"
-	           "  --kind K     audio (default) or frame\n"
-	           "  --causal     a causal U-Net, which can stream (denoise stream, /v1/audio:stream)\n");
+	fprintf(f,
+	        "usage: denoise model-init OUT [--filters N] [--depth D] [--seed S] [--kind audio|frame]\n"
+	        "                         [--causal [--lookahead N]]\n"
+	        "  --filters N  base filters (default: the seed architecture's 32)\n"
+	        "  --depth D    pooling steps, 1..6 (default 3)\n"
+	        "  --seed S     random seed (default 1)\n"
+	        "  --kind K     audio (default) or frame\n"
+	        "  --causal     a causal U-Net, which can stream (denoise stream, /v1/audio:stream)\n"
+	        "  --lookahead N  STFT frames a causal U-Net sees past its output (0..%d, default 0;\n"
+	        "               each adds a hop to the stream's latency)\n",
+	        DN_MODEL_MAX_LOOKAHEAD);
 }
 
 /* Parses a whole decimal number into [lo, hi]; 0 on success. */
@@ -42,15 +46,23 @@ int cmd_model_init(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"filters", required_argument, NULL, 'f'}, {"depth", required_argument, NULL, 'd'},
 	    {"seed", required_argument, NULL, 's'},    {"kind", required_argument, NULL, 'k'},
-	    {"causal", no_argument, NULL, 'c'},        {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"causal", no_argument, NULL, 'c'},        {"lookahead", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	long long filters = -1, depth = -1, seed = 1;
+	long long filters = -1, depth = -1, seed = 1, lookahead = 0;
 	int kind = DN_MODEL_AUDIO, causal = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:d:s:k:ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:d:s:k:cl:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': causal = 1; break;
+		case 'l':
+			if (parse_num(optarg, 0, DN_MODEL_MAX_LOOKAHEAD, &lookahead)) {
+				fprintf(stderr,
+				        "denoise model-init: --lookahead wants 0..%d frames, not '%s'\n",
+				        DN_MODEL_MAX_LOOKAHEAD, optarg);
+				return TOOLS_USAGE;
+			}
+			break;
 		case 'f':
 			if (parse_num(optarg, 1, DN_UNET_MAX_FILTERS, &filters)) {
 				fprintf(stderr, "denoise model-init: --filters wants 1..%d, not '%s'\n",
@@ -101,6 +113,7 @@ int cmd_model_init(int argc, char **argv)
 	if (depth > 0)
 		info.arch.depth = (int)depth;
 	info.arch.causal = causal;
+	info.lookahead = (int)lookahead;
 	snprintf(info.version, sizeof info.version, "random-%lld", seed);
 
 	dn_error err = {0};

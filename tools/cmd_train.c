@@ -106,7 +106,7 @@ int cmd_train(int argc, char **argv)
 	dn_train_params tp;
 	dn_model_info info;
 	const char *out = NULL, *ckpt = NULL, *init = NULL;
-	int kind_given = 0, threads = 0, quiet = 0, bad = 0;
+	int kind_given = 0, threads = 0, quiet = 0, bad = 0, lookahead_given = 0;
 	static const char *const acts[] = {"none", "relu", "sigmoid"};
 	for (int i = 1; i < argc && !bad; i++) {
 		const char *o = argv[i];
@@ -149,6 +149,7 @@ int cmd_train(int argc, char **argv)
 				fprintf(stderr, "denoise train: %s\n", perr.msg);
 				return TOOLS_USAGE;
 			}
+			lookahead_given |= !strcmp(param->name, "lookahead");
 		} else if (!strcmp(o, "--out"))
 			out = v;
 		else if (!strcmp(o, "--checkpoint"))
@@ -212,6 +213,12 @@ int cmd_train(int argc, char **argv)
 	if (init) {
 		if (dn_model_load(init, &m, &err)) {
 			fprintf(stderr, "denoise train: --init: %s\n", err.msg);
+			goto done;
+		}
+		/* --init keeps the model's settings; a lookahead given beside it
+		 * retrains those weights for it */
+		if (lookahead_given && dn_model_set_lookahead(m, info.lookahead, &err)) {
+			fprintf(stderr, "denoise train: --lookahead with --init %s: %s\n", init, err.msg);
 			goto done;
 		}
 	} else {

@@ -25,6 +25,11 @@
  * zero where |X| is zero: silent input gives exactly silent output whatever
  * the network adds (biases) to a zero spectrogram.
  *
+ * A model with a lookahead of La frames (causal ones, for streaming) gives
+ * frame t's output in its network's column t + La: each chunk's network
+ * also sees the La frames after it (zero columns past the last frame, as a
+ * stream's end gets), and column j + La of its output is the chunk's frame j.
+ *
  * With threads > 1, the chunk stage is split: the STFTs of the next
  * `threads` chunks are taken in order, their networks run at once on as many
  * threads (dn_threads_run, one workspace each), then the cross-fades and
@@ -50,12 +55,13 @@
 
 /* One chunk in flight: its spectrum, magnitudes and network, one per thread. */
 typedef struct chunk_slot {
-	float *re, *im; /* [bins][chunk] spectrum of the chunk */
+	float *re, *im; /* [bins][W] spectrum of the chunk and its lookahead */
 	float *mag;     /* noisy magnitude */
-	float *omag;    /* output magnitude */
+	float *omag;    /* output magnitude, [bins][W] (first L columns) */
 	dn_unet_ws *ws;
 	dn_tensor x, y;
 	size_t f0, L; /* first frame and frame count */
+	size_t W;     /* columns of the network: L + lookahead */
 	int last;     /* the channel's last chunk */
 } chunk_slot;
 
@@ -68,6 +74,7 @@ struct dn_speech {
 	int nslot;
 	chunk_slot *slot;
 	int n, hop, half, bins;
+	int la;        /* the model's lookahead, frames */
 	float mag_cap; /* largest magnitude the pipeline lets out of the network */
 	float log_cap; /* logf(mag_cap) */
 	float *xwin;   /* model-rate input window */
@@ -183,10 +190,12 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	s->hop = mi->hop;
 	s->half = mi->n_fft / 2;
 	s->bins = dn_stft_bins(s->stft);
+	s->la = mi->lookahead;
 	s->mag_cap = dn_speech_mag_cap(mi);
 	s->log_cap = logf(s->mag_cap);
 	size_t C = (size_t)prm.chunk_frames, B = (size_t)s->bins, O = (size_t)prm.overlap_frames;
-	s->xwin_cap = (C - 1) * (size_t)s->hop + (size_t)s->n + 2;
+	size_t W = C + (size_t)s->la; /* network columns, lookahead included */
+	s->xwin_cap = (W - 1) * (size_t)s->hop + (size_t)s->n + 2;
 	s->acc_cap = (C - 1) * (size_t)s->hop + (size_t)s->n;
 	s->xwin = dn_alloc(s->xwin_cap * sizeof(float));
 	s->acc = dn_alloc(s->acc_cap * sizeof(float));
@@ -198,10 +207,10 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 	int ok = s->xwin && s->acc && s->pend && s->fade && s->blk && s->slot;
 	for (int k = 0; ok && k < s->nslot; k++) {
 		chunk_slot *c = &s->slot[k];
-		c->re = dn_alloc(B * C * sizeof(float));
-		c->im = dn_alloc(B * C * sizeof(float));
-		c->mag = dn_alloc(B * C * sizeof(float));
-		c->omag = dn_alloc(B * C * sizeof(float));
+		c->re = dn_alloc(B * W * sizeof(float));
+		c->im = dn_alloc(B * W * sizeof(float));
+		c->mag = dn_alloc(B * W * sizeof(float));
+		c->omag = dn_alloc(B * W * sizeof(float));
 		c->ws = dn_unet_ws_create();
 		ok = c->re && c->im && c->mag && c->omag && c->ws;
 	}
@@ -210,8 +219,8 @@ int dn_speech_create(const dn_model *m, const dn_speech_params *p, dn_speech **o
 		return dn_error_set(err, DN_ENOMEM, "out of memory for a %zu-frame chunk", C);
 	}
 	for (int k = 0; k < s->nslot; k++)
-		if ((rc = dn_tensor_init(&s->slot[k].x, 1, 1, s->bins, (int)C, err)) != DN_OK ||
-		    (rc = dn_tensor_init(&s->slot[k].y, 1, 1, s->bins, (int)C, err)) != DN_OK) {
+		if ((rc = dn_tensor_init(&s->slot[k].x, 1, 1, s->bins, (int)W, err)) != DN_OK ||
+		    (rc = dn_tensor_init(&s->slot[k].y, 1, 1, s->bins, (int)W, err)) != DN_OK) {
 			dn_speech_destroy(s);
 			return rc;
 		}
@@ -382,9 +391,9 @@ static int chunk_net(void *arg, int task, int thread, dn_error *err)
 {
 	dn_speech *s = arg;
 	chunk_slot *c = &s->slot[task];
-	const size_t n = (size_t)s->bins * c->L;
+	const size_t n = (size_t)s->bins * c->W, W = c->W, L = c->L, la = (size_t)s->la;
 	(void)thread;
-	int rc = dn_tensor_resize(&c->x, 1, 1, s->bins, (int)c->L, err);
+	int rc = dn_tensor_resize(&c->x, 1, 1, s->bins, (int)W, err);
 	if (rc != DN_OK)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -395,8 +404,11 @@ static int chunk_net(void *arg, int task, int thread, dn_error *err)
 	                     : dn_unet_infer_run(s->inf, c->ws, &c->x, &c->y, err);
 	if (rc != DN_OK)
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		c->omag[i] = dn_speech_scale_out(s->info, s->mag_cap, s->log_cap, c->y.data[i], c->mag[i]);
+	/* frame j's output is column j + la */
+	for (size_t k = 0; k < (size_t)s->bins; k++)
+		for (size_t j = 0; j < L; j++)
+			c->omag[k * W + j] = dn_speech_scale_out(
+			    s->info, s->mag_cap, s->log_cap, c->y.data[k * W + j + la], c->mag[k * W + j]);
 	return DN_OK;
 }
 
@@ -404,7 +416,7 @@ static int chunk_net(void *arg, int task, int thread, dn_error *err)
  * chunk order. */
 static int chunk_commit(dn_speech *s, chan *ch, chunk_slot *c, int *have_pend, dn_error *err)
 {
-	const size_t B = (size_t)s->bins, O = (size_t)s->p.overlap_frames, L = c->L, f0 = c->f0;
+	const size_t B = (size_t)s->bins, O = (size_t)s->p.overlap_frames, L = c->L, W = c->W, f0 = c->f0;
 	const size_t hop = (size_t)s->hop, half = (size_t)s->half;
 	const int last = c->last;
 	int rc;
@@ -414,25 +426,25 @@ static int chunk_commit(dn_speech *s, chan *ch, chunk_slot *c, int *have_pend, d
 		for (size_t k = 0; k < B; k++)
 			for (size_t j = 0; j < O; j++) {
 				float w = s->fade[j];
-				float *o = &c->omag[k * L + j];
+				float *o = &c->omag[k * W + j];
 				*o = (1.0f - w) * s->pend[k * O + j] + w * *o;
 			}
 	size_t commit = last ? L : L - O;
 	if (!last) {
 		for (size_t k = 0; k < B; k++)
-			memcpy(&s->pend[k * O], &c->omag[k * L + commit], O * sizeof(float));
+			memcpy(&s->pend[k * O], &c->omag[k * W + commit], O * sizeof(float));
 		*have_pend = O > 0;
 	}
 
 	/* committed frames: output magnitude x noisy phasor, overlap-add */
 	for (size_t k = 0; k < B; k++)
 		for (size_t j = 0; j < commit; j++) {
-			size_t i = k * L + j;
+			size_t i = k * W + j;
 			float g = c->mag[i] > 0.0f ? c->omag[i] / c->mag[i] : 0.0f;
 			c->re[i] *= g;
 			c->im[i] *= g;
 		}
-	rc = dn_stft_synthesize(s->stft, c->re, c->im, L, f0, commit, s->acc, ch->acc_off, s->acc_cap, ch->M,
+	rc = dn_stft_synthesize(s->stft, c->re, c->im, W, f0, commit, s->acc, ch->acc_off, s->acc_cap, ch->M,
 	                        err);
 	if (rc != DN_OK)
 		return rc;
@@ -472,11 +484,14 @@ static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 		while (n < s->nslot && !done) {
 			chunk_slot *c = &s->slot[n++];
 			size_t f1 = f0 + C < ch->T ? f0 + C : ch->T;
+			/* the frames analysed: the chunk's and its lookahead's */
+			size_t fa = f1 + (size_t)s->la < ch->T ? f1 + (size_t)s->la : ch->T;
 			c->f0 = f0;
 			c->L = f1 - f0;
+			c->W = c->L + (size_t)s->la;
 			c->last = done = f1 == ch->T;
 			size_t lo = ch->M, hi = 0, a, b;
-			for (size_t t = f0; t < f1; t++) {
+			for (size_t t = f0; t < fa; t++) {
 				dn_stft_frame_span(s->stft, t, ch->M, &a, &b);
 				lo = a < lo ? a : lo;
 				hi = b > hi ? b : hi;
@@ -484,9 +499,13 @@ static int denoise_channel(dn_speech *s, chan *ch, dn_error *err)
 			if ((rc = source_fill(s, ch, lo, hi, err)) != DN_OK)
 				return rc;
 			float *xw = s->xwin + (lo - ch->x_off);
-			if ((rc = dn_stft_analyze(s->stft, xw, lo, hi - lo, ch->M, f0, c->L, c->re, c->im,
-			                          c->L, err)) != DN_OK)
+			if ((rc = dn_stft_analyze(s->stft, xw, lo, hi - lo, ch->M, f0, fa - f0, c->re, c->im,
+			                          c->W, err)) != DN_OK)
 				return rc;
+			/* past the last frame: zero columns */
+			for (size_t k = 0; k < (size_t)s->bins; k++)
+				for (size_t j = fa - f0; j < c->W; j++)
+					c->re[k * c->W + j] = c->im[k * c->W + j] = 0.0f;
 			f0 = f1 - O;
 		}
 		/* their networks at once */

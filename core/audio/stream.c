@@ -15,6 +15,11 @@
  *            by the window-sum-square, (soxr) back to the input rate,
  *            limited, appended to the output.
  *
+ * A model with a lookahead of La frames gives frame t - La's output when
+ * frame t goes through the network: each channel keeps the spectra of its
+ * last La + 1 frames, and at the end La zero columns (as the whole-file run
+ * pads) bring out the last frames.
+ *
  * Until the end is known the signal's length is taken as STREAM_LEN, far
  * beyond any stream: the STFT's centre padding reflects at the start as the
  * whole-file run does, and no frame before the end is computed until all
@@ -111,7 +116,9 @@ typedef struct chan {
 	size_t x_off, x_count;
 	float *acc; /* overlap-add accumulator: samples [acc_off, acc_off + n) */
 	size_t acc_off;
-	size_t t;        /* next STFT frame */
+	float *rre, *rim, *rmag; /* the last la + 1 frames' spectra: [la + 1][bins] */
+	size_t t;                /* next STFT frame into the network */
+	size_t u;                /* next frame out of it (t - la once t >= la) */
 	size_t produced; /* model-rate samples the source has made */
 	float *out;      /* this push's output at the input rate */
 	size_t out_n, out_cap;
@@ -121,11 +128,11 @@ struct dn_stream {
 	const dn_model_info *info;
 	const dn_unet_infer *inf;
 	dn_stft *stft;
-	int rate, channels, n, hop, half, bins;
+	int rate, channels, n, hop, half, bins, la;
 	float mag_cap, log_cap;
 	size_t xw_cap;
 	chan ch[MAX_CHANNELS];
-	float *re, *im, *mag, *x, *y; /* one frame: [bins] each */
+	float *x, *y;                 /* one frame's network input and output: [bins] */
 	float *blk, *blk2;            /* resampler scratch */
 	float *deint;                 /* one push's samples of one channel */
 	size_t deint_cap;
@@ -150,12 +157,12 @@ void dn_stream_destroy(dn_stream *s)
 		dn_unet_stream_destroy(s->ch[c].net);
 		dn_free(s->ch[c].xw);
 		dn_free(s->ch[c].acc);
+		dn_free(s->ch[c].rre);
+		dn_free(s->ch[c].rim);
+		dn_free(s->ch[c].rmag);
 		free(s->ch[c].out);
 	}
 	dn_stft_destroy(s->stft);
-	dn_free(s->re);
-	dn_free(s->im);
-	dn_free(s->mag);
 	dn_free(s->x);
 	dn_free(s->y);
 	dn_free(s->blk);
@@ -200,25 +207,27 @@ int dn_stream_create(const dn_model *m, const dn_stream_params *p, dn_stream **o
 	s->hop = mi->hop;
 	s->half = mi->n_fft / 2;
 	s->bins = dn_stft_bins(s->stft);
+	s->la = mi->lookahead;
 	s->mag_cap = dn_speech_mag_cap(mi);
 	s->log_cap = logf(s->mag_cap);
 	/* A frame's samples, the margin before it (run_frame) and one resampler
 	 * block's worth arriving at once. */
 	s->xw_cap = (size_t)s->n + (size_t)s->half + BLK + 2;
 	const size_t B = (size_t)s->bins;
-	s->re = dn_alloc(B * sizeof(float));
-	s->im = dn_alloc(B * sizeof(float));
-	s->mag = dn_alloc(B * sizeof(float));
+	const size_t R = (size_t)s->la + 1;
 	s->x = dn_alloc(B * sizeof(float));
 	s->y = dn_alloc(B * sizeof(float));
 	s->blk = dn_alloc(BLK * sizeof(float));
 	s->blk2 = dn_alloc(BLK * sizeof(float));
-	int ok = s->re && s->im && s->mag && s->x && s->y && s->blk && s->blk2;
+	int ok = s->x && s->y && s->blk && s->blk2;
 	for (int c = 0; ok && c < s->channels; c++) {
 		chan *ch = &s->ch[c];
 		ch->xw = dn_alloc(s->xw_cap * sizeof(float));
 		ch->acc = dn_alloc((size_t)s->n * sizeof(float));
-		ok = ch->xw && ch->acc;
+		ch->rre = dn_alloc(R * B * sizeof(float));
+		ch->rim = dn_alloc(R * B * sizeof(float));
+		ch->rmag = dn_alloc(R * B * sizeof(float));
+		ok = ch->xw && ch->acc && ch->rre && ch->rim && ch->rmag;
 		if (ok && (rc = dn_unet_stream_create(s->inf, s->bins, &ch->net, err)) != DN_OK)
 			break;
 		if (ok && s->rate != mi->sample_rate &&
@@ -279,35 +288,29 @@ static int sink(dn_stream *s, chan *ch, const float *y, size_t n, dn_error *err)
 	}
 }
 
-/* Frame ch->t: STFT column, network, overlap-add, and the samples it
- * finishes to the sink. len is STREAM_LEN until the end is known. */
-static int run_frame(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error *err)
+/* Frame ch->u out of the network (y, its column): output magnitude times
+ * the noisy phasor, overlap-add, and the samples it finishes to the sink.
+ * len and frames are STREAM_LEN until the end is known. */
+static int emit_frame(dn_stream *s, chan *ch, const float *y, size_t len, size_t frames, dn_error *err)
 {
-	const size_t B = (size_t)s->bins, t = ch->t;
-	int rc = dn_stft_analyze(s->stft, ch->xw, ch->x_off, ch->x_count, len, t, 1, s->re, s->im, 1, err);
+	const size_t B = (size_t)s->bins, u = ch->u, r = (u % ((size_t)s->la + 1)) * B;
+	float *re = ch->rre + r, *im = ch->rim + r;
+	const float *mag = ch->rmag + r;
+	for (size_t k = 0; k < B; k++) {
+		float om = dn_speech_scale_out(s->info, s->mag_cap, s->log_cap, y[k], mag[k]);
+		float g = mag[k] > 0.0f ? om / mag[k] : 0.0f;
+		re[k] *= g;
+		im[k] *= g;
+	}
+	int rc = dn_stft_synthesize(s->stft, re, im, 1, u, 1, ch->acc, ch->acc_off, (size_t)s->n, len, err);
 	if (rc != DN_OK)
 		return rc;
-	for (size_t k = 0; k < B; k++) {
-		s->mag[k] = hypotf(s->re[k], s->im[k]);
-		s->x[k] = dn_speech_scale_in(s->info, s->mag[k]);
-	}
-	if ((rc = dn_unet_stream_step(ch->net, s->x, s->y, err)) != DN_OK)
-		return rc;
-	for (size_t k = 0; k < B; k++) {
-		float om = dn_speech_scale_out(s->info, s->mag_cap, s->log_cap, s->y[k], s->mag[k]);
-		float g = s->mag[k] > 0.0f ? om / s->mag[k] : 0.0f;
-		s->re[k] *= g;
-		s->im[k] *= g;
-	}
-	if ((rc = dn_stft_synthesize(s->stft, s->re, s->im, 1, t, 1, ch->acc, ch->acc_off, (size_t)s->n, len,
-	                             err)) != DN_OK)
-		return rc;
-	ch->t = t + 1;
+	ch->u = u + 1;
 	s->net_frames += ch == &s->ch[0];
 	/* Samples before the next frame's start are final (all of them at the
 	 * last frame). */
-	size_t fin = ch->t * (size_t)s->hop > (size_t)s->half ? ch->t * (size_t)s->hop - (size_t)s->half : 0;
-	if (ch->t == frames || fin > len)
+	size_t fin = ch->u * (size_t)s->hop > (size_t)s->half ? ch->u * (size_t)s->hop - (size_t)s->half : 0;
+	if (ch->u == frames || fin > len)
 		fin = len;
 	if (fin > ch->acc_off) {
 		size_t n = fin - ch->acc_off;
@@ -321,6 +324,27 @@ static int run_frame(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error
 		memset(ch->acc + ((size_t)s->n - n), 0, n * sizeof(float));
 		ch->acc_off = fin;
 	}
+	return DN_OK;
+}
+
+/* Frame ch->t: STFT column into the ring, the network, and the frame it
+ * brings out (from the la-th on). len is STREAM_LEN until the end is known. */
+static int run_frame(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error *err)
+{
+	const size_t B = (size_t)s->bins, t = ch->t, r = (t % ((size_t)s->la + 1)) * B;
+	float *re = ch->rre + r, *im = ch->rim + r, *mag = ch->rmag + r;
+	int rc = dn_stft_analyze(s->stft, ch->xw, ch->x_off, ch->x_count, len, t, 1, re, im, 1, err);
+	if (rc != DN_OK)
+		return rc;
+	for (size_t k = 0; k < B; k++) {
+		mag[k] = hypotf(re[k], im[k]);
+		s->x[k] = dn_speech_scale_in(s->info, mag[k]);
+	}
+	if ((rc = dn_unet_stream_step(ch->net, s->x, s->y, err)) != DN_OK)
+		return rc;
+	ch->t = t + 1;
+	if (t >= (size_t)s->la && (rc = emit_frame(s, ch, s->y, len, frames, err)) != DN_OK)
+		return rc;
 	/* The window keeps from half a window before the next frame's first
 	 * sample on: at the end, the reflection of the last frame reaches up to
 	 * a sample before its start. */
@@ -330,6 +354,21 @@ static int run_frame(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error
 		memmove(ch->xw, ch->xw + drop, (ch->x_count - drop) * sizeof(float));
 		ch->x_off += drop;
 		ch->x_count -= drop;
+	}
+	return DN_OK;
+}
+
+/* At the end: zero columns through the network for the last la frames. */
+static int flush_frames(dn_stream *s, chan *ch, size_t len, size_t frames, dn_error *err)
+{
+	/* scale_in(0) is 0 for every scaling: the whole-file run's padding */
+	memset(s->x, 0, (size_t)s->bins * sizeof(float));
+	while (ch->u < frames) {
+		int rc = dn_unet_stream_step(ch->net, s->x, s->y, err);
+		if (rc == DN_OK)
+			rc = emit_frame(s, ch, s->y, len, frames, err);
+		if (rc != DN_OK)
+			return rc;
 	}
 	return DN_OK;
 }
@@ -511,6 +550,8 @@ int dn_stream_finish(dn_stream *s, dn_error *err)
 		while (ch->t < T)
 			if ((rc = run_frame(s, ch, M, T, err)) != DN_OK)
 				return rc;
+		if ((rc = flush_frames(s, ch, M, T, err)) != DN_OK)
+			return rc;
 		if (ch->acc_off < M) {
 			/* cannot happen either: the last frame finishes every sample */
 			return dn_error_set(err, DN_EINVAL, "internal: %zu samples left unfinished",

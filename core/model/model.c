@@ -65,7 +65,7 @@ double dn_model_stream_latency(const dn_model_info *i)
 {
 	if (i->kind != DN_MODEL_AUDIO || !i->arch.causal || i->sample_rate < 1)
 		return 0.0;
-	return (double)i->n_fft / i->sample_rate;
+	return (double)(i->n_fft + i->lookahead * i->hop) / i->sample_rate;
 }
 
 static int info_check(const dn_model_info *i, dn_error *err)
@@ -98,6 +98,14 @@ static int info_check(const dn_model_info *i, dn_error *err)
 	if (i->output == DN_OUTPUT_CMASK && i->scaling != DN_SCALE_POWER)
 		return dn_error_set(err, DN_EINVAL,
 		                    "output cmask is a mask on power-compressed magnitudes: it needs scaling power");
+	if (i->lookahead < 0 || i->lookahead > DN_MODEL_MAX_LOOKAHEAD)
+		return dn_error_set(err, DN_EINVAL, "lookahead %d frames is outside 0..%d", i->lookahead,
+		                    DN_MODEL_MAX_LOOKAHEAD);
+	if (i->lookahead && !i->arch.causal)
+		return dn_error_set(err, DN_EINVAL,
+		                    "a lookahead of %d frames needs a causal U-Net (a non-causal one sees "
+		                    "the whole chunk already)",
+		                    i->lookahead);
 	return DN_OK;
 }
 
@@ -172,6 +180,7 @@ static int info_to_meta(dn_model *m, dn_error *err)
 		PUTF("power", (double)i->power);
 		PUT("output", output_names[i->output]);
 		if (i->arch.causal) {
+			PUTI("lookahead", i->lookahead);
 			PUTF("latency_ms", 1e3 * dn_model_stream_latency(i));
 		}
 	}
@@ -321,12 +330,15 @@ static int info_from_meta(const dn_st_file *f, dn_model_info *i, dn_error *err)
 	    (dn_st_metadata(f, "causal") && (rc = meta_int(f, "causal", 0, 1, &i->arch.causal, err))) ||
 	    (rc = meta_float(f, "input_scale", &i->input_scale, err)))
 		return rc;
-	if (kind == DN_MODEL_AUDIO && ((rc = meta_int(f, "sample_rate", 1, 1000000, &i->sample_rate, err)) ||
-	                               (rc = meta_int(f, "n_fft", 1, 1 << 20, &i->n_fft, err)) ||
-	                               (rc = meta_int(f, "hop", 1, 1 << 20, &i->hop, err)) ||
-	                               (rc = meta_enum(f, "scaling", scaling_names, 3, &i->scaling, err)) ||
-	                               (rc = meta_float(f, "power", &i->power, err)) ||
-	                               (rc = meta_enum(f, "output", output_names, 3, &i->output, err))))
+	if (kind == DN_MODEL_AUDIO &&
+	    ((rc = meta_int(f, "sample_rate", 1, 1000000, &i->sample_rate, err)) ||
+	     (rc = meta_int(f, "n_fft", 1, 1 << 20, &i->n_fft, err)) ||
+	     (rc = meta_int(f, "hop", 1, 1 << 20, &i->hop, err)) ||
+	     (rc = meta_enum(f, "scaling", scaling_names, 3, &i->scaling, err)) ||
+	     (rc = meta_float(f, "power", &i->power, err)) ||
+	     (rc = meta_enum(f, "output", output_names, 3, &i->output, err)) ||
+	     (dn_st_metadata(f, "lookahead") &&
+	      (rc = meta_int(f, "lookahead", 0, DN_MODEL_MAX_LOOKAHEAD, &i->lookahead, err)))))
 		return rc;
 	return info_check(i, err);
 }
@@ -423,6 +435,20 @@ int dn_model_save(const dn_model *m, const char *path, const char *const *extra,
 const dn_model_info *dn_model_get_info(const dn_model *m)
 {
 	return &m->info;
+}
+
+int dn_model_set_lookahead(dn_model *m, int frames, dn_error *err)
+{
+	dn_model_info i = m->info;
+	i.lookahead = frames;
+	if (i.kind != DN_MODEL_AUDIO || !i.arch.causal)
+		return dn_error_set(err, DN_EINVAL,
+		                    "model '%s' is not a causal audio model: it has no lookahead", i.name);
+	int rc = info_check(&i, err);
+	if (rc)
+		return rc;
+	m->info = i;
+	return info_to_meta(m, err);
 }
 
 const dn_unet_infer *dn_model_infer(const dn_model *m)

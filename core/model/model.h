@@ -36,16 +36,23 @@ typedef struct dn_model_info {
 	float power;       /* exponent for DN_SCALE_POWER (e.g. 0.3) */
 	float input_scale; /* multiplier applied after scaling */
 	int output;        /* enum dn_output */
+	int lookahead;     /* STFT frames the network sees past the frame it
+	                      outputs (0..DN_MODEL_MAX_LOOKAHEAD; causal audio
+	                      models only): its output column t is frame
+	                      t - lookahead, so streaming holds that many hops
+	                      back. 0 for a model file without the key. */
 } dn_model_info;
+
+#define DN_MODEL_MAX_LOOKAHEAD 8
 
 /* "magnitude", "mask", "cmask" (the name in files and in /v1/models). */
 const char *dn_model_output_name(int output);
 
 /* Algorithmic latency of streaming the model, in seconds: the STFT window
  * (a sample's last frame needs n_fft samples after the frame's start) plus
- * the network's lookahead, none for a causal U-Net. 0 when the model cannot
- * stream (a frame model, or a U-Net that is not causal). Saved as the
- * metadata "latency_ms" of a causal audio model. */
+ * the network's lookahead, lookahead hops. 0 when the model cannot stream
+ * (a frame model, or a U-Net that is not causal). Saved as the metadata
+ * "latency_ms" of a causal audio model. */
 double dn_model_stream_latency(const dn_model_info *i);
 
 /* Defaults for a speech model with the seed architecture. */
@@ -64,6 +71,11 @@ int dn_model_save(const dn_model *m, const char *path, const char *const *extra,
 void dn_model_destroy(dn_model *m);
 
 const dn_model_info *dn_model_get_info(const dn_model *m);
+/* Sets the lookahead (frames) of a causal audio model, e.g. of a model a
+ * training run starts from (--init): the weights stay, the meaning of the
+ * output columns moves. DN_EINVAL outside 0..DN_MODEL_MAX_LOOKAHEAD or for
+ * a model that is not a causal audio model. */
+int dn_model_set_lookahead(dn_model *m, int frames, dn_error *err);
 /* The folded network, shared read-only between threads. */
 const dn_unet_infer *dn_model_infer(const dn_model *m);
 /* The trainable network (for further training); owned by the model. */

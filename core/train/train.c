@@ -82,14 +82,18 @@ int dn_train_patch(const dn_model_info *info, const float *clean_mag, const floa
                    size_t f0, int patch_frames, float *in, float *target, float *weight)
 {
 	const int bins = info->n_fft / 2 + 1;
-	const size_t pf = (size_t)patch_frames;
+	const size_t pf = (size_t)patch_frames, la = (size_t)info->lookahead;
 	for (int b = 0; b < bins; b++) {
 		const float *c = clean_mag + (size_t)b * frames, *x = noisy_mag + (size_t)b * frames;
 		float *pi = in + (size_t)b * pf, *pt = target + (size_t)b * pf;
 		for (size_t t = 0; t < pf; t++) {
 			size_t f = f0 + t;
-			float cm = f < frames ? c[f] : 0.0f, xm = f < frames ? x[f] : 0.0f;
-			pi[t] = scale_mag(info, xm);
+			pi[t] = scale_mag(info, f < frames ? x[f] : 0.0f);
+			/* Column t's target is frame f - la (with a lookahead, the
+			 * network sees la frames past the one it outputs); before
+			 * the first frame, as past the last, all is silence. */
+			int out = f >= la && f - la < frames;
+			float cm = out ? c[f - la] : 0.0f, xm = out ? x[f - la] : 0.0f;
 			if (info->output == DN_OUTPUT_CMASK) {
 				float a = powf(xm, info->power), s = powf(cm, info->power);
 				pt[t] = a > 0.0f ? fminf(s / a, 1.0f) : 0.0f;

@@ -102,7 +102,9 @@ int dn_train_speech(dn_model *m, const dn_pair_source *train, const dn_pair_sour
  * ideal ratio mask clipped to [0, 1] (mask output). For cmask output the
  * target is that ratio of power-compressed magnitudes, min((|S|/|X|)^p, 1),
  * and weight (which only cmask needs; else it may be NULL) gets |X|^p, so the
- * weighted error is m |X|^p - |S|^p: the compressed magnitudes' error. */
+ * weighted error is m |X|^p - |S|^p: the compressed magnitudes' error.
+ * With info->lookahead = La, target column t is frame f0 + t - La's (the
+ * input column stays frame f0 + t), silence before the first frame. */
 int dn_train_patch(const dn_model_info *info, const float *clean_mag, const float *noisy_mag, size_t frames,
                    size_t f0, int patch_frames, float *in, float *target, float *weight);
 
