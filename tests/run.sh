@@ -11,6 +11,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 passed=0
 failed=0
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 
 # count LOG: adds automake's summary counts from a test-suite.log.
 count() {
@@ -40,7 +42,17 @@ suite() {
 	echo "== $name: make check"
 	(cd "$dir" && make -j"$jobs" check) || true
 	count "$dir/test-suite.log"
-	[ -f "$dir/test-suite.log" ] && grep -E '^(FAIL|ERROR):' "$dir/test-suite.log" || true
+	[ -f "$dir/test-suite.log" ] || return 0
+	grep -E '^(FAIL|ERROR):' "$dir/test-suite.log" || true
+	# each failure's failing checks and the end of its log, printed again
+	# at the very end (CI shows only the tail of this output)
+	local t
+	grep -E '^(FAIL|ERROR):' "$dir/test-suite.log" | sed 's/^[A-Z]*: //' | while read -r t; do
+		echo "== $name: $t failed; from $t.log:"
+		grep -E 'check failed|^not ok|Sanitizer|runtime error' "$dir/$t.log" | head -n 20
+		echo "-- its last lines:"
+		tail -n 12 "$dir/$t.log"
+	done >>"$failures"
 }
 
 # The CPU build, the CUDA build where CUDA is installed (its CPU tests all
@@ -58,7 +70,7 @@ suite sanitizers --without-cuda --enable-sanitizers CFLAGS="-O1 -g"
 for extra in "$top"/tests/extra-*.sh; do
 	[ -f "$extra" ] || continue
 	echo "== $(basename "$extra")"
-	line=$(bash "$extra" 2>&1 | tee >(cat >&2) | tail -1)
+	line=$(bash "$extra" 2>&1 | tee >(cat >&2) >(grep -E '^(FAIL|FAILED|not ok)' | sed "s|^|== $(basename "$extra"): |" >>"$failures") | tail -1)
 	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
 		passed=$((passed + BASH_REMATCH[1]))
 		failed=$((failed + BASH_REMATCH[2]))
@@ -68,5 +80,6 @@ for extra in "$top"/tests/extra-*.sh; do
 	fi
 done
 
+cat "$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
