@@ -3,7 +3,8 @@
  * raw WebSocket client (tests/harness.c), and the handshake's SHA-1 and
  * base64 against the standards' test vectors.
  *
- * The daemon serves a random causal model (denoise model-init --causal) and
+ * The daemon serves a random causal model with a lookahead of one frame
+ * (denoise model-init --causal --lookahead 1: 32 ms of window + 8 ms) and
  * a plain one, with max_streams 2 and a 1 s idle timeout. Checked: a GET
  * without the upgrade gets 426; the handshake's accept key; a sine+noise
  * signal sent in 37 ms messages (one of them fragmented, a ping between its
@@ -12,7 +13,8 @@
  * close; the configuration as a first JSON message; a bad format, a model
  * that is not causal, a third stream, an idle stream and an unmasked frame
  * each get their JSON problem and close code; audio sent far faster than
- * real time is told it is behind; /v1/models shows the latency.
+ * real time is told it is behind; /v1/models shows the latency and the
+ * lookahead.
  */
 #include <jansson.h>
 #include <math.h>
@@ -165,10 +167,12 @@ static void expect_refused(int port, const char *target, int code, const char *s
 
 static void test_daemon(void)
 {
-	if (run("%s/tools/denoise model-init --causal --filters 4 --depth 2 --seed 3 %s/models/live.safetensors "
+	if (run("%s/tools/denoise model-init --causal --lookahead 1 --filters 4 --depth 2 --seed 3 "
+	        "%s/models/live.safetensors "
 	        ">/dev/null 2>&1",
 	        builddir, tmp) ||
-	    run("%s/tools/denoise model-init --filters 4 --depth 2 %s/models/plain.safetensors >/dev/null 2>&1",
+	    run("%s/tools/denoise model-init --filters 4 --depth 2 %s/models/plain.safetensors >/dev/null "
+	        "2>&1",
 	        builddir, tmp)) {
 		CHECK_MSG(0, "model-init failed");
 		return;
@@ -203,12 +207,15 @@ static void test_daemon(void)
 		const char *name = json_string_value(json_object_get(m, "name"));
 		json_t *sm = json_object_get(m, "streaming");
 		if (name && !strcmp(name, "live"))
-			seen += json_real_value(json_object_get(sm, "latency_ms")) == 32.0 &&
+			seen += json_real_value(json_object_get(sm, "latency_ms")) == 40.0 &&
+			        json_real_value(json_object_get(sm, "lookahead_ms")) == 8.0 &&
+			        json_integer_value(json_object_get(sm, "lookahead_frames")) == 1 &&
 			        json_is_true(json_object_get(json_object_get(m, "unet"), "causal"));
 		if (name && !strcmp(name, "plain"))
 			seen += json_is_null(sm);
 	}
-	CHECK_MSG(seen == 2, "/v1/models: streaming latency 32 ms for live and null for plain");
+	CHECK_MSG(seen == 2,
+	          "/v1/models: streaming latency 40 ms (8 of lookahead) for live and null for plain");
 	json_decref(ml);
 
 	/* the echo: 37 ms messages (592 samples), one fragmented with a ping
@@ -242,7 +249,7 @@ static void test_daemon(void)
 		CHECK_MSG(code == 1000, "echo: close code %d", code);
 		json_t *ready = json_object_get(t, "ready"), *done = json_object_get(t, "done");
 		CHECK(ready && json_integer_value(json_object_get(ready, "rate")) == 16000 &&
-		      json_real_value(json_object_get(ready, "latency_ms")) == 32.0);
+		      json_real_value(json_object_get(ready, "latency_ms")) == 40.0);
 		CHECK_MSG(done && json_integer_value(json_object_get(done, "frames_in")) == (json_int_t)frames &&
 		              json_integer_value(json_object_get(done, "frames_out")) == (json_int_t)frames,
 		          "done: frames_in/out %lld/%lld of %zu",
