@@ -235,7 +235,7 @@ class LiveSession {
 		$('live-figures').hidden = false;
 		set('live-model-name', this.ready ? this.ready.model : this.model || '(server picks)');
 		const r = this.ready;
-		set('live-latency', r ? `${r.latency_ms.toFixed(1)} ms (${r.rate === this.modelRate ? "the model's: its STFT window and lookahead" : `the model's, plus its resamplers' delay at ${r.rate} Hz`})` : '…', r ? r.latency_ms : '');
+		set('live-latency', r ? `${r.latency_ms.toFixed(1)} ms (${r.rate === this.modelRate ? "the model's algorithmic latency" : `the model's, plus its resamplers' delay at ${r.rate} Hz`})` : '…', r ? r.latency_ms : '');
 		set('live-sent', `${kb(this.sent)} in ${this.msgsSent} messages (${(this.sent / bps).toFixed(2)} s)${this.unsent ? `; ${this.unsent} frames not sent (the socket backed up)` : ''}`, this.sent);
 		set('live-received', `${kb(this.received)} in ${this.msgsReceived} messages (${(this.received / bps).toFixed(2)} s)`, this.received);
 		set('live-inflight', `${Math.max(0, ((this.sent - this.received) / bps) * 1000).toFixed(0)} ms of audio`);
