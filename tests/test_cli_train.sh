@@ -107,6 +107,21 @@ if ! "$denoise" devices | grep -q '^cuda:'; then
 	check "--device cuda without a GPU is a usage error" test $? -eq 2
 	check "...saying why" grep -qE "no CUDA backend|CUDA devices? (is|are) visible" "$tmp/err"
 fi
+# A run from --init keeps the earlier run's command as the stage before it
+# and none of its outcome: the one-epoch run says 1 epoch, not m's 2.
+"$denoise" train "${tiny[@]}" --epochs 1 --init "$tmp/m.safetensors" --out "$tmp/i.safetensors" >/dev/null 2>&1
+check "train --init MODEL exits 0" test $? -eq 0
+check "...recording MODEL's command as train.init_command and its own outcome only" \
+	/usr/bin/python3 - "$tmp/m.safetensors" "$tmp/i.safetensors" <<'PY'
+import json, struct, sys
+def meta(f):
+    b = open(f, "rb").read()
+    return json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+m, i = meta(sys.argv[1]), meta(sys.argv[2])
+assert i["train.init_command"] == m["train.command"], i
+assert "--init" in i["train.command"], i
+assert m["train.epochs"].startswith("2 of 2") and i["train.epochs"].startswith("1 of 1"), (m, i)
+PY
 # A streaming model retrained for a lookahead of a frame from a causal one
 # (--init keeps its weights and settings, --lookahead moves its output);
 # then streamed, as many samples out as in.

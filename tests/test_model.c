@@ -109,6 +109,14 @@ int main(void)
 	CHECK(b->scaling == DN_SCALE_POWER && b->power == 0.3f && b->output == DN_OUTPUT_MASK);
 	CHECK(strcmp(b->name, "speech-unet") == 0);
 	CHECK(dn_model_metadata(l, "trained_on") && !strcmp(dn_model_metadata(l, "trained_on"), "unit test"));
+	/* a NULL value removes a key and leaves the others */
+	size_t nm = dn_model_metadata_count(l);
+	CHECK_RC(dn_model_set_metadata(l, "trained_on", NULL, &err), DN_OK);
+	CHECK(dn_model_metadata(l, "trained_on") == NULL);
+	CHECK(dn_model_metadata_count(l) == nm - 1);
+	CHECK(dn_model_metadata(l, "name") && !strcmp(dn_model_metadata(l, "name"), "speech-unet"));
+	CHECK_RC(dn_model_set_metadata(l, "trained_on", NULL, &err), DN_OK);
+	CHECK(dn_model_metadata_count(l) == nm - 1);
 	size_t np, nq;
 	const dn_param *p = dn_unet_params(dn_model_unet(m), &np), *q = dn_unet_params(dn_model_unet(l), &nq);
 	CHECK(np == nq);

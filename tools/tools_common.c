@@ -82,6 +82,20 @@ void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data)
 	gethostname(host, sizeof host - 1);
 	time_t now = time(NULL);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	/* A model given to --init brings its own run's record: its command is
+	 * kept as the stage before this one, its outcome (time, epochs, best
+	 * figures, curves) is dropped so that a best model saved mid-run never
+	 * carries the earlier run's figures as its own. */
+	const char *prev = dn_model_metadata(m, "train.command");
+	if (prev)
+		dn_model_set_metadata(m, "train.init_command", prev, NULL);
+	static const char *const outcome[] = {
+	    "train.seconds",    "train.epochs",    "train.best_val_loss",
+	    "train.best_epoch", "train.device",    "train.best_val_psnr_sigma25",
+	    "train.loss",       "train.val_loss",  "train.lrs",
+	    "train.noisy_val_psnr_sigma25", "train.gpu_wait_share"};
+	for (size_t i = 0; i < sizeof outcome / sizeof outcome[0]; i++)
+		dn_model_set_metadata(m, outcome[i], NULL, NULL);
 	dn_model_set_metadata(m, "train.data", data, NULL);
 	dn_model_set_metadata(m, "train.command", cmdline, NULL);
 	dn_model_set_metadata(m, "train.started", when, NULL);

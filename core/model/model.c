@@ -112,6 +112,14 @@ static int info_check(const dn_model_info *i, dn_error *err)
 static int set_meta(dn_model *m, const char *key, const char *value, dn_error *err)
 {
 	for (size_t i = 0; i < m->nmeta; i++) {
+		if (strcmp(m->meta_key[i], key) == 0 && !value) {
+			free(m->meta_key[i]);
+			free(m->meta_val[i]);
+			m->nmeta--;
+			memmove(&m->meta_key[i], &m->meta_key[i + 1], (m->nmeta - i) * sizeof m->meta_key[0]);
+			memmove(&m->meta_val[i], &m->meta_val[i + 1], (m->nmeta - i) * sizeof m->meta_val[0]);
+			return DN_OK;
+		}
 		if (strcmp(m->meta_key[i], key) == 0) {
 			char *v = strdup(value);
 			if (!v)
@@ -121,6 +129,8 @@ static int set_meta(dn_model *m, const char *key, const char *value, dn_error *e
 			return DN_OK;
 		}
 	}
+	if (!value)
+		return DN_OK;
 	if (m->nmeta == MAX_META)
 		return dn_error_set(err, DN_ELIMIT, "more than %d metadata entries", MAX_META);
 	char *k = strdup(key), *v = strdup(value);

@@ -83,7 +83,8 @@ dn_unet *dn_model_unet(dn_model *m);
 /* Rebuilds the folded snapshot from the network's current weights (after
  * training). Not safe while other threads use dn_model_infer(m). */
 int dn_model_refresh(dn_model *m, dn_error *err);
-/* Sets a metadata string (provenance, metrics) saved with the model. */
+/* Sets a metadata string (provenance, metrics) saved with the model; a NULL
+ * value removes the key. */
 int dn_model_set_metadata(dn_model *m, const char *key, const char *value, dn_error *err);
 /* Any metadata value read from the file or set by save (NULL if absent). */
 const char *dn_model_metadata(const dn_model *m, const char *key);

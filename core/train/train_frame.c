@@ -337,8 +337,14 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			best_epoch = epoch + 1;
 			dn_unet_snapshot(net, best_w);
 			if (p->best) {
+				/* the best file says which epoch it is, also mid-run */
+				char v[32], ep[16];
+				snprintf(v, sizeof v, "%.4f", vpsnr);
+				snprintf(ep, sizeof ep, "%d", best_epoch);
+				const char *extra[] = {"train.best_val_psnr_sigma25", v,
+				                       "train.best_epoch", ep, NULL};
 				if ((rc = dn_model_refresh(m, err)) ||
-				    (rc = dn_model_save(m, p->best, NULL, err)))
+				    (rc = dn_model_save(m, p->best, extra, err)))
 					goto out;
 			}
 		}
