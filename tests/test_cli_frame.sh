@@ -104,6 +104,11 @@ expect 1 "cannot open .*nodata/train" "$bin" train-frame --data "$tmp/nodata" --
 expect 0 "best epoch 1" "$bin" train-frame --data "$tmp/data" --out "$tmp/t.safetensors" --filters 2 \
 	--depth 1 --epochs 1 --steps 2 --batch 2 --patch 16 --threads 1
 expect 0 "200x136" "$bin" frame "$tmp/in.jpg" "$tmp/ot.jpg" --model "$tmp/t.safetensors"
+# The camera-like noise options: Poisson-Gaussian noise and JPEG inputs.
+expect 0 "best epoch 1" "$bin" train-frame --data "$tmp/data" --out "$tmp/pj.safetensors" --filters 2 \
+	--depth 1 --epochs 1 --steps 2 --batch 2 --patch 16 --threads 1 --poisson-max 0.02 --jpeg-prob 0.5 \
+	--jpeg-quality-min 40
+expect 2 "jpeg-prob" "$bin" train-frame --data "$tmp/data" --out "$tmp/pj.safetensors" --jpeg-prob 2
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,6 +12,9 @@
  * seed gives the same figures; a trained-looking change (a non-zero output
  * bias) moves them. Folders: sorted names, only .jpg/.jpeg, the per-image and
  * total limits refused before decoding, a file that is not a JPEG named.
+ * The training noise options: Poisson–Gaussian noise grows with the signal
+ * (variance σ² + a·x), and the JPEG option hands the net an 8-bit, decoded
+ * JPEG of the noisy patch, close to it but not it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include "core/train/frame_data.h"
 #include "core/train/params.h"
 #include "core/train/train_frame.h"
+#include "core/util/rng.h"
 #include "tests/check.h"
 
 static char tmp[] = "/tmp/dn_test_eval_frame_XXXXXX";
@@ -212,6 +216,80 @@ static void test_eval(void)
 	dn_model_destroy(m);
 }
 
+/* Noise variance over the pixels of a flat patch half at 0.1, half at 0.9
+ * (first half: dark), summed over n patches of p's noise. */
+static void noise_vars(const dn_frame_train_params *p, int n, double *dark, double *bright)
+{
+	enum { P = 32 };
+	static float clean[3 * P * P], noisy[3 * P * P];
+	static uint8_t buf[3 * P * P];
+	const size_t half = (size_t)3 * P * P / 2;
+	for (size_t i = 0; i < 2 * half; i++)
+		clean[i] = i < half ? 0.1f : 0.9f;
+	dn_rng r;
+	dn_rng_seed(&r, 7);
+	double s[2] = {0, 0};
+	for (int k = 0; k < n; k++) {
+		dn_error err = {0};
+		CHECK_RC(dn_frame_noise_patch(p, clean, noisy, P, 5.0f / 255.0f, &r, buf, &err), DN_OK);
+		for (size_t i = 0; i < 2 * half; i++)
+			s[i >= half] += (double)(noisy[i] - clean[i]) * (noisy[i] - clean[i]);
+	}
+	*dark = s[0] / ((double)n * half);
+	*bright = s[1] / ((double)n * half);
+}
+
+static void test_noise_options(void)
+{
+	dn_frame_train_params p = dn_frame_train_default_params();
+	double dark, bright;
+	/* Gaussian: the same variance at every level, σ² = (5/255)². */
+	noise_vars(&p, 50, &dark, &bright);
+	const double s2 = (5.0 / 255) * (5.0 / 255);
+	CHECK_MSG(fabs(dark / s2 - 1) < 0.05 && fabs(bright / s2 - 1) < 0.05, "gaussian: %g %g against %g", dark,
+	          bright, s2);
+	/* Poisson–Gaussian, a ~ U[0, 0.02]: mean variance σ² + 0.01·x. */
+	p.poisson_max = 0.02f;
+	noise_vars(&p, 200, &dark, &bright);
+	CHECK_MSG(fabs(dark / (s2 + 0.001) - 1) < 0.1 && fabs(bright / (s2 + 0.009) - 1) < 0.1,
+	          "poisson-gaussian: dark %g (expected %g), bright %g (expected %g)", dark, s2 + 0.001, bright,
+	          s2 + 0.009);
+	CHECK_MSG(bright > 4 * dark, "poisson-gaussian noise grows with the signal: %g against %g", bright, dark);
+
+	/* JPEG: 8-bit values, near the noisy patch but not equal to it. */
+	enum { P = 32 };
+	static float clean[3 * P * P], plain[3 * P * P], coded[3 * P * P];
+	static uint8_t buf[3 * P * P];
+	for (int c = 0; c < 3; c++)
+		for (int i = 0; i < P * P; i++)
+			clean[c * P * P + i] = 0.2f + 0.6f * (float)((i % P) + c * 5) / (P + 10);
+	dn_frame_train_params q = dn_frame_train_default_params();
+	q.clip = 1;
+	dn_rng r1, r2;
+	dn_rng_seed(&r1, 3);
+	dn_rng_seed(&r2, 3);
+	dn_error err = {0};
+	CHECK_RC(dn_frame_noise_patch(&q, clean, plain, P, 15.0f / 255.0f, &r1, NULL, &err), DN_OK);
+	q.jpeg_prob = 1.0f;
+	q.jpeg_quality_min = 60;
+	CHECK_RC(dn_frame_noise_patch(&q, clean, coded, P, 15.0f / 255.0f, &r2, buf, &err), DN_OK);
+	int on_grid = 1;
+	double diff = 0;
+	for (int i = 0; i < 3 * P * P; i++) {
+		const float v = coded[i] * 255.0f;
+		on_grid &= fabsf(v - roundf(v)) < 1e-3f && v >= 0 && v <= 255;
+		diff += fabs((double)coded[i] - plain[i]);
+	}
+	diff /= 3 * P * P;
+	CHECK_MSG(on_grid, "the JPEG input holds 8-bit values");
+	CHECK_MSG(diff > 1e-3 && diff < 0.08, "the JPEG input is near the noisy patch, not it: mean |diff| %g", diff);
+	/* Out-of-range options are refused by the parameter table. */
+	dn_frame_config c = dn_frame_config_default();
+	const dn_train_param *jp = dn_frame_param_find("jpeg_prob");
+	CHECK(jp && dn_frame_param_set(jp, &c, 1.5, &err) != DN_OK);
+	CHECK(dn_frame_param_find("poisson_max") && dn_frame_param_find("jpeg_quality_min"));
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp)) {
@@ -221,6 +299,7 @@ int main(void)
 	test_table();
 	test_folder();
 	test_eval();
+	test_noise_options();
 	if (check_failures == 0) {
 		char cmd[600];
 

@@ -7,6 +7,9 @@
  * learn by heart), and σ ~ U[sigma_min, sigma_max]; the noisy patch is the
  * clean one plus N(0, σ²) per pixel and channel, not clipped (the noise
  * model of the usual benchmarks) unless `clip` asks for 8-bit realism.
+ * Options bring it closer to a camera's: Poisson–Gaussian noise (variance
+ * σ² + a·x, the shot noise growing with the signal x) and a JPEG of the
+ * noisy patch as input, as cameras and uploads store frames.
  * Grayscale images are replicated to three channels.
  *
  * Validation crops are cut once, at evenly spaced positions of each
@@ -44,6 +47,7 @@ dn_frame_train_params dn_frame_train_default_params(void)
 	                               .sigma_min = 0.0f,
 	                               .sigma_max = 50.0f / 255.0f,
 	                               .val_sigma = 25.0f / 255.0f,
+	                               .jpeg_quality_min = 60,
 	                               .val_crop = 128,
 	                               .val_crops = 4,
 	                               .lr_factor = 0.5f,
@@ -114,6 +118,61 @@ static void add_noise(const float *clean, float *noisy, size_t n, float sigma, i
 	}
 }
 
+/* Poisson–Gaussian noise in its usual Gaussian form: N(0, σ² + gain·x) at
+ * a pixel of clean value x. */
+static void add_noise_pg(const float *clean, float *noisy, size_t n, float sigma, float gain, int clip,
+                         dn_rng *r)
+{
+	for (size_t i = 0; i < n; i++) {
+		const float sd = sqrtf(sigma * sigma + gain * fmaxf(clean[i], 0.0f));
+		float v = clean[i] + sd * (float)dn_rng_normal(r);
+		noisy[i] = clip ? fminf(fmaxf(v, 0.0f), 1.0f) : v;
+	}
+}
+
+/* The noisy patch x (3 planes of p × p) replaced by its JPEG at quality q,
+ * 4:2:0, decoded: what a camera or an upload hands the model (8 bits,
+ * clipped, blocks, chroma halved). buf holds 3·p·p bytes. */
+static int jpeg_patch(float *x, int p, int q, uint8_t *buf, dn_error *err)
+{
+	const size_t pp = (size_t)p * p;
+	for (size_t i = 0; i < pp; i++)
+		for (int c = 0; c < 3; c++)
+			buf[i * 3 + c] = (uint8_t)lrintf(fminf(fmaxf(x[c * pp + i], 0.0f), 1.0f) * 255.0f);
+	dn_image im = {.data = buf, .w = p, .h = p, .channels = 3, .subsamp = DN_SUBSAMP_420};
+	void *bytes = NULL;
+	size_t len = 0;
+	dn_image out = {0};
+	int rc = dn_image_encode(&im, q, DN_SUBSAMP_420, &bytes, &len, err);
+	if (!rc)
+		rc = dn_image_decode(bytes, len, 0, &out, err);
+	free(bytes);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < pp; i++)
+		for (int c = 0; c < 3; c++)
+			x[c * pp + i] = out.data[i * 3 + c] * (1.0f / 255.0f);
+	dn_image_free(&out);
+	return DN_OK;
+}
+
+int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch, float sigma,
+                         dn_rng *r, uint8_t *jpeg_buf, dn_error *err)
+{
+	const size_t n = (size_t)3 * patch * patch;
+	/* The options draw from the stream only when on, so that a run without
+	 * them is the run it always was. */
+	if (p->poisson_max > 0.0f)
+		add_noise_pg(clean, noisy, n, sigma, (float)dn_rng_range(r, 0.0, p->poisson_max), p->clip, r);
+	else
+		add_noise(clean, noisy, n, sigma, p->clip, r);
+	if (p->jpeg_prob > 0.0f && dn_rng_uniform(r) < p->jpeg_prob) {
+		const int q = p->jpeg_quality_min + (int)dn_rng_below(r, (uint64_t)(96 - p->jpeg_quality_min));
+		return jpeg_patch(noisy, patch, q, jpeg_buf, err);
+	}
+	return DN_OK;
+}
+
 /* What the patch loaders share for one epoch. */
 typedef struct patch_ctx {
 	const dn_image *train;
@@ -135,6 +194,9 @@ static int make_patches(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_te
 	int rc;
 	if ((rc = dn_tensor_resize(x, B, 3, P, P, err)) || (rc = dn_tensor_resize(t, B, 3, P, P, err)))
 		return rc;
+	uint8_t *jbuf = NULL;
+	if (p->jpeg_prob > 0.0f && !(jbuf = malloc((size_t)3 * P * P)))
+		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	dn_rng r;
 	dn_rng_seed(&r, p->seed ^ ((uint64_t)(pc->epoch + 1) << 40) ^ ((uint64_t)s * 0x9e3779b97f4a7c15ULL));
 	for (int k = 0; k < B; k++) {
@@ -143,8 +205,13 @@ static int make_patches(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_te
 		          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)), tr = (int)dn_rng_below(&r, 8);
 		const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
 		cut_patch(im, y0, x0, P, tr, dn_tensor_plane(t, k, 0));
-		add_noise(dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), (size_t)3 * P * P, sigma, p->clip, &r);
+		if ((rc = dn_frame_noise_patch(p, dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), P, sigma, &r,
+		                               jbuf, err))) {
+			free(jbuf);
+			return rc;
+		}
 	}
+	free(jbuf);
 	return DN_OK;
 }
 
@@ -169,6 +236,10 @@ static int check(const dn_model *m, const dn_image *train, size_t ntrain, const 
 	    !(p->val_sigma > 0.0f) || !(p->lr_factor > 0.0f && p->lr_factor <= 1.0f) || p->lr_patience < 1 ||
 	    p->early_stop < 1)
 		return dn_error_set(err, DN_EINVAL, "learning rate, noise range or schedule out of range");
+	if (!(p->poisson_max >= 0.0f && p->poisson_max <= 1.0f) || !(p->jpeg_prob >= 0.0f && p->jpeg_prob <= 1.0f) ||
+	    (p->jpeg_prob > 0.0f && (p->jpeg_quality_min < 1 || p->jpeg_quality_min > 95)))
+		return dn_error_set(err, DN_EINVAL,
+		                    "poisson_max 0..1, jpeg_prob 0..1 and jpeg_quality_min 1..95");
 	if (!ntrain || !nval)
 		return dn_error_set(err, DN_EINVAL,
 		                    "training needs at least one training and one validation image");

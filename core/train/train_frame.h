@@ -31,6 +31,11 @@ typedef struct dn_frame_train_params {
 	float lr;                   /* 1e-3 */
 	float sigma_min, sigma_max; /* noise σ range on the 0..1 scale: 0, 50/255 */
 	int clip;                   /* 1: noisy pixels clipped to [0, 1], as 8-bit frames are (default 0) */
+	float poisson_max;          /* Poisson–Gaussian noise: variance σ² + a·x per pixel (x the clean
+	                             * value, 0..1), a ~ U[0, poisson_max] per patch; 0 (default): off */
+	float jpeg_prob;            /* share of patches whose noisy input is stored as an 8-bit 4:2:0
+	                             * JPEG first (default 0) */
+	int jpeg_quality_min;       /* their quality ~ U[jpeg_quality_min, 95] (default 60) */
 	float val_sigma;            /* validation noise σ: 25/255 */
 	int val_crop;               /* validation crop side: 128 */
 	int val_crops;              /* crops per validation image: 4 */
@@ -48,6 +53,16 @@ typedef struct dn_frame_train_params {
 } dn_frame_train_params;
 
 dn_frame_train_params dn_frame_train_default_params(void);
+
+struct dn_rng;
+/* The noisy input of one training patch (3 planes of patch × patch, 0..1)
+ * from its clean planes, by p's noise: N(0, σ²), or with p->poisson_max
+ * N(0, σ² + a·x) with a ~ U[0, poisson_max]; clipped with p->clip; then,
+ * with probability p->jpeg_prob, its 4:2:0 JPEG at a quality ~
+ * U[p->jpeg_quality_min, 95], decoded (jpeg_buf: 3·patch² bytes, needed
+ * only then). Draws from r. DN_ENOMEM from the codec. */
+int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch, float sigma,
+                         struct dn_rng *r, uint8_t *jpeg_buf, dn_error *err);
 
 typedef struct dn_frame_train_epoch {
 	int epoch, epochs;
