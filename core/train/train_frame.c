@@ -107,21 +107,13 @@ static void cut_patch(const dn_image *img, int y0, int x0, int p, int t, float *
 			}
 }
 
-/* With clip, the noisy frame is what an 8-bit camera or file holds: noise
- * that would leave [0, 1] is cut, which biases dark and bright regions; a
- * model trained without it passes that bias through. */
-static void add_noise(const float *clean, float *noisy, size_t n, float sigma, int clip, dn_rng *r)
-{
-	for (size_t i = 0; i < n; i++) {
-		float v = clean[i] + sigma * (float)dn_rng_normal(r);
-		noisy[i] = clip ? fminf(fmaxf(v, 0.0f), 1.0f) : v;
-	}
-}
-
-/* Poisson–Gaussian noise in its usual Gaussian form: N(0, σ² + gain·x) at
- * a pixel of clean value x. */
-static void add_noise_pg(const float *clean, float *noisy, size_t n, float sigma, float gain, int clip,
-                         dn_rng *r)
+/* Noise N(0, σ² + gain·x) at a pixel of clean value x: Gaussian with gain
+ * 0 (sqrt(σ²) is σ exactly in IEEE arithmetic), Poisson–Gaussian in its
+ * usual Gaussian form otherwise. With clip, the noisy frame is what an
+ * 8-bit camera or file holds: noise that would leave [0, 1] is cut, which
+ * biases dark and bright regions; a model trained without it passes that
+ * bias through. */
+static void add_noise(const float *clean, float *noisy, size_t n, float sigma, float gain, int clip, dn_rng *r)
 {
 	for (size_t i = 0; i < n; i++) {
 		const float sd = sqrtf(sigma * sigma + gain * fmaxf(clean[i], 0.0f));
@@ -162,10 +154,8 @@ int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, flo
 	const size_t n = (size_t)3 * patch * patch;
 	/* The options draw from the stream only when on, so that a run without
 	 * them is the run it always was. */
-	if (p->poisson_max > 0.0f)
-		add_noise_pg(clean, noisy, n, sigma, (float)dn_rng_range(r, 0.0, p->poisson_max), p->clip, r);
-	else
-		add_noise(clean, noisy, n, sigma, p->clip, r);
+	const float gain = p->poisson_max > 0.0f ? (float)dn_rng_range(r, 0.0, p->poisson_max) : 0.0f;
+	add_noise(clean, noisy, n, sigma, gain, p->clip, r);
 	if (p->jpeg_prob > 0.0f && dn_rng_uniform(r) < p->jpeg_prob) {
 		const int q = p->jpeg_quality_min + (int)dn_rng_below(r, (uint64_t)(96 - p->jpeg_quality_min));
 		return jpeg_patch(noisy, patch, q, jpeg_buf, err);
@@ -326,7 +316,7 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 			const int y0 = (int)((val[i].h - V) * f), x0 = (int)((val[i].w - V) * f);
 			cut_patch(&val[i], y0, x0, V, 0, dn_tensor_plane(&vc, idx, 0));
 			add_noise(dn_tensor_plane(&vc, idx, 0), dn_tensor_plane(&vx, idx, 0),
-			          (size_t)3 * V * V, p->val_sigma, p->clip, &vr);
+			          (size_t)3 * V * V, p->val_sigma, 0.0f, p->clip, &vr);
 		}
 	double noisy_psnr = 0.0;
 	for (int k = 0; k < nv; k++) {
