@@ -246,15 +246,16 @@ static void test_noise_options(void)
 	/* Gaussian: the same variance at every level, σ² = (5/255)². */
 	noise_vars(&p, 50, &dark, &bright);
 	const double s2 = (5.0 / 255) * (5.0 / 255);
-	CHECK_MSG(fabs(dark / s2 - 1) < 0.05 && fabs(bright / s2 - 1) < 0.05, "gaussian: %g %g against %g", dark,
-	          bright, s2);
+	CHECK_MSG(fabs(dark / s2 - 1) < 0.05 && fabs(bright / s2 - 1) < 0.05, "gaussian: %g %g against %g",
+	          dark, bright, s2);
 	/* Poisson–Gaussian, a ~ U[0, 0.02]: mean variance σ² + 0.01·x. */
 	p.poisson_max = 0.02f;
 	noise_vars(&p, 200, &dark, &bright);
 	CHECK_MSG(fabs(dark / (s2 + 0.001) - 1) < 0.1 && fabs(bright / (s2 + 0.009) - 1) < 0.1,
-	          "poisson-gaussian: dark %g (expected %g), bright %g (expected %g)", dark, s2 + 0.001, bright,
-	          s2 + 0.009);
-	CHECK_MSG(bright > 4 * dark, "poisson-gaussian noise grows with the signal: %g against %g", bright, dark);
+	          "poisson-gaussian: dark %g (expected %g), bright %g (expected %g)", dark, s2 + 0.001,
+	          bright, s2 + 0.009);
+	CHECK_MSG(bright > 4 * dark, "poisson-gaussian noise grows with the signal: %g against %g", bright,
+	          dark);
 
 	/* JPEG: 8-bit values, near the noisy patch but not equal to it. */
 	enum { P = 32 };
@@ -282,7 +283,8 @@ static void test_noise_options(void)
 	}
 	diff /= 3 * P * P;
 	CHECK_MSG(on_grid, "the JPEG input holds 8-bit values");
-	CHECK_MSG(diff > 1e-3 && diff < 0.08, "the JPEG input is near the noisy patch, not it: mean |diff| %g", diff);
+	CHECK_MSG(diff > 1e-3 && diff < 0.08,
+	          "the JPEG input is near the noisy patch, not it: mean |diff| %g", diff);
 	/* Out-of-range options are refused by the parameter table. */
 	dn_frame_config c = dn_frame_config_default();
 	const dn_train_param *jp = dn_frame_param_find("jpeg_prob");

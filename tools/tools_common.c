@@ -89,11 +89,12 @@ void tools_set_provenance(dn_model *m, int argc, char **argv, const char *data)
 	const char *prev = dn_model_metadata(m, "train.command");
 	if (prev)
 		dn_model_set_metadata(m, "train.init_command", prev, NULL);
-	static const char *const outcome[] = {
-	    "train.seconds",    "train.epochs",    "train.best_val_loss",
-	    "train.best_epoch", "train.device",    "train.best_val_psnr_sigma25",
-	    "train.loss",       "train.val_loss",  "train.lrs",
-	    "train.noisy_val_psnr_sigma25", "train.gpu_wait_share"};
+	static const char *const outcome[] = {"train.seconds",       "train.epochs",
+	                                      "train.best_val_loss", "train.best_epoch",
+	                                      "train.device",        "train.best_val_psnr_sigma25",
+	                                      "train.loss",          "train.val_loss",
+	                                      "train.lrs",           "train.noisy_val_psnr_sigma25",
+	                                      "train.gpu_wait_share"};
 	for (size_t i = 0; i < sizeof outcome / sizeof outcome[0]; i++)
 		dn_model_set_metadata(m, outcome[i], NULL, NULL);
 	dn_model_set_metadata(m, "train.data", data, NULL);

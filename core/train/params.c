@@ -339,7 +339,8 @@ static const dn_train_param frame_table[] = {
      "1: noisy pixels clipped to 0..255, as 8-bit frames are", 0},
     {"poisson_max", "--poisson-max", DN_PARAM_FLOAT, F(poisson_max), 0, 1, NULL, "A",
      "Poisson-Gaussian noise: variance sigma^2 + a x (x the clean value, 0..1), a ~ U[0, A] per patch "
-     "(0: Gaussian only)", 0},
+     "(0: Gaussian only)",
+     0},
     {"jpeg_prob", "--jpeg-prob", DN_PARAM_FLOAT, F(jpeg_prob), 0, 1, NULL, "P",
      "share of patches whose noisy input is stored as an 8-bit 4:2:0 JPEG first", 0},
     {"jpeg_quality_min", "--jpeg-quality-min", DN_PARAM_INT, F(jpeg_quality_min), 10, 95, NULL, "Q",

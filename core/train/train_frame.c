@@ -113,7 +113,8 @@ static void cut_patch(const dn_image *img, int y0, int x0, int p, int t, float *
  * 8-bit camera or file holds: noise that would leave [0, 1] is cut, which
  * biases dark and bright regions; a model trained without it passes that
  * bias through. */
-static void add_noise(const float *clean, float *noisy, size_t n, float sigma, float gain, int clip, dn_rng *r)
+static void add_noise(const float *clean, float *noisy, size_t n, float sigma, float gain, int clip,
+                      dn_rng *r)
 {
 	for (size_t i = 0; i < n; i++) {
 		const float sd = sqrtf(sigma * sigma + gain * fmaxf(clean[i], 0.0f));
@@ -148,8 +149,8 @@ static int jpeg_patch(float *x, int p, int q, uint8_t *buf, dn_error *err)
 	return DN_OK;
 }
 
-int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch, float sigma,
-                         dn_rng *r, uint8_t *jpeg_buf, dn_error *err)
+int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch,
+                         float sigma, dn_rng *r, uint8_t *jpeg_buf, dn_error *err)
 {
 	const size_t n = (size_t)3 * patch * patch;
 	/* The options draw from the stream only when on, so that a run without
@@ -157,7 +158,8 @@ int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, flo
 	const float gain = p->poisson_max > 0.0f ? (float)dn_rng_range(r, 0.0, p->poisson_max) : 0.0f;
 	add_noise(clean, noisy, n, sigma, gain, p->clip, r);
 	if (p->jpeg_prob > 0.0f && dn_rng_uniform(r) < p->jpeg_prob) {
-		const int q = p->jpeg_quality_min + (int)dn_rng_below(r, (uint64_t)(96 - p->jpeg_quality_min));
+		const int q =
+		    p->jpeg_quality_min + (int)dn_rng_below(r, (uint64_t)(96 - p->jpeg_quality_min));
 		return jpeg_patch(noisy, patch, q, jpeg_buf, err);
 	}
 	return DN_OK;
@@ -195,8 +197,8 @@ static int make_patches(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_te
 		          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)), tr = (int)dn_rng_below(&r, 8);
 		const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
 		cut_patch(im, y0, x0, P, tr, dn_tensor_plane(t, k, 0));
-		if ((rc = dn_frame_noise_patch(p, dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), P, sigma, &r,
-		                               jbuf, err))) {
+		if ((rc = dn_frame_noise_patch(p, dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), P,
+		                               sigma, &r, jbuf, err))) {
 			free(jbuf);
 			return rc;
 		}
@@ -226,7 +228,8 @@ static int check(const dn_model *m, const dn_image *train, size_t ntrain, const 
 	    !(p->val_sigma > 0.0f) || !(p->lr_factor > 0.0f && p->lr_factor <= 1.0f) || p->lr_patience < 1 ||
 	    p->early_stop < 1)
 		return dn_error_set(err, DN_EINVAL, "learning rate, noise range or schedule out of range");
-	if (!(p->poisson_max >= 0.0f && p->poisson_max <= 1.0f) || !(p->jpeg_prob >= 0.0f && p->jpeg_prob <= 1.0f) ||
+	if (!(p->poisson_max >= 0.0f && p->poisson_max <= 1.0f) ||
+	    !(p->jpeg_prob >= 0.0f && p->jpeg_prob <= 1.0f) ||
 	    (p->jpeg_prob > 0.0f && (p->jpeg_quality_min < 1 || p->jpeg_quality_min > 95)))
 		return dn_error_set(err, DN_EINVAL,
 		                    "poisson_max 0..1, jpeg_prob 0..1 and jpeg_quality_min 1..95");

@@ -61,8 +61,8 @@ struct dn_rng;
  * with probability p->jpeg_prob, its 4:2:0 JPEG at a quality ~
  * U[p->jpeg_quality_min, 95], decoded (jpeg_buf: 3·patch² bytes, needed
  * only then). Draws from r. DN_ENOMEM from the codec. */
-int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch, float sigma,
-                         struct dn_rng *r, uint8_t *jpeg_buf, dn_error *err);
+int dn_frame_noise_patch(const dn_frame_train_params *p, const float *clean, float *noisy, int patch,
+                         float sigma, struct dn_rng *r, uint8_t *jpeg_buf, dn_error *err);
 
 typedef struct dn_frame_train_epoch {
 	int epoch, epochs;
