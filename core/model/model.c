@@ -112,7 +112,9 @@ static int info_check(const dn_model_info *i, dn_error *err)
 static int set_meta(dn_model *m, const char *key, const char *value, dn_error *err)
 {
 	for (size_t i = 0; i < m->nmeta; i++) {
-		if (strcmp(m->meta_key[i], key) == 0 && !value) {
+		if (strcmp(m->meta_key[i], key) != 0)
+			continue;
+		if (!value) {
 			free(m->meta_key[i]);
 			free(m->meta_val[i]);
 			m->nmeta--;
@@ -120,14 +122,12 @@ static int set_meta(dn_model *m, const char *key, const char *value, dn_error *e
 			memmove(&m->meta_val[i], &m->meta_val[i + 1], (m->nmeta - i) * sizeof m->meta_val[0]);
 			return DN_OK;
 		}
-		if (strcmp(m->meta_key[i], key) == 0) {
-			char *v = strdup(value);
-			if (!v)
-				return dn_error_set(err, DN_ENOMEM, "out of memory");
-			free(m->meta_val[i]);
-			m->meta_val[i] = v;
-			return DN_OK;
-		}
+		char *v = strdup(value);
+		if (!v)
+			return dn_error_set(err, DN_ENOMEM, "out of memory");
+		free(m->meta_val[i]);
+		m->meta_val[i] = v;
+		return DN_OK;
 	}
 	if (!value)
 		return DN_OK;

@@ -182,29 +182,36 @@ static int make_patches(void *ctx, void *scratch, int64_t s, dn_tensor *x, dn_te
 	const patch_ctx *pc = ctx;
 	const dn_frame_train_params *p = pc->p;
 	const int P = p->patch, B = p->batch;
-	(void)scratch;
 	int rc;
 	if ((rc = dn_tensor_resize(x, B, 3, P, P, err)) || (rc = dn_tensor_resize(t, B, 3, P, P, err)))
 		return rc;
-	uint8_t *jbuf = NULL;
-	if (p->jpeg_prob > 0.0f && !(jbuf = malloc((size_t)3 * P * P)))
-		return dn_error_set(err, DN_ENOMEM, "out of memory");
 	dn_rng r;
 	dn_rng_seed(&r, p->seed ^ ((uint64_t)(pc->epoch + 1) << 40) ^ ((uint64_t)s * 0x9e3779b97f4a7c15ULL));
 	for (int k = 0; k < B; k++) {
 		const dn_image *im = &pc->train[dn_rng_below(&r, pc->ntrain)];
 		const int y0 = (int)dn_rng_below(&r, (uint64_t)(im->h - P + 1)),
-		          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)), tr = (int)dn_rng_below(&r, 8);
+		          x0 = (int)dn_rng_below(&r, (uint64_t)(im->w - P + 1)),
+		          tr = (int)dn_rng_below(&r, 8);
 		const float sigma = (float)dn_rng_range(&r, p->sigma_min, p->sigma_max);
 		cut_patch(im, y0, x0, P, tr, dn_tensor_plane(t, k, 0));
 		if ((rc = dn_frame_noise_patch(p, dn_tensor_plane(t, k, 0), dn_tensor_plane(x, k, 0), P,
-		                               sigma, &r, jbuf, err))) {
-			free(jbuf);
+		                               sigma, &r, scratch, err)))
 			return rc;
-		}
 	}
-	free(jbuf);
 	return DN_OK;
+}
+
+/* A loader's scratch: the 8-bit patch the JPEG option codes (only with it). */
+static void *new_jpeg_buf(void *ctx)
+{
+	const dn_frame_train_params *p = ((const patch_ctx *)ctx)->p;
+	return malloc((size_t)3 * p->patch * p->patch);
+}
+
+static void free_jpeg_buf(void *ctx, void *buf)
+{
+	(void)ctx;
+	free(buf);
 }
 
 static int check(const dn_model *m, const dn_image *train, size_t ntrain, const dn_image *val, size_t nval,
@@ -350,6 +357,10 @@ int dn_frame_train(dn_model *m, const dn_image *train, size_t ntrain, const dn_i
 		double loss_sum = 0.0;
 		pc = (patch_ctx){.train = train, .ntrain = ntrain, .p = p, .epoch = epoch};
 		dn_prefetch_ops ops = {.ctx = &pc, .make = make_patches};
+		if (p->jpeg_prob > 0.0f) {
+			ops.new_scratch = new_jpeg_buf;
+			ops.free_scratch = free_jpeg_buf;
+		}
 		if ((rc = dn_prefetch_start(&ops, loaders, 2 * loaders + 1, p->steps_per_epoch, &pre, err)))
 			goto out;
 		for (int s = 0; s < p->steps_per_epoch; s++) {
